@@ -1,0 +1,394 @@
+//! One run of the command line: parse, load the project, run the gates under a deadline and
+//! signal handling, and write the outputs.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{CommandFactory, Parser};
+
+use crate::check::GateResult;
+use crate::cli::{Cli, Command, Format, PortsAction};
+use crate::exit;
+use crate::gates::{self, GateCtx};
+use crate::project::{ConfigError, Project};
+use crate::report::{self, Event, EventSink, RunError, RunRecord};
+
+/// Entry point of the binary.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(usage_error(&e)),
+    };
+    init_logging(&cli);
+    match &cli.command {
+        Command::Schema => {
+            report::write_stdout(&report::schema_json());
+            ExitCode::SUCCESS
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "devops-agent", &mut out);
+            report::write_stdout(&String::from_utf8_lossy(&out));
+            ExitCode::SUCCESS
+        }
+        Command::Validate { .. } | Command::Ports { .. } => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!("cannot start the async runtime: {e}");
+                    return ExitCode::from(exit::USAGE_OR_CONFIG);
+                }
+            };
+            ExitCode::from(runtime.block_on(execute(&cli)))
+        }
+    }
+}
+
+/// Bad flags: clap's message on stderr, and still one JSON document on stdout so a program
+/// parsing it learns what went wrong. `--help` and `--version` print as usual.
+fn usage_error(e: &clap::Error) -> u8 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                exit::USAGE_OR_CONFIG
+            } else {
+                exit::READY
+            }
+        }
+        _ => {
+            let _ = e.print();
+            let message = e
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or("invalid usage")
+                .trim_start_matches("error: ")
+                .to_owned();
+            let record = RunRecord {
+                command: "usage".to_owned(),
+                timestamp: report::now_rfc3339(),
+                project: std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
+                errors: vec![RunError {
+                    message,
+                    file: None,
+                    line: None,
+                    column: None,
+                }],
+                config_error: true,
+                ..RunRecord::default()
+            };
+            report::write_stdout(&report::render_json(&report::assemble(&record)));
+            exit::USAGE_OR_CONFIG
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let level = if cli.global.quiet {
+        "error"
+    } else {
+        match cli.global.verbose {
+            0 => "warn",
+            1 => "info",
+            _ => "debug",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DEVOPS_AGENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+/// The gates a command runs, in order.
+fn planned(command: &Command) -> Vec<&'static str> {
+    match command {
+        Command::Validate { .. } | Command::Ports { .. } => vec!["ports"],
+        Command::Schema | Command::Completions { .. } => Vec::new(),
+    }
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Validate { .. } => "validate",
+        Command::Ports { action: None } => "ports",
+        Command::Ports {
+            action: Some(PortsAction::Allocate),
+        } => "ports allocate",
+        Command::Schema => "schema",
+        Command::Completions { .. } => "completions",
+    }
+}
+
+/// `--output [FORMAT=]FILE` entries, resolved.
+fn outputs(cli: &Cli) -> Result<Vec<(Format, PathBuf)>, String> {
+    use clap::ValueEnum;
+    cli.global
+        .output
+        .iter()
+        .map(|spec| match spec.split_once('=') {
+            Some((name, file)) if Format::from_str(name, true).is_ok() => Ok((
+                Format::from_str(name, true).unwrap_or(cli.global.format),
+                PathBuf::from(file),
+            )),
+            _ if spec.is_empty() => Err("--output needs a file name".to_owned()),
+            _ => Ok((cli.global.format, PathBuf::from(spec))),
+        })
+        .collect()
+}
+
+async fn execute(cli: &Cli) -> u8 {
+    let started = Instant::now();
+    let story = match &cli.command {
+        Command::Validate { story_id } => Some(story_id.clone()),
+        _ => None,
+    };
+    let mut record = RunRecord {
+        command: command_name(&cli.command).to_owned(),
+        story: story.clone(),
+        project: std::path::absolute(&cli.global.project)
+            .unwrap_or_else(|_| cli.global.project.clone())
+            .display()
+            .to_string(),
+        timestamp: report::now_rfc3339(),
+        planned: planned(&cli.command),
+        ..RunRecord::default()
+    };
+
+    let mut sink = EventSink::new();
+    let outputs = match outputs(cli) {
+        Ok(o) => o,
+        Err(message) => return finish_with_error(record, &sink, cli, &[], message, started),
+    };
+    let mut event_files: Vec<PathBuf> = cli.global.events.iter().cloned().collect();
+    event_files.extend(
+        outputs
+            .iter()
+            .filter(|(f, _)| *f == Format::Jsonl)
+            .map(|(_, p)| p.clone()),
+    );
+    for path in &event_files {
+        if let Err(e) = sink.add_file(path) {
+            let message = format!("cannot write events to {}: {e}", path.display());
+            return finish_with_error(record, &sink, cli, &outputs, message, started);
+        }
+    }
+    if cli.global.format == Format::Jsonl {
+        sink.add_stdout();
+    }
+    sink.show_progress(!cli.global.quiet);
+    sink.emit(&Event::DeploymentValidation {
+        story: story.clone(),
+        status: "validating".to_owned(),
+        command: record.command.clone(),
+        project: record.project.clone(),
+    });
+
+    let mut project = match Project::load(&cli.global.project, cli.global.config.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            record.errors.push(config_run_error(&e));
+            record.config_error = true;
+            tracing::error!("{e}");
+            return finish(record, &sink, cli, &outputs, started);
+        }
+    };
+    record.project = project.root.display().to_string();
+    record.config = project
+        .config_file
+        .as_ref()
+        .map(|(p, _)| p.display().to_string());
+
+    if matches!(
+        cli.command,
+        Command::Ports {
+            action: Some(PortsAction::Allocate)
+        }
+    ) {
+        let decls = gates::ports::collect(&project);
+        match gates::ports::allocate(&project, &decls, &gates::ports::state_dir()) {
+            Ok((allocations, env_path)) => {
+                sink.emit(&Event::PortsAllocated {
+                    ports: allocations
+                        .iter()
+                        .map(|a| (a.variable.clone(), a.port))
+                        .collect(),
+                    env_file: project.relative(&env_path),
+                });
+                for a in &allocations {
+                    tracing::info!("{} = {} ({})", a.variable, a.port, a.service);
+                }
+                project.env = crate::project::Env::load(&project.root);
+            }
+            Err(e) => {
+                record.errors.push(RunError {
+                    message: format!("ports allocate: {e}"),
+                    file: None,
+                    line: None,
+                    column: None,
+                });
+                record.config_error = true;
+                return finish(record, &sink, cli, &outputs, started);
+            }
+        }
+    }
+
+    let ctx = GateCtx { project };
+    let mut results: Vec<GateResult> = Vec::new();
+    let outcome = {
+        let run_all = async {
+            for gate in planned(&cli.command) {
+                let result = match gate {
+                    "ports" => gates::ports::run(&ctx, &sink).await,
+                    other => unreachable_gate(other),
+                };
+                results.push(result);
+            }
+        };
+        tokio::pin!(run_all);
+        tokio::select! {
+            () = &mut run_all => Outcome::Completed,
+            () = interrupted() => Outcome::Interrupted,
+            () = tokio::time::sleep(cli.global.timeout) => Outcome::TimedOut,
+        }
+    };
+    record.gates = results;
+    match outcome {
+        Outcome::Completed => {}
+        Outcome::Interrupted => record.interrupted = true,
+        Outcome::TimedOut => {
+            record.errors.push(RunError {
+                message: format!(
+                    "the run exceeded --timeout {}",
+                    humantime::format_duration(cli.global.timeout)
+                ),
+                file: None,
+                line: None,
+                column: None,
+            });
+            record.config_error = true;
+        }
+    }
+    finish(record, &sink, cli, &outputs, started)
+}
+
+enum Outcome {
+    Completed,
+    Interrupted,
+    TimedOut,
+}
+
+/// A gate name in `planned` without a runner is a programming error; report it instead of
+/// panicking.
+fn unreachable_gate(name: &str) -> GateResult {
+    tracing::error!("no runner for gate {name}");
+    GateResult {
+        id: crate::check::GateId::Ports,
+        checks: Vec::new(),
+        duration: std::time::Duration::ZERO,
+        ports: Vec::new(),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+fn config_run_error(e: &ConfigError) -> RunError {
+    RunError {
+        message: e.message.clone(),
+        file: Some(e.path.display().to_string()),
+        line: e.line,
+        column: e.column,
+    }
+}
+
+fn finish_with_error(
+    mut record: RunRecord,
+    sink: &EventSink,
+    cli: &Cli,
+    outputs: &[(Format, PathBuf)],
+    message: String,
+    started: Instant,
+) -> u8 {
+    tracing::error!("{message}");
+    record.errors.push(RunError {
+        message,
+        file: None,
+        line: None,
+        column: None,
+    });
+    record.config_error = true;
+    finish(record, sink, cli, outputs, started)
+}
+
+/// Assemble the report, print it, write the extra outputs, and emit the closing event.
+fn finish(
+    mut record: RunRecord,
+    sink: &EventSink,
+    cli: &Cli,
+    outputs: &[(Format, PathBuf)],
+    started: Instant,
+) -> u8 {
+    record.ports = record.gates.iter().flat_map(|g| g.ports.clone()).collect();
+    record.duration = started.elapsed();
+    let report = report::assemble(&record);
+    let code = report::exit_code(&report);
+    let render = |format: Format| match format {
+        Format::Json => Some(report::render_json(&report)),
+        Format::Human => Some(report::render_human(&report)),
+        Format::Jsonl => None,
+    };
+    if let Some(text) = render(cli.global.format) {
+        report::write_stdout(&text);
+    }
+    for (format, path) in outputs {
+        if let Some(text) = render(*format)
+            && let Err(e) = std::fs::write(path, text)
+        {
+            tracing::error!("cannot write {}: {e}", path.display());
+        }
+    }
+    sink.emit(&Event::ValidationComplete {
+        story: record.story.clone(),
+        result: match report.sprint_validation.validation_status {
+            report::ValidationStatus::Passed => "passed",
+            report::ValidationStatus::Failed => "failed",
+            report::ValidationStatus::Pending => "pending",
+        }
+        .to_owned(),
+        deployment_ready: report.sprint_validation.deployment_ready,
+        exit_code: code,
+        blocking_issues: report.sprint_validation.blocking_issues.clone(),
+        duration_ms: report.meta.duration_ms,
+    });
+    let _ = std::io::stdout().flush();
+    code
+}

@@ -1,0 +1,206 @@
+//! The domain side of a check: its stable id, its outcome and the findings behind it.
+//!
+//! Gates produce [`CheckResult`]s; the report module turns them into wire types. Keeping the two
+//! apart lets the JSON contract stay fixed while the gates evolve.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Every check devops-agent knows, with the stable id of SPEC.md. Never rename, only add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CheckId {
+    PortsEnvConfigured,
+    PortsNoConflicts,
+}
+
+impl CheckId {
+    /// The id as it appears in reports and on the command line, e.g. `ports.no_conflicts`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckId::PortsEnvConfigured => "ports.env_configured",
+            CheckId::PortsNoConflicts => "ports.no_conflicts",
+        }
+    }
+
+    /// The seed document's wording of the check, shown to people.
+    pub fn title(self) -> &'static str {
+        match self {
+            CheckId::PortsEnvConfigured => "Use environment variables for all port configurations",
+            CheckId::PortsNoConflicts => "Port conflict resolution",
+        }
+    }
+}
+
+/// How a check ended. Every place that turns this into a verdict matches it without a wildcard,
+/// so a new variant forces a decision there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// The check ran and what it verifies holds.
+    Passed,
+    /// The check ran and found what it verifies does not hold: blocks deployment.
+    Failed,
+    /// The check ran and found something worth fixing that does not block deployment.
+    Warning,
+    /// The check did not apply, with the reason (e.g. "no compose file or port declaration found").
+    Skipped { reason: String },
+    /// The check could not run (e.g. a file it reads is malformed); the verdict is unknown.
+    Error,
+}
+
+impl Status {
+    /// Orders statuses from least to most serious, for "the worst of" summaries.
+    pub fn severity_rank(&self) -> u8 {
+        match self {
+            Status::Skipped { .. } => 0,
+            Status::Passed => 1,
+            Status::Warning => 2,
+            Status::Failed => 3,
+            Status::Error => 4,
+        }
+    }
+
+    /// Whether this status blocks `deployment_ready` (SPEC: a required check `failed` or `error`).
+    pub fn is_blocking(&self) -> bool {
+        match self {
+            Status::Failed | Status::Error => true,
+            Status::Passed | Status::Warning | Status::Skipped { .. } => false,
+        }
+    }
+}
+
+/// How serious one finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+/// One concrete thing a check found, with a location when it has one (used for `file:line`
+/// annotations and for people to jump to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    pub message: String,
+    pub file: Option<PathBuf>,
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+    /// What to write instead, e.g. `"${BACKEND_PORT:-3000}:3000"`.
+    pub suggestion: Option<String>,
+}
+
+impl Finding {
+    pub fn new(severity: Severity, message: impl Into<String>) -> Self {
+        Finding {
+            severity,
+            message: message.into(),
+            file: None,
+            line: None,
+            column: None,
+            suggestion: None,
+        }
+    }
+
+    /// Attach a location (a path relative to the project where possible).
+    #[must_use]
+    pub fn at(mut self, file: impl Into<PathBuf>, line: Option<u64>, column: Option<u64>) -> Self {
+        self.file = Some(file.into());
+        self.line = line;
+        self.column = column;
+        self
+    }
+
+    #[must_use]
+    pub fn suggest(mut self, suggestion: impl Into<String>) -> Self {
+        self.suggestion = Some(suggestion.into());
+        self
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    pub id: CheckId,
+    pub status: Status,
+    /// One sentence for people: what was verified or what is wrong, and the fix.
+    pub message: String,
+    pub findings: Vec<Finding>,
+    /// Check-specific measured facts (always a JSON object).
+    pub evidence: serde_json::Map<String, serde_json::Value>,
+    pub duration: Duration,
+}
+
+impl CheckResult {
+    pub fn new(id: CheckId, status: Status, message: impl Into<String>) -> Self {
+        CheckResult {
+            id,
+            status,
+            message: message.into(),
+            findings: Vec::new(),
+            evidence: serde_json::Map::new(),
+            duration: Duration::ZERO,
+        }
+    }
+
+    #[must_use]
+    pub fn with_findings(mut self, findings: Vec<Finding>) -> Self {
+        self.findings = findings;
+        self
+    }
+
+    /// Add one evidence entry; values that fail to serialize are recorded as null rather than lost
+    /// silently in a panic.
+    #[must_use]
+    pub fn evidence(mut self, key: &str, value: impl serde::Serialize) -> Self {
+        self.evidence.insert(
+            key.to_owned(),
+            serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
+        );
+        self
+    }
+}
+
+/// The gates, in the order `validate` runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GateId {
+    Ports,
+}
+
+impl GateId {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateId::Ports => "ports",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            GateId::Ports => "Port configuration",
+        }
+    }
+}
+
+/// The outcome of one gate: its checks, in catalogue order.
+#[derive(Debug, Clone)]
+pub struct GateResult {
+    pub id: GateId,
+    pub checks: Vec<CheckResult>,
+    pub duration: Duration,
+    /// Published ports the gate resolved (the ports gate fills this; it feeds
+    /// `infrastructure.ports` and `port_configuration`).
+    pub ports: Vec<crate::report::PortAssignment>,
+}
+
+impl GateResult {
+    /// The gate's overall status: the worst of its checks; skipped only when every check was.
+    pub fn status(&self) -> Status {
+        self.checks
+            .iter()
+            .map(|c| &c.status)
+            .max_by_key(|s| s.severity_rank())
+            .cloned()
+            .unwrap_or(Status::Skipped {
+                reason: "no checks ran".to_owned(),
+            })
+    }
+}

@@ -1,0 +1,129 @@
+//! The command line: subcommands and the flags every command shares.
+#![expect(
+    clippy::doc_markdown,
+    reason = "these doc comments are the --help text, read in a terminal where backticks are noise"
+)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Deployment-readiness validator: proves an application installs, builds, starts, talks to its
+/// services and is configured for ports that will not collide, and says so in one report.
+///
+/// stdout carries exactly one machine document (JSON by default); progress and logs go to
+/// stderr. Exit codes: 0 ready, 1 not ready, 2 usage or configuration error, 130 interrupted.
+#[derive(Debug, Parser)]
+#[command(name = "devops-agent", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Project directory to validate.
+    #[arg(long, global = true, value_name = "DIR", default_value = ".")]
+    pub project: PathBuf,
+
+    /// Configuration file [default: DIR/devops-agent.toml, optional].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Format of the document printed on stdout.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+
+    /// Also write the report to FILE, in FORMAT or else in --format (repeatable:
+    /// `--output json=report.json --output human=report.txt`).
+    #[arg(long, global = true, value_name = "[FORMAT=]FILE")]
+    pub output: Vec<String>,
+
+    /// Write the JSONL event stream to FILE as it happens.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+
+    /// Deadline for the whole run, e.g. `90s`, `10m`.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Print nothing on stderr but errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More log detail on stderr (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Output formats of the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One pretty-printed JSON document (the report).
+    Json,
+    /// The event stream, one JSON object a line; the last line (`validation_complete`) carries
+    /// the verdict.
+    Jsonl,
+    /// A readable summary.
+    Human,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every readiness gate for a story and print one report with its verdict.
+    ///
+    /// Gates run in order: ports (published ports come from env vars with defaults and are
+    /// free). The report's `sprint_validation` carries the story id, `deployment_ready` and the
+    /// blocking issues; the exit code is 0 only when the story is deployment ready.
+    Validate {
+        /// The story being validated, e.g. STORY-123.
+        #[arg(value_name = "STORY_ID")]
+        story_id: String,
+    },
+    /// Check port configuration: ports.env_configured and ports.no_conflicts.
+    ///
+    /// ports.env_configured: every published port (compose `ports:`, Kubernetes hostPort and
+    /// nodePort, package.json scripts, devops-agent.toml services) comes from an environment
+    /// variable with a default, like "${FRONTEND_PORT:-5173}:5173"; hard-coded ones are listed
+    /// with file:line and the form to write instead. Dockerfile EXPOSE values are warnings.
+    ///
+    /// ports.no_conflicts: after interpolation (process env, then .env, then defaults) no two
+    /// services that run together publish the same host port, and no configured port is held
+    /// by a process on this machine (IPv4 or IPv6, named by pid and command from /proc).
+    Ports {
+        #[command(subcommand)]
+        action: Option<PortsAction>,
+    },
+    /// Print the JSON Schema every report validates against.
+    Schema,
+    /// Print a shell completion script.
+    Completions {
+        /// Shell to generate completions for.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PortsAction {
+    /// Pick free ports for every port variable, reserve them machine-wide, write them to .env.
+    ///
+    /// For each variable (e.g. FRONTEND_PORT in "${FRONTEND_PORT:-5173}:5173") the current .env
+    /// value is kept when still free, else the default, else the next free port above it, else
+    /// one from [ports] allocate_range. Reservations live in a registry under the user's state
+    /// directory ($DEVOPS_AGENT_STATE_DIR, $XDG_STATE_HOME/devops-agent or
+    /// ~/.local/state/devops-agent), so two projects never get the same port. Other .env lines
+    /// are left as they are. The ports checks then run on the result.
+    Allocate,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("the timeout must be longer than zero".to_owned());
+    }
+    Ok(d)
+}

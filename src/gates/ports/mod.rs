@@ -1,0 +1,15 @@
+//! The ports gate: published ports come from environment variables with defaults
+//! (`ports.env_configured`) and resolve to host ports nothing else holds
+//! (`ports.no_conflicts`); plus `ports allocate`, which picks and reserves free ones.
+
+mod allocate;
+mod conflicts;
+mod decl;
+mod env_configured;
+mod gate;
+mod registry;
+
+pub use allocate::{AllocateError, Allocation, allocate};
+pub use decl::{Declarations, PortDecl, PortExpr, collect};
+pub use gate::run;
+pub use registry::state_dir;

@@ -1,0 +1,138 @@
+//! The machine-wide port registry behind `ports allocate`: which project reserved which port,
+//! so two projects on one machine never get the same ones.
+//!
+//! A JSON file in the user's state directory (`$DEVOPS_AGENT_STATE_DIR`, else
+//! `$XDG_STATE_HOME/devops-agent`, else `~/.local/state/devops-agent`), changed only under an
+//! exclusive `flock` on a sibling lock file and replaced atomically. A reservation is stale, and
+//! reclaimed, when its project directory is gone or its `.env` no longer assigns that port.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// How long to wait for another devops-agent holding the registry lock.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// One reserved port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Reservation {
+    pub(crate) port: u16,
+    /// Absolute project directory.
+    pub(crate) project: String,
+    pub(crate) variable: String,
+    pub(crate) service: String,
+    pub(crate) reserved_at: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct RegistryFile {
+    version: u32,
+    reservations: Vec<Reservation>,
+}
+
+/// The directory holding the registry.
+pub fn state_dir() -> PathBuf {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = non_empty("DEVOPS_AGENT_STATE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = non_empty("XDG_STATE_HOME") {
+        return PathBuf::from(dir).join("devops-agent");
+    }
+    let home = non_empty("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    home.join(".local/state/devops-agent")
+}
+
+/// Reservations as last saved, without locking (for checks that only read). A missing or
+/// unreadable registry reads as empty.
+pub(crate) fn read(dir: &Path) -> Vec<Reservation> {
+    fs::read(dir.join("ports.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<RegistryFile>(&bytes).ok())
+        .map(|f| f.reservations)
+        .unwrap_or_default()
+}
+
+/// The registry, opened for change: holds the lock until dropped.
+pub(crate) struct Registry {
+    _lock: File,
+    path: PathBuf,
+    pub(crate) reservations: Vec<Reservation>,
+}
+
+impl Registry {
+    /// Lock and read the registry in `dir`, creating it when absent.
+    pub(crate) fn open(dir: &Path) -> io::Result<Registry> {
+        fs::create_dir_all(dir)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("ports.lock"))?;
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => break,
+                Err(e) if e == rustix::io::Errno::WOULDBLOCK && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(io::Error::from(e)),
+            }
+        }
+        let path = dir.join("ports.json");
+        let reservations = match fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice::<RegistryFile>(&bytes)
+                    .map_err(|e| {
+                        io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("{}: {e}", path.display()),
+                        )
+                    })?
+                    .reservations
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(Registry {
+            _lock: lock,
+            path,
+            reservations,
+        })
+    }
+
+    /// Drop reservations whose project is gone or whose `.env` no longer assigns the port.
+    pub(crate) fn reclaim_stale(&mut self) -> Vec<Reservation> {
+        let (keep, stale): (Vec<_>, Vec<_>) = self.reservations.drain(..).partition(still_held);
+        self.reservations = keep;
+        stale
+    }
+
+    /// Write the registry atomically (temporary file, then rename).
+    pub(crate) fn save(&self) -> io::Result<()> {
+        let file = RegistryFile {
+            version: 1,
+            reservations: self.reservations.clone(),
+        };
+        let text = serde_json::to_string_pretty(&file).map_err(io::Error::other)?;
+        let tmp = self.path.with_extension("json.tmp");
+        fs::write(&tmp, text)?;
+        fs::rename(&tmp, &self.path)
+    }
+}
+
+fn still_held(r: &Reservation) -> bool {
+    let root = Path::new(&r.project);
+    if !root.is_dir() {
+        return false;
+    }
+    match crate::dotenv::load(&root.join(".env")) {
+        Ok(Some(env)) => env
+            .get(&r.variable)
+            .is_some_and(|e| e.value.trim() == r.port.to_string()),
+        Ok(None) | Err(_) => false,
+    }
+}

@@ -1,0 +1,18 @@
+//! devops-agent: a deployment-readiness validator.
+//!
+//! `devops-agent validate STORY-123` runs the readiness gates over a project and prints one JSON
+//! report (the DevOps agent's output structure) with a verdict CI can gate on. The binary is a
+//! thin wrapper around [`run`]; everything lives here so tests can drive it.
+
+mod app;
+pub mod check;
+pub mod cli;
+pub mod dotenv;
+pub mod exit;
+pub mod gates;
+pub mod interp;
+pub mod probe;
+pub mod project;
+pub mod report;
+
+pub use app::run;

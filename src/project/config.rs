@@ -1,0 +1,167 @@
+//! `devops-agent.toml`: what a project says about itself when detection is not enough.
+//!
+//! The file is optional. Unknown keys are errors (a typo must not silently disable a check),
+//! reported with file, line and column; so is a file that is not valid TOML.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::error::line_col;
+
+/// Configuration files larger than this are refused.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub project: ProjectSection,
+    /// Services by name. A service's `port` joins the ports detected in compose files and
+    /// manifests.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceConfig>,
+    #[serde(default)]
+    pub ports: PortsConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSection {
+    /// Display name; defaults to the directory name.
+    pub name: Option<String>,
+}
+
+/// One service of the application.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Directory of the service, relative to the project.
+    pub dir: Option<String>,
+    /// The host port, written as an expression: `"${BACKEND_PORT:-3000}"`.
+    pub port: Option<toml::Spanned<String>>,
+}
+
+/// `[ports]`: how the ports gate reads and allocates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortsConfig {
+    /// Paths (relative to the project; a prefix matches a directory) whose port declarations
+    /// are not checked, e.g. vendored charts.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    /// `ports allocate` tries the default port and the next `search_width` ports above it before
+    /// falling back to `allocate_range`.
+    #[serde(default = "default_search_width")]
+    pub search_width: u16,
+    /// Inclusive fallback range for `ports allocate`.
+    #[serde(default = "default_allocate_range")]
+    pub allocate_range: [u16; 2],
+}
+
+impl Default for PortsConfig {
+    fn default() -> Self {
+        PortsConfig {
+            ignore: Vec::new(),
+            search_width: default_search_width(),
+            allocate_range: default_allocate_range(),
+        }
+    }
+}
+
+fn default_search_width() -> u16 {
+    100
+}
+
+fn default_allocate_range() -> [u16; 2] {
+    [20000, 29999]
+}
+
+/// The configuration file is unreadable or invalid. Exit code 2.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}{}: {message}", path.display(), location(*line, *column))]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+    pub message: String,
+}
+
+fn location(line: Option<u64>, column: Option<u64>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}:{c}"),
+        (Some(l), None) => format!(":{l}"),
+        _ => String::new(),
+    }
+}
+
+impl Config {
+    /// Load `path`. `Ok(None)` when it does not exist and `required` is false (the default
+    /// location); a missing file given with `--config` is an error.
+    pub fn load(path: &Path, required: bool) -> Result<Option<(Config, String)>, ConfigError> {
+        let err = |message: String| ConfigError {
+            path: path.to_owned(),
+            line: None,
+            column: None,
+            message,
+        };
+        let meta = match fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
+            Err(e) => return Err(err(e.to_string())),
+        };
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(err(format!(
+                "file is {} bytes, more than the {MAX_CONFIG_BYTES} bytes devops-agent reads",
+                meta.len()
+            )));
+        }
+        let bytes = fs::read(path).map_err(|e| err(e.to_string()))?;
+        let text = String::from_utf8(bytes).map_err(|_| err("file is not valid UTF-8".into()))?;
+        let config = Self::parse(&text).map_err(|(line, column, message)| ConfigError {
+            path: path.to_owned(),
+            line,
+            column,
+            message,
+        })?;
+        Ok(Some((config, text)))
+    }
+
+    /// Parse TOML text; on error, the line, column and message (first line of toml's).
+    pub fn parse(text: &str) -> Result<Config, (Option<u64>, Option<u64>, String)> {
+        toml::from_str::<Config>(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|span| line_col(text, span.start))
+                .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+            (line, column, e.message().trim().to_owned())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_located() {
+        let (line, column, message) =
+            Config::parse("[ports]\nignore = []\nsearch_widht = 3\n").unwrap_err();
+        assert_eq!((line, column), (Some(3), Some(1)));
+        assert!(message.contains("search_widht"), "{message}");
+    }
+
+    #[test]
+    fn services_and_defaults() {
+        let c =
+            Config::parse("[services.api]\ndir = \"api\"\nport = \"${API_PORT:-3000}\"\n").unwrap();
+        assert_eq!(
+            c.services["api"].port.as_ref().unwrap().get_ref(),
+            "${API_PORT:-3000}"
+        );
+        assert_eq!(c.ports.allocate_range, [20000, 29999]);
+    }
+}

@@ -1,0 +1,161 @@
+//! Loading a project: its configuration (fatal when broken), its environment and its files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::FileError;
+use super::compose::relative;
+use super::config::{Config, ConfigError};
+use super::walk::Detected;
+use crate::dotenv::{self, DotEnvError};
+
+/// Everything the gates know about the project under validation.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Absolute project directory.
+    pub root: PathBuf,
+    pub name: String,
+    pub config: Config,
+    /// The configuration file read, if any, and its text (to turn spans into lines).
+    pub config_file: Option<(PathBuf, String)>,
+    pub detected: Detected,
+    pub env: Env,
+}
+
+impl Project {
+    /// Load the project at `root`. `config` overrides `root/devops-agent.toml`; a missing
+    /// explicit config file is an error, a missing default one is not.
+    pub fn load(root: &Path, config: Option<&Path>) -> Result<Project, ConfigError> {
+        let root = std::path::absolute(root).map_err(|e| ConfigError {
+            path: root.to_owned(),
+            line: None,
+            column: None,
+            message: e.to_string(),
+        })?;
+        if !root.is_dir() {
+            return Err(ConfigError {
+                path: root,
+                line: None,
+                column: None,
+                message: "project directory does not exist".to_owned(),
+            });
+        }
+        let (config_path, required) = match config {
+            Some(path) => (path.to_owned(), true),
+            None => (root.join("devops-agent.toml"), false),
+        };
+        let loaded = Config::load(&config_path, required)?;
+        let (config, config_file) = match loaded {
+            Some((config, text)) => (config, Some((config_path, text))),
+            None => (Config::default(), None),
+        };
+        let name = config.project.name.clone().unwrap_or_else(|| {
+            root.file_name().map_or_else(
+                || "project".to_owned(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        });
+        let env = Env::load(&root);
+        let detected = Detected::scan(&root);
+        Ok(Project {
+            root,
+            name,
+            config,
+            config_file,
+            detected,
+            env,
+        })
+    }
+
+    /// A path relative to the project for display.
+    pub fn relative(&self, path: &Path) -> String {
+        relative(&self.root, path)
+    }
+
+    /// Whether `[ports] ignore` excludes the file at `rel`.
+    pub fn ignored(&self, rel: &str) -> bool {
+        self.config.ports.ignore.iter().any(|prefix| {
+            let prefix = prefix.trim_end_matches('/');
+            rel == prefix || rel.starts_with(&format!("{prefix}/"))
+        })
+    }
+}
+
+/// The environment the application would see: the process environment first, then the
+/// project's `.env`, as docker compose resolves it.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    process: BTreeMap<String, String>,
+    dotenv: BTreeMap<String, String>,
+    /// The `.env` file exists but could not be read; checks that need it report this.
+    pub dotenv_error: Option<FileError>,
+    /// Whether a `.env` file was found.
+    pub dotenv_present: bool,
+}
+
+impl Env {
+    /// Snapshot the process environment and read `root/.env`.
+    pub fn load(root: &Path) -> Env {
+        let process: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        let mut env = Env {
+            process,
+            ..Env::default()
+        };
+        let path = root.join(".env");
+        let lookup_process = env.process.clone();
+        let lookup = move |name: &str| lookup_process.get(name).cloned();
+        match dotenv::load(&path).and_then(|d| d.map(|d| d.resolve(&lookup)).transpose()) {
+            Ok(Some(values)) => {
+                env.dotenv = values;
+                env.dotenv_present = true;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                env.dotenv_present = true;
+                env.dotenv_error = Some(file_error(root, &e));
+            }
+        }
+        env
+    }
+
+    /// The value the application would get for `name`.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.process
+            .get(name)
+            .or_else(|| self.dotenv.get(name))
+            .cloned()
+    }
+
+    /// Where `name` comes from: `process`, `.env`, or None.
+    pub fn source(&self, name: &str) -> Option<&'static str> {
+        if self.process.contains_key(name) {
+            Some("process")
+        } else if self.dotenv.contains_key(name) {
+            Some(".env")
+        } else {
+            None
+        }
+    }
+}
+
+/// Turn a `.env` error into a located [`FileError`] (never carrying a value).
+pub fn file_error(root: &Path, err: &DotEnvError) -> FileError {
+    match err {
+        DotEnvError::Syntax {
+            path,
+            line,
+            column,
+            message,
+        } => FileError {
+            file: relative(root, Path::new(path)),
+            line: Some(*line as u64),
+            column: Some(*column as u64),
+            message: message.clone(),
+        },
+        DotEnvError::TooLarge { path, .. } | DotEnvError::Io { path, .. } => {
+            FileError::new(relative(root, Path::new(path)), err.to_string())
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The project under validation: its configuration, its environment and the files detected in it.
+
+mod compose;
+mod config;
+mod context;
+mod dockerfile;
+mod error;
+mod k8s;
+mod package_json;
+mod walk;
+mod yaml;
+
+pub use compose::{
+    ComposeFile, ComposePort, ComposeSet, group as compose_group, read as compose_read,
+};
+pub use config::{Config, ConfigError, PortsConfig, ServiceConfig};
+pub use context::{Env, Project, file_error as dotenv_file_error};
+pub use dockerfile::{Dockerfile, Expose, read as dockerfile_read};
+pub use error::{FileError, line_col};
+pub use k8s::{K8sPort, K8sPortKind, Manifest, read as k8s_read};
+pub use package_json::{PackageJson, ScriptPort, read as package_json_read};
+pub use walk::Detected;

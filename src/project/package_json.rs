@@ -1,0 +1,194 @@
+//! package.json files: the scripts a project runs, and the ports those scripts pin.
+//!
+//! Recognised in scripts: `--port N`, `--port=N`, `-p N` (numeric only), and environment
+//! assignments such as `PORT=N` or `VITE_PORT=N` before a command (also after `cross-env`).
+//! A value containing `$` (`--port ${PORT:-5173}`, `-p $PORT`) is taken from the environment.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::FileError;
+use super::compose::{read_text, relative};
+use super::error::line_col;
+
+const MAX_PACKAGE_JSON_BYTES: u64 = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct PackageJson {
+    /// Path relative to the project.
+    pub path: String,
+    /// Directory of the package relative to the project (`.` for the root).
+    pub dir: String,
+    /// The `name` field, when present.
+    pub name: Option<String>,
+    /// Script name → command line.
+    pub scripts: BTreeMap<String, String>,
+    /// Ports pinned by scripts.
+    pub ports: Vec<ScriptPort>,
+}
+
+impl PackageJson {
+    /// A service name for reports: the package directory's name, else the package name.
+    pub fn service_name(&self) -> String {
+        if self.dir != "."
+            && let Some(last) = Path::new(&self.dir).file_name()
+        {
+            return last.to_string_lossy().into_owned();
+        }
+        self.name.clone().unwrap_or_else(|| "app".to_owned())
+    }
+}
+
+/// A port set in an npm script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptPort {
+    pub script: String,
+    /// The flag or variable that sets it: `--port`, `-p`, `PORT=`.
+    pub form: String,
+    /// The value as written: `3000`, `${PORT:-3000}`, `$PORT`.
+    pub value: String,
+    /// Line of the script in package.json.
+    pub line: u64,
+}
+
+pub fn read(root: &Path, path: &Path) -> Result<PackageJson, FileError> {
+    let rel = relative(root, path);
+    let text = read_text(&rel, path, MAX_PACKAGE_JSON_BYTES)?;
+    let dir = path
+        .parent()
+        .map(|d| relative(root, d))
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| ".".to_owned());
+    parse(&rel, &dir, &text)
+}
+
+pub(crate) fn parse(rel: &str, dir: &str, text: &str) -> Result<PackageJson, FileError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| FileError {
+        file: rel.to_owned(),
+        line: Some(e.line() as u64),
+        column: Some(e.column() as u64),
+        message: format!("invalid JSON: {e}"),
+    })?;
+    let Some(object) = value.as_object() else {
+        return Err(FileError::new(rel, "package.json must be a JSON object").at_line(1));
+    };
+    let name = object
+        .get("name")
+        .and_then(|n| n.as_str())
+        .map(str::to_owned);
+    let mut scripts = BTreeMap::new();
+    if let Some(map) = object.get("scripts").and_then(|s| s.as_object()) {
+        for (key, command) in map {
+            if let Some(command) = command.as_str() {
+                scripts.insert(key.clone(), command.to_owned());
+            }
+        }
+    }
+    let scripts_at = text.find("\"scripts\"").unwrap_or(0);
+    let mut ports = Vec::new();
+    for (script, command) in &scripts {
+        let line = script_line(text, scripts_at, script);
+        for (form, value) in ports_in_command(command) {
+            ports.push(ScriptPort {
+                script: script.clone(),
+                form,
+                value,
+                line,
+            });
+        }
+    }
+    Ok(PackageJson {
+        path: rel.to_owned(),
+        dir: dir.to_owned(),
+        name,
+        scripts,
+        ports,
+    })
+}
+
+/// Line of `"script":` after the `"scripts"` key (1 when it cannot be found).
+fn script_line(text: &str, from: usize, script: &str) -> u64 {
+    let needle = format!("\"{script}\"");
+    let rest = text.get(from..).unwrap_or("");
+    let mut search = 0;
+    while let Some(pos) = rest.get(search..).and_then(|r| r.find(&needle)) {
+        let at = search + pos;
+        let after = rest.get(at + needle.len()..).unwrap_or("");
+        if after.trim_start().starts_with(':') {
+            return line_col(text, from + at).0;
+        }
+        search = at + needle.len();
+    }
+    1
+}
+
+/// The `(form, value)` of every port a command line pins.
+pub(crate) fn ports_in_command(command: &str) -> Vec<(String, String)> {
+    let tokens: Vec<&str> = command
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .filter(|t| !t.is_empty() && !matches!(*t, "&&" | "||" | "|" | "&"))
+        .collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = tokens[i].trim_matches(|c| c == '"' || c == '\'');
+        if let Some(value) = token.strip_prefix("--port=") {
+            found.push(("--port".to_owned(), value.to_owned()));
+        } else if token == "--port" || token == "-p" {
+            if let Some(next) = tokens.get(i + 1) {
+                let next = next.trim_matches(|c| c == '"' || c == '\'');
+                let is_port = next.contains('$') || next.parse::<u16>().is_ok();
+                if is_port {
+                    found.push((token.to_owned(), next.to_owned()));
+                    i += 1;
+                }
+            }
+        } else if let Some((name, value)) = token.split_once('=') {
+            let is_port_var = name.ends_with("PORT")
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if is_port_var && (value.parse::<u16>().is_ok() || value.contains('$')) {
+                found.push((format!("{name}="), value.to_owned()));
+            }
+        }
+        i += 1;
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_port_forms() {
+        assert_eq!(
+            ports_in_command("vite --port 5173 --strictPort"),
+            vec![("--port".to_owned(), "5173".to_owned())]
+        );
+        assert_eq!(
+            ports_in_command("next dev -p 3000"),
+            vec![("-p".to_owned(), "3000".to_owned())]
+        );
+        assert_eq!(
+            ports_in_command("cross-env PORT=4000 node server.js && tsc -p tsconfig.json"),
+            vec![("PORT=".to_owned(), "4000".to_owned())]
+        );
+        assert_eq!(
+            ports_in_command("vite --port=${FRONTEND_PORT:-5173}"),
+            vec![("--port".to_owned(), "${FRONTEND_PORT:-5173}".to_owned())]
+        );
+        assert!(ports_in_command("mkdir -p dist && node build.js").is_empty());
+    }
+
+    #[test]
+    fn lines_and_errors() {
+        let text = "{\n  \"name\": \"web\",\n  \"scripts\": {\n    \"dev\": \"vite --port 5173\"\n  }\n}\n";
+        let p = parse("web/package.json", "web", text).unwrap();
+        assert_eq!(p.ports[0].line, 4);
+        assert_eq!(p.service_name(), "web");
+        let err = parse("package.json", ".", "{\n  \"name\": \n").unwrap_err();
+        assert_eq!(err.line, Some(3));
+    }
+}

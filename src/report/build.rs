@@ -1,0 +1,311 @@
+//! Turning gate results (domain types) into the report (wire types), and the report into an
+//! exit code.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::model::{
+    BlockingIssue, Check, CheckStatus, Costs, Deployment, Environment, Finding, Gate,
+    Infrastructure, Meta, Monitoring, PortAssignment, REPORT_VERSION, Report, RunError, Severity,
+    SprintValidation, Totals, ValidationStatus,
+};
+use crate::check::{self, CheckResult, GateResult, Status};
+use crate::exit;
+
+/// What a run produced, before it becomes a report.
+#[derive(Debug, Default)]
+pub struct RunRecord {
+    /// `validate`, `ports`, `ports allocate`, …
+    pub command: String,
+    pub story: Option<String>,
+    pub project: String,
+    pub config: Option<String>,
+    pub timestamp: String,
+    pub duration: Duration,
+    pub gates: Vec<GateResult>,
+    /// Gates the command would run, in order (those absent from `gates` are `null` in the
+    /// pipeline).
+    pub planned: Vec<&'static str>,
+    pub ports: Vec<PortAssignment>,
+    pub errors: Vec<RunError>,
+    pub interrupted: bool,
+    /// A usage or configuration error stopped the run before any gate.
+    pub config_error: bool,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The wire status of a domain status.
+pub(crate) fn wire_status(status: &Status) -> CheckStatus {
+    match status {
+        Status::Passed => CheckStatus::Passed,
+        Status::Failed => CheckStatus::Failed,
+        Status::Warning => CheckStatus::Warning,
+        Status::Skipped { .. } => CheckStatus::Skipped,
+        Status::Error => CheckStatus::Error,
+    }
+}
+
+fn pipeline_word(status: CheckStatus) -> &'static str {
+    match status {
+        CheckStatus::Passed => "passing",
+        CheckStatus::Failed => "failing",
+        CheckStatus::Warning => "warning",
+        CheckStatus::Skipped => "skipped",
+        CheckStatus::Error => "error",
+    }
+}
+
+fn wire_check(result: &CheckResult) -> Check {
+    let message = match &result.status {
+        Status::Skipped { reason } if result.message.is_empty() => reason.clone(),
+        _ => result.message.clone(),
+    };
+    Check {
+        id: result.id.as_str().to_owned(),
+        title: result.id.title().to_owned(),
+        status: wire_status(&result.status),
+        message,
+        required: true,
+        duration_ms: ms(result.duration),
+        findings: result
+            .findings
+            .iter()
+            .map(|f| Finding {
+                severity: match f.severity {
+                    check::Severity::Error => Severity::Error,
+                    check::Severity::Warning => Severity::Warning,
+                    check::Severity::Info => Severity::Info,
+                },
+                message: f.message.clone(),
+                file: f.file.as_ref().map(|p| p.to_string_lossy().into_owned()),
+                line: f.line,
+                column: f.column,
+                suggestion: f.suggestion.clone(),
+            })
+            .collect(),
+        evidence: result.evidence.clone(),
+    }
+}
+
+/// Build the full report.
+pub fn assemble(record: &RunRecord) -> Report {
+    let gates: Vec<Gate> = record
+        .gates
+        .iter()
+        .map(|g| Gate {
+            id: g.id.as_str().to_owned(),
+            title: g.id.title().to_owned(),
+            status: wire_status(&g.status()),
+            duration_ms: ms(g.duration),
+            checks: g.checks.iter().map(wire_check).collect(),
+        })
+        .collect();
+
+    let mut totals = Totals::default();
+    let mut blocking = Vec::new();
+    for check in gates.iter().flat_map(|g| &g.checks) {
+        match check.status {
+            CheckStatus::Passed => totals.passed += 1,
+            CheckStatus::Failed => totals.failed += 1,
+            CheckStatus::Warning => totals.warning += 1,
+            CheckStatus::Skipped => totals.skipped += 1,
+            CheckStatus::Error => totals.error += 1,
+        }
+        let blocks = match check.status {
+            CheckStatus::Failed | CheckStatus::Error => check.required,
+            CheckStatus::Passed | CheckStatus::Warning | CheckStatus::Skipped => false,
+        };
+        if blocks {
+            blocking.push(BlockingIssue {
+                check: check.id.clone(),
+                status: check.status,
+                message: check.message.clone(),
+            });
+        }
+    }
+    for error in &record.errors {
+        if record.config_error {
+            blocking.push(BlockingIssue {
+                check: "config".to_owned(),
+                status: CheckStatus::Error,
+                message: error.message.clone(),
+            });
+        }
+    }
+
+    let ran_anything = !gates.is_empty();
+    let deployment_ready =
+        blocking.is_empty() && !record.interrupted && !record.config_error && ran_anything;
+    let validation_status = if record.interrupted {
+        ValidationStatus::Pending
+    } else if deployment_ready {
+        ValidationStatus::Passed
+    } else {
+        ValidationStatus::Failed
+    };
+
+    let mut pipeline: BTreeMap<String, Option<String>> = record
+        .planned
+        .iter()
+        .map(|g| ((*g).to_owned(), None))
+        .collect();
+    for gate in &gates {
+        pipeline.insert(gate.id.clone(), Some(pipeline_word(gate.status).to_owned()));
+    }
+
+    let port_configuration = port_configuration(&record.ports);
+
+    let summary = summary_sentence(record, &totals, deployment_ready);
+    let environment = || Environment {
+        status: None,
+        url: None,
+        resources: None,
+    };
+    Report {
+        meta: Meta {
+            agent: "devops_agent".to_owned(),
+            version: REPORT_VERSION.to_owned(),
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            timestamp: record.timestamp.clone(),
+            command: record.command.clone(),
+            project: record.project.clone(),
+            config: record.config.clone(),
+            duration_ms: ms(record.duration),
+            interrupted: record.interrupted,
+        },
+        summary,
+        totals,
+        infrastructure: Infrastructure {
+            environments: BTreeMap::from([
+                ("development".to_owned(), environment()),
+                ("production".to_owned(), environment()),
+            ]),
+            port_configuration,
+            ports: record.ports.clone(),
+        },
+        deployment: Deployment {
+            last_deployment: None,
+            deployment_pipeline: pipeline,
+        },
+        monitoring: Monitoring {
+            uptime: None,
+            response_time: None,
+            error_rate: None,
+            alerts: Vec::new(),
+        },
+        costs: Costs {
+            monthly_estimate: None,
+            cost_optimization: Vec::new(),
+        },
+        next_agent_needs: next_agent_needs(&blocking, deployment_ready),
+        sprint_validation: SprintValidation {
+            story_id: record.story.clone(),
+            validation_status,
+            deployment_ready,
+            blocking_issues: blocking,
+            validation_timestamp: super::now_rfc3339(),
+        },
+        gates,
+        errors: record.errors.clone(),
+    }
+}
+
+/// Service → port expression, the seed's `port_configuration`. A service's first port is keyed
+/// by its name; further ports by `name:target` (or `name#n`), so no declaration is lost.
+fn port_configuration(ports: &[PortAssignment]) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for port in ports {
+        let mut key = port.service.clone();
+        if map.contains_key(&key) {
+            key = match port.target {
+                Some(t) => format!("{}:{t}", port.service),
+                None => format!("{}:{}", port.service, port.expression),
+            };
+        }
+        let mut n = 2;
+        let base = key.clone();
+        while map.contains_key(&key) {
+            key = format!("{base}#{n}");
+            n += 1;
+        }
+        map.insert(key, port.expression.clone());
+    }
+    map
+}
+
+fn summary_sentence(record: &RunRecord, totals: &Totals, ready: bool) -> String {
+    let subject = record
+        .story
+        .clone()
+        .unwrap_or_else(|| format!("devops-agent {}", record.command));
+    let verdict = if record.interrupted {
+        "interrupted before a verdict"
+    } else if record.config_error {
+        "could not run: configuration error"
+    } else if ready {
+        "deployment ready"
+    } else {
+        "not deployment ready"
+    };
+    format!(
+        "{subject}: {verdict} ({} passed, {} failed, {} warnings, {} skipped, {} errors)",
+        totals.passed, totals.failed, totals.warning, totals.skipped, totals.error
+    )
+}
+
+/// What each downstream agent of the seed needs next, derived from what blocked.
+fn next_agent_needs(blocking: &[BlockingIssue], ready: bool) -> BTreeMap<String, Vec<String>> {
+    let mut needs: BTreeMap<String, Vec<String>> = [
+        "coder_agent",
+        "testing_agent",
+        "logger_agent",
+        "project_manager_agent",
+    ]
+    .into_iter()
+    .map(|a| (a.to_owned(), Vec::new()))
+    .collect();
+    for issue in blocking {
+        let agent = if issue.check.starts_with("startup.health") {
+            "logger_agent"
+        } else {
+            "coder_agent"
+        };
+        if let Some(list) = needs.get_mut(agent) {
+            list.push(format!("fix {}", issue.check));
+        }
+    }
+    if let Some(pm) = needs.get_mut("project_manager_agent") {
+        pm.push("deployment_status".to_owned());
+        if !ready {
+            pm.push("blocking_issues".to_owned());
+        }
+    }
+    if ready && let Some(testing) = needs.get_mut("testing_agent") {
+        testing.push("deployment_validation".to_owned());
+    }
+    needs
+}
+
+/// The exit code for a report: interrupted 130; configuration or evaluation error 2; a blocking
+/// failure 1; otherwise 0.
+pub fn exit_code(report: &Report) -> u8 {
+    if report.meta.interrupted {
+        return exit::INTERRUPTED;
+    }
+    let config_error = report
+        .sprint_validation
+        .blocking_issues
+        .iter()
+        .any(|b| b.check == "config");
+    if config_error || report.totals.error > 0 {
+        return exit::USAGE_OR_CONFIG;
+    }
+    if report.sprint_validation.deployment_ready {
+        exit::READY
+    } else {
+        exit::NOT_READY
+    }
+}

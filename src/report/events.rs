@@ -1,0 +1,192 @@
+//! The JSONL event stream: one JSON object a line, flushed as it happens.
+//!
+//! Event names follow the seed's "Streaming Events" (`deployment_validation`, `health_check`,
+//! `validation_complete`) plus gate and check progress. Every line has `event` and `timestamp`.
+//! Gates emit through an [`EventSink`]; only this module writes.
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use super::model::{BlockingIssue, CheckStatus};
+
+/// One event. Serialized with its name in `event`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A run started (the seed's `deployment_validation` with status `validating`).
+    DeploymentValidation {
+        story: Option<String>,
+        status: String,
+        command: String,
+        project: String,
+    },
+    GateStarted {
+        gate: String,
+    },
+    CheckCompleted {
+        gate: String,
+        check: String,
+        status: CheckStatus,
+        message: String,
+        duration_ms: u64,
+    },
+    GateCompleted {
+        gate: String,
+        status: CheckStatus,
+        duration_ms: u64,
+    },
+    /// Ports written by `ports allocate`.
+    PortsAllocated {
+        ports: std::collections::BTreeMap<String, u16>,
+        env_file: String,
+    },
+    /// The run ended: the verdict (seed: `validation_complete`). Always the last line.
+    ValidationComplete {
+        story: Option<String>,
+        /// `passed`, `failed`, or `pending` when interrupted.
+        result: String,
+        deployment_ready: bool,
+        exit_code: u8,
+        blocking_issues: Vec<BlockingIssue>,
+        duration_ms: u64,
+    },
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    #[serde(flatten)]
+    event: &'a Event,
+    timestamp: String,
+}
+
+/// Where events go: any number of JSONL writers, plus an optional one-line-per-step progress
+/// display on stderr for people.
+pub struct EventSink {
+    writers: Mutex<Vec<Box<dyn Write + Send>>>,
+    progress: bool,
+}
+
+impl EventSink {
+    /// A sink that writes nowhere.
+    pub fn new() -> EventSink {
+        EventSink {
+            writers: Mutex::new(Vec::new()),
+            progress: false,
+        }
+    }
+
+    /// Also write JSONL to `path` (truncated first).
+    pub fn add_file(&mut self, path: &Path) -> io::Result<()> {
+        let file = File::create(path)?;
+        self.add_writer(Box::new(file));
+        Ok(())
+    }
+
+    /// Also write JSONL to stdout (`--format jsonl`).
+    pub fn add_stdout(&mut self) {
+        self.add_writer(Box::new(io::stdout()));
+    }
+
+    pub fn add_writer(&mut self, writer: Box<dyn Write + Send>) {
+        self.writers
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(writer);
+    }
+
+    /// Show progress lines on stderr when it is a terminal.
+    pub fn show_progress(&mut self, enabled: bool) {
+        self.progress = enabled && io::stderr().is_terminal();
+    }
+
+    /// Write one event to every writer, flushed. Write errors are logged, never fatal: the
+    /// report on stdout matters more than a side stream.
+    pub fn emit(&self, event: &Event) {
+        let line = Line {
+            event,
+            timestamp: super::now_rfc3339(),
+        };
+        let Ok(mut text) = serde_json::to_string(&line) else {
+            return;
+        };
+        text.push('\n');
+        let mut writers = self
+            .writers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for writer in writers.iter_mut() {
+            if let Err(e) = writer
+                .write_all(text.as_bytes())
+                .and_then(|()| writer.flush())
+            {
+                tracing::warn!("could not write event: {e}");
+            }
+        }
+        drop(writers);
+        if self.progress {
+            progress_line(event);
+        }
+    }
+}
+
+impl EventSink {
+    pub fn gate_started(&self, gate: crate::check::GateId) {
+        self.emit(&Event::GateStarted {
+            gate: gate.as_str().to_owned(),
+        });
+    }
+
+    pub fn check_completed(&self, gate: crate::check::GateId, check: &crate::check::CheckResult) {
+        let status = super::build::wire_status(&check.status);
+        self.emit(&Event::CheckCompleted {
+            gate: gate.as_str().to_owned(),
+            check: check.id.as_str().to_owned(),
+            status,
+            message: check.message.clone(),
+            duration_ms: u64::try_from(check.duration.as_millis()).unwrap_or(u64::MAX),
+        });
+    }
+
+    pub fn gate_completed(&self, gate: &crate::check::GateResult) {
+        self.emit(&Event::GateCompleted {
+            gate: gate.id.as_str().to_owned(),
+            status: super::build::wire_status(&gate.status()),
+            duration_ms: u64::try_from(gate.duration.as_millis()).unwrap_or(u64::MAX),
+        });
+    }
+}
+
+impl Default for EventSink {
+    fn default() -> Self {
+        EventSink::new()
+    }
+}
+
+fn progress_line(event: &Event) {
+    let text = match event {
+        Event::GateStarted { gate } => format!("▶ {gate}"),
+        Event::CheckCompleted {
+            check,
+            status,
+            duration_ms,
+            ..
+        } => format!(
+            "  {} {check} ({duration_ms} ms)",
+            super::human::mark(*status)
+        ),
+        Event::GateCompleted {
+            gate,
+            status,
+            duration_ms,
+        } => format!("{} {gate} {duration_ms} ms", super::human::mark(*status)),
+        Event::DeploymentValidation { .. }
+        | Event::PortsAllocated { .. }
+        | Event::ValidationComplete { .. } => return,
+    };
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{text}");
+}

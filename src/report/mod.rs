@@ -1,0 +1,41 @@
+//! The report: wire model, event stream, and one file per output format. Only this module
+//! writes to stdout and stderr (enforced by clippy's `disallowed-macros`).
+
+mod build;
+mod events;
+mod human;
+mod json;
+mod model;
+mod schema;
+
+pub use build::{RunRecord, assemble, exit_code};
+pub use events::{Event, EventSink};
+pub use human::render as render_human;
+pub use json::render as render_json;
+pub use model::*;
+pub use schema::schema_json;
+
+/// The current time, RFC 3339 UTC with millisecond precision.
+pub fn now_rfc3339() -> String {
+    format_time(time::OffsetDateTime::now_utc())
+}
+
+/// Format a timestamp as RFC 3339, falling back to the Unix epoch form on the (impossible in
+/// practice) formatting error rather than panicking.
+pub fn format_time(t: time::OffsetDateTime) -> String {
+    let t = t
+        .replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Write a whole document to stdout. A closed pipe (`devops-agent … | head`) is not an error
+/// worth a panic; it is logged.
+pub fn write_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        tracing::debug!("stdout: {e}");
+    }
+}
