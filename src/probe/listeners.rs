@@ -52,7 +52,7 @@ const UDP_UNCONNECTED: &str = "07";
 
 /// Every listening TCP socket and every bound, unconnected UDP socket of this network
 /// namespace. Missing tables (no IPv6) are skipped.
-pub fn listeners() -> Vec<Listener> {
+pub fn listeners(protos: &[Proto]) -> Vec<Listener> {
     let mut out = Vec::new();
     for (file, proto, v6) in [
         ("/proc/net/tcp", Proto::Tcp, false),
@@ -60,11 +60,35 @@ pub fn listeners() -> Vec<Listener> {
         ("/proc/net/udp", Proto::Udp, false),
         ("/proc/net/udp6", Proto::Udp, true),
     ] {
-        if let Ok(text) = fs::read_to_string(file) {
+        if !protos.contains(&proto) {
+            continue;
+        }
+        if let Some(text) = read_proc_table(file) {
             parse_table(&text, proto, v6, &mut out);
         }
     }
     out
+}
+
+/// Read a /proc/net table in as few `read` calls as possible. The kernel walks its whole
+/// socket hash for every call (milliseconds each on a busy machine), so the usual
+/// grow-the-buffer loop would cost several walks per table. A `seq_file` read fills the buffer
+/// with as many whole lines as fit, so a short read is the end of the table.
+fn read_proc_table(path: &str) -> Option<String> {
+    use std::io::Read;
+    const CHUNK: usize = 1 << 20;
+    let mut file = fs::File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    loop {
+        let start = bytes.len();
+        bytes.resize(start + CHUNK, 0);
+        let n = file.read(&mut bytes[start..]).ok()?;
+        bytes.truncate(start + n);
+        if n < CHUNK {
+            break;
+        }
+    }
+    String::from_utf8(bytes).ok()
 }
 
 fn parse_table(text: &str, proto: Proto, v6: bool, out: &mut Vec<Listener>) {
@@ -212,7 +236,7 @@ mod tests {
     fn finds_own_listener_and_owner() {
         let sock = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = sock.local_addr().unwrap().port();
-        let all = listeners();
+        let all = listeners(&[Proto::Tcp]);
         let mine = all
             .iter()
             .find(|l| l.port == port && l.proto == Proto::Tcp)

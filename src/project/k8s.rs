@@ -228,8 +228,8 @@ mod tests {
             vec![
                 (K8sPortKind::ServicePort, "80", 8),
                 (K8sPortKind::NodePort, "30080", 9),
-                (K8sPortKind::ContainerPort, "${JOB_PORT:-9000}", 22),
-                (K8sPortKind::HostPort, "9000", 23),
+                (K8sPortKind::ContainerPort, "${JOB_PORT:-9000}", 23),
+                (K8sPortKind::HostPort, "9000", 24),
             ]
         );
         assert_eq!(m.ports[2].object, "CronJob/job");

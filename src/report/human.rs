@@ -18,9 +18,14 @@ pub(crate) fn mark(status: CheckStatus) -> &'static str {
 /// Render the report for people.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
+    let story = report
+        .sprint_validation
+        .story_id
+        .as_deref()
+        .map_or_else(String::new, |s| format!(" {s}"));
     let _ = writeln!(
         out,
-        "devops-agent {} — {}",
+        "devops-agent {}{story} — {}",
         report.meta.command, report.meta.project
     );
     for error in &report.errors {

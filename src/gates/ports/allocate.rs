@@ -93,7 +93,10 @@ pub fn allocate(
     let here = project.root.to_string_lossy().into_owned();
     registry.reservations.retain(|r| r.project != here);
 
-    let mut taken: BTreeSet<u16> = probe::listeners().iter().map(|l| l.port).collect();
+    let mut taken: BTreeSet<u16> = probe::listeners(&[probe::Proto::Tcp, probe::Proto::Udp])
+        .iter()
+        .map(|l| l.port)
+        .collect();
     taken.extend(registry.reservations.iter().map(|r| r.port));
 
     let ports = &project.config.ports;

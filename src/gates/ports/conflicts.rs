@@ -95,7 +95,8 @@ pub(crate) fn check(
     }
 
     // A configured port already held by a process on this machine.
-    let listeners = probe::listeners();
+    let protos: Vec<Proto> = resolved.iter().map(|r| r.proto).collect();
+    let listeners = probe::listeners(&protos);
     let mut held: Vec<(&Resolved, &Listener)> = Vec::new();
     for r in &resolved {
         for l in &listeners {
@@ -225,7 +226,8 @@ pub(crate) fn check(
         (
             Status::Passed,
             format!(
-                "{} published port(s) are distinct and free on this machine",
+                "{} distinct host port(s) from {} declaration(s): none shared, none in use on this machine",
+                checked.values().map(Vec::len).sum::<usize>(),
                 resolved.len()
             ),
         )

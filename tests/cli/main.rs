@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `devops-agent` binary on real fixture projects, real sockets and
+//! real files. One test binary, a module per area.
+
+mod common;
+mod output;
+mod ports;
+mod ports_allocate;
+mod usage;
