@@ -91,6 +91,10 @@ pub struct Env {
     pub dotenv_error: Option<FileError>,
     /// Whether a `.env` file was found.
     pub dotenv_present: bool,
+    /// Keys documented in `.env.example`, when that file exists and parses.
+    pub example_keys: Option<std::collections::BTreeSet<String>>,
+    /// `.env.example` exists but could not be read.
+    pub example_error: Option<FileError>,
 }
 
 impl Env {
@@ -103,6 +107,13 @@ impl Env {
             process,
             ..Env::default()
         };
+        match dotenv::load(&root.join(".env.example")) {
+            Ok(Some(example)) => {
+                env.example_keys = Some(example.entries.iter().map(|e| e.key.clone()).collect());
+            }
+            Ok(None) => {}
+            Err(e) => env.example_error = Some(file_error(root, &e)),
+        }
         let path = root.join(".env");
         let lookup_process = env.process.clone();
         let lookup = move |name: &str| lookup_process.get(name).cloned();

@@ -337,3 +337,23 @@ fn symlink_loops_and_huge_files_do_not_hang() {
             .contains("docker-compose.big.yml")
     );
 }
+
+#[test]
+fn port_variables_missing_from_env_example_warn() {
+    let dir = project(&[
+        (
+            "compose.yaml",
+            "services:\n  a:\n    image: x\n    ports:\n      - \"${A_PORT:-4700}:80\"\n      - \"${B_PORT:-4701}:81\"\n",
+        ),
+        (".env.example", "A_PORT=4700\n"),
+    ]);
+    let out = ports(dir.path());
+    let report = out.report();
+    assert_eq!(out.code, 0, "a warning does not block");
+    let env = check(&report, "ports.env_configured");
+    assert_eq!(env["status"], "warning");
+    let f = findings(env);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["line"], 6);
+    assert!(f[0]["message"].as_str().unwrap().contains("B_PORT"));
+}

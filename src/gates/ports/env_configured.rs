@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use super::decl::{Declarations, Origin, PortDecl, PortExpr};
 use crate::check::{CheckId, CheckResult, Finding, Severity, Status};
-use crate::project::K8sPortKind;
+use crate::project::{Env, K8sPortKind};
 
 /// Run the check over gathered declarations.
-pub(crate) fn check(decls: &Declarations) -> CheckResult {
+pub(crate) fn check(decls: &Declarations, env: &Env) -> CheckResult {
     let started = Instant::now();
     let mut findings = Vec::new();
     let mut configurable = 0usize;
@@ -68,6 +68,50 @@ pub(crate) fn check(decls: &Declarations) -> CheckResult {
             }
         }
     }
+    // Port variables a newcomer would not know to set: used, but absent from .env.example.
+    if let Some(keys) = &env.example_keys {
+        let mut missing: Vec<&PortDecl> = Vec::new();
+        for decl in decls.ports.iter().filter(|d| applies(d)) {
+            if let PortExpr::EnvWithDefault { var, .. }
+            | PortExpr::EnvRequired { var }
+            | PortExpr::EnvNoDefault { var } = decl.expr()
+                && !keys.contains(&var)
+                && !missing.iter().any(|d| d.expr() == decl.expr())
+            {
+                missing.push(decl);
+            }
+        }
+        for decl in missing {
+            let var = match decl.expr() {
+                PortExpr::EnvWithDefault { var, .. }
+                | PortExpr::EnvRequired { var }
+                | PortExpr::EnvNoDefault { var } => var,
+                PortExpr::Literal | PortExpr::Invalid(_) => continue,
+            };
+            findings.push(
+                Finding::new(
+                    Severity::Warning,
+                    format!(
+                        "port variable {var} (service `{}`) is not listed in .env.example",
+                        decl.service
+                    ),
+                )
+                .at(&decl.file, Some(decl.line), decl.column)
+                .suggest(format!(
+                    "add `{var}=` to .env.example so others know to set it"
+                )),
+            );
+        }
+    }
+    if let Some(error) = &env.example_error {
+        findings.push(
+            Finding::new(
+                Severity::Warning,
+                format!("could not read: {}", error.message),
+            )
+            .at(&error.file, error.line, error.column),
+        );
+    }
     for error in &decls.errors {
         findings.push(
             Finding::new(
@@ -114,7 +158,7 @@ pub(crate) fn check(decls: &Declarations) -> CheckResult {
         (
             Status::Warning,
             format!(
-                "{warnings} Dockerfile EXPOSE value(s) are fixed; published ports all come from env vars"
+                "all {considered} port declarations come from env vars; {warnings} warning(s) to look at"
             ),
         )
     } else {
