@@ -4,14 +4,15 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser};
 
-use crate::check::GateResult;
+use crate::check::{GateId, GateResult};
 use crate::cli::{Cli, Command, Format, PortsAction};
 use crate::exit;
 use crate::gates::{self, GateCtx};
+use crate::process::{CancelReason, Processes};
 use crate::project::{ConfigError, Project};
 use crate::report::{self, Event, EventSink, RunError, RunRecord};
 
@@ -33,7 +34,7 @@ pub fn run() -> ExitCode {
             report::write_stdout(&String::from_utf8_lossy(&out));
             ExitCode::SUCCESS
         }
-        Command::Validate { .. } | Command::Ports { .. } => {
+        Command::Validate { .. } | Command::Ports { .. } | Command::Deps | Command::Build => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -116,9 +117,12 @@ fn init_logging(cli: &Cli) {
 }
 
 /// The gates a command runs, in order.
-fn planned(command: &Command) -> Vec<&'static str> {
+fn planned(command: &Command) -> Vec<GateId> {
     match command {
-        Command::Validate { .. } | Command::Ports { .. } => vec!["ports"],
+        Command::Validate { .. } => vec![GateId::Ports, GateId::Deps, GateId::Build],
+        Command::Ports { .. } => vec![GateId::Ports],
+        Command::Deps => vec![GateId::Deps],
+        Command::Build => vec![GateId::Build],
         Command::Schema | Command::Completions { .. } => Vec::new(),
     }
 }
@@ -126,6 +130,8 @@ fn planned(command: &Command) -> Vec<&'static str> {
 fn command_name(command: &Command) -> &'static str {
     match command {
         Command::Validate { .. } => "validate",
+        Command::Deps => "deps",
+        Command::Build => "build",
         Command::Ports { action: None } => "ports",
         Command::Ports {
             action: Some(PortsAction::Allocate),
@@ -166,7 +172,10 @@ async fn execute(cli: &Cli) -> u8 {
             .display()
             .to_string(),
         timestamp: report::now_rfc3339(),
-        planned: planned(&cli.command),
+        planned: planned(&cli.command)
+            .into_iter()
+            .map(GateId::as_str)
+            .collect(),
         ..RunRecord::default()
     };
 
@@ -248,24 +257,39 @@ async fn execute(cli: &Cli) -> u8 {
         }
     }
 
-    let ctx = GateCtx { project };
+    Processes::become_subreaper();
+    let ctx = GateCtx::new(project, cli.global.timeout);
     let mut results: Vec<GateResult> = Vec::new();
     let outcome = {
         let run_all = async {
             for gate in planned(&cli.command) {
                 let result = match gate {
-                    "ports" => gates::ports::run(&ctx, &sink).await,
-                    other => unreachable_gate(other),
+                    GateId::Ports => gates::ports::run(&ctx, &sink).await,
+                    GateId::Deps => gates::deps::run(&ctx, &sink).await,
+                    GateId::Build => gates::build::run(&ctx, &sink).await,
                 };
                 results.push(result);
             }
         };
         tokio::pin!(run_all);
-        tokio::select! {
+        let outcome = tokio::select! {
             () = &mut run_all => Outcome::Completed,
             () = interrupted() => Outcome::Interrupted,
             () = tokio::time::sleep(cli.global.timeout) => Outcome::TimedOut,
+        };
+        if !matches!(outcome, Outcome::Completed) {
+            // Let the gates stop their own commands and record how they ended; if they cannot
+            // within the grace period, stop every process group here.
+            ctx.processes.cancel(match outcome {
+                Outcome::Interrupted => CancelReason::Interrupted,
+                Outcome::Completed | Outcome::TimedOut => CancelReason::Deadline,
+            });
+            let wait = ctx.grace() + Duration::from_secs(2);
+            if tokio::time::timeout(wait, &mut run_all).await.is_err() {
+                ctx.processes.stop_all(ctx.grace()).await;
+            }
         }
+        outcome
     };
     record.gates = results;
     match outcome {
@@ -291,18 +315,6 @@ enum Outcome {
     Completed,
     Interrupted,
     TimedOut,
-}
-
-/// A gate name in `planned` without a runner is a programming error; report it instead of
-/// panicking.
-fn unreachable_gate(name: &str) -> GateResult {
-    tracing::error!("no runner for gate {name}");
-    GateResult {
-        id: crate::check::GateId::Ports,
-        checks: Vec::new(),
-        duration: std::time::Duration::ZERO,
-        ports: Vec::new(),
-    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

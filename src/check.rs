@@ -9,6 +9,15 @@ use std::time::Duration;
 /// Every check devops-agent knows, with the stable id of SPEC.md. Never rename, only add.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CheckId {
+    DepsPackagesInstalled,
+    DepsLockfileValid,
+    DepsNoVersionConflicts,
+    DepsPeerDependencies,
+    BuildDevBuild,
+    BuildProdBuild,
+    BuildNoBlockingWarnings,
+    BuildBundleSize,
+    BuildAssetsGenerated,
     PortsEnvConfigured,
     PortsNoConflicts,
 }
@@ -17,6 +26,15 @@ impl CheckId {
     /// The id as it appears in reports and on the command line, e.g. `ports.no_conflicts`.
     pub fn as_str(self) -> &'static str {
         match self {
+            CheckId::DepsPackagesInstalled => "deps.packages_installed",
+            CheckId::DepsLockfileValid => "deps.lockfile_valid",
+            CheckId::DepsNoVersionConflicts => "deps.no_version_conflicts",
+            CheckId::DepsPeerDependencies => "deps.peer_dependencies",
+            CheckId::BuildDevBuild => "build.dev_build",
+            CheckId::BuildProdBuild => "build.prod_build",
+            CheckId::BuildNoBlockingWarnings => "build.no_blocking_warnings",
+            CheckId::BuildBundleSize => "build.bundle_size",
+            CheckId::BuildAssetsGenerated => "build.assets_generated",
             CheckId::PortsEnvConfigured => "ports.env_configured",
             CheckId::PortsNoConflicts => "ports.no_conflicts",
         }
@@ -25,6 +43,17 @@ impl CheckId {
     /// The seed document's wording of the check, shown to people.
     pub fn title(self) -> &'static str {
         match self {
+            CheckId::DepsPackagesInstalled => {
+                "All packages in package.json/requirements.txt installed"
+            }
+            CheckId::DepsLockfileValid => "Lock files present and valid",
+            CheckId::DepsNoVersionConflicts => "No version conflicts",
+            CheckId::DepsPeerDependencies => "Peer dependencies satisfied",
+            CheckId::BuildDevBuild => "Development build succeeds without errors",
+            CheckId::BuildProdBuild => "Production build succeeds without errors",
+            CheckId::BuildNoBlockingWarnings => "No compilation warnings blocking deployment",
+            CheckId::BuildBundleSize => "Bundle size within limits",
+            CheckId::BuildAssetsGenerated => "All assets generated correctly",
             CheckId::PortsEnvConfigured => "Use environment variables for all port configurations",
             CheckId::PortsNoConflicts => "Port conflict resolution",
         }
@@ -164,18 +193,24 @@ impl CheckResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum GateId {
     Ports,
+    Deps,
+    Build,
 }
 
 impl GateId {
     pub fn as_str(self) -> &'static str {
         match self {
             GateId::Ports => "ports",
+            GateId::Deps => "deps",
+            GateId::Build => "build",
         }
     }
 
     pub fn title(self) -> &'static str {
         match self {
             GateId::Ports => "Port configuration",
+            GateId::Deps => "Dependency installation",
+            GateId::Build => "Build process",
         }
     }
 }

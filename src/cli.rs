@@ -77,7 +77,8 @@ pub enum Command {
     /// Run every readiness gate for a story and print one report with its verdict.
     ///
     /// Gates run in order: ports (published ports come from env vars with defaults and are
-    /// free). The report's `sprint_validation` carries the story id, `deployment_ready` and the
+    /// free), deps (declared dependencies installed, lock files valid, no conflicts), build (dev
+    /// and production builds succeed within budgets). The report's `sprint_validation` carries the story id, `deployment_ready` and the
     /// blocking issues; the exit code is 0 only when the story is deployment ready.
     Validate {
         /// The story being validated, e.g. STORY-123.
@@ -98,6 +99,28 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<PortsAction>,
     },
+    /// Check dependencies: deps.packages_installed, deps.lockfile_valid,
+    /// deps.no_version_conflicts and deps.peer_dependencies.
+    ///
+    /// Every manifest of the project is found (package.json with workspaces, requirements*.txt,
+    /// pyproject.toml, Pipfile, Cargo.toml, go.mod; never inside node_modules or virtualenvs) and
+    /// checked against what is installed where the app loads it from (node_modules, the
+    /// project's virtualenv) and against its lock file (package-lock.json, npm-shrinkwrap.json,
+    /// yarn.lock, pnpm-lock.yaml, poetry.lock, uv.lock, Pipfile.lock, Cargo.lock, go.sum).
+    /// Installed versions must satisfy declared ranges transitively (as `npm ls` and `pip check`
+    /// report), and npm peer dependencies must resolve. Nothing is installed or downloaded.
+    Deps,
+    /// Run the builds: build.dev_build, build.prod_build, build.no_blocking_warnings,
+    /// build.bundle_size and build.assets_generated.
+    ///
+    /// Build commands come from devops-agent.toml, else are detected: package.json `build:dev`
+    /// (or `build` with NODE_ENV=development) and `build` with NODE_ENV=production, run by the
+    /// package manager its lock file names; cargo build / --release; go build; make. Each runs
+    /// in its own process group with a timeout; on timeout or Ctrl-C the whole tree is stopped.
+    /// Warnings are parsed from the output and counted against the budget, the output directory
+    /// is measured (raw, gzip, brotli) against budgets (also size-limit and bundlesize
+    /// settings), and every asset the built HTML or Vite manifest references must exist.
+    Build,
     /// Print the JSON Schema every report validates against.
     Schema,
     /// Print a shell completion script.

@@ -12,7 +12,9 @@ pub mod exit;
 pub mod gates;
 pub mod interp;
 pub mod probe;
+pub mod process;
 pub mod project;
+pub mod redact;
 pub mod report;
 
 pub use app::run;

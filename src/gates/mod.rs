@@ -1,6 +1,8 @@
 //! The readiness gates. Each is a module with `run(ctx, sink) -> GateResult`.
 
+pub mod build;
 mod context;
+pub mod deps;
 pub mod ports;
 
 pub use context::GateCtx;

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -26,6 +27,84 @@ pub struct Config {
     pub services: BTreeMap<String, ServiceConfig>,
     #[serde(default)]
     pub ports: PortsConfig,
+    #[serde(default)]
+    pub build: BuildConfig,
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+}
+
+/// `[timeouts]`: durations written as `"90s"`, `"5m"`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    /// Longest one build command may run (default: the run's `--timeout`).
+    #[serde(default, deserialize_with = "duration")]
+    pub build: Option<Duration>,
+    /// Time between SIGTERM and SIGKILL when stopping a command (default 3s).
+    #[serde(default, deserialize_with = "duration")]
+    pub grace: Option<Duration>,
+}
+
+/// `[build]`: how the build gate builds and what it expects of the output.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildConfig {
+    /// Directory to build in, relative to the project; with it, only this app is built.
+    pub dir: Option<String>,
+    /// Development build command (run with `sh -c`); replaces detection.
+    pub dev: Option<String>,
+    /// Production build command; replaces detection.
+    pub prod: Option<String>,
+    /// Extra environment for both builds.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Build output directory, relative to the app directory (default: detected `dist`,
+    /// `build`, `out`, `.next`, or `target/release` for Rust).
+    pub output: Option<String>,
+    /// Make any warning fail `build.no_blocking_warnings`.
+    #[serde(default)]
+    pub deny_warnings: bool,
+    /// Fail `build.no_blocking_warnings` above this many warnings.
+    pub max_warnings: Option<u32>,
+    /// Files (relative to the app directory) that must exist and be non-empty after the build.
+    #[serde(default)]
+    pub artifacts: Vec<String>,
+    /// URL prefix the output is served under (`/` by default): `/static/app.js` in built HTML
+    /// with `public_path = "/static/"` is `app.js` in the output directory.
+    pub public_path: Option<String>,
+    #[serde(default)]
+    pub budgets: BudgetsConfig,
+}
+
+/// `[build.budgets]`: size limits. Sizes are written `"250 KB"` (1000 bytes a KB), `"1 MiB"`
+/// (1024-based), or a number of bytes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetsConfig {
+    /// Limit for the whole output directory.
+    pub total: Option<String>,
+    /// Limit for any single file.
+    pub per_file: Option<String>,
+    /// Which size the limits apply to: `raw`, `gzip` (default) or `brotli`.
+    pub compression: Option<String>,
+    /// Limits for files matching a glob (relative to the output directory).
+    #[serde(default)]
+    pub files: Vec<FileBudget>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileBudget {
+    pub path: String,
+    pub limit: String,
+    pub compression: Option<String>,
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("invalid duration `{text}`: {e}")))
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

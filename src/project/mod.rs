@@ -13,7 +13,10 @@ mod yaml;
 pub use compose::{
     ComposeFile, ComposePort, ComposeSet, group as compose_group, read as compose_read,
 };
-pub use config::{Config, ConfigError, PortsConfig, ServiceConfig};
+pub use config::{
+    BudgetsConfig, BuildConfig, Config, ConfigError, FileBudget, PortsConfig, ServiceConfig,
+    TimeoutsConfig,
+};
 pub use context::{Env, Project, file_error as dotenv_file_error};
 pub use dockerfile::{Dockerfile, Expose, read as dockerfile_read};
 pub use error::{FileError, line_col};

@@ -1,0 +1,5 @@
+//! The build gate (being written).
+
+mod gate;
+
+pub use gate::run;

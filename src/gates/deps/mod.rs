@@ -1,0 +1,5 @@
+//! The deps gate (being written).
+
+mod gate;
+
+pub use gate::run;
