@@ -133,6 +133,9 @@ mod tests {
             mask_url_passwords("connect redis://:s3cret@127.0.0.1:6379/0 ok"),
             "connect redis://:***@127.0.0.1:6379/0 ok"
         );
-        assert_eq!(mask_url_passwords("http://example.com/a"), "http://example.com/a");
+        assert_eq!(
+            mask_url_passwords("http://example.com/a"),
+            "http://example.com/a"
+        );
     }
 }

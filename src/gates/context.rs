@@ -34,6 +34,11 @@ impl GateCtx {
 
     /// The timeout of one build command: `[timeouts] build`, else the run's `--timeout`.
     pub fn build_timeout(&self) -> Duration {
-        self.project.config.timeouts.build.unwrap_or(self.timeout).min(self.timeout)
+        self.project
+            .config
+            .timeouts
+            .build
+            .unwrap_or(self.timeout)
+            .min(self.timeout)
     }
 }

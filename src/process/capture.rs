@@ -57,7 +57,7 @@ fn truncate(line: &str, max: usize) -> String {
 }
 
 /// Remove ANSI escape sequences (colours, cursor moves) from tool output.
-pub(crate) fn strip_ansi(text: &str) -> String {
+pub fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {

@@ -6,6 +6,6 @@ mod procfs;
 mod runner;
 mod tracker;
 
-pub use capture::Captured;
+pub use capture::{Captured, strip_ansi};
 pub use runner::{CommandSpec, Ending, Finished, run};
 pub use tracker::{CancelReason, Processes};

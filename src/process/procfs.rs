@@ -42,7 +42,10 @@ pub(crate) fn table() -> BTreeMap<u32, Proc> {
         return out;
     };
     for entry in dir.flatten() {
-        if let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok())
+        if let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
             && let Some(p) = stat(pid)
         {
             out.insert(pid, p);
@@ -84,7 +87,10 @@ mod tests {
     fn stat_with_parentheses_in_name() {
         let line = "4242 (we (ird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 123456 1000 100 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0";
         let p = parse_stat(4242, line).unwrap();
-        assert_eq!((p.ppid, p.pgid, p.start, p.zombie), (1, 4242, 123_456, false));
+        assert_eq!(
+            (p.ppid, p.pgid, p.start, p.zombie),
+            (1, 4242, 123_456, false)
+        );
     }
 
     #[test]

@@ -55,9 +55,7 @@ impl Ending {
                 humantime::format_duration(timeout)
             ),
             Ending::Cancelled(CancelReason::Interrupted) => "interrupted and stopped".to_owned(),
-            Ending::Cancelled(CancelReason::Deadline) => {
-                "stopped at the run's deadline".to_owned()
-            }
+            Ending::Cancelled(CancelReason::Deadline) => "stopped at the run's deadline".to_owned(),
             Ending::SpawnFailed(why) => format!("could not start: {why}"),
         }
     }
@@ -233,7 +231,11 @@ mod tests {
         let p = Processes::new();
         let f = run(&spec(&command, 500), &p).await;
         assert_eq!(f.ending, Ending::TimedOut);
-        let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let pid: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         let gone = super::super::procfs::stat(pid).is_none_or(|s| s.zombie);
         assert!(gone, "grandchild {pid} survived");
     }

@@ -107,8 +107,7 @@ impl Processes {
         let targets = self.targets(root);
         signal_all(root, &targets, Signal::TERM);
         let deadline = Instant::now() + grace;
-        while Instant::now() < deadline
-            && (group_alive(root) || targets.iter().any(procfs::alive))
+        while Instant::now() < deadline && (group_alive(root) || targets.iter().any(procfs::alive))
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

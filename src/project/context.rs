@@ -139,6 +139,20 @@ impl Env {
             .cloned()
     }
 
+    /// Every variable the application would see, `.env` first then the process environment
+    /// (for building a [`crate::redact::Redactor`]; values never leave through this).
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.dotenv
+            .iter()
+            .chain(self.process.iter())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// A redactor that knows this environment's secret values.
+    pub fn redactor(&self) -> crate::redact::Redactor {
+        crate::redact::Redactor::new(self.pairs())
+    }
+
     /// Where `name` comes from: `process`, `.env`, or None.
     pub fn source(&self, name: &str) -> Option<&'static str> {
         if self.process.contains_key(name) {

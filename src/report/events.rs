@@ -39,6 +39,24 @@ pub enum Event {
         status: CheckStatus,
         duration_ms: u64,
     },
+    /// A gate started a command (a build, an app).
+    CommandStarted {
+        gate: String,
+        /// What the command is for, e.g. `build.dev_build`.
+        purpose: String,
+        command: String,
+        cwd: String,
+    },
+    /// The command ended: `ending` is `exited`, `signaled`, `timed_out`, `cancelled` or
+    /// `spawn_failed`.
+    CommandFinished {
+        gate: String,
+        purpose: String,
+        command: String,
+        ending: String,
+        exit_code: Option<i32>,
+        duration_ms: u64,
+    },
     /// Ports written by `ports allocate`.
     PortsAllocated {
         ports: std::collections::BTreeMap<String, u16>,
@@ -183,6 +201,18 @@ fn progress_line(event: &Event) {
             status,
             duration_ms,
         } => format!("{} {gate} {duration_ms} ms", super::human::mark(*status)),
+        Event::CommandStarted { command, cwd, .. } => format!("  $ {command}  (in {cwd})"),
+        Event::CommandFinished {
+            command,
+            ending,
+            exit_code,
+            duration_ms,
+            ..
+        } => format!(
+            "  {} {command}: {ending}{} ({duration_ms} ms)",
+            if exit_code == &Some(0) { "✓" } else { "✗" },
+            exit_code.map_or_else(String::new, |c| format!(" {c}"))
+        ),
         Event::DeploymentValidation { .. }
         | Event::PortsAllocated { .. }
         | Event::ValidationComplete { .. } => return,

@@ -102,17 +102,35 @@ fn jsonl_streams_events_and_ends_with_the_verdict() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l}: {e}")))
         .collect();
     let names: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(names.first(), Some(&"deployment_validation"));
+    assert_eq!(names.last(), Some(&"validation_complete"));
+    let ports: Vec<(&str, &str)> = lines
+        .iter()
+        .filter(|l| l["gate"] == "ports")
+        .map(|l| {
+            (
+                l["event"].as_str().unwrap(),
+                l["check"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
     assert_eq!(
-        names,
+        ports,
         [
-            "deployment_validation",
-            "gate_started",
-            "check_completed",
-            "check_completed",
-            "gate_completed",
-            "validation_complete"
+            ("gate_started", ""),
+            ("check_completed", "ports.env_configured"),
+            ("check_completed", "ports.no_conflicts"),
+            ("gate_completed", ""),
         ]
     );
+    for gate in ["ports", "deps", "build"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["event"] == "gate_completed" && l["gate"] == gate),
+            "no gate_completed for {gate}"
+        );
+    }
     for line in &lines {
         assert!(line["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
     }
@@ -121,8 +139,11 @@ fn jsonl_streams_events_and_ends_with_the_verdict() {
     assert_eq!(last["result"], "failed");
     assert_eq!(last["deployment_ready"], false);
     assert_eq!(last["exit_code"], 1);
-    assert_eq!(lines[2]["check"], "ports.env_configured");
-    assert_eq!(lines[2]["status"], "failed");
+    let env = lines
+        .iter()
+        .find(|l| l["check"] == "ports.env_configured")
+        .unwrap();
+    assert_eq!(env["status"], "failed");
 }
 
 #[test]

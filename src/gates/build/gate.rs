@@ -1,17 +1,682 @@
-//! Placeholder so the crate builds while the build gate is written; replaced before commit.
+//! Running the build gate: each app's development then production build, then the checks on
+//! what they printed and produced.
 
-use crate::check::{GateId, GateResult};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::assets;
+use super::bundle::{self, Compression};
+use super::detect::{self, App, BuildCommand, Kind};
+use super::warnings::{self, Level};
+use crate::check::{CheckId, CheckResult, Finding, GateId, GateResult, Severity, Status};
 use crate::gates::GateCtx;
-use crate::report::EventSink;
+use crate::process::{self, CommandSpec, Ending, Finished};
+use crate::redact::Redactor;
+use crate::report::{Event, EventSink};
 
-pub async fn run(_ctx: &GateCtx, sink: &EventSink) -> GateResult {
+/// One build that ran.
+struct BuildRun<'a> {
+    app: &'a App,
+    command: &'a BuildCommand,
+    finished: Finished,
+    /// Diagnostics parsed from its output.
+    diagnostics: Vec<warnings::Diagnostic>,
+    tail: Vec<String>,
+}
+
+/// Run the five build checks.
+pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
+    let started = Instant::now();
     sink.gate_started(GateId::Build);
+    let redactor = ctx.project.env.redactor();
+    let (apps, errors) = detect::apps(&ctx.project);
+
+    let checks = if apps.is_empty() {
+        let (status, message) = if let Some(e) = errors.first() {
+            (Status::Error, format!("cannot read {e}"))
+        } else {
+            let reason = "no build command configured or detected (package.json build script, Cargo.toml, go.mod, Makefile build target)".to_owned();
+            (
+                Status::Skipped {
+                    reason: reason.clone(),
+                },
+                reason,
+            )
+        };
+        [
+            CheckId::BuildDevBuild,
+            CheckId::BuildProdBuild,
+            CheckId::BuildNoBlockingWarnings,
+            CheckId::BuildBundleSize,
+            CheckId::BuildAssetsGenerated,
+        ]
+        .into_iter()
+        .map(|id| {
+            let check = CheckResult::new(id, status.clone(), message.clone());
+            sink.check_completed(GateId::Build, &check);
+            check
+        })
+        .collect()
+    } else {
+        let mut checks = Vec::new();
+        let mut dev_runs = Vec::new();
+        let check_started = Instant::now();
+        for app in &apps {
+            dev_runs.push(build(ctx, sink, &redactor, app, &app.dev, CheckId::BuildDevBuild).await);
+        }
+        let mut dev = build_check(CheckId::BuildDevBuild, "development", &dev_runs, ctx);
+        dev.duration = check_started.elapsed();
+        sink.check_completed(GateId::Build, &dev);
+        checks.push(dev);
+
+        let mut prod_runs = Vec::new();
+        let check_started = Instant::now();
+        for app in &apps {
+            prod_runs.push(
+                build(
+                    ctx,
+                    sink,
+                    &redactor,
+                    app,
+                    &app.prod,
+                    CheckId::BuildProdBuild,
+                )
+                .await,
+            );
+        }
+        let mut prod = build_check(CheckId::BuildProdBuild, "production", &prod_runs, ctx);
+        prod.duration = check_started.elapsed();
+        sink.check_completed(GateId::Build, &prod);
+        checks.push(prod);
+
+        let all_runs: Vec<&BuildRun> = dev_runs.iter().chain(&prod_runs).collect();
+        let warnings = warnings_check(&all_runs, ctx);
+        sink.check_completed(GateId::Build, &warnings);
+        checks.push(warnings);
+
+        // Output checks look at what the production build left, file work off the runtime.
+        let outputs: Vec<(App, bool)> = prod_runs
+            .iter()
+            .map(|r| (r.app.clone(), r.finished.ending.success()))
+            .collect();
+        let project = ctx.project.clone();
+        let measured = tokio::task::spawn_blocking(move || {
+            (
+                bundle_check(&project, &outputs),
+                assets_check(&project, &outputs),
+            )
+        })
+        .await;
+        let (bundle, assets) = measured.unwrap_or_else(|e| {
+            let broken = |id| {
+                CheckResult::new(
+                    id,
+                    Status::Error,
+                    format!("the check stopped unexpectedly: {e}"),
+                )
+            };
+            (
+                broken(CheckId::BuildBundleSize),
+                broken(CheckId::BuildAssetsGenerated),
+            )
+        });
+        sink.check_completed(GateId::Build, &bundle);
+        sink.check_completed(GateId::Build, &assets);
+        checks.push(bundle);
+        checks.push(assets);
+        checks
+    };
     let result = GateResult {
         id: GateId::Build,
-        checks: Vec::new(),
-        duration: std::time::Duration::ZERO,
+        checks,
+        duration: started.elapsed(),
         ports: Vec::new(),
     };
     sink.gate_completed(&result);
+    result
+}
+
+async fn build<'a>(
+    ctx: &GateCtx,
+    sink: &EventSink,
+    redactor: &Redactor,
+    app: &'a App,
+    command: &'a BuildCommand,
+    purpose: CheckId,
+) -> BuildRun<'a> {
+    let spec = CommandSpec {
+        command: command.command.clone(),
+        cwd: app.path.clone(),
+        env: command.env.clone(),
+        timeout: ctx.build_timeout(),
+        grace: ctx.grace(),
+    };
+    sink.emit(&Event::CommandStarted {
+        gate: "build".to_owned(),
+        purpose: purpose.as_str().to_owned(),
+        command: redactor.redact(&command.command),
+        cwd: app.dir.clone(),
+    });
+    let finished = process::run(&spec, &ctx.processes).await;
+    sink.emit(&Event::CommandFinished {
+        gate: "build".to_owned(),
+        purpose: purpose.as_str().to_owned(),
+        command: redactor.redact(&command.command),
+        ending: finished.ending.kind().to_owned(),
+        exit_code: match finished.ending {
+            Ending::Exited(code) => Some(code),
+            _ => None,
+        },
+        duration_ms: ms(finished.duration),
+    });
+    let text = crate::process::strip_ansi(&finished.output.text(redactor));
+    let diagnostics = warnings::parse(&text);
+    let tail = finished.output.tail(redactor);
+    BuildRun {
+        app,
+        command,
+        finished,
+        diagnostics,
+        tail: tail.iter().map(|l| cargo_line(l)).collect(),
+    }
+}
+
+/// cargo's JSON lines carry a human rendering; show that instead of the JSON.
+fn cargo_line(line: &str) -> String {
+    if line.starts_with('{')
+        && let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
+    {
+        if let Some(r) = v.pointer("/message/rendered").and_then(|r| r.as_str()) {
+            return r.lines().next().unwrap_or("").to_owned();
+        }
+        if let Some(reason) = v.get("reason").and_then(|r| r.as_str()) {
+            return format!("[cargo {reason}]");
+        }
+    }
+    line.to_owned()
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn build_check(id: CheckId, mode: &str, runs: &[BuildRun], ctx: &GateCtx) -> CheckResult {
+    let mut findings = Vec::new();
+    let mut failed = Vec::new();
+    let mut cancelled = false;
+    let mut evidence = Vec::new();
+    for run in runs {
+        let ending = &run.finished.ending;
+        evidence.push(json!({
+            "app": run.app.dir,
+            "kind": run.app.kind.as_str(),
+            "command": run.command.command,
+            "source": run.command.source,
+            "env": run.command.env.keys().collect::<Vec<_>>(),
+            "ending": ending.kind(),
+            "exit_code": match ending { Ending::Exited(c) => Some(*c), _ => None },
+            "duration_ms": ms(run.finished.duration),
+            "output_bytes": run.finished.output.total_bytes,
+            "processes_stopped_after": run.finished.leftovers_stopped,
+            "output_tail": if ending.success() { Vec::new() } else { run.tail.clone() },
+        }));
+        match ending {
+            Ending::Exited(0) => {}
+            Ending::Cancelled(_) => cancelled = true,
+            _ => {
+                let first_error = run
+                    .diagnostics
+                    .iter()
+                    .find(|d| d.level == Level::Error)
+                    .map(|d| d.message.clone())
+                    .or_else(|| last_meaningful(&run.tail));
+                failed.push(format!(
+                    "{} ({}) {}{}",
+                    run.app.dir,
+                    run.command.command,
+                    ending.describe(ctx.build_timeout()),
+                    first_error.map_or_else(String::new, |e| format!(": {e}"))
+                ));
+                for d in run
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.level == Level::Error)
+                    .take(20)
+                {
+                    let mut f = Finding::new(Severity::Error, d.message.clone());
+                    if let Some(file) = &d.file {
+                        f = f.at(in_app(run.app, file), d.line, d.column);
+                    }
+                    findings.push(f);
+                }
+                if !run.diagnostics.iter().any(|d| d.level == Level::Error) {
+                    findings.push(Finding::new(
+                        Severity::Error,
+                        format!(
+                            "{} {}; last output: {}",
+                            run.command.command,
+                            ending.describe(ctx.build_timeout()),
+                            last_meaningful(&run.tail).unwrap_or_else(|| "(none)".to_owned())
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    let (status, message) = if cancelled {
+        (
+            Status::Error,
+            format!("the {mode} build was interrupted before it finished"),
+        )
+    } else if failed.is_empty() {
+        let total: u64 = runs.iter().map(|r| ms(r.finished.duration)).sum();
+        (
+            Status::Passed,
+            format!("{} {mode} build(s) succeeded in {total} ms", runs.len()),
+        )
+    } else {
+        (
+            Status::Failed,
+            format!("{mode} build failed: {}", failed.join("; ")),
+        )
+    };
+    CheckResult::new(id, status, message)
+        .with_findings(findings)
+        .evidence("builds", evidence)
+}
+
+/// The last output line that says something (not a blank or an npm footer).
+fn last_meaningful(tail: &[String]) -> Option<String> {
+    tail.iter()
+        .rev()
+        .find(|l| {
+            let t = l.trim();
+            !t.is_empty()
+                && !t.starts_with("npm ERR! A complete log")
+                && !t.starts_with("npm error A complete log")
+        })
+        .map(|l| l.trim().to_owned())
+}
+
+/// A diagnostic's file relative to the project: tools print paths relative to the app.
+fn in_app(app: &App, file: &str) -> String {
+    if Path::new(file).is_absolute() || app.dir == "." {
+        file.to_owned()
+    } else {
+        format!("{}/{file}", app.dir)
+    }
+}
+
+fn warnings_check(runs: &[&BuildRun], ctx: &GateCtx) -> CheckResult {
+    let started = Instant::now();
+    let cfg = &ctx.project.config.build;
+    if runs.iter().all(|r| {
+        matches!(
+            r.finished.ending,
+            Ending::SpawnFailed(_) | Ending::Cancelled(_)
+        )
+    }) {
+        let reason = "no build ran, so there is no output to read warnings from".to_owned();
+        return CheckResult::new(
+            CheckId::BuildNoBlockingWarnings,
+            Status::Skipped {
+                reason: reason.clone(),
+            },
+            reason,
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut findings = Vec::new();
+    let mut by_tool: std::collections::BTreeMap<&str, u32> = std::collections::BTreeMap::new();
+    for run in runs {
+        for d in run.diagnostics.iter().filter(|d| d.level == Level::Warning) {
+            let key = (
+                run.app.dir.clone(),
+                d.file.clone(),
+                d.line,
+                d.column,
+                d.message.clone(),
+            );
+            if !seen.insert(key) {
+                continue;
+            }
+            *by_tool.entry(d.tool).or_default() += 1;
+            let mut f = Finding::new(Severity::Warning, format!("{}: {}", d.tool, d.message));
+            if let Some(file) = &d.file {
+                f = f.at(in_app(run.app, file), d.line, d.column);
+            }
+            findings.push(f);
+        }
+    }
+    let count = u32::try_from(findings.len()).unwrap_or(u32::MAX);
+    let limit = if cfg.deny_warnings {
+        Some(0)
+    } else {
+        cfg.max_warnings
+    };
+    let (status, message) = match limit {
+        _ if count == 0 => (Status::Passed, "the builds printed no warnings".to_owned()),
+        Some(max) if count > max => {
+            for f in &mut findings {
+                f.severity = Severity::Error;
+            }
+            (
+                Status::Failed,
+                format!(
+                    "{count} build warning(s), more than the {max} allowed (deny_warnings / max_warnings in devops-agent.toml)"
+                ),
+            )
+        }
+        Some(max) => (
+            Status::Passed,
+            format!("{count} build warning(s), within the {max} allowed"),
+        ),
+        None => (
+            Status::Warning,
+            format!(
+                "{count} build warning(s); set [build] max_warnings or deny_warnings to make them block"
+            ),
+        ),
+    };
+    let shown: Vec<Finding> = findings.into_iter().take(100).collect();
+    let mut result = CheckResult::new(CheckId::BuildNoBlockingWarnings, status, message)
+        .with_findings(shown)
+        .evidence("warnings", count)
+        .evidence("by_tool", by_tool)
+        .evidence("limit", limit);
+    result.duration = started.elapsed();
+    result
+}
+
+/// The output directory of an app after its production build, if there is one.
+fn output_dir(project: &crate::project::Project, app: &App) -> Option<(String, PathBuf)> {
+    let configured = project
+        .config
+        .build
+        .output
+        .as_ref()
+        .map(|o| vec![o.clone()]);
+    configured
+        .unwrap_or_else(|| app.outputs.clone())
+        .into_iter()
+        .map(|o| (o.trim_end_matches('/').to_owned(), app.path.join(&o)))
+        .find(|(_, p)| p.is_dir())
+}
+
+fn bundle_check(project: &crate::project::Project, apps: &[(App, bool)]) -> CheckResult {
+    let started = Instant::now();
+    let mut findings = Vec::new();
+    let mut evidence = Vec::new();
+    let mut blocking = 0usize;
+    let mut advisory = 0usize;
+    let mut measured_any = false;
+    let mut skipped = Vec::new();
+    for (app, succeeded) in apps {
+        if !succeeded {
+            skipped.push(format!("{}: the production build failed", app.dir));
+            continue;
+        }
+        let Some((output, dir)) = output_dir(project, app) else {
+            skipped.push(format!(
+                "{}: no output directory ({})",
+                app.dir,
+                app.outputs.join(", ")
+            ));
+            continue;
+        };
+        let mut files = bundle::measure(&app.path, &dir);
+        if app.kind == Kind::Cargo {
+            // target/release holds build intermediates too; the deliverables are the top-level
+            // executables.
+            files.retain(|f| {
+                let name = f.path.rsplit('/').next().unwrap_or("");
+                f.path.matches('/').count() == 2
+                    && !name.contains('.')
+                    && is_executable(&app.path.join(&f.path))
+            });
+        }
+        measured_any = true;
+        let mut budgets = match bundle::config_budgets(&project.config.build.budgets, &output) {
+            Ok(b) => b,
+            Err(e) => {
+                return CheckResult::new(
+                    CheckId::BuildBundleSize,
+                    Status::Error,
+                    format!("devops-agent.toml [build.budgets]: {e}"),
+                );
+            }
+        };
+        match bundle::ecosystem_budgets(&app.path) {
+            Ok(b) => budgets.extend(b),
+            Err(e) => {
+                return CheckResult::new(
+                    CheckId::BuildBundleSize,
+                    Status::Error,
+                    format!("{}: {e}", app.dir),
+                );
+            }
+        }
+        let own_budgets = !budgets.is_empty();
+        if !own_budgets {
+            budgets.push(bundle::default_budget(&output));
+        }
+        let (excess, unmatched) = bundle::evaluate(&files, &budgets);
+        for e in &excess {
+            let severity = if e.budget.advisory {
+                Severity::Warning
+            } else {
+                Severity::Error
+            };
+            if e.budget.advisory {
+                advisory += 1;
+            } else {
+                blocking += 1;
+            }
+            findings.push(
+                Finding::new(
+                    severity,
+                    format!(
+                        "{} is {} {}, over the {} budget from {}",
+                        e.what,
+                        bundle::show(e.size),
+                        compression_name(e.budget.compression),
+                        bundle::show(e.budget.limit),
+                        e.budget.source
+                    ),
+                )
+                .at(in_app(app, &e.what.replace("/**", "")), None, None),
+            );
+        }
+        for source in &unmatched {
+            if own_budgets {
+                findings.push(Finding::new(
+                    Severity::Warning,
+                    format!("budget {source} matches no file of the build"),
+                ));
+            }
+        }
+        let mut largest = files.clone();
+        largest.sort_by_key(|f| std::cmp::Reverse(f.raw));
+        largest.truncate(10);
+        evidence.push(json!({
+            "app": app.dir,
+            "output": output,
+            "files": files.len(),
+            "total": {
+                "raw": files.iter().map(|f| f.raw).sum::<u64>(),
+                "gzip": files.iter().map(|f| f.gzip).sum::<Option<u64>>(),
+                "brotli": files.iter().map(|f| f.brotli).sum::<Option<u64>>(),
+            },
+            "largest": largest,
+            "budgets": budgets,
+        }));
+    }
+    let (status, message) = if !measured_any {
+        let reason = format!("nothing to measure: {}", skipped.join("; "));
+        (
+            Status::Skipped {
+                reason: reason.clone(),
+            },
+            reason,
+        )
+    } else if blocking > 0 {
+        (
+            Status::Failed,
+            format!("{blocking} size budget(s) exceeded"),
+        )
+    } else if advisory > 0 {
+        (
+            Status::Warning,
+            format!(
+                "{advisory} file(s) over the default 500 kB JavaScript chunk size; set budgets in devops-agent.toml, size-limit or bundlesize"
+            ),
+        )
+    } else {
+        (
+            Status::Passed,
+            "the build output is within its size budgets".to_owned(),
+        )
+    };
+    let mut result = CheckResult::new(CheckId::BuildBundleSize, status, message)
+        .with_findings(findings)
+        .evidence("outputs", evidence)
+        .evidence("not_measured", skipped);
+    result.duration = started.elapsed();
+    result
+}
+
+fn compression_name(c: Compression) -> &'static str {
+    match c {
+        Compression::Raw => "raw",
+        Compression::Gzip => "gzipped",
+        Compression::Brotli => "brotli",
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+fn assets_check(project: &crate::project::Project, apps: &[(App, bool)]) -> CheckResult {
+    let started = Instant::now();
+    let cfg = &project.config.build;
+    let mut findings = Vec::new();
+    let mut checked = 0usize;
+    let mut skipped = Vec::new();
+    let mut evidence = Vec::new();
+    let public_path = cfg.public_path.clone().unwrap_or_else(|| "/".to_owned());
+    for (app, succeeded) in apps {
+        if !succeeded {
+            skipped.push(format!("{}: the production build failed", app.dir));
+            continue;
+        }
+        let mut app_checked = 0usize;
+        for artifact in &cfg.artifacts {
+            app_checked += 1;
+            let path = app.path.join(artifact);
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() && m.len() > 0 => {}
+                Ok(m) if m.is_file() => findings.push(
+                    Finding::new(Severity::Error, format!("artifact {artifact} is empty")).at(
+                        in_app(app, artifact),
+                        None,
+                        None,
+                    ),
+                ),
+                Ok(_) => {}
+                Err(_) => findings.push(
+                    Finding::new(
+                        Severity::Error,
+                        format!("artifact {artifact} was not generated"),
+                    )
+                    .at(in_app(app, artifact), None, None),
+                ),
+            }
+        }
+        let Some((output, dir)) = output_dir(project, app) else {
+            if app_checked == 0 {
+                skipped.push(format!("{}: no output directory", app.dir));
+            }
+            checked += app_checked;
+            continue;
+        };
+        let mut refs = assets::html_references(&app.path, &dir, &public_path);
+        match assets::manifest_references(&app.path, &dir) {
+            Ok(m) => refs.extend(m),
+            Err(e) => findings.push(Finding::new(
+                Severity::Error,
+                format!("cannot read the Vite manifest: {e}"),
+            )),
+        }
+        let mut missing = 0usize;
+        for r in &refs {
+            let ok = std::fs::metadata(&r.path).is_ok_and(|m| m.is_file() && m.len() > 0);
+            if !ok {
+                missing += 1;
+                let rel = r
+                    .path
+                    .strip_prefix(&app.path)
+                    .unwrap_or(&r.path)
+                    .to_string_lossy()
+                    .into_owned();
+                findings.push(
+                    Finding::new(
+                        Severity::Error,
+                        format!(
+                            "{} references {} but {rel} is missing or empty",
+                            r.from, r.url
+                        ),
+                    )
+                    .at(in_app(app, &r.from), r.line, None),
+                );
+            }
+        }
+        app_checked += refs.len();
+        checked += app_checked;
+        evidence.push(json!({
+            "app": app.dir,
+            "output": output,
+            "references": refs.len(),
+            "missing": missing,
+            "artifacts": cfg.artifacts,
+        }));
+        if app_checked == 0 {
+            skipped.push(format!(
+                "{}: no built HTML, Vite manifest or configured artifacts in {output}",
+                app.dir
+            ));
+        }
+    }
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let (status, message) = if errors > 0 {
+        (
+            Status::Failed,
+            format!("{errors} expected asset(s) missing or empty"),
+        )
+    } else if checked == 0 {
+        let reason = format!("nothing to check: {}", skipped.join("; "));
+        (
+            Status::Skipped {
+                reason: reason.clone(),
+            },
+            reason,
+        )
+    } else {
+        (
+            Status::Passed,
+            format!("all {checked} referenced and configured asset(s) exist and are non-empty"),
+        )
+    };
+    let mut result = CheckResult::new(CheckId::BuildAssetsGenerated, status, message)
+        .with_findings(findings)
+        .evidence("outputs", evidence)
+        .evidence("not_checked", skipped);
+    result.duration = started.elapsed();
     result
 }

@@ -1,5 +1,13 @@
-//! The build gate (being written).
+//! The build gate: development and production builds succeed (`build.dev_build`,
+//! `build.prod_build`) without blocking warnings (`build.no_blocking_warnings`), within size
+//! budgets (`build.bundle_size`), with every referenced asset generated
+//! (`build.assets_generated`).
 
+mod assets;
+mod bundle;
+mod detect;
 mod gate;
+mod glob;
+mod warnings;
 
 pub use gate::run;
