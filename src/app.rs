@@ -34,7 +34,11 @@ pub fn run() -> ExitCode {
             report::write_stdout(&String::from_utf8_lossy(&out));
             ExitCode::SUCCESS
         }
-        Command::Validate { .. } | Command::Ports { .. } | Command::Deps | Command::Build => {
+        Command::Validate { .. }
+        | Command::Ports { .. }
+        | Command::Deps
+        | Command::Build
+        | Command::Startup => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -119,10 +123,13 @@ fn init_logging(cli: &Cli) {
 /// The gates a command runs, in order.
 fn planned(command: &Command) -> Vec<GateId> {
     match command {
-        Command::Validate { .. } => vec![GateId::Ports, GateId::Deps, GateId::Build],
+        Command::Validate { .. } => {
+            vec![GateId::Ports, GateId::Deps, GateId::Build, GateId::Startup]
+        }
         Command::Ports { .. } => vec![GateId::Ports],
         Command::Deps => vec![GateId::Deps],
         Command::Build => vec![GateId::Build],
+        Command::Startup => vec![GateId::Startup],
         Command::Schema | Command::Completions { .. } => Vec::new(),
     }
 }
@@ -132,6 +139,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Validate { .. } => "validate",
         Command::Deps => "deps",
         Command::Build => "build",
+        Command::Startup => "startup",
         Command::Ports { action: None } => "ports",
         Command::Ports {
             action: Some(PortsAction::Allocate),
@@ -267,6 +275,7 @@ async fn execute(cli: &Cli) -> u8 {
                     GateId::Ports => gates::ports::run(&ctx, &sink).await,
                     GateId::Deps => gates::deps::run(&ctx, &sink).await,
                     GateId::Build => gates::build::run(&ctx, &sink).await,
+                    GateId::Startup => gates::startup::run(&ctx, &sink).await,
                 };
                 results.push(result);
             }
@@ -292,6 +301,7 @@ async fn execute(cli: &Cli) -> u8 {
         outcome
     };
     record.gates = results;
+    record.facts = ctx.facts();
     match outcome {
         Outcome::Completed => {}
         Outcome::Interrupted => record.interrupted = true,

@@ -18,6 +18,12 @@ pub enum CheckId {
     BuildNoBlockingWarnings,
     BuildBundleSize,
     BuildAssetsGenerated,
+    StartupDevMode,
+    StartupProdMode,
+    StartupEnvVars,
+    StartupDatabaseConnections,
+    StartupExternalServices,
+    StartupHealthChecks,
     PortsEnvConfigured,
     PortsNoConflicts,
 }
@@ -35,6 +41,12 @@ impl CheckId {
             CheckId::BuildNoBlockingWarnings => "build.no_blocking_warnings",
             CheckId::BuildBundleSize => "build.bundle_size",
             CheckId::BuildAssetsGenerated => "build.assets_generated",
+            CheckId::StartupDevMode => "startup.dev_mode",
+            CheckId::StartupProdMode => "startup.prod_mode",
+            CheckId::StartupEnvVars => "startup.env_vars",
+            CheckId::StartupDatabaseConnections => "startup.database_connections",
+            CheckId::StartupExternalServices => "startup.external_services",
+            CheckId::StartupHealthChecks => "startup.health_checks",
             CheckId::PortsEnvConfigured => "ports.env_configured",
             CheckId::PortsNoConflicts => "ports.no_conflicts",
         }
@@ -54,6 +66,12 @@ impl CheckId {
             CheckId::BuildNoBlockingWarnings => "No compilation warnings blocking deployment",
             CheckId::BuildBundleSize => "Bundle size within limits",
             CheckId::BuildAssetsGenerated => "All assets generated correctly",
+            CheckId::StartupDevMode => "App starts successfully in development mode",
+            CheckId::StartupProdMode => "App starts successfully in production mode",
+            CheckId::StartupEnvVars => "All required environment variables present",
+            CheckId::StartupDatabaseConnections => "Database connections established",
+            CheckId::StartupExternalServices => "External service connections verified",
+            CheckId::StartupHealthChecks => "Health check endpoints responding",
             CheckId::PortsEnvConfigured => "Use environment variables for all port configurations",
             CheckId::PortsNoConflicts => "Port conflict resolution",
         }
@@ -195,6 +213,7 @@ pub enum GateId {
     Ports,
     Deps,
     Build,
+    Startup,
 }
 
 impl GateId {
@@ -203,6 +222,7 @@ impl GateId {
             GateId::Ports => "ports",
             GateId::Deps => "deps",
             GateId::Build => "build",
+            GateId::Startup => "startup",
         }
     }
 
@@ -211,6 +231,7 @@ impl GateId {
             GateId::Ports => "Port configuration",
             GateId::Deps => "Dependency installation",
             GateId::Build => "Build process",
+            GateId::Startup => "Application startup",
         }
     }
 }

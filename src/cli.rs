@@ -121,6 +121,21 @@ pub enum Command {
     /// is measured (raw, gzip, brotli) against budgets (also size-limit and bundlesize
     /// settings), and every asset the built HTML or Vite manifest references must exist.
     Build,
+    /// Start the app: startup.dev_mode, startup.prod_mode, startup.env_vars,
+    /// startup.database_connections, startup.external_services and startup.health_checks.
+    ///
+    /// Each service (devops-agent.toml [services.*] with dev/prod commands, else package.json
+    /// `dev` / `start` scripts, a Procfile `web:` line, a Cargo binary or a Go module) starts in
+    /// its own process group on a free port given through PORT and its port variable, in
+    /// dependency order. Ready = its port accepts on 127.0.0.1 or ::1 and its health endpoint
+    /// (configured, else the first of /health, /healthz, /api/health, /ready, /) answers 2xx,
+    /// polled from 10 ms backing off to 250 ms; or a configured log line. It must then stay up
+    /// through a stability window; health endpoints are sampled (p50/p95/max) and every
+    /// service is stopped with its whole tree and its port checked free. Required variables
+    /// (config, .env.example keys used without a default, compose ${VAR:?}) must be set;
+    /// database and broker URLs from the environment get a real protocol round trip; external
+    /// URLs get DNS, TCP, HTTP and TLS certificate checks.
+    Startup,
     /// Print the JSON Schema every report validates against.
     Schema,
     /// Print a shell completion script.

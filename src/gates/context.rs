@@ -1,5 +1,7 @@
 //! What every gate receives: the loaded project, the run's deadline and its cancellation.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::process::Processes;
@@ -16,6 +18,23 @@ pub struct GateCtx {
     pub timeout: Duration,
     /// Child processes of this run: cancellation and cleanup go through it.
     pub processes: Processes,
+    /// Measurements gates make for the report's `monitoring` and `infrastructure` sections.
+    pub facts: Arc<Mutex<RunFacts>>,
+}
+
+/// What probes measured, for the report: never estimated, only recorded.
+#[derive(Debug, Clone, Default)]
+pub struct RunFacts {
+    /// Latency of every successful probe request (health samples, integration requests), ms.
+    pub latencies_ms: Vec<f64>,
+    /// Probe requests that failed or answered an error status.
+    pub failed_requests: u32,
+    /// Probe requests made in all.
+    pub requests: u32,
+    /// `development` / `production` → (status, url) as observed by the startup gate.
+    pub environments: BTreeMap<String, (String, Option<String>)>,
+    /// Alerts for people (the seed's `monitoring.alerts`), e.g. slow health endpoints.
+    pub alerts: Vec<String>,
 }
 
 impl GateCtx {
@@ -24,7 +43,21 @@ impl GateCtx {
             project,
             timeout,
             processes: Processes::new(),
+            facts: Arc::new(Mutex::new(RunFacts::default())),
         }
+    }
+
+    /// Record measurements (see [`RunFacts`]).
+    pub fn record(&self, f: impl FnOnce(&mut RunFacts)) {
+        f(&mut self.facts.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// A copy of everything recorded so far.
+    pub fn facts(&self) -> RunFacts {
+        self.facts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Time between SIGTERM and SIGKILL when stopping a command (`[timeouts] grace`).

@@ -4,5 +4,6 @@ pub mod build;
 mod context;
 pub mod deps;
 pub mod ports;
+pub mod startup;
 
-pub use context::GateCtx;
+pub use context::{GateCtx, RunFacts};

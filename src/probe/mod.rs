@@ -1,5 +1,7 @@
-//! Probes of the machine and the network. Today: which processes listen on which ports.
+//! Probes of the machine and the network: which processes listen on which ports, and
+//! whether a local app is ready.
 
 mod listeners;
+pub mod ready;
 
 pub use listeners::{Listener, Owner, Proto, listeners, owners};

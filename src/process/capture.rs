@@ -33,6 +33,15 @@ impl Captured {
         }
     }
 
+    /// Whether the kept output contains `needle` (a ready-log line).
+    pub fn contains(&self, needle: &str) -> bool {
+        !needle.is_empty()
+            && self
+                .full
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes())
+    }
+
     /// The kept output as text, redacted.
     pub fn text(&self, redactor: &Redactor) -> String {
         redactor.redact(&String::from_utf8_lossy(&self.full))

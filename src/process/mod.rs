@@ -7,5 +7,5 @@ mod runner;
 mod tracker;
 
 pub use capture::{Captured, strip_ansi};
-pub use runner::{CommandSpec, Ending, Finished, run};
+pub use runner::{CommandSpec, Ending, Finished, OutputTap, Running, run};
 pub use tracker::{CancelReason, Processes};

@@ -38,6 +38,9 @@ pub enum Ending {
     Cancelled(CancelReason),
     /// Could not be started at all.
     SpawnFailed(String),
+    /// Still running when devops-agent was done with it, and stopped (a server after its
+    /// checks).
+    Stopped,
 }
 
 impl Ending {
@@ -57,6 +60,7 @@ impl Ending {
             Ending::Cancelled(CancelReason::Interrupted) => "interrupted and stopped".to_owned(),
             Ending::Cancelled(CancelReason::Deadline) => "stopped at the run's deadline".to_owned(),
             Ending::SpawnFailed(why) => format!("could not start: {why}"),
+            Ending::Stopped => "stopped by devops-agent after its checks".to_owned(),
         }
     }
 
@@ -68,6 +72,7 @@ impl Ending {
             Ending::TimedOut => "timed_out",
             Ending::Cancelled(_) => "cancelled",
             Ending::SpawnFailed(_) => "spawn_failed",
+            Ending::Stopped => "stopped",
         }
     }
 }
@@ -87,100 +92,171 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
 /// Run `spec` to completion.
 pub async fn run(spec: &CommandSpec, processes: &Processes) -> Finished {
-    let started = Instant::now();
-    let finished = |ending, output| Finished {
-        ending,
-        duration: started.elapsed(),
-        output,
-        leftovers_stopped: 0,
-    };
-    if let Some(reason) = processes.cancelled() {
-        return finished(Ending::Cancelled(reason), Captured::default());
-    }
-    let mut command = tokio::process::Command::new("sh");
-    command
-        .arg("-c")
-        .arg(&spec.command)
-        .current_dir(&spec.cwd)
-        .envs(&spec.env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(false);
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => return finished(Ending::SpawnFailed(e.to_string()), Captured::default()),
-    };
-    let Some(root) = child.id() else {
-        return finished(
-            Ending::SpawnFailed("the process exited before it could be tracked".to_owned()),
-            Captured::default(),
-        );
-    };
-    processes.register(root);
-
-    let captured = Arc::new(Mutex::new(Captured::default()));
-    let mut readers = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
-        readers.push(tokio::spawn(drain(stdout, Arc::clone(&captured))));
-    }
-    if let Some(stderr) = child.stderr.take() {
-        readers.push(tokio::spawn(drain(stderr, Arc::clone(&captured))));
-    }
-
-    let mut cancel = processes.subscribe();
-    let timeout = tokio::time::sleep(spec.timeout);
-    tokio::pin!(timeout);
-    let mut sampler = tokio::time::interval(SAMPLE_EVERY);
-    let ending = loop {
-        tokio::select! {
-            status = child.wait() => {
-                break match status {
-                    Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
-                        (Some(code), _) => Ending::Exited(code),
-                        (None, Some(sig)) => Ending::Signaled(sig),
-                        (None, None) => Ending::Exited(-1),
-                    },
-                    Err(e) => Ending::SpawnFailed(e.to_string()),
-                };
-            }
-            () = &mut timeout => break Ending::TimedOut,
-            changed = cancel.changed() => {
-                if changed.is_err() {
-                    continue;
-                }
-                if let Some(reason) = *cancel.borrow() {
-                    break Ending::Cancelled(reason);
-                }
-            }
-            _ = sampler.tick() => processes.sample(root),
+    let mut running = match Running::spawn(spec, processes) {
+        Ok(r) => r,
+        Err(ending) => {
+            return Finished {
+                ending,
+                duration: Duration::ZERO,
+                output: Captured::default(),
+                leftovers_stopped: 0,
+            };
         }
     };
-
-    // Stop the tree: for a timeout or cancellation, the command itself; for a normal exit,
-    // whatever it left running in the background.
+    let ending = running.wait(Some(spec.timeout)).await;
+    // For a timeout or cancellation, stop the command itself; for a normal exit, whatever it
+    // left running in the background.
     let grace = match ending {
         Ending::TimedOut | Ending::Cancelled(_) => spec.grace,
         _ => spec.grace.min(Duration::from_secs(2)),
     };
-    let stopped = processes.stop_tree(root, grace).await;
-    let _ = child.wait().await;
-    processes.unregister(root);
-    // With the tree gone the pipes close; do not wait forever on a descriptor something
-    // unknown still holds.
-    for reader in readers {
-        let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+    running.stop(grace, ending).await
+}
+
+/// A started command: its process group, its captured output, its tracked tree.
+#[derive(Debug)]
+pub struct Running {
+    child: tokio::process::Child,
+    /// Pid of the command (and id of its process group).
+    pub root: u32,
+    captured: Arc<Mutex<Captured>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    started: Instant,
+    processes: Processes,
+    exited: Option<Ending>,
+}
+
+impl Running {
+    /// Start `spec` in its own process group with stdin closed and output captured.
+    pub fn spawn(spec: &CommandSpec, processes: &Processes) -> Result<Running, Ending> {
+        if let Some(reason) = processes.cancelled() {
+            return Err(Ending::Cancelled(reason));
+        }
+        let mut command = tokio::process::Command::new("sh");
+        command
+            .arg("-c")
+            .arg(&spec.command)
+            .current_dir(&spec.cwd)
+            .envs(&spec.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        let mut child = command
+            .spawn()
+            .map_err(|e| Ending::SpawnFailed(e.to_string()))?;
+        let root = child.id().ok_or_else(|| {
+            Ending::SpawnFailed("the process exited before it could be tracked".to_owned())
+        })?;
+        processes.register(root);
+        let captured = Arc::new(Mutex::new(Captured::default()));
+        let mut readers = Vec::new();
+        if let Some(stdout) = child.stdout.take() {
+            readers.push(tokio::spawn(drain(stdout, Arc::clone(&captured))));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            readers.push(tokio::spawn(drain(stderr, Arc::clone(&captured))));
+        }
+        Ok(Running {
+            child,
+            root,
+            captured,
+            readers,
+            started: Instant::now(),
+            processes: processes.clone(),
+            exited: None,
+        })
     }
-    let output = captured
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    Finished {
-        ending,
-        duration: started.elapsed(),
-        output,
-        leftovers_stopped: stopped,
+
+    /// Wait until the command exits, `limit` passes (`TimedOut`) or the run is cancelled,
+    /// sampling its process tree meanwhile. Safe to call again after a limit passed.
+    pub async fn wait(&mut self, limit: Option<Duration>) -> Ending {
+        if let Some(ending) = &self.exited {
+            return ending.clone();
+        }
+        let mut cancel = self.processes.subscribe();
+        let deadline =
+            tokio::time::sleep(limit.unwrap_or(Duration::from_secs(u64::from(u32::MAX))));
+        tokio::pin!(deadline);
+        let mut sampler = tokio::time::interval(SAMPLE_EVERY);
+        loop {
+            if let Some(reason) = *cancel.borrow_and_update() {
+                return Ending::Cancelled(reason);
+            }
+            tokio::select! {
+                status = self.child.wait() => {
+                    let ending = match status {
+                        Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+                            (Some(code), _) => Ending::Exited(code),
+                            (None, Some(sig)) => Ending::Signaled(sig),
+                            (None, None) => Ending::Exited(-1),
+                        },
+                        Err(e) => Ending::SpawnFailed(e.to_string()),
+                    };
+                    self.exited = Some(ending.clone());
+                    return ending;
+                }
+                () = &mut deadline => return Ending::TimedOut,
+                changed = cancel.changed() => {
+                    if changed.is_err() {
+                        // The sender lives as long as `Processes`; nothing more will come.
+                        std::future::pending::<()>().await;
+                    }
+                }
+                _ = sampler.tick() => self.processes.sample(self.root),
+            }
+        }
+    }
+
+    /// The output so far.
+    pub fn output(&self) -> Captured {
+        self.captured
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A handle to search the output while something else waits on the process.
+    pub fn output_tap(&self) -> OutputTap {
+        OutputTap(Arc::clone(&self.captured))
+    }
+
+    /// How long since it started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Stop the whole tree (TERM, `grace`, KILL), reap it, collect the output. `ending` is how
+    /// the command is recorded to have ended, unless it had already exited on its own.
+    pub async fn stop(mut self, grace: Duration, ending: Ending) -> Finished {
+        let ending = self.exited.clone().unwrap_or(ending);
+        let stopped = self.processes.stop_tree(self.root, grace).await;
+        let _ = self.child.wait().await;
+        self.processes.unregister(self.root);
+        // With the tree gone the pipes close; do not wait forever on a descriptor something
+        // unknown still holds.
+        for reader in std::mem::take(&mut self.readers) {
+            let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+        }
+        Finished {
+            ending,
+            duration: self.started.elapsed(),
+            output: self.output(),
+            leftovers_stopped: stopped,
+        }
+    }
+}
+
+/// Read access to a running command's output.
+#[derive(Debug, Clone)]
+pub struct OutputTap(Arc<Mutex<Captured>>);
+
+impl OutputTap {
+    /// Whether the output so far contains `needle`.
+    pub fn contains(&self, needle: &str) -> bool {
+        let captured = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        captured.contains(needle)
     }
 }
 

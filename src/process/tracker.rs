@@ -182,8 +182,16 @@ fn signal_all(root: u32, targets: &[Proc], signal: Signal) {
     }
 }
 
+/// Whether any living (not zombie) process remains in group `pgid`. `kill(-pgid, 0)` alone
+/// would also count zombies — including the group leader itself, which stays a zombie until
+/// its parent (us) reaps it after the stop — and so would always wait out the whole grace.
 fn group_alive(pgid: u32) -> bool {
-    pid(pgid).is_some_and(|p| rustix::process::test_kill_process_group(p).is_ok())
+    if pid(pgid).is_none_or(|p| rustix::process::test_kill_process_group(p).is_err()) {
+        return false;
+    }
+    procfs::table()
+        .values()
+        .any(|p| p.pgid == pgid && !p.zombie)
 }
 
 fn pid(raw: u32) -> Option<Pid> {

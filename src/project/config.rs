@@ -31,6 +31,53 @@ pub struct Config {
     pub build: BuildConfig,
     #[serde(default)]
     pub timeouts: TimeoutsConfig,
+    #[serde(default)]
+    pub startup: StartupConfig,
+    /// Databases and brokers the app uses, beyond the URLs found in its environment.
+    #[serde(default)]
+    pub databases: Vec<NamedUrl>,
+    /// External services the app depends on (HTTP(S) URLs or `host:port`).
+    #[serde(default)]
+    pub external: Vec<ExternalService>,
+}
+
+/// `[startup]`: how apps are started and judged.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartupConfig {
+    /// Longest a service may take to become ready (default 60s).
+    #[serde(default, deserialize_with = "duration")]
+    pub ready_timeout: Option<Duration>,
+    /// After ready, how long every service must stay up (default 1s).
+    #[serde(default, deserialize_with = "duration")]
+    pub stability: Option<Duration>,
+    /// Health samples per endpoint (default 20).
+    pub health_samples: Option<u32>,
+    /// Fail `startup.health_checks` when p95 latency is above this (default 1s).
+    #[serde(default, deserialize_with = "duration")]
+    pub health_p95: Option<Duration>,
+    /// Environment variables the app requires, beyond `.env.example` and compose `${VAR:?}`.
+    #[serde(default)]
+    pub required_env: Vec<String>,
+}
+
+/// A named URL (`url` may use `${VAR}` interpolation; it is never printed unredacted).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedUrl {
+    pub name: String,
+    pub url: String,
+}
+
+/// `[[external]]`: a service the app calls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalService {
+    pub name: String,
+    /// `https://api.example.com/health`, or `host:port` for a TCP-only check.
+    pub url: String,
+    /// Expected HTTP status (default: any 2xx or 3xx).
+    pub expect_status: Option<u16>,
 }
 
 /// `[timeouts]`: durations written as `"90s"`, `"5m"`.
@@ -122,6 +169,24 @@ pub struct ServiceConfig {
     pub dir: Option<String>,
     /// The host port, written as an expression: `"${BACKEND_PORT:-3000}"`.
     pub port: Option<toml::Spanned<String>>,
+    /// Start command in development mode (run with `sh -c` in `dir`).
+    pub dev: Option<String>,
+    /// Start command in production mode.
+    pub prod: Option<String>,
+    /// Health endpoint path, e.g. `/health` (default: the first of `/health`, `/healthz`,
+    /// `/api/health`, `/ready`, `/` that answers 2xx).
+    pub health: Option<String>,
+    /// Ready when a log line contains this text (instead of a port and health endpoint).
+    pub ready_log: Option<String>,
+    /// Environment variables this service requires (checked by `startup.env_vars`).
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Extra environment for this service's process.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// Services that must be ready before this one starts.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
 }
 
 /// `[ports]`: how the ports gate reads and allocates.

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::model::{
     BlockingIssue, Check, CheckStatus, Costs, Deployment, Environment, Finding, Gate,
-    Infrastructure, Meta, Monitoring, PortAssignment, REPORT_VERSION, Report, RunError, Severity,
-    SprintValidation, Totals, ValidationStatus,
+    Infrastructure, Meta, Monitoring, PortAssignment, REPORT_VERSION, Report, ResponseTime,
+    RunError, Severity, SprintValidation, Totals, ValidationStatus,
 };
 use crate::check::{self, CheckResult, GateResult, Status};
 use crate::exit;
@@ -31,6 +31,8 @@ pub struct RunRecord {
     pub interrupted: bool,
     /// A usage or configuration error stopped the run before any gate.
     pub config_error: bool,
+    /// What probes measured (latencies, environments, alerts).
+    pub facts: crate::gates::RunFacts,
 }
 
 fn ms(d: Duration) -> u64 {
@@ -159,10 +161,13 @@ pub fn assemble(record: &RunRecord) -> Report {
     let port_configuration = port_configuration(&record.ports);
 
     let summary = summary_sentence(record, &totals, deployment_ready);
-    let environment = || Environment {
-        status: None,
-        url: None,
-        resources: None,
+    let environment = |name: &str| {
+        let seen = record.facts.environments.get(name);
+        Environment {
+            status: seen.map(|(s, _)| s.clone()),
+            url: seen.and_then(|(_, u)| u.clone()),
+            resources: None,
+        }
     };
     Report {
         meta: Meta {
@@ -180,8 +185,8 @@ pub fn assemble(record: &RunRecord) -> Report {
         totals,
         infrastructure: Infrastructure {
             environments: BTreeMap::from([
-                ("development".to_owned(), environment()),
-                ("production".to_owned(), environment()),
+                ("development".to_owned(), environment("development")),
+                ("production".to_owned(), environment("production")),
             ]),
             port_configuration,
             ports: record.ports.clone(),
@@ -190,12 +195,7 @@ pub fn assemble(record: &RunRecord) -> Report {
             last_deployment: None,
             deployment_pipeline: pipeline,
         },
-        monitoring: Monitoring {
-            uptime: None,
-            response_time: None,
-            error_rate: None,
-            alerts: Vec::new(),
-        },
+        monitoring: monitoring(&record.facts),
         costs: Costs {
             monthly_estimate: None,
             cost_optimization: Vec::new(),
@@ -210,6 +210,41 @@ pub fn assemble(record: &RunRecord) -> Report {
         },
         gates,
         errors: record.errors.clone(),
+    }
+}
+
+/// The seed's `monitoring`, from what probes measured; null where nothing was.
+fn monitoring(facts: &crate::gates::RunFacts) -> Monitoring {
+    let mut sorted = facts.latencies_ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    let rank = |p: f64| {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "an index from a rank within the slice length"
+        )]
+        let r = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+        sorted[r.clamp(1, sorted.len()) - 1]
+    };
+    let round = |v: f64| (v * 100.0).round() / 100.0;
+    let response_time = (!sorted.is_empty()).then(|| {
+        #[expect(clippy::cast_precision_loss, reason = "a sample count")]
+        let avg = sorted.iter().sum::<f64>() / sorted.len() as f64;
+        ResponseTime {
+            samples: u32::try_from(sorted.len()).unwrap_or(u32::MAX),
+            avg_ms: round(avg),
+            p50_ms: round(rank(50.0)),
+            p95_ms: round(rank(95.0)),
+            max_ms: round(sorted[sorted.len() - 1]),
+        }
+    });
+    Monitoring {
+        uptime: None,
+        response_time,
+        error_rate: (facts.requests > 0)
+            .then(|| f64::from(facts.failed_requests) / f64::from(facts.requests)),
+        alerts: facts.alerts.clone(),
     }
 }
 

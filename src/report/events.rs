@@ -57,6 +57,13 @@ pub enum Event {
         exit_code: Option<i32>,
         duration_ms: u64,
     },
+    /// Health endpoints sampled (the seed's `health_check`).
+    HealthCheck {
+        /// `passing` or `failing`.
+        status: String,
+        services: Vec<String>,
+        mode: String,
+    },
     /// Ports written by `ports allocate`.
     PortsAllocated {
         ports: std::collections::BTreeMap<String, u16>,
@@ -214,6 +221,7 @@ fn progress_line(event: &Event) {
             exit_code.map_or_else(String::new, |c| format!(" {c}"))
         ),
         Event::DeploymentValidation { .. }
+        | Event::HealthCheck { .. }
         | Event::PortsAllocated { .. }
         | Event::ValidationComplete { .. } => return,
     };

@@ -23,10 +23,12 @@ pub fn now_rfc3339() -> String {
 /// Format a timestamp as RFC 3339, falling back to the Unix epoch form on the (impossible in
 /// practice) formatting error rather than panicking.
 pub fn format_time(t: time::OffsetDateTime) -> String {
-    let t = t
-        .replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339)
+    // Fixed width (always three fractional digits, always `Z`), still RFC 3339.
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&format)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 

@@ -19,8 +19,20 @@ pub(crate) fn devops_agent(state_dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("devops-agent").expect("binary built");
     cmd.env("DEVOPS_AGENT_STATE_DIR", state_dir)
         .env_remove("DEVOPS_AGENT_LOG")
-        .timeout(std::time::Duration::from_secs(60));
+        .timeout(std::time::Duration::from_secs(300));
     cmd
+}
+
+/// Give the demo's port variables free ports: a `validate` of the demo starts its servers, and
+/// on their default ports they would collide with other tests checking those ports.
+pub(crate) fn demo_ports(cmd: &mut Command) {
+    for var in ["FRONTEND_PORT", "BACKEND_PORT", "NGINX_PORT"] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        cmd.env(var, port.to_string());
+    }
 }
 
 /// The result of one run: exit code, parsed stdout report, raw stderr.

@@ -6,4 +6,5 @@ mod common;
 mod output;
 mod ports;
 mod ports_allocate;
+mod startup;
 mod usage;

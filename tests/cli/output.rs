@@ -25,6 +25,7 @@ fn validate_demo_gives_the_full_seed_shaped_report() {
     let mut cmd = devops_agent(state.path());
     cmd.args(["validate", "STORY-1", "--project"])
         .arg(fixture("demo"));
+    crate::common::demo_ports(&mut cmd);
     let out = run(cmd);
     let report = out.report();
     assert_eq!(out.code, 0, "{}", out.stdout);
@@ -52,10 +53,21 @@ fn validate_demo_gives_the_full_seed_shaped_report() {
         report["deployment"]["deployment_pipeline"]["ports"],
         "passing"
     );
-    // Never an invented figure: nothing measured uptime, response times or costs.
+    // Never an invented figure: response times come from the health samples the startup gate
+    // took; nothing measured uptime or costs.
     assert!(report["monitoring"]["uptime"].is_null());
-    assert!(report["monitoring"]["response_time"].is_null());
+    assert!(
+        report["monitoring"]["response_time"]["samples"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(report["monitoring"]["error_rate"], 0.0);
     assert!(report["costs"]["monthly_estimate"].is_null());
+    assert_eq!(
+        report["deployment"]["deployment_pipeline"]["startup"],
+        "passing"
+    );
     assert_eq!(
         report["infrastructure"]["port_configuration"]["backend"],
         "${BACKEND_PORT:-3000}"
@@ -154,6 +166,7 @@ fn events_file_and_extra_outputs_beside_json() {
     let human = out_dir.path().join("report.txt");
     let copy = out_dir.path().join("report.json");
     let mut cmd = devops_agent(state.path());
+    crate::common::demo_ports(&mut cmd);
     cmd.args(["validate", "STORY-3", "--project"])
         .arg(fixture("demo"))
         .arg("--events")

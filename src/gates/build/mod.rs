@@ -10,4 +10,5 @@ mod gate;
 mod glob;
 mod warnings;
 
+pub(crate) use detect::package_manager;
 pub use gate::run;

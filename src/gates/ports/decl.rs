@@ -126,7 +126,7 @@ impl PortDecl {
 }
 
 /// Classify a host-side port expression.
-pub(crate) fn classify(expression: &str) -> PortExpr {
+pub fn classify(expression: &str) -> PortExpr {
     let template = match Template::parse(expression) {
         Ok(t) => t,
         Err(e) => return PortExpr::Invalid(e.to_string()),

@@ -10,6 +10,6 @@ mod gate;
 mod registry;
 
 pub use allocate::{AllocateError, Allocation, allocate};
-pub use decl::{Declarations, PortDecl, PortExpr, collect};
+pub use decl::{Declarations, PortDecl, PortExpr, classify as classify_expr, collect};
 pub use gate::run;
 pub use registry::state_dir;

@@ -1,0 +1,347 @@
+//! Running the startup gate.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::env_vars;
+use super::launch::{self, Ready, ServiceRun, Settings};
+use super::services::{self, Mode};
+use crate::check::{CheckId, CheckResult, Finding, GateId, GateResult, Severity, Status};
+use crate::gates::GateCtx;
+use crate::process::Ending;
+use crate::report::{Event, EventSink};
+
+const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_STABILITY: Duration = Duration::from_secs(1);
+const DEFAULT_SAMPLES: u32 = 20;
+/// The seed's alert table: p95 over 1 s is worth an alert.
+const DEFAULT_P95: Duration = Duration::from_secs(1);
+
+/// Run the six startup checks.
+pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
+    let started = Instant::now();
+    sink.gate_started(GateId::Startup);
+    let mut checks = Vec::new();
+
+    let env = env_vars::check(&ctx.project);
+    sink.check_completed(GateId::Startup, &env);
+    checks.push(env);
+
+    let cfg = &ctx.project.config.startup;
+    let settings = Settings {
+        ready_timeout: cfg
+            .ready_timeout
+            .unwrap_or(DEFAULT_READY_TIMEOUT)
+            .min(ctx.timeout),
+        stability: cfg.stability.unwrap_or(DEFAULT_STABILITY),
+        samples: cfg.health_samples.unwrap_or(DEFAULT_SAMPLES),
+    };
+    let decls = crate::gates::ports::collect(&ctx.project);
+    let (services, errors) = services::detect(&ctx.project, &decls.ports);
+
+    let mut all_runs: Vec<(Mode, Vec<ServiceRun>)> = Vec::new();
+    for (mode, id) in [
+        (Mode::Dev, CheckId::StartupDevMode),
+        (Mode::Prod, CheckId::StartupProdMode),
+    ] {
+        let check_started = Instant::now();
+        let mut check = if services.iter().all(|s| s.launch(mode).is_none()) {
+            let reason = match errors.first() {
+                Some(e) => format!("cannot read {e}"),
+                None if services.is_empty() => "no service to start: no start command configured or detected (package.json dev/start scripts, Procfile web, Cargo binary, go.mod)".to_owned(),
+                None => format!("no service has a {} start command", mode.name()),
+            };
+            if errors.is_empty() {
+                CheckResult::new(
+                    id,
+                    Status::Skipped {
+                        reason: reason.clone(),
+                    },
+                    reason,
+                )
+            } else {
+                CheckResult::new(id, Status::Error, reason)
+            }
+        } else {
+            let runs = launch::run_mode(ctx, sink, &services, mode, &settings).await;
+            let check = mode_check(id, mode, &runs, ctx);
+            record_environment(ctx, mode, &runs);
+            all_runs.push((mode, runs));
+            check
+        };
+        check.duration = check_started.elapsed();
+        sink.check_completed(GateId::Startup, &check);
+        checks.push(check);
+    }
+
+    let health = health_check(&all_runs, cfg.health_p95.unwrap_or(DEFAULT_P95), ctx, sink);
+    sink.check_completed(GateId::Startup, &health);
+    checks.push(health);
+
+    let result = GateResult {
+        id: GateId::Startup,
+        checks,
+        duration: started.elapsed(),
+        ports: Vec::new(),
+    };
+    sink.gate_completed(&result);
+    result
+}
+
+fn url(run: &ServiceRun) -> Option<String> {
+    match &run.ready {
+        Ok(Ready::Http { addr, path }) => Some(format!("http://{addr}{path}")),
+        _ => None,
+    }
+}
+
+fn mode_check(id: CheckId, mode: Mode, runs: &[ServiceRun], ctx: &GateCtx) -> CheckResult {
+    let redactor = ctx.project.env.redactor();
+    let mut findings = Vec::new();
+    let mut problems = Vec::new();
+    let mut cancelled = false;
+    let mut evidence = Vec::new();
+    for run in runs {
+        let ending = run.finished.as_ref().map(|f| &f.ending);
+        if matches!(ending, Some(Ending::Cancelled(_))) {
+            cancelled = true;
+        }
+        let tail = run
+            .finished
+            .as_ref()
+            .map(|f| f.output.tail(&redactor))
+            .unwrap_or_default();
+        let problem = match (&run.ready, &run.crashed) {
+            (Err(why), _) => Some(why.clone()),
+            (Ok(_), Some(crash)) => Some(format!("crashed: {crash}")),
+            (Ok(_), None) if run.port_released == Some(false) => Some(format!(
+                "port {} still held after it was stopped",
+                run.port.unwrap_or(0)
+            )),
+            (Ok(_), None) => None,
+        };
+        if let Some(p) = &problem {
+            let last = tail
+                .last()
+                .cloned()
+                .unwrap_or_else(|| "(no output)".to_owned());
+            problems.push(format!("{}: {p}", run.name));
+            findings.push(Finding::new(
+                Severity::Error,
+                format!("{} ({}): {p}; last output: {last}", run.name, run.command),
+            ));
+        }
+        evidence.push(json!({
+            "service": run.name,
+            "command": run.command,
+            "source": run.source,
+            "port": run.port,
+            "port_variable": run.port_var,
+            "ready": run.ready.is_ok(),
+            "ready_via": match &run.ready {
+                Ok(Ready::Http { path, .. }) => format!("tcp + GET {path} 2xx"),
+                Ok(Ready::Log) => "log line".to_owned(),
+                Ok(Ready::Running) => "process stayed up (no port)".to_owned(),
+                Err(_) => "not ready".to_owned(),
+            },
+            "url": url(run),
+            "ready_ms": run.ready_ms,
+            "ending": ending.map(Ending::kind),
+            "exit_code": match ending { Some(Ending::Exited(c)) => Some(*c), _ => None },
+            "port_released": run.port_released,
+            "output_tail": if problem.is_some() { tail } else { Vec::new() },
+        }));
+    }
+    let (status, message) = if cancelled {
+        (
+            Status::Error,
+            format!("interrupted while starting in {} mode", mode.name()),
+        )
+    } else if problems.is_empty() {
+        let slowest = runs.iter().filter_map(|r| r.ready_ms).max().unwrap_or(0);
+        (
+            Status::Passed,
+            format!(
+                "{} service(s) started in {} mode, ready within {slowest} ms, stayed up and stopped cleanly",
+                runs.len(),
+                mode.name()
+            ),
+        )
+    } else {
+        (
+            Status::Failed,
+            format!("{} mode: {}", mode.name(), problems.join("; ")),
+        )
+    };
+    CheckResult::new(id, status, message)
+        .with_findings(findings)
+        .evidence("services", evidence)
+}
+
+fn record_environment(ctx: &GateCtx, mode: Mode, runs: &[ServiceRun]) {
+    let healthy = runs.iter().all(|r| r.ready.is_ok() && r.crashed.is_none());
+    let url = runs.iter().find_map(url);
+    ctx.record(|f| {
+        f.environments.insert(
+            mode.name().to_owned(),
+            (
+                (if healthy { "healthy" } else { "unhealthy" }).to_owned(),
+                url,
+            ),
+        );
+    });
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "an index from a rank within the slice length"
+    )]
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn round(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn health_check(
+    all_runs: &[(Mode, Vec<ServiceRun>)],
+    p95_limit: Duration,
+    ctx: &GateCtx,
+    sink: &EventSink,
+) -> CheckResult {
+    let limit_ms = p95_limit.as_secs_f64() * 1000.0;
+    let mut findings = Vec::new();
+    let mut evidence = Vec::new();
+    let mut endpoints = 0;
+    let mut failing = 0;
+    for (mode, runs) in all_runs {
+        let mut names = Vec::new();
+        let mut mode_ok = true;
+        for run in runs {
+            if run.samples.is_empty() {
+                continue;
+            }
+            endpoints += 1;
+            names.push(run.name.clone());
+            let mut ok: Vec<f64> = run
+                .samples
+                .iter()
+                .filter(|s| s.status.is_some_and(|c| (200..300).contains(&c)))
+                .map(|s| s.ms)
+                .collect();
+            ok.sort_by(f64::total_cmp);
+            let bad = run.samples.len() - ok.len();
+            let p50 = percentile(&ok, 50.0);
+            let p95 = percentile(&ok, 95.0);
+            let max = ok.last().copied().unwrap_or(0.0);
+            #[expect(clippy::cast_precision_loss, reason = "a sample count")]
+            let avg = if ok.is_empty() {
+                0.0
+            } else {
+                ok.iter().sum::<f64>() / ok.len() as f64
+            };
+            let endpoint = url(run).unwrap_or_default();
+            let requests = u32::try_from(run.samples.len()).unwrap_or(u32::MAX);
+            let failed_requests = u32::try_from(bad).unwrap_or(u32::MAX);
+            ctx.record(|f| {
+                f.latencies_ms.extend(ok.iter().copied());
+                f.requests += requests;
+                f.failed_requests += failed_requests;
+            });
+            if bad > 0 {
+                mode_ok = false;
+                let first = run
+                    .samples
+                    .iter()
+                    .find(|s| !s.status.is_some_and(|c| (200..300).contains(&c)));
+                let what = first.map_or_else(String::new, |s| match (&s.error, s.status) {
+                    (Some(e), _) => e.clone(),
+                    (None, Some(c)) => format!("status {c}"),
+                    (None, None) => String::new(),
+                });
+                findings.push(Finding::new(
+                    Severity::Error,
+                    format!(
+                        "{} ({}) {endpoint}: {bad} of {} requests failed ({what})",
+                        run.name,
+                        mode.name(),
+                        run.samples.len()
+                    ),
+                ));
+            } else if p95 > limit_ms {
+                mode_ok = false;
+                findings.push(Finding::new(
+                    Severity::Error,
+                    format!(
+                        "{} ({}) {endpoint}: p95 {:.1} ms is over the {:.0} ms threshold",
+                        run.name,
+                        mode.name(),
+                        p95,
+                        limit_ms
+                    ),
+                ));
+                ctx.record(|f| {
+                    f.alerts.push(format!(
+                        "{} health p95 {p95:.0} ms > {limit_ms:.0} ms",
+                        run.name
+                    ));
+                });
+            }
+            if !mode_ok {
+                failing += 1;
+            }
+            evidence.push(json!({
+                "service": run.name,
+                "mode": mode.name(),
+                "endpoint": endpoint,
+                "samples": run.samples.len(),
+                "failed": bad,
+                "p50_ms": (!ok.is_empty()).then(|| round(p50)),
+                "p95_ms": (!ok.is_empty()).then(|| round(p95)),
+                "max_ms": (!ok.is_empty()).then(|| round(max)),
+                "avg_ms": (!ok.is_empty()).then(|| round(avg)),
+            }));
+        }
+        if !names.is_empty() {
+            sink.emit(&Event::HealthCheck {
+                status: if mode_ok { "passing" } else { "failing" }.to_owned(),
+                services: names,
+                mode: mode.name().to_owned(),
+            });
+        }
+    }
+    let (status, message) = if endpoints == 0 {
+        let reason = "no health endpoint to sample: no service became ready over HTTP".to_owned();
+        (
+            Status::Skipped {
+                reason: reason.clone(),
+            },
+            reason,
+        )
+    } else if failing > 0 {
+        (
+            Status::Failed,
+            format!("{failing} of {endpoints} health endpoint(s) failing or slow"),
+        )
+    } else {
+        (
+            Status::Passed,
+            format!(
+                "{endpoints} health endpoint(s) answered 2xx on every sample, p95 under {limit_ms:.0} ms"
+            ),
+        )
+    };
+    CheckResult::new(CheckId::StartupHealthChecks, status, message)
+        .with_findings(findings)
+        .evidence("endpoints", evidence)
+        .evidence("p95_threshold_ms", round(limit_ms))
+}

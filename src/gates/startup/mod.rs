@@ -1,0 +1,12 @@
+//! The startup gate: the app starts in development and production mode
+//! (`startup.dev_mode`, `startup.prod_mode`), its required environment is present
+//! (`startup.env_vars`), its databases and external services answer
+//! (`startup.database_connections`, `startup.external_services`) and its health endpoints
+//! respond quickly (`startup.health_checks`).
+
+mod env_vars;
+mod gate;
+mod launch;
+mod services;
+
+pub use gate::run;

@@ -1,0 +1,271 @@
+//! `devops-agent startup`: real processes on real ports — ready, crashing, never listening,
+//! IPv6-only, slow — and nothing left behind.
+
+use std::path::Path;
+
+use crate::common::{check, devops_agent, findings, fixture, project, run};
+
+/// A project whose one service runs `fixtures/startup/server.js MODE` in both modes.
+/// The project directory is passed as a second argument, so a test can find its own
+/// processes among those of tests running concurrently.
+fn app(mode: &str, extra_toml: &str) -> tempfile::TempDir {
+    let server = fixture("startup/server.js");
+    let dir = project(&[]);
+    let tag = dir.path().display();
+    let toml = format!(
+        "[services.app]\ndev = \"node {server} {mode} {tag}\"\nprod = \"node {server} {mode} {tag}\"\n{extra_toml}\n[startup]\nready_timeout = \"3s\"\nstability = \"500ms\"\nhealth_samples = 5\n\n[timeouts]\ngrace = \"500ms\"\n",
+        server = server.display()
+    );
+    std::fs::write(dir.path().join("devops-agent.toml"), toml).unwrap();
+    dir
+}
+
+fn startup(dir: &Path, env: &[(&str, &str)]) -> crate::common::Run {
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.args(["startup", "--project"]).arg(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(cmd)
+}
+
+fn service<'a>(check: &'a serde_json::Value) -> &'a serde_json::Value {
+    &check["evidence"]["services"][0]
+}
+
+/// No process of this test's app may survive the run.
+fn assert_no_survivors(dir: &Path) {
+    let needle = dir.display().to_string();
+    let mut left = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z');
+        if cmdline.contains(&needle) && !zombie {
+            left.push(cmdline);
+        }
+    }
+    assert!(left.is_empty(), "survivors: {left:#?}");
+}
+
+#[test]
+fn app_starts_in_both_modes_with_health_samples() {
+    let dir = app("ok", "");
+    let out = startup(dir.path(), &[]);
+    let report = out.report();
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    for id in [
+        "startup.dev_mode",
+        "startup.prod_mode",
+        "startup.health_checks",
+    ] {
+        assert_eq!(check(&report, id)["status"], "passed", "{id}");
+    }
+    let dev = service(check(&report, "startup.dev_mode"));
+    assert_eq!(dev["ready"], true);
+    assert_eq!(dev["ready_via"], "tcp + GET /health 2xx");
+    assert_eq!(dev["ending"], "stopped");
+    assert_eq!(dev["port_released"], true);
+    let health = &check(&report, "startup.health_checks")["evidence"]["endpoints"][0];
+    assert_eq!(health["samples"], 5);
+    assert_eq!(health["failed"], 0);
+    assert!(health["p95_ms"].as_f64().unwrap() > 0.0);
+    // Measured figures reach the seed's monitoring section; nothing else is invented.
+    let monitoring = &report["monitoring"];
+    assert_eq!(monitoring["response_time"]["samples"], 10);
+    assert_eq!(monitoring["error_rate"], 0.0);
+    assert!(monitoring["uptime"].is_null());
+    assert_eq!(
+        report["infrastructure"]["environments"]["development"]["status"],
+        "healthy"
+    );
+    assert_no_survivors(dir.path());
+}
+
+#[test]
+fn crash_on_boot_fails_at_once_with_exit_code_and_redacted_log() {
+    let dir = app("crash", "");
+    std::fs::write(dir.path().join(".env"), "SECRET_TOKEN=tok-9f8e7d6c5b4a\n").unwrap();
+    let events = dir.path().join("events.jsonl");
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.args(["startup", "--project"])
+        .arg(dir.path())
+        .arg("--events")
+        .arg(&events);
+    let started = std::time::Instant::now();
+    let out = run(cmd);
+    let report = out.report();
+    assert_eq!(out.code, 1);
+    // Fails fast: no waiting for the 3 s ready timeout in each mode.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let dev = check(&report, "startup.dev_mode");
+    assert_eq!(dev["status"], "failed");
+    assert!(
+        dev["message"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 1 before it was ready"),
+        "{dev:#}"
+    );
+    let tail = service(dev)["output_tail"].as_array().unwrap();
+    assert!(
+        tail.iter()
+            .any(|l| l.as_str().unwrap().contains("fatal: configuration invalid"))
+    );
+    let events = std::fs::read_to_string(&events).unwrap();
+    for text in [&out.stdout, &out.stderr, &events] {
+        assert!(!text.contains("tok-9f8e7d6c5b4a"), "secret leaked");
+    }
+    assert!(out.stdout.contains("[redacted]"));
+}
+
+#[test]
+fn never_listening_times_out_and_is_stopped() {
+    let dir = app("never", "");
+    let out = startup(dir.path(), &[]);
+    let report = out.report();
+    assert_eq!(out.code, 1);
+    let dev = check(&report, "startup.dev_mode");
+    assert!(
+        dev["message"]
+            .as_str()
+            .unwrap()
+            .contains("not ready within 3s"),
+        "{dev:#}"
+    );
+    assert_eq!(service(dev)["ending"], "stopped");
+    assert_no_survivors(dir.path());
+}
+
+#[test]
+fn server_bound_to_ipv6_loopback_only_is_ready() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        crate::common::skip("no IPv6 loopback");
+        return;
+    }
+    let dir = app("ipv6", "");
+    let out = startup(dir.path(), &[]);
+    let report = out.report();
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let url = service(check(&report, "startup.dev_mode"))["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(url.starts_with("http://[::1]:"), "{url}");
+}
+
+#[test]
+fn slow_health_fails_the_p95_threshold() {
+    let dir = app("slow", "");
+    let toml = std::fs::read_to_string(dir.path().join("devops-agent.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("devops-agent.toml"),
+        toml.replace(
+            "health_samples = 5",
+            "health_samples = 3\nhealth_p95 = \"100ms\"",
+        ),
+    )
+    .unwrap();
+    let out = startup(dir.path(), &[("SLOW_MS", "250")]);
+    let report = out.report();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let h = check(&report, "startup.health_checks");
+    assert_eq!(h["status"], "failed");
+    assert!(
+        findings(h)[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the 100 ms threshold")
+    );
+    assert_eq!(check(&report, "startup.dev_mode")["status"], "passed");
+    assert!(
+        !report["monitoring"]["alerts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn crash_after_ready_fails_the_stability_window() {
+    let dir = app("crash-after", "");
+    let out = startup(dir.path(), &[]);
+    let report = out.report();
+    assert_eq!(out.code, 1);
+    let dev = check(&report, "startup.dev_mode");
+    assert!(
+        dev["message"]
+            .as_str()
+            .unwrap()
+            .contains("stability window"),
+        "{dev:#}"
+    );
+    assert_eq!(service(dev)["exit_code"], 3);
+}
+
+#[test]
+fn server_ignoring_sigterm_is_killed_and_its_port_released() {
+    let dir = app("ignore-term", "");
+    let out = startup(dir.path(), &[]);
+    let report = out.report();
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(
+        service(check(&report, "startup.dev_mode"))["port_released"],
+        true
+    );
+    assert_no_survivors(dir.path());
+}
+
+#[test]
+fn missing_required_env_var_fails_by_name_only() {
+    let dir = app("ok", "env = [\"API_SECRET\", \"PRESENT_SECRET\"]");
+    let toml = std::fs::read_to_string(dir.path().join("devops-agent.toml")).unwrap();
+    // The `env` line belongs to [services.app], right after its commands.
+    assert!(toml.contains("env = [\"API_SECRET\""));
+    std::fs::write(
+        dir.path().join(".env.example"),
+        "API_SECRET=\nPRESENT_SECRET=\nOPTIONAL_PORT=\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  x:\n    image: x\n    ports:\n      - \"${OPTIONAL_PORT:-4000}:80\"\n",
+    )
+    .unwrap();
+    let out = startup(
+        dir.path(),
+        &[("PRESENT_SECRET", "value-that-must-not-appear")],
+    );
+    let report = out.report();
+    assert_eq!(out.code, 1);
+    let env = check(&report, "startup.env_vars");
+    assert_eq!(env["status"], "failed");
+    assert_eq!(
+        env["evidence"]["missing"],
+        serde_json::json!(["API_SECRET"])
+    );
+    assert_eq!(
+        env["evidence"]["optional_with_defaults"],
+        serde_json::json!(["OPTIONAL_PORT"])
+    );
+    assert!(!out.stdout.contains("value-that-must-not-appear"));
+}
+
+#[test]
+fn nothing_to_start_is_skipped() {
+    let dir = project(&[("README.md", "docs\n")]);
+    let out = startup(dir.path(), &[]);
+    let report = out.report();
+    assert_eq!(check(&report, "startup.dev_mode")["status"], "skipped");
+    assert_eq!(check(&report, "startup.health_checks")["status"], "skipped");
+}
