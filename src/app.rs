@@ -28,6 +28,16 @@ pub fn run() -> ExitCode {
             report::write_stdout(&report::schema_json());
             ExitCode::SUCCESS
         }
+        Command::Man => {
+            let mut out = Vec::new();
+            if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut out) {
+                tracing::error!("cannot render the man page: {e}");
+                return ExitCode::from(exit::USAGE_OR_CONFIG);
+            }
+            report::write_stdout(&String::from_utf8_lossy(&out));
+            ExitCode::SUCCESS
+        }
+        Command::Init { force } => ExitCode::from(init(&cli, *force)),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "devops-agent", &mut out);
@@ -123,14 +133,44 @@ fn init_logging(cli: &Cli) {
 /// The gates a command runs, in order.
 fn planned(command: &Command) -> Vec<GateId> {
     match command {
-        Command::Validate { .. } => {
-            vec![GateId::Ports, GateId::Deps, GateId::Build, GateId::Startup]
-        }
+        Command::Validate { selection, .. } => GateId::ALL
+            .iter()
+            .copied()
+            .filter(|g| {
+                selection.gates.is_empty() || selection.gates.iter().any(|s| s == g.as_str())
+            })
+            .filter(|g| !selection.skip.iter().any(|s| s == g.as_str()))
+            .collect(),
         Command::Ports { .. } => vec![GateId::Ports],
         Command::Deps => vec![GateId::Deps],
         Command::Build => vec![GateId::Build],
         Command::Startup => vec![GateId::Startup],
-        Command::Schema | Command::Completions { .. } => Vec::new(),
+        Command::Schema | Command::Completions { .. } | Command::Init { .. } | Command::Man => {
+            Vec::new()
+        }
+    }
+}
+
+/// `init`: write the configuration and print what was written as one JSON object.
+fn init(cli: &Cli, force: bool) -> u8 {
+    let outcome = Project::load(&cli.global.project, cli.global.config.as_deref())
+        .map_err(|e| e.to_string())
+        .and_then(|project| crate::init::write(&project, force).map_err(|e| e.to_string()));
+    match outcome {
+        Ok(written) => {
+            let mut text = serde_json::to_string_pretty(&written).unwrap_or_default();
+            text.push('\n');
+            report::write_stdout(&text);
+            exit::READY
+        }
+        Err(message) => {
+            tracing::error!("{message}");
+            let mut text = serde_json::to_string_pretty(&serde_json::json!({ "error": message }))
+                .unwrap_or_default();
+            text.push('\n');
+            report::write_stdout(&text);
+            exit::USAGE_OR_CONFIG
+        }
     }
 }
 
@@ -146,6 +186,8 @@ fn command_name(command: &Command) -> &'static str {
         } => "ports allocate",
         Command::Schema => "schema",
         Command::Completions { .. } => "completions",
+        Command::Init { .. } => "init",
+        Command::Man => "man",
     }
 }
 
@@ -169,7 +211,7 @@ fn outputs(cli: &Cli) -> Result<Vec<(Format, PathBuf)>, String> {
 async fn execute(cli: &Cli) -> u8 {
     let started = Instant::now();
     let story = match &cli.command {
-        Command::Validate { story_id } => Some(story_id.clone()),
+        Command::Validate { story_id, .. } => Some(story_id.clone()),
         _ => None,
     };
     let mut record = RunRecord {
@@ -216,6 +258,9 @@ async fn execute(cli: &Cli) -> u8 {
         project: record.project.clone(),
     });
 
+    if let Err(message) = check_selection(&cli.command) {
+        return finish_with_error(record, &sink, cli, &outputs, message, started);
+    }
     let mut project = match Project::load(&cli.global.project, cli.global.config.as_deref()) {
         Ok(p) => p,
         Err(e) => {
@@ -266,16 +311,44 @@ async fn execute(cli: &Cli) -> u8 {
     }
 
     Processes::become_subreaper();
-    let ctx = GateCtx::new(project, cli.global.timeout);
+    let mut ctx = GateCtx::new(project, cli.global.timeout);
+    let keep_going = match &cli.command {
+        Command::Validate { selection, .. } => {
+            ctx.skip = skipped_checks(selection);
+            selection.keep_going
+        }
+        _ => false,
+    };
     let mut results: Vec<GateResult> = Vec::new();
     let outcome = {
         let run_all = async {
-            for gate in planned(&cli.command) {
-                let result = match gate {
-                    GateId::Ports => gates::ports::run(&ctx, &sink).await,
-                    GateId::Deps => gates::deps::run(&ctx, &sink).await,
-                    GateId::Build => gates::build::run(&ctx, &sink).await,
-                    GateId::Startup => gates::startup::run(&ctx, &sink).await,
+            let plan = planned(&cli.command);
+            // The static gates share nothing: run them together.
+            if plan.contains(&GateId::Ports) && plan.contains(&GateId::Deps) {
+                let (ports, deps) = tokio::join!(
+                    gates::ports::run(&ctx, &sink),
+                    gates::deps::run(&ctx, &sink)
+                );
+                results.push(ports);
+                results.push(deps);
+            }
+            for gate in plan {
+                if results.iter().any(|r| r.id == gate) {
+                    continue;
+                }
+                let blocked = gate.precondition().and_then(|(before, reason)| {
+                    let failed = results
+                        .iter()
+                        .find(|r| r.id == before)
+                        .is_some_and(|r| r.status().is_blocking());
+                    (failed && !keep_going).then_some(reason)
+                });
+                let result = match (blocked, gate) {
+                    (Some(reason), _) => skipped_gate(gate, reason, &sink),
+                    (None, GateId::Ports) => gates::ports::run(&ctx, &sink).await,
+                    (None, GateId::Deps) => gates::deps::run(&ctx, &sink).await,
+                    (None, GateId::Build) => gates::build::run(&ctx, &sink).await,
+                    (None, GateId::Startup) => gates::startup::run(&ctx, &sink).await,
                 };
                 results.push(result);
             }
@@ -300,6 +373,18 @@ async fn execute(cli: &Cli) -> u8 {
         }
         outcome
     };
+    for gate in &mut results {
+        for check in &mut gate.checks {
+            if ctx.skip.contains(&check.id) {
+                let reason = "skipped with --skip".to_owned();
+                check.status = crate::check::Status::Skipped {
+                    reason: reason.clone(),
+                };
+                check.message = reason;
+                check.findings.clear();
+            }
+        }
+    }
     record.gates = results;
     record.facts = ctx.facts();
     match outcome {
@@ -319,6 +404,104 @@ async fn execute(cli: &Cli) -> u8 {
         }
     }
     finish(record, &sink, cli, &outputs, started)
+}
+
+/// Unknown names in `--gates` / `--skip` are usage errors: a typo must not silently run (or
+/// skip) something else.
+fn check_selection(command: &Command) -> Result<(), String> {
+    let Command::Validate { selection, .. } = command else {
+        return Ok(());
+    };
+    let gates: Vec<&str> = GateId::ALL.iter().map(|g| g.as_str()).collect();
+    for name in &selection.gates {
+        if GateId::parse(name).is_none() {
+            return Err(format!(
+                "--gates: unknown gate `{name}` (one of {})",
+                gates.join(", ")
+            ));
+        }
+    }
+    for name in &selection.skip {
+        if GateId::parse(name).is_none() && crate::check::CheckId::matching(name).is_empty() {
+            return Err(format!(
+                "--skip: `{name}` is neither a gate ({}) nor a check id",
+                gates.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks excluded by `--skip` and `--env`.
+fn skipped_checks(
+    selection: &crate::cli::Selection,
+) -> std::collections::BTreeSet<crate::check::CheckId> {
+    use crate::check::CheckId;
+    let mut skip: std::collections::BTreeSet<CheckId> = selection
+        .skip
+        .iter()
+        .flat_map(|name| {
+            let mut ids = CheckId::matching(name);
+            if let Some(gate) = GateId::parse(name) {
+                ids.extend(gate.checks());
+            }
+            ids
+        })
+        .collect();
+    match selection.env {
+        Some(crate::cli::EnvMode::Dev) => {
+            skip.insert(CheckId::StartupProdMode);
+        }
+        Some(crate::cli::EnvMode::Prod) => {
+            skip.insert(CheckId::StartupDevMode);
+        }
+        None => {}
+    }
+    skip
+}
+
+/// A gate not run because one it depends on failed: every check skipped with the reason.
+fn skipped_gate(gate: GateId, reason: &str, sink: &EventSink) -> GateResult {
+    sink.gate_started(gate);
+    let checks = gate
+        .checks()
+        .into_iter()
+        .map(|id| {
+            let check = crate::check::CheckResult::new(
+                id,
+                crate::check::Status::Skipped {
+                    reason: reason.to_owned(),
+                },
+                reason,
+            );
+            sink.check_completed(gate, &check);
+            check
+        })
+        .collect();
+    let result = GateResult {
+        id: gate,
+        checks,
+        duration: Duration::ZERO,
+        ports: Vec::new(),
+    };
+    sink.gate_completed(&result);
+    result
+}
+
+/// GitHub Actions shows `$GITHUB_STEP_SUMMARY` on the run's page.
+fn append_step_summary(markdown: &str) {
+    use std::io::Write as _;
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(markdown.as_bytes()));
+    if let Err(e) = written {
+        tracing::warn!("cannot append to $GITHUB_STEP_SUMMARY: {e}");
+    }
 }
 
 enum Outcome {
@@ -381,13 +564,34 @@ fn finish(
 ) -> u8 {
     record.ports = record.gates.iter().flat_map(|g| g.ports.clone()).collect();
     record.duration = started.elapsed();
-    let report = report::assemble(&record);
+    let mut report = report::assemble(&record);
+    let history_root = match &cli.command {
+        Command::Validate { selection, .. } if !selection.no_history && !record.config_error => {
+            Some(std::path::PathBuf::from(&record.project))
+        }
+        _ => None,
+    };
+    if let Some(root) = &history_root {
+        if let Some(previous) = report::history::previous(root) {
+            report::history::compare(&mut report, &previous);
+        }
+        if let Err(e) = report::history::append(root, &report) {
+            tracing::warn!("cannot append to .devops-agent/history.jsonl: {e}");
+        }
+    }
+    let report = report;
     let code = report::exit_code(&report);
     let render = |format: Format| match format {
         Format::Json => Some(report::render_json(&report)),
         Format::Human => Some(report::render_human(&report)),
+        Format::Junit => Some(report::render_junit(&report)),
+        Format::Markdown => Some(report::render_markdown(&report)),
+        Format::Github => Some(report::render_github(&report)),
         Format::Jsonl => None,
     };
+    if cli.global.format == Format::Github || outputs.iter().any(|(f, _)| *f == Format::Github) {
+        append_step_summary(&report::render_markdown(&report));
+    }
     if let Some(text) = render(cli.global.format) {
         report::write_stdout(&text);
     }

@@ -29,6 +29,50 @@ pub enum CheckId {
 }
 
 impl CheckId {
+    /// Every check, in catalogue order.
+    pub const ALL: &'static [CheckId] = &[
+        CheckId::DepsPackagesInstalled,
+        CheckId::DepsLockfileValid,
+        CheckId::DepsNoVersionConflicts,
+        CheckId::DepsPeerDependencies,
+        CheckId::BuildDevBuild,
+        CheckId::BuildProdBuild,
+        CheckId::BuildNoBlockingWarnings,
+        CheckId::BuildBundleSize,
+        CheckId::BuildAssetsGenerated,
+        CheckId::StartupDevMode,
+        CheckId::StartupProdMode,
+        CheckId::StartupEnvVars,
+        CheckId::StartupDatabaseConnections,
+        CheckId::StartupExternalServices,
+        CheckId::StartupHealthChecks,
+        CheckId::PortsEnvConfigured,
+        CheckId::PortsNoConflicts,
+    ];
+
+    /// The gate the check belongs to.
+    pub fn gate(self) -> GateId {
+        match self.as_str().split('.').next() {
+            Some("deps") => GateId::Deps,
+            Some("build") => GateId::Build,
+            Some("startup") => GateId::Startup,
+            _ => GateId::Ports,
+        }
+    }
+
+    /// Find checks by full id (`build.bundle_size`) or by the part after the dot
+    /// (`bundle_size`).
+    pub fn matching(name: &str) -> Vec<CheckId> {
+        CheckId::ALL
+            .iter()
+            .copied()
+            .filter(|c| {
+                let id = c.as_str();
+                id == name || id.split_once('.').is_some_and(|(_, short)| short == name)
+            })
+            .collect()
+    }
+
     /// The id as it appears in reports and on the command line, e.g. `ports.no_conflicts`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -217,6 +261,37 @@ pub enum GateId {
 }
 
 impl GateId {
+    /// Every gate, in the order `validate` runs them.
+    pub const ALL: &'static [GateId] =
+        &[GateId::Ports, GateId::Deps, GateId::Build, GateId::Startup];
+
+    /// Parse a gate name.
+    pub fn parse(name: &str) -> Option<GateId> {
+        GateId::ALL.iter().copied().find(|g| g.as_str() == name)
+    }
+
+    /// The gate's checks, in catalogue order.
+    pub fn checks(self) -> Vec<CheckId> {
+        CheckId::ALL
+            .iter()
+            .copied()
+            .filter(|c| c.gate() == self)
+            .collect()
+    }
+
+    /// The gate whose failure makes this one pointless, and what to say when it is skipped:
+    /// no build without dependencies, no start without a build.
+    pub fn precondition(self) -> Option<(GateId, &'static str)> {
+        match self {
+            GateId::Build => Some((
+                GateId::Deps,
+                "dependencies are not installed as declared: not building",
+            )),
+            GateId::Startup => Some((GateId::Build, "build failed: not starting")),
+            GateId::Ports | GateId::Deps => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             GateId::Ports => "ports",

@@ -70,6 +70,13 @@ pub enum Format {
     Jsonl,
     /// A readable summary.
     Human,
+    /// JUnit XML: a testsuite per gate, a testcase per check (CI test-report views).
+    Junit,
+    /// GitHub-flavoured markdown for pull request comments and step summaries.
+    Markdown,
+    /// GitHub Actions annotations (`::error file=…,line=…::`); also appends the markdown
+    /// report to $GITHUB_STEP_SUMMARY when it is set.
+    Github,
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,6 +91,8 @@ pub enum Command {
         /// The story being validated, e.g. STORY-123.
         #[arg(value_name = "STORY_ID")]
         story_id: String,
+        #[command(flatten)]
+        selection: Selection,
     },
     /// Check port configuration: ports.env_configured and ports.no_conflicts.
     ///
@@ -136,13 +145,55 @@ pub enum Command {
     /// database and broker URLs from the environment get a real protocol round trip; external
     /// URLs get DNS, TCP, HTTP and TLS certificate checks.
     Startup,
+    /// Detect the stack and write a commented devops-agent.toml that validates as written.
+    Init {
+        /// Replace an existing devops-agent.toml.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the JSON Schema every report validates against.
     Schema,
+    /// Print the man page (roff) to stdout: `devops-agent man > devops-agent.1`.
+    Man,
     /// Print a shell completion script.
     Completions {
         /// Shell to generate completions for.
         shell: clap_complete::Shell,
     },
+}
+
+/// What `validate` runs.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Selection {
+    /// Run only these gates (comma-separated: ports,deps,build,startup).
+    #[arg(long, value_delimiter = ',', value_name = "GATES")]
+    pub gates: Vec<String>,
+
+    /// Skip these checks or gates (comma-separated ids, e.g. `build.bundle_size`, or the part
+    /// after the dot, e.g. `bundle_size`, or a gate name). Skipped checks are reported as
+    /// `skipped`.
+    #[arg(long, value_delimiter = ',', value_name = "CHECKS")]
+    pub skip: Vec<String>,
+
+    /// Start the app in this mode only (the other mode's check is skipped).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub env: Option<EnvMode>,
+
+    /// Run every gate even when an earlier one it depends on failed (by default a failed
+    /// deps gate skips build, and a failed build skips startup).
+    #[arg(long)]
+    pub keep_going: bool,
+
+    /// Do not read or append `.devops-agent/history.jsonl` (the run-to-run comparison).
+    #[arg(long)]
+    pub no_history: bool,
+}
+
+/// Startup modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EnvMode {
+    Dev,
+    Prod,
 }
 
 #[derive(Debug, Subcommand)]

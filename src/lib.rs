@@ -10,6 +10,7 @@ pub mod cli;
 pub mod dotenv;
 pub mod exit;
 pub mod gates;
+mod init;
 pub mod interp;
 pub mod probe;
 pub mod process;

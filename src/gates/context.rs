@@ -1,9 +1,10 @@
 //! What every gate receives: the loaded project, the run's deadline and its cancellation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::check::CheckId;
 use crate::process::Processes;
 use crate::project::Project;
 
@@ -20,6 +21,8 @@ pub struct GateCtx {
     pub processes: Processes,
     /// Measurements gates make for the report's `monitoring` and `infrastructure` sections.
     pub facts: Arc<Mutex<RunFacts>>,
+    /// Checks not to run (`--skip`).
+    pub skip: BTreeSet<CheckId>,
 }
 
 /// What probes measured, for the report: never estimated, only recorded.
@@ -44,7 +47,13 @@ impl GateCtx {
             timeout,
             processes: Processes::new(),
             facts: Arc::new(Mutex::new(RunFacts::default())),
+            skip: BTreeSet::new(),
         }
+    }
+
+    /// Whether `--skip` (or `--env`) excludes a check.
+    pub fn skipped(&self, id: CheckId) -> bool {
+        self.skip.contains(&id)
     }
 
     /// Record measurements (see [`RunFacts`]).

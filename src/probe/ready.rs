@@ -94,26 +94,41 @@ fn parse_status(head: &[u8]) -> Option<u16> {
     parts.next()?.parse().ok()
 }
 
-/// Polling back-off: the first attempt at once, then 10 ms growing by half each time to at most
-/// 250 ms.
+/// Polling back-off for readiness: the first attempt at once, then a pause of 2 ms growing by
+/// half each time to 10 ms while the app is young, and to at most 250 ms once it has been
+/// starting for 30 s. A refused connect on loopback costs microseconds, so polling tightly is
+/// cheap and is what lets readiness be seen within milliseconds of `listen()`.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
     next: Duration,
+    started: Instant,
 }
 
 impl Default for Backoff {
     fn default() -> Self {
         Backoff {
-            next: Duration::from_millis(10),
+            next: Duration::from_millis(2),
+            started: Instant::now(),
         }
     }
 }
 
+/// Cap on the pause while an app has been starting for less than [`PATIENT_AFTER`].
+const EAGER_CAP: Duration = Duration::from_millis(10);
+/// After this long, polling slows to [`PATIENT_CAP`].
+const PATIENT_AFTER: Duration = Duration::from_secs(30);
+const PATIENT_CAP: Duration = Duration::from_millis(250);
+
 impl Backoff {
     /// The pause before the next attempt.
     pub fn step(&mut self) -> Duration {
-        let now = self.next;
-        self.next = (self.next * 3 / 2).min(Duration::from_millis(250));
+        let cap = if self.started.elapsed() < PATIENT_AFTER {
+            EAGER_CAP
+        } else {
+            PATIENT_CAP
+        };
+        let now = self.next.min(cap);
+        self.next = (self.next * 3 / 2).min(cap);
         now
     }
 }
@@ -157,7 +172,10 @@ mod tests {
     fn backoff_grows_to_a_cap() {
         let mut b = Backoff::default();
         let steps: Vec<u128> = (0..12).map(|_| b.step().as_millis()).collect();
-        assert_eq!(steps[0], 10);
-        assert_eq!(*steps.last().unwrap(), 250);
+        assert_eq!(steps[0], 2);
+        assert_eq!(*steps.last().unwrap(), 10);
+        b.started -= PATIENT_AFTER;
+        let later: Vec<u128> = (0..12).map(|_| b.step().as_millis()).collect();
+        assert_eq!(*later.last().unwrap(), 250);
     }
 }

@@ -194,6 +194,7 @@ pub fn assemble(record: &RunRecord) -> Report {
         deployment: Deployment {
             last_deployment: None,
             deployment_pipeline: pipeline,
+            since_last: None,
         },
         monitoring: monitoring(&record.facts),
         costs: Costs {

@@ -57,6 +57,16 @@ pub enum Event {
         exit_code: Option<i32>,
         duration_ms: u64,
     },
+    /// A service became ready (`ready_at` is when it was seen, which may be a little before
+    /// this line is written when services start together).
+    ServiceReady {
+        service: String,
+        mode: String,
+        port: Option<u16>,
+        url: Option<String>,
+        ready_at: String,
+        ready_ms: u64,
+    },
     /// Health endpoints sampled (the seed's `health_check`).
     HealthCheck {
         /// `passing` or `failing`.
@@ -220,6 +230,9 @@ fn progress_line(event: &Event) {
             if exit_code == &Some(0) { "✓" } else { "✗" },
             exit_code.map_or_else(String::new, |c| format!(" {c}"))
         ),
+        Event::ServiceReady {
+            service, ready_ms, ..
+        } => format!("  ✓ {service} ready after {ready_ms} ms"),
         Event::DeploymentValidation { .. }
         | Event::HealthCheck { .. }
         | Event::PortsAllocated { .. }

@@ -3,15 +3,22 @@
 
 mod build;
 mod events;
+mod github;
+pub mod history;
 mod human;
 mod json;
+mod junit;
+mod markdown;
 mod model;
 mod schema;
 
 pub use build::{RunRecord, assemble, exit_code};
 pub use events::{Event, EventSink};
+pub use github::render as render_github;
 pub use human::render as render_human;
 pub use json::render as render_json;
+pub use junit::render as render_junit;
+pub use markdown::render as render_markdown;
 pub use model::*;
 pub use schema::schema_json;
 

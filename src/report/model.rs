@@ -123,13 +123,31 @@ pub struct Deployment {
     /// Gate name → `passing` / `failing` / `warning` / `skipped` / `error`; null for gates that
     /// did not run.
     pub deployment_pipeline: BTreeMap<String, Option<String>>,
+    /// What changed since the previous `validate` run recorded in
+    /// `.devops-agent/history.jsonl`; null for the first run or with `--no-history`.
+    pub since_last: Option<RunDiff>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunDiff {
+    pub previous_timestamp: String,
+    /// Checks failing or erroring now that were not before.
+    pub newly_failing: Vec<String>,
+    /// Checks failing or erroring before that are not now.
+    pub newly_fixed: Vec<String>,
+    /// This run's duration minus the previous run's.
+    pub duration_change_ms: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LastDeployment {
+    /// When the previous `validate` run started.
     pub timestamp: String,
+    /// Not known to devops-agent: always null.
     pub version: Option<String>,
+    /// Its verdict: `passed`, `failed` or `pending`.
     pub status: String,
     pub duration_ms: u64,
 }

@@ -8,3 +8,4 @@ mod ports;
 mod ports_allocate;
 mod startup;
 mod usage;
+mod validate;

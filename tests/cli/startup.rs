@@ -269,3 +269,126 @@ fn nothing_to_start_is_skipped() {
     assert_eq!(check(&report, "startup.dev_mode")["status"], "skipped");
     assert_eq!(check(&report, "startup.health_checks")["status"], "skipped");
 }
+
+/// Whether a machine service is listening; under `CI=true` its absence fails the test.
+fn service_up(port: u16, name: &str) -> bool {
+    let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    if !up {
+        crate::common::skip(&format!("{name} is not listening on 127.0.0.1:{port}"));
+    }
+    up
+}
+
+fn all_services_up() -> bool {
+    [
+        (5432, "PostgreSQL"),
+        (3306, "MariaDB"),
+        (6379, "Redis"),
+        (5672, "RabbitMQ"),
+        (4222, "NATS"),
+        (1883, "Mosquitto"),
+    ]
+    .iter()
+    .all(|(port, name)| service_up(*port, name))
+}
+
+#[test]
+fn real_databases_and_brokers_answer_their_protocols() {
+    if !all_services_up() {
+        return;
+    }
+    let dir = project(&[(
+        "devops-agent.toml",
+        "[[databases]]\nname = \"raw\"\nurl = \"tcp://127.0.0.1:${PGPORT_UNDER_TEST:-5432}\"\n",
+    )]);
+    let out = startup(
+        dir.path(),
+        &[
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"),
+            ("MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
+            ("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+            ("NATS_URL", "nats://127.0.0.1:4222"),
+            ("MQTT_URL", "mqtt://127.0.0.1:1883"),
+        ],
+    );
+    let report = out.report();
+    let db = check(&report, "startup.database_connections");
+    assert_eq!(db["status"], "passed", "{db:#}");
+    let connections = db["evidence"]["connections"].as_array().unwrap();
+    assert_eq!(connections.len(), 7);
+    for c in connections {
+        assert_eq!(c["ok"], true, "{c}");
+        if c["kind"] != "tcp" {
+            assert_eq!(c["protocol_verified"], true, "{c}");
+            assert!(c["latency_ms"].as_f64().is_some(), "{c}");
+        }
+    }
+    let pg = connections
+        .iter()
+        .find(|c| c["kind"] == "postgres")
+        .unwrap();
+    assert!(
+        pg["server_version"].as_str().unwrap().starts_with("15"),
+        "{pg}"
+    );
+    assert!(
+        db["message"]
+            .as_str()
+            .unwrap()
+            .contains("TCP only, no protocol known: tcp://127.0.0.1:5432")
+    );
+}
+
+#[test]
+fn broken_connections_fail_with_reasons_and_no_password() {
+    if !all_services_up() {
+        return;
+    }
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = project(&[]);
+    let out = startup(
+        dir.path(),
+        &[
+            (
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/no_such_database",
+            ),
+            (
+                "MYSQL_URL",
+                "mysql://root:not-the-password-4f3e@127.0.0.1:3306/test",
+            ),
+            ("AMQP_URL", "amqp://guest:wrong-secret-9a8b@127.0.0.1:5672/"),
+            // A Redis URL pointing at PostgreSQL's port: TCP accepts, the protocol does not.
+            ("REDIS_URL", "redis://127.0.0.1:5432"),
+            ("NATS_URL", &format!("nats://127.0.0.1:{closed}")),
+        ],
+    );
+    let report = out.report();
+    assert_eq!(out.code, 1);
+    let db = check(&report, "startup.database_connections");
+    assert_eq!(db["status"], "failed");
+    let text = findings(db)
+        .iter()
+        .map(|f| f["message"].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(text.contains("no_such_database"), "{text}");
+    assert!(
+        text.contains("1045") || text.contains("Access denied"),
+        "{text}"
+    );
+    assert!(text.contains("ACCESS_REFUSED"), "{text}");
+    assert!(text.contains("did not speak"), "{text}");
+    assert!(text.contains("connection refused"), "{text}");
+    for secret in ["not-the-password-4f3e", "wrong-secret-9a8b"] {
+        assert!(
+            !out.stdout.contains(secret) && !out.stderr.contains(secret),
+            "{secret} leaked"
+        );
+    }
+}

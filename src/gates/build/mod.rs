@@ -10,5 +10,5 @@ mod gate;
 mod glob;
 mod warnings;
 
-pub(crate) use detect::package_manager;
+pub(crate) use detect::{apps as detect_apps, package_manager};
 pub use gate::run;

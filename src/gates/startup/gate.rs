@@ -4,9 +4,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::env_vars;
 use super::launch::{self, Ready, ServiceRun, Settings};
 use super::services::{self, Mode};
+use super::{databases, env_vars};
 use crate::check::{CheckId, CheckResult, Finding, GateId, GateResult, Severity, Status};
 use crate::gates::GateCtx;
 use crate::process::Ending;
@@ -28,6 +28,20 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
     sink.check_completed(GateId::Startup, &env);
     checks.push(env);
 
+    let databases = if ctx.skipped(CheckId::StartupDatabaseConnections) {
+        CheckResult::new(
+            CheckId::StartupDatabaseConnections,
+            Status::Skipped {
+                reason: "skipped with --skip".to_owned(),
+            },
+            "skipped with --skip",
+        )
+    } else {
+        databases::check(ctx).await
+    };
+    sink.check_completed(GateId::Startup, &databases);
+    checks.push(databases);
+
     let cfg = &ctx.project.config.startup;
     let settings = Settings {
         ready_timeout: cfg
@@ -46,7 +60,16 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
         (Mode::Prod, CheckId::StartupProdMode),
     ] {
         let check_started = Instant::now();
-        let mut check = if services.iter().all(|s| s.launch(mode).is_none()) {
+        let mut check = if ctx.skipped(id) {
+            let reason = format!("{} mode not run (--env / --skip)", mode.name());
+            CheckResult::new(
+                id,
+                Status::Skipped {
+                    reason: reason.clone(),
+                },
+                reason,
+            )
+        } else if services.iter().all(|s| s.launch(mode).is_none()) {
             let reason = match errors.first() {
                 Some(e) => format!("cannot read {e}"),
                 None if services.is_empty() => "no service to start: no start command configured or detected (package.json dev/start scripts, Procfile web, Cargo binary, go.mod)".to_owned(),
@@ -147,6 +170,7 @@ fn mode_check(id: CheckId, mode: Mode, runs: &[ServiceRun], ctx: &GateCtx) -> Ch
             },
             "url": url(run),
             "ready_ms": run.ready_ms,
+            "ready_at": run.ready_at,
             "ending": ending.map(Ending::kind),
             "exit_code": match ending { Some(Ending::Exited(c)) => Some(*c), _ => None },
             "port_released": run.port_released,

@@ -32,6 +32,8 @@ pub(crate) struct ServiceRun {
     pub(crate) port_var: Option<String>,
     pub(crate) ready: Result<Ready, String>,
     pub(crate) ready_ms: Option<u64>,
+    /// Wall-clock time readiness was seen (RFC 3339, ms).
+    pub(crate) ready_at: Option<String>,
     /// Set when it died after being ready (during the stability window or sampling).
     pub(crate) crashed: Option<String>,
     pub(crate) samples: Vec<Sample>,
@@ -119,6 +121,7 @@ pub(crate) async fn run_mode(
                 port_var: service.port_var.clone(),
                 ready: Err(String::new()),
                 ready_ms: None,
+                ready_at: None,
                 crashed: None,
                 samples: Vec::new(),
                 finished: None,
@@ -164,7 +167,10 @@ pub(crate) async fn run_mode(
                     }
                     Ok(mut running) => {
                         run.ready = wait_ready(&mut running, &service, port, timeout).await;
-                        run.ready_ms = run.ready.is_ok().then(|| ms(started.elapsed()));
+                        if run.ready.is_ok() {
+                            run.ready_at = Some(crate::report::now_rfc3339());
+                            run.ready_ms = Some(ms(started.elapsed()));
+                        }
                         (i, run, Some(running))
                     }
                 }
@@ -172,6 +178,19 @@ pub(crate) async fn run_mode(
         }
         while let Some(joined) = tasks.join_next().await {
             if let Ok((i, run, running)) = joined {
+                if let (Ok(ready), Some(at)) = (&run.ready, &run.ready_at) {
+                    sink.emit(&Event::ServiceReady {
+                        service: run.name.clone(),
+                        mode: mode.name().to_owned(),
+                        port: run.port,
+                        url: match ready {
+                            Ready::Http { addr, path } => Some(format!("http://{addr}{path}")),
+                            Ready::Log | Ready::Running => None,
+                        },
+                        ready_at: at.clone(),
+                        ready_ms: run.ready_ms.unwrap_or(0),
+                    });
+                }
                 runs[i] = Some((run, running));
             }
         }

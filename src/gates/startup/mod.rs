@@ -4,9 +4,11 @@
 //! (`startup.database_connections`, `startup.external_services`) and its health endpoints
 //! respond quickly (`startup.health_checks`).
 
+mod databases;
 mod env_vars;
 mod gate;
 mod launch;
 mod services;
 
 pub use gate::run;
+pub(crate) use services::detect as detect_services;

@@ -1,0 +1,20 @@
+//! Protocol probes of databases and message brokers: given an app's connection URL, prove with
+//! a real round trip and the app's own credentials that the service is reachable and accepts
+//! them. One module per protocol; `outcome` holds the entry point [`probe`] and its result.
+
+mod amqp;
+mod crypto;
+mod mqtt;
+mod mysql;
+mod nats;
+mod outcome;
+mod postgres;
+mod redis;
+#[cfg(test)]
+mod testutil;
+mod tls;
+mod url;
+mod wire;
+
+pub use outcome::{DbOutcome, probe};
+pub use url::{DbKind, DbUrl, TlsMode};

@@ -1,0 +1,452 @@
+//! MySQL/MariaDB probe (client/server protocol 4.1): the server's `HandshakeV10`, TLS by
+//! `ssl-mode`, `HandshakeResponse41`, authentication by `mysql_native_password` or
+//! `caching_sha2_password` (fast path; full path only over TLS), `AuthSwitchRequest`, then
+//! `SELECT 1` and `COM_QUIT`. ERR packets keep their error number as the outcome's code.
+
+use std::time::Instant;
+
+use super::crypto;
+use super::postgres::default_user;
+use super::tls;
+use super::url::{DbUrl, TlsMode};
+use super::wire::{Cursor, Fail, Io, Progress, Wire, text};
+
+const LONG_PASSWORD: u32 = 1;
+const CONNECT_WITH_DB: u32 = 8;
+const PROTOCOL_41: u32 = 0x200;
+const SSL: u32 = 0x800;
+const TRANSACTIONS: u32 = 0x2000;
+const SECURE_CONNECTION: u32 = 0x8000;
+const PLUGIN_AUTH: u32 = 0x8_0000;
+/// Far above what the probe's packets need; a bigger announced length means garbage.
+const MAX_PACKET: usize = 1 << 20;
+/// `utf8mb4_general_ci`, known to every server since `MySQL` 5.5.
+const CHARSET: u8 = 45;
+const NATIVE: &str = "mysql_native_password";
+const CACHING_SHA2: &str = "caching_sha2_password";
+
+/// A connection with `MySQL`'s packet framing and sequence numbers.
+struct Conn<'a> {
+    w: Wire<'a>,
+    seq: u8,
+}
+
+impl Conn<'_> {
+    async fn read(&mut self) -> Result<Vec<u8>, Fail> {
+        let header = self.w.read_exact(4).await?;
+        let mut c = Cursor::new(&header);
+        let [a, b, d, seq] = c.array::<4>()?;
+        let len = usize::from(a) | usize::from(b) << 8 | usize::from(d) << 16;
+        if len > MAX_PACKET {
+            return Err(Fail::Garbled(format!("a packet length of {len}")));
+        }
+        self.seq = seq.wrapping_add(1);
+        self.w.read_exact(len).await
+    }
+
+    async fn write(&mut self, payload: &[u8]) -> Result<(), Fail> {
+        let len = u32::try_from(payload.len()).unwrap_or(0).to_le_bytes();
+        let mut packet = vec![len[0], len[1], len[2], self.seq];
+        packet.extend_from_slice(payload);
+        self.seq = self.seq.wrapping_add(1);
+        self.w.send(&packet).await
+    }
+}
+
+struct Handshake {
+    version: String,
+    capabilities: u32,
+    scramble: Vec<u8>,
+    plugin: String,
+}
+
+pub(super) async fn run(url: &DbUrl, io: Box<dyn Io>, progress: &Progress) -> Result<(), Fail> {
+    let mut conn = Conn {
+        w: Wire::new(io, progress),
+        seq: 0,
+    };
+    progress.waiting_for("the server's handshake");
+    // Check the header before waiting for a body a non-MySQL peer will never send.
+    let header = conn.w.read_exact(4).await?;
+    let (len, seq) = match header.as_slice() {
+        [a, b, c, s] => (
+            usize::from(*a) | usize::from(*b) << 8 | usize::from(*c) << 16,
+            *s,
+        ),
+        _ => (0, 1),
+    };
+    if seq != 0 || !(1..=16_384).contains(&len) {
+        return Err(Fail::Garbled("not a MySQL packet".to_owned()));
+    }
+    conn.seq = 1;
+    let packet = conn.w.read_exact(len).await?;
+    let hs = match packet.first() {
+        Some(10) => parse_handshake(&packet)?,
+        Some(0xff) => return Err(err_packet(&packet, progress)),
+        _ => return Err(Fail::Garbled("not a MySQL handshake".to_owned())),
+    };
+    progress.spoken();
+    // MariaDB prefixes "5.5.5-" so that old MySQL clients accept it.
+    progress.version(hs.version.strip_prefix("5.5.5-").unwrap_or(&hs.version));
+    if hs.capabilities & PROTOCOL_41 == 0 {
+        return Err(Fail::said(format!(
+            "server {} is too old (no 4.1 protocol)",
+            hs.version
+        )));
+    }
+
+    let mut caps = LONG_PASSWORD | PROTOCOL_41 | TRANSACTIONS | SECURE_CONNECTION | PLUGIN_AUTH;
+    if url.database.is_some() {
+        caps |= CONNECT_WITH_DB;
+    }
+    caps &= hs.capabilities;
+    let mut secure = false;
+    if url.tls != TlsMode::Disable {
+        if hs.capabilities & SSL != 0 {
+            caps |= SSL;
+            progress.waiting_for("the TLS handshake");
+            conn.write(&response_prefix(caps)).await?;
+            let Conn { w, seq } = conn;
+            if w.buffered() > 0 {
+                return Err(Fail::Garbled("data before the TLS handshake".to_owned()));
+            }
+            let io = tls::upgrade(w.into_io(), url, url.tls, progress).await?;
+            conn = Conn {
+                w: Wire::new(io, progress),
+                seq,
+            };
+            secure = true;
+        } else if url.tls.required() {
+            return Err(Fail::said(
+                "the server does not support TLS, but the URL requires it (ssl-mode)",
+            ));
+        }
+    }
+
+    let user = url.user.clone().unwrap_or_else(default_user);
+    let password = url.password.clone().unwrap_or_default();
+    // Start with the server's plugin when the probe knows it; otherwise let it switch us.
+    let mut plugin = if hs.plugin == CACHING_SHA2 {
+        CACHING_SHA2
+    } else {
+        NATIVE
+    }
+    .to_owned();
+    let mut payload = response_prefix(caps);
+    payload.extend_from_slice(user.as_bytes());
+    payload.push(0);
+    let auth = scramble_for(&plugin, &password, &hs.scramble, secure)?;
+    payload.push(u8::try_from(auth.len()).unwrap_or(0));
+    payload.extend_from_slice(&auth);
+    if caps & CONNECT_WITH_DB != 0 {
+        payload.extend_from_slice(url.database.as_deref().unwrap_or_default().as_bytes());
+        payload.push(0);
+    }
+    if caps & PLUGIN_AUTH != 0 {
+        payload.extend_from_slice(plugin.as_bytes());
+        payload.push(0);
+    }
+    progress.waiting_for("the authentication result");
+    conn.write(&payload).await?;
+
+    loop {
+        let packet = conn.read().await?;
+        let mut c = Cursor::new(&packet);
+        match c.u8()? {
+            0x00 => break,
+            0xff => return Err(err_packet(&packet, progress)),
+            0xfe => {
+                // AuthSwitchRequest: another plugin, with a fresh scramble.
+                plugin = text(c.cstr());
+                let data = c.rest();
+                let scramble = data.strip_suffix(&[0]).unwrap_or(data);
+                let auth = scramble_for(&plugin, &password, scramble, secure)?;
+                conn.write(&auth).await?;
+            }
+            0x01 if plugin == CACHING_SHA2 => match c.u8()? {
+                // Fast authentication succeeded; the OK packet follows.
+                3 => {}
+                4 if secure => {
+                    let mut clear = password.clone().into_bytes();
+                    clear.push(0);
+                    conn.write(&clear).await?;
+                }
+                4 => {
+                    return Err(Fail::said(format!(
+                        "caching_sha2_password needs full authentication for user \"{user}\" (the server has not cached the password yet), \
+                         which the probe only does over TLS; use ssl-mode=REQUIRED, or log in once with the mysql client to fill the cache"
+                    )));
+                }
+                _ => {
+                    return Err(Fail::Garbled(
+                        "an unknown caching_sha2_password step".to_owned(),
+                    ));
+                }
+            },
+            _ => {
+                return Err(Fail::Garbled(
+                    "an unexpected authentication packet".to_owned(),
+                ));
+            }
+        }
+    }
+
+    progress.waiting_for("the result of SELECT 1");
+    let start = Instant::now();
+    conn.seq = 0;
+    conn.write(b"\x03SELECT 1").await?;
+    let first = conn.read().await?;
+    match first.first() {
+        Some(0xff) => return Err(err_packet(&first, progress)),
+        Some(1) => {}
+        _ => {
+            return Err(Fail::Garbled(
+                "SELECT 1 did not return one column".to_owned(),
+            ));
+        }
+    }
+    // Column definitions, EOF, rows, EOF (CLIENT_DEPRECATE_EOF is not asked for).
+    let mut eofs = 0;
+    let mut got_one = false;
+    while eofs < 2 {
+        let packet = conn.read().await?;
+        match packet.first() {
+            Some(0xfe) if packet.len() < 9 => eofs += 1,
+            Some(0xff) => return Err(err_packet(&packet, progress)),
+            _ if eofs == 1 => got_one = packet == b"\x011",
+            _ => {}
+        }
+    }
+    if !got_one {
+        return Err(Fail::Garbled("SELECT 1 did not return 1".to_owned()));
+    }
+    progress.latency(start);
+    conn.seq = 0;
+    let _ = conn.write(b"\x01").await;
+    conn.w.close().await;
+    Ok(())
+}
+
+fn parse_handshake(packet: &[u8]) -> Result<Handshake, Fail> {
+    let mut c = Cursor::new(packet);
+    c.u8()?;
+    let version = text(c.cstr());
+    c.take(4)?; // connection id
+    let mut scramble = c.take(8)?.to_vec();
+    c.u8()?;
+    let mut capabilities = u32::from(c.u16_le()?);
+    let mut plugin = String::new();
+    if !c.is_empty() {
+        c.u8()?; // character set
+        c.take(2)?; // status flags
+        capabilities |= u32::from(c.u16_le()?) << 16;
+        let auth_len = usize::from(c.u8()?);
+        c.take(10)?;
+        if capabilities & SECURE_CONNECTION != 0 {
+            let part2 = c.take(auth_len.saturating_sub(8).max(13))?;
+            // The 20-byte scramble's second half, without its NUL terminator.
+            scramble.extend_from_slice(part2.get(..12).unwrap_or(part2));
+        }
+        if capabilities & PLUGIN_AUTH != 0 {
+            plugin = text(c.cstr());
+        }
+    }
+    Ok(Handshake {
+        version,
+        capabilities,
+        scramble,
+        plugin,
+    })
+}
+
+/// The start shared by `SSLRequest` and `HandshakeResponse41`.
+fn response_prefix(caps: u32) -> Vec<u8> {
+    let mut out = caps.to_le_bytes().to_vec();
+    out.extend_from_slice(&(1u32 << 24).to_le_bytes());
+    out.push(CHARSET);
+    out.extend_from_slice(&[0; 23]);
+    out
+}
+
+/// The auth data `plugin` wants for `password`.
+fn scramble_for(
+    plugin: &str,
+    password: &str,
+    scramble: &[u8],
+    secure: bool,
+) -> Result<Vec<u8>, Fail> {
+    let pw = password.as_bytes();
+    match plugin {
+        _ if pw.is_empty() && matches!(plugin, NATIVE | CACHING_SHA2) => Ok(Vec::new()),
+        // SHA1(password) XOR SHA1(scramble + SHA1(SHA1(password)))
+        NATIVE => {
+            let stage1 = crypto::sha1(&[pw]);
+            let stage2 = crypto::sha1(&[&stage1]);
+            Ok(crypto::xor(&stage1, &crypto::sha1(&[scramble, &stage2])))
+        }
+        // SHA256(password) XOR SHA256(SHA256(SHA256(password)) + scramble)
+        CACHING_SHA2 => {
+            let stage1 = crypto::sha256(&[pw]);
+            let stage2 = crypto::sha256(&[&stage1]);
+            Ok(crypto::xor(&stage1, &crypto::sha256(&[&stage2, scramble])))
+        }
+        // Both send the password as is, which is acceptable only inside TLS.
+        "mysql_clear_password" | "sha256_password" if secure => Ok([pw, &[0]].concat()),
+        "mysql_clear_password" | "sha256_password" => Err(Fail::said(format!(
+            "the server wants the {plugin} plugin, which sends the password in the clear; the probe does that only over TLS (ssl-mode=REQUIRED)"
+        ))),
+        other => Err(Fail::said(format!(
+            "the server wants the {other} authentication plugin, which the probe does not support"
+        ))),
+    }
+}
+
+/// ERR packet: 0xff, error number, optional `#` + SQLSTATE, message.
+fn err_packet(packet: &[u8], progress: &Progress) -> Fail {
+    let mut c = Cursor::new(packet);
+    let code = c.u8().and_then(|_| c.u16_le());
+    let Ok(code) = code else {
+        return Fail::Garbled("a truncated error packet".to_owned());
+    };
+    progress.spoken();
+    let mut rest = c.rest();
+    if rest.first() == Some(&b'#') {
+        rest = rest.get(6..).unwrap_or_default();
+    }
+    Fail::Said {
+        message: text(rest),
+        code: Some(code.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::db::testutil::{
+        closed_port, err, garbage_port, have_service, run, run_within,
+    };
+    use std::time::Duration;
+
+    /// Runs SQL as `MariaDB`'s root through the CLI client; false when that fails.
+    fn sql(statement: &str) -> bool {
+        std::process::Command::new("mariadb")
+            .args(["-h127.0.0.1", "-P3306", "-uroot", "-e", statement])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    #[test]
+    fn native_password_scramble_is_known() {
+        // Matches what MySQL computes for password "secret" and a 20-byte scramble of 0..20
+        // (checked against the server's own SHA1(UNHEX(SHA1('secret'))) relation below).
+        let scramble: Vec<u8> = (0u8..20).collect();
+        let got = scramble_for(NATIVE, "secret", &scramble, false).unwrap_or_default();
+        let stage1 = crypto::sha1(&[b"secret"]);
+        let stage2 = crypto::sha1(&[&stage1]);
+        // The server recovers stage1 as got XOR SHA1(scramble + stage2) and checks SHA1(it).
+        let recovered = crypto::xor(&got, &crypto::sha1(&[&scramble, &stage2]));
+        assert_eq!(crypto::sha1(&[&recovered]), stage2);
+        assert!(scramble_for(NATIVE, "", &scramble, false).is_ok_and(|v| v.is_empty()));
+        assert!(scramble_for("client_ed25519", "x", &scramble, false).is_err());
+        assert!(scramble_for("mysql_clear_password", "x", &scramble, false).is_err());
+    }
+
+    #[tokio::test]
+    async fn mysql_select_1_succeeds_with_empty_password() {
+        if !have_service(3306, "MariaDB").await {
+            return;
+        }
+        let out = run("mysql://root@127.0.0.1:3306/test").await;
+        assert!(out.ok, "{out:?}");
+        assert!(out.protocol_verified && out.latency_ms.is_some());
+        let version = out.server_version.clone().unwrap_or_default();
+        assert!(
+            version.starts_with(char::is_numeric) && !version.starts_with("5.5.5-"),
+            "{out:?}"
+        );
+        let out = run("mariadb://root@localhost").await;
+        assert!(out.ok, "{out:?}");
+    }
+
+    #[tokio::test]
+    async fn mysql_password_and_database_errors() {
+        if !have_service(3306, "MariaDB").await {
+            return;
+        }
+        let user = "dbprobe_pw";
+        let created = sql(&format!(
+            "CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'R1ght-pw'; \
+             CREATE USER IF NOT EXISTS '{user}'@'localhost' IDENTIFIED BY 'R1ght-pw'; \
+             GRANT USAGE ON *.* TO '{user}'@'%'; GRANT USAGE ON *.* TO '{user}'@'localhost'"
+        ));
+        if !created {
+            crate::probe::db::testutil::absent("could not create a MariaDB test user");
+            return;
+        }
+        let out = run(&format!("mysql://{user}:R1ght-pw@127.0.0.1:3306/")).await;
+        assert!(out.ok, "{out:?}");
+        let out = run(&format!("mysql://{user}:wr0ng-pw@127.0.0.1:3306/")).await;
+        assert!(!out.ok);
+        assert_eq!(out.code.as_deref(), Some("1045"), "{out:?}");
+        assert!(err(&out).contains("Access denied"), "{out:?}");
+        assert!(!err(&out).contains("wr0ng-pw"));
+        let out = run("mysql://root@127.0.0.1:3306/no_such_db_xyz").await;
+        assert!(!out.ok);
+        assert_eq!(out.code.as_deref(), Some("1049"), "{out:?}");
+        assert!(err(&out).contains("no_such_db_xyz"), "{out:?}");
+        sql(&format!(
+            "DROP USER IF EXISTS '{user}'@'%'; DROP USER IF EXISTS '{user}'@'localhost'"
+        ));
+    }
+
+    #[tokio::test]
+    async fn mysql_tls_required_but_unavailable() {
+        if !have_service(3306, "MariaDB").await {
+            return;
+        }
+        let out = run("mysql://root@127.0.0.1:3306/test?ssl-mode=REQUIRED").await;
+        if out.ok {
+            assert!(out.tls, "{out:?}");
+        } else {
+            assert!(err(&out).contains("does not support TLS"), "{out:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn mysql_closed_port_and_garbage() {
+        let out = run(&format!("mysql://root@127.0.0.1:{}/", closed_port())).await;
+        assert!(
+            !out.ok && err(&out).contains("connection refused"),
+            "{out:?}"
+        );
+        let (port, _g) = garbage_port(b"SSH-2.0-OpenSSH_9.2\r\n").await;
+        let out = run(&format!("mysql://root@127.0.0.1:{port}/")).await;
+        assert!(
+            err(&out).contains("did not speak the MySQL protocol"),
+            "{out:?}"
+        );
+        assert!(err(&out).contains("SSH-2.0"), "{out:?}");
+        let (port, _g) = garbage_port(b"").await;
+        let out = run_within(
+            &format!("mysql://root@127.0.0.1:{port}/"),
+            Duration::from_millis(500),
+        )
+        .await;
+        assert!(
+            err(&out).contains("did not speak the MySQL protocol (no answer within 500ms)"),
+            "{out:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn mysql_url_at_postgres_port() {
+        if !have_service(5432, "PostgreSQL").await {
+            return;
+        }
+        let out = run_within("mysql://root@127.0.0.1:5432/", Duration::from_millis(800)).await;
+        assert!(
+            !out.ok && err(&out).contains("did not speak the MySQL protocol"),
+            "{out:?}"
+        );
+    }
+}

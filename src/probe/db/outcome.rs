@@ -1,0 +1,261 @@
+//! The probe entry point and its result: connects, hands the stream to the protocol module for
+//! the URL's kind, enforces the one deadline around all of it, and turns whatever happened into
+//! a [`DbOutcome`] whose words a person can act on and which never holds a secret.
+
+use std::time::Duration;
+
+use super::url::{DbKind, DbUrl, TlsMode};
+use super::wire::{Fail, Io, Partial, Progress, connect, io_words, snippet};
+use super::{amqp, mqtt, mysql, nats, postgres, redis, tls};
+
+/// The result of one probe. Serializable as evidence; contains no secret.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DbOutcome {
+    pub kind: DbKind,
+    /// The URL, redacted.
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    pub ok: bool,
+    /// What failed, in words a person can act on: "password authentication failed for user
+    /// \"app\"", "database \"nope\" does not exist", "connection refused", "port 6379 accepted
+    /// TCP but did not speak the `PostgreSQL` protocol", "timed out after 5s waiting for …".
+    /// Never contains the password.
+    pub error: Option<String>,
+    /// Server-side error code when the protocol gives one (SQLSTATE 28P01, `MySQL` 1045, …).
+    pub code: Option<String>,
+    /// TCP connect time.
+    pub connect_ms: Option<f64>,
+    /// The protocol round trip after auth (SELECT 1 / PING …); null if not reached.
+    pub latency_ms: Option<f64>,
+    pub server_version: Option<String>,
+    /// True when the protocol was spoken end to end; false for `DbKind::Tcp` (TCP connect
+    /// only) — the check labels those.
+    pub protocol_verified: bool,
+    /// Whether the exchange ran over TLS.
+    pub tls: bool,
+}
+
+/// Proves that what `url` names answers in its protocol and accepts its credentials, within
+/// `timeout` for the whole exchange (resolving, connecting, TLS, authentication, round trip).
+pub async fn probe(url: &DbUrl, timeout: Duration) -> DbOutcome {
+    let progress = Progress::default();
+    let result = tokio::time::timeout(timeout, exchange(url, &progress)).await;
+    let part = progress.snapshot();
+    let (error, code) = match result {
+        Ok(Ok(())) => (None, None),
+        // The round trip after authentication succeeded; only the goodbye failed or ran late.
+        _ if part.latency_ms.is_some() => (None, None),
+        Ok(Err(fail)) => {
+            let (message, code) = describe(fail, url, &part);
+            (Some(message), code)
+        }
+        Err(_elapsed) => (Some(describe_timeout(url, &part, timeout)), None),
+    };
+    let ok = error.is_none();
+    DbOutcome {
+        kind: url.kind,
+        url: url.redacted(),
+        host: url.host.clone(),
+        port: url.port,
+        ok,
+        error: error.map(|e| scrub(&e, url)),
+        code,
+        connect_ms: part.connect_ms,
+        latency_ms: part.latency_ms,
+        server_version: part.server_version.map(|v| scrub(&v, url)),
+        protocol_verified: ok && url.kind != DbKind::Tcp,
+        tls: part.tls,
+    }
+}
+
+async fn exchange(url: &DbUrl, progress: &Progress) -> Result<(), Fail> {
+    let mut io: Box<dyn Io> = Box::new(connect(&url.host, url.port, progress).await?);
+    // These protocols negotiate TLS inside the conversation, so they upgrade by themselves.
+    match url.kind {
+        DbKind::Tcp => return Ok(()),
+        DbKind::Postgres => return postgres::run(url, io, progress).await,
+        DbKind::Mysql => return mysql::run(url, io, progress).await,
+        DbKind::Nats => return nats::run(url, io, progress).await,
+        DbKind::Redis | DbKind::Amqp | DbKind::Mqtt => {}
+    }
+    // The others have no in-band negotiation: TLS starts with the first byte or not at all.
+    if url.tls != TlsMode::Disable {
+        io = tls::upgrade(io, url, url.tls, progress).await?;
+    }
+    match url.kind {
+        DbKind::Redis => redis::run(url, io, progress).await,
+        DbKind::Amqp => amqp::run(url, io, progress).await,
+        _ => mqtt::run(url, io, progress).await,
+    }
+}
+
+fn not_spoken(url: &DbUrl, why: &str) -> String {
+    format!(
+        "port {} accepted TCP but did not speak the {} protocol ({why})",
+        url.port,
+        url.kind.protocol_name()
+    )
+}
+
+fn describe(fail: Fail, url: &DbUrl, part: &Partial) -> (String, Option<String>) {
+    let sent = format!("it sent \"{}\"", snippet(&part.first_bytes));
+    let waiting = part.waiting_for;
+    let message = match fail {
+        Fail::Said { message, code } => return (message, code),
+        Fail::Closed if !part.spoken && part.first_bytes.is_empty() => {
+            not_spoken(url, "it closed the connection without answering")
+        }
+        Fail::Closed if !part.spoken => {
+            not_spoken(url, &format!("{sent}, then closed the connection"))
+        }
+        Fail::Closed => {
+            format!("the server closed the connection while the probe waited for {waiting}")
+        }
+        Fail::Garbled(why) if !part.spoken && part.first_bytes.is_empty() => not_spoken(url, &why),
+        Fail::Garbled(_) if !part.spoken => not_spoken(url, &sent),
+        Fail::Garbled(why) => format!(
+            "unexpected {} reply while waiting for {waiting}: {why}",
+            url.kind.protocol_name()
+        ),
+        Fail::Io(e) if !part.spoken => not_spoken(url, &io_words(&e)),
+        Fail::Io(e) => format!("{} while waiting for {waiting}", io_words(&e)),
+    };
+    (message, None)
+}
+
+fn describe_timeout(url: &DbUrl, part: &Partial, timeout: Duration) -> String {
+    let t = human(timeout);
+    if !part.connected {
+        return format!(
+            "timed out after {t} waiting for {} ({}:{})",
+            part.waiting_for, url.host, url.port
+        );
+    }
+    if part.spoken {
+        return format!("timed out after {t} waiting for {}", part.waiting_for);
+    }
+    if part.waiting_for == "the TLS handshake" {
+        return format!(
+            "port {} accepted TCP but did not complete a TLS handshake within {t}",
+            url.port
+        );
+    }
+    if part.first_bytes.is_empty() {
+        not_spoken(url, &format!("no answer within {t}"))
+    } else {
+        not_spoken(
+            url,
+            &format!(
+                "it sent \"{}\" and nothing valid within {t}",
+                snippet(&part.first_bytes)
+            ),
+        )
+    }
+}
+
+/// "5s", "1.5s", "250ms".
+fn human(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{}s", d.as_secs())
+    } else if d.as_secs() == 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// Removes the URL's secrets from text that came partly from the server, which may echo what
+/// it was sent (Redis's "unknown command … with args beginning with: …" does).
+fn scrub(text: &str, url: &DbUrl) -> String {
+    let token = (url.kind == DbKind::Nats && url.password.is_none())
+        .then_some(url.user.as_deref())
+        .flatten();
+    [url.password.as_deref(), token]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .fold(text.to_owned(), |t, secret| t.replace(secret, "***"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::db::testutil::{closed_port, garbage_port};
+
+    #[test]
+    fn probe_future_is_send() {
+        // The check runs probes concurrently on spawned tasks.
+        fn assert_send<T: Send>(_: &T) {}
+        let url = DbUrl::parse("postgres://h/db").unwrap_or_else(|e| panic!("{e}"));
+        assert_send(&probe(&url, Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human(Duration::from_secs(5)), "5s");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human(Duration::from_millis(250)), "250ms");
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_from_server_text() {
+        let url = DbUrl::parse("redis://:hunter2@h").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            scrub("unknown command, args: 'hunter2'", &url),
+            "unknown command, args: '***'"
+        );
+        let url = DbUrl::parse("nats://tok3n@h").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(scrub("bad tok3n", &url), "bad ***");
+    }
+
+    #[tokio::test]
+    async fn tcp_kind_connects_only() {
+        let (port, _server) = garbage_port(b"").await;
+        let url =
+            DbUrl::parse(&format!("tcp://127.0.0.1:{port}")).unwrap_or_else(|e| panic!("{e}"));
+        let out = probe(&url, Duration::from_secs(2)).await;
+        assert!(out.ok, "{out:?}");
+        assert!(!out.protocol_verified);
+        assert!(out.connect_ms.is_some());
+        let json = serde_json::to_value(&out).unwrap_or_default();
+        assert_eq!(json["kind"], "tcp");
+
+        let port = closed_port();
+        let url =
+            DbUrl::parse(&format!("tcp://127.0.0.1:{port}")).unwrap_or_else(|e| panic!("{e}"));
+        let out = probe(&url, Duration::from_secs(2)).await;
+        assert!(!out.ok);
+        assert!(
+            out.error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("connection refused"),
+            "{out:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn ipv6_literal_hosts() {
+        let Ok(listener) = tokio::net::TcpListener::bind("[::1]:0").await else {
+            crate::probe::db::testutil::absent("IPv6 loopback is not available");
+            return;
+        };
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let url = DbUrl::parse(&format!("tcp://[::1]:{port}")).unwrap_or_else(|e| panic!("{e}"));
+        let out = probe(&url, Duration::from_secs(2)).await;
+        assert!(out.ok && out.host == "::1", "{out:?}");
+        assert_eq!(out.url, format!("tcp://[::1]:{port}"));
+    }
+
+    #[tokio::test]
+    async fn localhost_tries_every_address() {
+        // Only 127.0.0.1 listens; if localhost resolves to ::1 first, that refusal must not end
+        // the probe.
+        let (port, _server) = garbage_port(b"").await;
+        let url =
+            DbUrl::parse(&format!("tcp://localhost:{port}")).unwrap_or_else(|e| panic!("{e}"));
+        let out = probe(&url, Duration::from_secs(2)).await;
+        assert!(out.ok, "{out:?}");
+    }
+}

@@ -1,0 +1,539 @@
+//! Parsing of database and broker connection URLs into what a probe needs: protocol, address,
+//! credentials, database/vhost and TLS mode. Also the one place that knows how to print such a
+//! URL without its secrets.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::net::Ipv6Addr;
+
+/// What protocol a URL speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DbKind {
+    Postgres,
+    Mysql,
+    Redis,
+    Amqp,
+    Nats,
+    Mqtt,
+    /// Any other scheme: only a TCP connect is possible.
+    Tcp,
+}
+
+impl DbKind {
+    /// The protocol's name as people write it, for messages.
+    pub fn protocol_name(self) -> &'static str {
+        match self {
+            Self::Postgres => "PostgreSQL",
+            Self::Mysql => "MySQL",
+            Self::Redis => "Redis",
+            Self::Amqp => "AMQP 0-9-1",
+            Self::Nats => "NATS",
+            Self::Mqtt => "MQTT",
+            Self::Tcp => "TCP",
+        }
+    }
+}
+
+/// Whether and how to use TLS, with `PostgreSQL` `sslmode` semantics.
+///
+/// `Prefer` and `Require` encrypt without checking the certificate (as libpq and `MySQL`'s
+/// `PREFERRED`/`REQUIRED` do); `VerifyCa` checks the chain; `VerifyFull` checks the chain and
+/// the host name. TLS-only schemes (`rediss`, `amqps`, `mqtts`, `tls`) map to `VerifyFull`,
+/// because the clients of those protocols verify by default; `?ssl_cert_reqs=none` (redis-py's
+/// spelling) or `?sslmode=require` relaxes that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl TlsMode {
+    /// True when a connection without TLS must be refused.
+    pub fn required(self) -> bool {
+        matches!(self, Self::Require | Self::VerifyCa | Self::VerifyFull)
+    }
+
+    /// Reads a `PostgreSQL` `sslmode` or `MySQL` `ssl-mode` value (either spelling, any case).
+    pub fn from_param(value: &str) -> Option<Self> {
+        match value.to_ascii_lowercase().replace('_', "-").as_str() {
+            "disable" | "disabled" | "allow" | "false" | "0" | "off" => Some(Self::Disable),
+            "prefer" | "preferred" => Some(Self::Prefer),
+            "require" | "required" | "skip-verify" => Some(Self::Require),
+            "verify-ca" => Some(Self::VerifyCa),
+            "verify-full" | "verify-identity" | "true" | "1" | "on" => Some(Self::VerifyFull),
+            _ => None,
+        }
+    }
+}
+
+/// A URL parsed for probing. `Display`/`redacted()` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbUrl {
+    pub kind: DbKind,
+    /// The scheme as written, lower-cased (`postgresql`, `rediss`, …).
+    pub scheme: String,
+    /// Host name or IP address; IPv6 without brackets.
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// Database name (`PostgreSQL`, `MySQL`), index (Redis) or virtual host (AMQP); percent-decoded.
+    pub database: Option<String>,
+    pub tls: TlsMode,
+    /// Query parameters, percent-decoded; a `password` parameter is moved to `password`.
+    pub params: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for DbUrl {
+    // Hand-written so that `{:?}` cannot leak the password either.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbUrl")
+            .field("kind", &self.kind)
+            .field("url", &self.redacted())
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl DbUrl {
+    /// Parses `scheme://[user[:password]@]host[:port][/database][?key=value&…]`.
+    ///
+    /// Error messages never repeat the URL, which may hold a password.
+    pub fn parse(url: &str) -> Result<DbUrl, String> {
+        let url = url.trim();
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or("not a URL: expected scheme://host[:port]")?;
+        if scheme.is_empty()
+            || !scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        {
+            return Err("not a URL: invalid scheme".to_owned());
+        }
+        let scheme = scheme.to_ascii_lowercase();
+        let (kind, default_port, tls_scheme) = scheme_info(&scheme);
+
+        // The fragment is never part of what a client sends.
+        let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+        let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((ui, hp)) => (Some(ui), hp),
+            None => (None, authority),
+        };
+        let (mut user, mut password) = match userinfo {
+            Some(ui) => {
+                let (u, p) = ui.split_once(':').map_or((ui, None), |(u, p)| (u, Some(p)));
+                (
+                    non_empty(decode(u)?),
+                    p.map(decode).transpose()?.and_then(non_empty),
+                )
+            }
+            None => (None, None),
+        };
+        let (mut host, mut port) = split_host_port(hostport)?;
+
+        let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+        let path = path.strip_prefix('/').unwrap_or(path);
+        let mut database = non_empty(decode(path)?);
+        let mut params = BTreeMap::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            params.insert(decode(k)?, decode(v)?);
+        }
+        // A password never stays in `params`, so nothing that prints them can leak it.
+        if let Some(p) = params.remove("password") {
+            password = non_empty(p);
+        }
+
+        let mut tls = if tls_scheme {
+            TlsMode::VerifyFull
+        } else {
+            match kind {
+                // The libpq and MySQL client defaults.
+                DbKind::Postgres | DbKind::Mysql => TlsMode::Prefer,
+                _ => TlsMode::Disable,
+            }
+        };
+        if kind == DbKind::Postgres {
+            // libpq lets query parameters override the URI's parts.
+            if let Some(u) = params.get("user") {
+                user = non_empty(u.clone());
+            }
+            if let Some(d) = params.get("dbname") {
+                database = non_empty(d.clone());
+            }
+            if let Some(h) = params.get("host") {
+                host.clone_from(h);
+            }
+            if let Some(p) = params.get("port") {
+                port = Some(parse_port(p)?);
+            }
+        }
+        if kind == DbKind::Redis
+            && let Some(db) = params.get("db")
+        {
+            database = non_empty(db.clone());
+        }
+        for key in ["sslmode", "ssl-mode", "ssl_mode", "tls", "ssl"] {
+            if let Some(v) = params.get(key) {
+                tls = TlsMode::from_param(v)
+                    .ok_or_else(|| format!("unknown TLS mode {key}={v:?}"))?;
+            }
+        }
+        if tls_scheme {
+            // redis-py's spelling of whether to verify; TLS itself is implied by the scheme.
+            match params
+                .get("ssl_cert_reqs")
+                .map(|v| v.to_ascii_lowercase())
+                .as_deref()
+            {
+                Some("none" | "optional") => tls = TlsMode::Require,
+                Some("required") | None => {}
+                Some(other) => return Err(format!("unknown TLS mode ssl_cert_reqs={other:?}")),
+            }
+            // A TLS-only scheme never means "no TLS", whatever a parameter says.
+            if tls == TlsMode::Disable {
+                tls = TlsMode::Require;
+            }
+        }
+
+        if host.is_empty() {
+            // libpq would use a Unix socket here; TCP to localhost is the nearest a probe gets.
+            "localhost".clone_into(&mut host);
+        }
+        if host.starts_with('/') {
+            return Err(format!(
+                "Unix-domain socket host {host:?} is not supported; probe a TCP host:port"
+            ));
+        }
+        if host.contains(',') {
+            return Err(format!(
+                "several hosts ({host}) are not supported; probe each one"
+            ));
+        }
+        if kind == DbKind::Redis
+            && let Some(db) = &database
+            && db.parse::<u32>().is_err()
+        {
+            return Err(format!("Redis database must be a number, not {db:?}"));
+        }
+        let Some(port) = port.or(default_port) else {
+            return Err(format!(
+                "scheme {scheme:?} has no default port; give host:port"
+            ));
+        };
+        Ok(DbUrl {
+            kind,
+            scheme,
+            host,
+            port,
+            user,
+            password,
+            database,
+            tls,
+            params,
+        })
+    }
+
+    /// The URL with the password (and any secret-looking parameter) replaced by `***`.
+    pub fn redacted(&self) -> String {
+        let mut out = format!("{}://", self.scheme);
+        match (&self.user, &self.password) {
+            // A NATS URL's lone user part is a token, which is a secret.
+            (Some(_), None) if self.kind == DbKind::Nats => out.push_str("***@"),
+            (Some(u), None) => {
+                out.push_str(&encode(u));
+                out.push('@');
+            }
+            (Some(u), Some(_)) => {
+                out.push_str(&encode(u));
+                out.push_str(":***@");
+            }
+            (None, Some(_)) => out.push_str(":***@"),
+            (None, None) => {}
+        }
+        if self.host.contains(':') {
+            out.push('[');
+            out.push_str(&self.host);
+            out.push(']');
+        } else {
+            out.push_str(&self.host);
+        }
+        out.push(':');
+        out.push_str(&self.port.to_string());
+        if let Some(db) = &self.database {
+            out.push('/');
+            out.push_str(&encode(db));
+        }
+        let mut sep = '?';
+        for (k, v) in &self.params {
+            let lower = k.to_ascii_lowercase();
+            let secret = ["pass", "secret", "token", "key", "auth"]
+                .iter()
+                .any(|s| lower.contains(s));
+            out.push(sep);
+            out.push_str(&encode(k));
+            out.push('=');
+            out.push_str(if secret { "***" } else { v });
+            sep = '&';
+        }
+        out
+    }
+}
+
+/// Protocol, default port and whether TLS is implied, for a lower-cased scheme.
+fn scheme_info(scheme: &str) -> (DbKind, Option<u16>, bool) {
+    // SQLAlchemy-style `postgresql+asyncpg` names a driver, not a different protocol.
+    let base = match scheme.split_once('+') {
+        Some((b, _)) if scheme != "nats+tls" => b,
+        _ => scheme,
+    };
+    match base {
+        "postgres" | "postgresql" => (DbKind::Postgres, Some(5432), false),
+        "mysql" | "mariadb" => (DbKind::Mysql, Some(3306), false),
+        "redis" => (DbKind::Redis, Some(6379), false),
+        "rediss" => (DbKind::Redis, Some(6379), true),
+        "amqp" => (DbKind::Amqp, Some(5672), false),
+        "amqps" => (DbKind::Amqp, Some(5671), true),
+        "nats" => (DbKind::Nats, Some(4222), false),
+        "tls" | "nats+tls" => (DbKind::Nats, Some(4222), true),
+        "mqtt" => (DbKind::Mqtt, Some(1883), false),
+        "mqtts" => (DbKind::Mqtt, Some(8883), true),
+        _ => (DbKind::Tcp, None, false),
+    }
+}
+
+/// Splits `host[:port]` or `[v6][:port]`; the host comes back percent-decoded.
+fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or("unterminated IPv6 address (missing ']')")?;
+        h.parse::<Ipv6Addr>()
+            .map_err(|_| format!("invalid IPv6 address [{h}]"))?;
+        let port = match after {
+            "" | ":" => None,
+            p => Some(parse_port(
+                p.strip_prefix(':')
+                    .ok_or_else(|| format!("unexpected {p:?} after [{h}]"))?,
+            )?),
+        };
+        return Ok((h.to_owned(), port));
+    }
+    let (h, port) = match s.rsplit_once(':') {
+        Some((h, "")) => (h, None),
+        Some((h, p)) => (h, Some(parse_port(p)?)),
+        None => (s, None),
+    };
+    if h.contains(':') {
+        return Err("IPv6 addresses must be written in brackets, e.g. [::1]:5432".to_owned());
+    }
+    Ok((decode(h)?, port))
+}
+
+fn parse_port(p: &str) -> Result<u16, String> {
+    match p.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("invalid port {p:?}")),
+        Ok(n) => Ok(n),
+    }
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// Percent-decodes; a `%` not followed by two hex digits is kept as written.
+fn decode(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        if let (b'%', Some(v)) = (b, hex) {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out)
+        .map_err(|_| "URL part is not valid UTF-8 once percent-decoded".to_owned())
+}
+
+/// Percent-encodes what would change the meaning of a URL part.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'!' | b'$')
+        {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> DbUrl {
+        DbUrl::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn postgres_full_url() {
+        let u = p(
+            "postgresql://app:p%40ss%3Aw0rd@db.example:6543/my%20db?sslmode=verify-full&connect_timeout=3",
+        );
+        assert_eq!(u.kind, DbKind::Postgres);
+        assert_eq!((u.host.as_str(), u.port), ("db.example", 6543));
+        assert_eq!(u.user.as_deref(), Some("app"));
+        assert_eq!(u.password.as_deref(), Some("p@ss:w0rd"));
+        assert_eq!(u.database.as_deref(), Some("my db"));
+        assert_eq!(u.tls, TlsMode::VerifyFull);
+        assert_eq!(
+            u.params.get("connect_timeout").map(String::as_str),
+            Some("3")
+        );
+        let r = u.redacted();
+        assert!(!r.contains("p@ss") && !r.contains("w0rd"), "{r}");
+        assert_eq!(
+            r,
+            "postgresql://app:***@db.example:6543/my%20db?connect_timeout=3&sslmode=verify-full"
+        );
+        assert_eq!(format!("{u}"), r);
+        assert!(!format!("{u:?}").contains("w0rd"));
+    }
+
+    #[test]
+    fn postgres_defaults_and_query_overrides() {
+        let u = p("postgres://localhost");
+        assert_eq!(
+            (u.port, u.tls, u.user.clone(), u.database.clone()),
+            (5432, TlsMode::Prefer, None, None)
+        );
+        let u = p(
+            "postgres:///?host=127.0.0.1&port=5433&user=bob&password=s3cret&dbname=shop&sslmode=disable",
+        );
+        assert_eq!((u.host.as_str(), u.port), ("127.0.0.1", 5433));
+        assert_eq!(u.user.as_deref(), Some("bob"));
+        assert_eq!(u.password.as_deref(), Some("s3cret"));
+        assert_eq!(u.database.as_deref(), Some("shop"));
+        assert_eq!(u.tls, TlsMode::Disable);
+        assert!(!u.params.contains_key("password"));
+        assert!(!u.redacted().contains("s3cret"));
+        assert_eq!(p("postgresql+asyncpg://h/db").kind, DbKind::Postgres);
+        assert!(DbUrl::parse("postgres://h/db?sslmode=bogus").is_err());
+    }
+
+    #[test]
+    fn ipv6_and_ports() {
+        let u = p("mysql://root@[::1]:3307/test");
+        assert_eq!(
+            (u.host.as_str(), u.port, u.kind),
+            ("::1", 3307, DbKind::Mysql)
+        );
+        assert_eq!(u.redacted(), "mysql://root@[::1]:3307/test");
+        assert_eq!(p("mariadb://[::1]").port, 3306);
+        assert!(DbUrl::parse("mysql://::1:3306").is_err());
+        assert!(DbUrl::parse("mysql://[::1").is_err());
+        assert!(DbUrl::parse("mysql://h:99999").is_err());
+        assert!(DbUrl::parse("mysql://h:0").is_err());
+        assert!(DbUrl::parse("h:5432").is_err());
+        assert!(DbUrl::parse("postgres://%2Fvar%2Frun%2Fpostgresql/db").is_err());
+        assert!(DbUrl::parse("postgres://a:1,b:2/db").is_err());
+    }
+
+    #[test]
+    fn redis_forms() {
+        let u = p("redis://:hunter2@cache/2");
+        assert_eq!(
+            (u.user.clone(), u.password.as_deref(), u.database.as_deref()),
+            (None, Some("hunter2"), Some("2"))
+        );
+        assert_eq!(u.redacted(), "redis://:***@cache:6379/2");
+        let u = p("redis://alice:hunter2@cache");
+        assert_eq!(
+            (u.user.as_deref(), u.password.as_deref()),
+            (Some("alice"), Some("hunter2"))
+        );
+        let u = p("rediss://cache:6380");
+        assert_eq!((u.tls, u.port), (TlsMode::VerifyFull, 6380));
+        assert_eq!(p("rediss://cache?ssl_cert_reqs=none").tls, TlsMode::Require);
+        assert_eq!(p("rediss://cache?sslmode=disable").tls, TlsMode::Require);
+        assert_eq!(p("redis://cache?ssl_cert_reqs=none").tls, TlsMode::Disable);
+        assert_eq!(
+            p("mysql://h/db?ssl-mode=VERIFY_IDENTITY").tls,
+            TlsMode::VerifyFull
+        );
+        assert_eq!(p("mysql://h/db?tls=skip-verify").tls, TlsMode::Require);
+        assert!(DbUrl::parse("redis://cache/abc").is_err());
+        assert_eq!(p("redis://cache?db=3").database.as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn brokers_and_other_schemes() {
+        let u = p("amqp://guest:guest@localhost/%2f");
+        assert_eq!(
+            (u.kind, u.port, u.database.as_deref()),
+            (DbKind::Amqp, 5672, Some("/"))
+        );
+        assert_eq!(u.redacted(), "amqp://guest:***@localhost:5672/%2F");
+        assert_eq!(p("amqps://h").port, 5671);
+        assert_eq!(p("nats://h").port, 4222);
+        let u = p("tls://s3cr3ttoken@h");
+        assert_eq!((u.kind, u.tls), (DbKind::Nats, TlsMode::VerifyFull));
+        assert_eq!(u.redacted(), "tls://***@h:4222");
+        assert_eq!(p("nats+tls://h").tls, TlsMode::VerifyFull);
+        assert_eq!((p("mqtt://h").port, p("mqtts://h").port), (1883, 8883));
+        let u = p("tcp://h:9000");
+        assert_eq!((u.kind, u.port), (DbKind::Tcp, 9000));
+        assert_eq!(
+            p("http://h:8080/x?api_key=abc").redacted(),
+            "http://h:8080/x?api_key=***"
+        );
+        assert!(DbUrl::parse("http://h").is_err());
+        assert!(DbUrl::parse("://h").is_err());
+    }
+
+    #[test]
+    fn malformed_input_never_panics() {
+        for s in [
+            "",
+            "://",
+            "a://",
+            "a://@",
+            "a://[",
+            "a://[]:",
+            "x://%",
+            "x://%zz:1",
+            "x://h:1/%ff",
+            "x://h:1/é%",
+            "x://@:1",
+            "redis://:@h",
+        ] {
+            let _ = DbUrl::parse(s);
+        }
+        assert_eq!(p("x://%zz:1").host, "%zz");
+        assert_eq!(p("redis://:@h").password, None);
+        assert!(DbUrl::parse("x://h:1/%ff").is_err());
+    }
+}

@@ -1,0 +1,801 @@
+//! WebSocket round trip for the integration gate: open a `ws://` or `wss://` connection
+//! (RFC 6455 handshake, optional `Origin`), check `101 Switching Protocols` and
+//! `Sec-WebSocket-Accept`, send one masked text frame, wait for it to come back, close cleanly.
+//!
+//! The usual failure is a reverse proxy that drops the `Upgrade`/`Connection` headers, so the
+//! app answers the handshake as a plain request (200 with the SPA shell, 400, 426). Every such
+//! answer becomes a sentence saying so, and every wait is bounded by the one deadline, so a
+//! proxy that never forwards the upgrade is a timeout, not a hang.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use ring::rand::{SecureRandom, SystemRandom};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::time::{Instant, timeout_at};
+
+use super::http::{
+    HttpError, Wire, check_header, clip, deadline_after, find_header, ms, parse_target,
+};
+use super::resolve;
+use super::tls::{self, TlsConfig};
+
+/// The GUID RFC 6455 §1.3 appends to the key before hashing.
+const ACCEPT_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// Largest message (all fragments together) accepted from the server.
+const MAX_MESSAGE: usize = 1024 * 1024;
+
+/// Messages other than the echo tolerated before giving up (greetings, broadcasts).
+const MAX_OTHER_MESSAGES: usize = 64;
+
+/// How long to wait for the server's answer to our close frame: a courtesy, not a check.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
+
+/// Payload-length markers in a frame's second byte: a 16-bit or 64-bit length follows.
+const LEN_16: u8 = 126;
+const LEN_64: u8 = 127;
+
+const OP_CONTINUATION: u8 = 0x0;
+const OP_TEXT: u8 = 0x1;
+const OP_BINARY: u8 = 0x2;
+const OP_CLOSE: u8 = 0x8;
+const OP_PING: u8 = 0x9;
+const OP_PONG: u8 = 0xA;
+
+/// What one WebSocket round trip showed.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct WsOutcome {
+    /// Status of the handshake response (101 on success; 0 when none arrived).
+    pub status: u16,
+    /// `Sec-WebSocket-Accept` matched the key sent.
+    pub accept_valid: bool,
+    /// The message came back as a text frame.
+    pub echoed: bool,
+    /// Start (DNS included) to the handshake response; 0 when none arrived.
+    pub handshake_ms: f64,
+    /// Sending the message to receiving the echo.
+    pub roundtrip_ms: Option<f64>,
+    /// What went wrong, in a sentence; `None` when the echo came back.
+    pub error: Option<String>,
+    /// Headers of the handshake response, names lowercased.
+    pub response_headers: Vec<(String, String)>,
+}
+
+/// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2).
+pub(crate) fn accept_key(key: &str) -> String {
+    let mut input = String::with_capacity(key.len() + ACCEPT_GUID.len());
+    input.push_str(key);
+    input.push_str(ACCEPT_GUID);
+    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, input.as_bytes());
+    data_encoding::BASE64.encode(digest.as_ref())
+}
+
+/// A client frame: FIN set, masked with `mask` as RFC 6455 §5.3 requires of clients.
+pub(crate) fn encode_frame(opcode: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(payload.len() + 14);
+    frame.push(0x80 | opcode);
+    match payload.len() {
+        len @ 0..=125 => frame.push(0x80 | u8::try_from(len).unwrap_or(125)),
+        len => {
+            if let Ok(short) = u16::try_from(len) {
+                frame.push(0x80 | LEN_16);
+                frame.extend_from_slice(&short.to_be_bytes());
+            } else {
+                frame.push(0x80 | LEN_64);
+                frame.extend_from_slice(&u64::try_from(len).unwrap_or(u64::MAX).to_be_bytes());
+            }
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    frame
+}
+
+/// One frame as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Frame {
+    pub(crate) fin: bool,
+    pub(crate) opcode: u8,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// Reads one frame, unmasking it if masked (servers must not mask; tolerated).
+pub(crate) async fn read_frame<S: AsyncRead + AsyncWrite + Unpin>(
+    wire: &mut Wire<S>,
+) -> Result<Frame, String> {
+    let closed = "the server closed the connection".to_owned();
+    let io = |e: HttpError| e.to_string();
+    if !wire.ensure(2).await.map_err(io)? {
+        return Err(closed);
+    }
+    let Some(&[b0, b1]) = wire.peek(2) else {
+        return Err(closed);
+    };
+    let masked = b1 & 0x80 != 0;
+    let (length, mut header) = match b1 & 0x7f {
+        LEN_16 => (None, 4),
+        LEN_64 => (None, 10),
+        n => (Some(u64::from(n)), 2),
+    };
+    if !wire.ensure(header).await.map_err(io)? {
+        return Err(closed);
+    }
+    // Extended lengths are big-endian, after the two fixed bytes.
+    let length = length.unwrap_or_else(|| {
+        wire.peek(header)
+            .and_then(|h| h.get(2..))
+            .unwrap_or_default()
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+    });
+    let mut mask = None;
+    if masked {
+        if !wire.ensure(header + 4).await.map_err(io)? {
+            return Err(closed);
+        }
+        mask = wire
+            .peek(header + 4)
+            .and_then(|h| h.get(header..))
+            .and_then(|m| <[u8; 4]>::try_from(m).ok());
+        header += 4;
+    }
+    let length = usize::try_from(length)
+        .ok()
+        .filter(|&n| n <= MAX_MESSAGE)
+        .ok_or_else(|| {
+            format!("the server sent a {length}-byte frame, over the {MAX_MESSAGE}-byte limit")
+        })?;
+    wire.consume(header);
+    let mut payload = Vec::with_capacity(length);
+    if !wire
+        .read_exact_into(length, &mut payload)
+        .await
+        .map_err(io)?
+    {
+        return Err("the connection closed in the middle of a frame".to_owned());
+    }
+    if let Some(mask) = mask {
+        for (byte, m) in payload.iter_mut().zip(mask.iter().cycle()) {
+            *byte ^= m;
+        }
+    }
+    Ok(Frame {
+        fin: b0 & 0x80 != 0,
+        opcode: b0 & 0x0f,
+        payload,
+    })
+}
+
+/// Explains a handshake answer other than 101.
+fn refused(status: u16, reason: &str, headers: &[(String, String)]) -> String {
+    let answered =
+        format!("the server answered {status} {reason} instead of 101 Switching Protocols");
+    let why = match status {
+        200..=299 => "the upgrade never reached a WebSocket handler: a proxy dropped the Upgrade/Connection headers, or this path serves plain HTTP".to_owned(),
+        426 => "the server wants a WebSocket upgrade but did not receive one: a proxy dropped the Upgrade/Connection headers".to_owned(),
+        400 => "the handshake was rejected: a proxy may have dropped the Upgrade/Connection headers, or the server wants another Sec-WebSocket-Version".to_owned(),
+        401 | 403 => "the server refused the handshake: Origin not allowed, or authentication required".to_owned(),
+        404 => "no WebSocket endpoint at this path".to_owned(),
+        300..=399 => format!(
+            "redirect to {}: WebSocket clients do not follow redirects",
+            find_header(headers, "location").map_or_else(|| "(no Location)".to_owned(), clip)
+        ),
+        502..=504 => "the proxy could not reach the WebSocket backend".to_owned(),
+        _ => "the upgrade was refused".to_owned(),
+    };
+    format!("{answered}: {why}")
+}
+
+/// Whether a comma-separated header value lists `token`.
+fn lists(value: Option<&str>, token: &str) -> bool {
+    value.is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+}
+
+/// One round trip's state, filled in as it goes so a failure keeps what was learnt.
+struct Trip<'a> {
+    out: WsOutcome,
+    started: Instant,
+    deadline: Instant,
+    budget: Duration,
+    origin: Option<&'a str>,
+    message: &'a str,
+    random: SystemRandom,
+}
+
+impl Trip<'_> {
+    fn timed_out(&self, waiting: &str) -> String {
+        format!("timed out after {:?} waiting for {waiting}", self.budget)
+    }
+
+    fn mask(&self) -> Result<[u8; 4], String> {
+        let mut mask = [0u8; 4];
+        self.random
+            .fill(&mut mask)
+            .map_err(|_| "no randomness available for the frame mask".to_owned())?;
+        Ok(mask)
+    }
+
+    async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        wire: &mut Wire<S>,
+        opcode: u8,
+        payload: &[u8],
+    ) -> Result<(), String> {
+        let frame = encode_frame(opcode, payload, self.mask()?);
+        timeout_at(self.deadline, async {
+            wire.io().write_all(&frame).await?;
+            wire.io().flush().await
+        })
+        .await
+        .map_err(|_| self.timed_out("the frame to be sent"))?
+        .map_err(|e| format!("sending a frame failed: {e}"))
+    }
+
+    /// Handshake, echo and close on an open connection.
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: S,
+        host_header: &str,
+        path: &str,
+    ) -> Result<(), String> {
+        let mut key_bytes = [0u8; 16];
+        self.random
+            .fill(&mut key_bytes)
+            .map_err(|_| "no randomness available for the key".to_owned())?;
+        let key = data_encoding::BASE64.encode(&key_bytes);
+        let mut request = String::with_capacity(256);
+        for part in [
+            "GET ",
+            path,
+            " HTTP/1.1\r\nHost: ",
+            host_header,
+            "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ",
+            &key,
+            "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: devops-agent/",
+            env!("CARGO_PKG_VERSION"),
+            "\r\n",
+        ] {
+            request.push_str(part);
+        }
+        if let Some(origin) = self.origin {
+            for part in ["Origin: ", origin, "\r\n"] {
+                request.push_str(part);
+            }
+        }
+        request.push_str("\r\n");
+
+        let mut wire = Wire::new(io);
+        timeout_at(self.deadline, async {
+            wire.io().write_all(request.as_bytes()).await?;
+            wire.io().flush().await
+        })
+        .await
+        .map_err(|_| self.timed_out("the handshake to be sent"))?
+        .map_err(|e| format!("sending the handshake failed: {e}"))?;
+
+        let head = loop {
+            let head = timeout_at(self.deadline, wire.read_head())
+                .await
+                .map_err(|_| {
+                    self.timed_out(
+                        "the handshake response (a proxy that does not forward the upgrade?)",
+                    )
+                })?
+                .map_err(|e| e.to_string())?;
+            if (100..200).contains(&head.status) && head.status != 101 {
+                continue;
+            }
+            break head;
+        };
+        self.out.status = head.status;
+        self.out.handshake_ms = ms(self.started.elapsed());
+        self.out.response_headers.clone_from(&head.headers);
+        if head.status != 101 {
+            return Err(refused(head.status, &head.reason, &head.headers));
+        }
+        let expected = accept_key(&key);
+        let accept = find_header(&head.headers, "sec-websocket-accept");
+        self.out.accept_valid = accept == Some(expected.as_str());
+        if !lists(find_header(&head.headers, "upgrade"), "websocket") {
+            return Err("101 response without `Upgrade: websocket`".to_owned());
+        }
+        if !self.out.accept_valid {
+            return Err(format!(
+                "Sec-WebSocket-Accept is {:?}, expected {expected:?}: the server or a proxy does not implement RFC 6455 correctly",
+                accept.map(clip).unwrap_or_default()
+            ));
+        }
+
+        let sent_at = Instant::now();
+        self.send(&mut wire, OP_TEXT, self.message.as_bytes())
+            .await?;
+        let mut others: Vec<String> = Vec::new();
+        let mut partial: Option<(u8, Vec<u8>)> = None;
+        loop {
+            let waited = timeout_at(self.deadline, read_frame(&mut wire)).await;
+            let Ok(frame) = waited else {
+                let mut why = self.timed_out("the echo");
+                if let Some(first) = others.first() {
+                    let _ = write!(
+                        why,
+                        "; received {} other message(s), first {first:?}",
+                        others.len()
+                    );
+                }
+                return Err(why);
+            };
+            let frame = frame?;
+            let complete = match frame.opcode {
+                OP_PING => {
+                    self.send(&mut wire, OP_PONG, &frame.payload).await?;
+                    None
+                }
+                OP_PONG => None,
+                OP_CLOSE => {
+                    let code = frame
+                        .payload
+                        .get(..2)
+                        .map(|c| c.iter().fold(0u16, |acc, &b| (acc << 8) | u16::from(b)));
+                    let why = String::from_utf8_lossy(frame.payload.get(2..).unwrap_or_default())
+                        .into_owned();
+                    return Err(format!(
+                        "the server closed the WebSocket before echoing (code {}{})",
+                        code.map_or_else(|| "none".to_owned(), |c| c.to_string()),
+                        if why.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", {}", clip(&why))
+                        }
+                    ));
+                }
+                OP_TEXT | OP_BINARY if partial.is_none() => {
+                    if frame.fin {
+                        Some((frame.opcode, frame.payload))
+                    } else {
+                        partial = Some((frame.opcode, frame.payload));
+                        None
+                    }
+                }
+                OP_CONTINUATION => {
+                    let Some((opcode, mut data)) = partial.take() else {
+                        return Err(
+                            "the server sent a continuation frame with no message to continue"
+                                .to_owned(),
+                        );
+                    };
+                    if data.len() + frame.payload.len() > MAX_MESSAGE {
+                        return Err(format!(
+                            "the server sent a message over the {MAX_MESSAGE}-byte limit"
+                        ));
+                    }
+                    data.extend_from_slice(&frame.payload);
+                    if frame.fin {
+                        Some((opcode, data))
+                    } else {
+                        partial = Some((opcode, data));
+                        None
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "the server sent a frame with opcode {other:#x} (a fragmented message interrupted, or not a WebSocket)"
+                    ));
+                }
+            };
+            let Some((opcode, data)) = complete else {
+                continue;
+            };
+            if opcode == OP_TEXT && data == self.message.as_bytes() {
+                break;
+            }
+            let kind = if opcode == OP_TEXT { "text" } else { "binary" };
+            others.push(format!("{kind}: {}", clip(&String::from_utf8_lossy(&data))));
+            if others.len() > MAX_OTHER_MESSAGES {
+                return Err(format!(
+                    "received {} messages, none of them the echo; first {:?}",
+                    others.len(),
+                    others.first().map(String::as_str).unwrap_or_default()
+                ));
+            }
+        }
+        self.out.echoed = true;
+        self.out.roundtrip_ms = Some(ms(sent_at.elapsed()));
+
+        // Close handshake (RFC 6455 §7): send 1000, give the server a moment to answer. The
+        // echo already proved the path works; a sloppy close is not a failure.
+        if self
+            .send(&mut wire, OP_CLOSE, &1000u16.to_be_bytes())
+            .await
+            .is_ok()
+        {
+            let grace = (Instant::now() + CLOSE_GRACE).min(self.deadline);
+            let _ = timeout_at(grace, async {
+                while let Ok(frame) = read_frame(&mut wire).await {
+                    if frame.opcode == OP_CLOSE {
+                        break;
+                    }
+                }
+            })
+            .await;
+            let _ = timeout_at(grace, wire.io().shutdown()).await;
+        }
+        Ok(())
+    }
+}
+
+/// Opens a WebSocket to `url` (`ws://` or `wss://`, system trust roots) with an optional
+/// `Origin`, checks `101` and `Sec-WebSocket-Accept`, sends `message` as one masked text frame,
+/// waits for a text frame carrying it back (other messages are skipped, pings answered), and
+/// closes. Never fails: problems are in [`WsOutcome::error`].
+pub async fn roundtrip(
+    url: &str,
+    origin: Option<&str>,
+    message: &str,
+    timeout: Duration,
+) -> WsOutcome {
+    roundtrip_with(url, origin, message, timeout, &TlsConfig::default()).await
+}
+
+/// [`roundtrip`] with explicit trust roots for `wss://`.
+pub async fn roundtrip_with(
+    url: &str,
+    origin: Option<&str>,
+    message: &str,
+    timeout: Duration,
+    tls_config: &TlsConfig,
+) -> WsOutcome {
+    let started = Instant::now();
+    let mut trip = Trip {
+        out: WsOutcome::default(),
+        started,
+        deadline: deadline_after(started, timeout),
+        budget: timeout,
+        origin,
+        message,
+        random: SystemRandom::new(),
+    };
+    if let Err(error) = connect_and_run(&mut trip, url, tls_config).await {
+        trip.out.error = Some(error);
+    }
+    trip.out
+}
+
+async fn connect_and_run(
+    trip: &mut Trip<'_>,
+    url: &str,
+    tls_config: &TlsConfig,
+) -> Result<(), String> {
+    let target = parse_target(url, "ws", "wss").map_err(|e| e.to_string())?;
+    if let Some(origin) = trip.origin {
+        check_header("Origin", origin).map_err(|e| e.to_string())?;
+    }
+    let addrs = resolve::resolve(&target.host, target.port, trip.deadline, trip.budget)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (tcp, _) = resolve::connect(&addrs, trip.deadline, trip.budget)
+        .await
+        .map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).ok();
+    if target.secure {
+        let (stream, _) = tls::handshake(
+            tcp,
+            &target.host,
+            tls_config,
+            tls::Verify::Enforce,
+            &[b"http/1.1"],
+            trip.deadline,
+            trip.budget,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        trip.run(stream, &target.authority, &target.path).await
+    } else {
+        trip.run(tcp, &target.authority, &target.path).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    const T: Duration = Duration::from_secs(5);
+
+    #[derive(Clone, Copy)]
+    enum Behaviour {
+        Echo,
+        GreetPingThenEcho,
+        FragmentedEcho,
+        Plain200,
+        WrongAccept,
+        Silent,
+        CloseInstead,
+    }
+
+    /// Reads the client's handshake and returns its key and the request text.
+    async fn read_handshake<S: AsyncRead + Unpin>(stream: &mut S) -> (String, String) {
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            assert_eq!(stream.read(&mut byte).await.unwrap(), 1);
+            buf.push(byte[0]);
+        }
+        let text = String::from_utf8(buf).unwrap();
+        let key = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap()
+            .to_owned();
+        (key, text)
+    }
+
+    fn server_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+        let mut frame = encode_frame(opcode, payload, [0; 4]);
+        // Servers send unmasked frames: clear the mask bit and drop the (zero) mask key.
+        frame[0] = if fin { 0x80 | opcode } else { opcode };
+        frame[1] &= 0x7f;
+        let header = match frame[1] {
+            LEN_16 => 4,
+            LEN_64 => 10,
+            _ => 2,
+        };
+        frame.drain(header..header + 4);
+        frame
+    }
+
+    /// Serves one WebSocket connection on `stream` the way `behaviour` says; returns the
+    /// client's handshake.
+    async fn serve_ws<S: AsyncRead + AsyncWrite + Unpin>(
+        mut stream: S,
+        behaviour: Behaviour,
+    ) -> String {
+        let (key, request) = read_handshake(&mut stream).await;
+        let accept = match behaviour {
+            Behaviour::WrongAccept => accept_key("not-the-key"),
+            _ => accept_key(&key),
+        };
+        match behaviour {
+            Behaviour::Silent => {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                return request;
+            }
+            Behaviour::Plain200 => {
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 15\r\n\r\n<html>app</html")
+                    .await
+                    .unwrap();
+                return request;
+            }
+            _ => {}
+        }
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+        );
+        stream.write_all(response.as_bytes()).await.unwrap();
+        if let Behaviour::GreetPingThenEcho = behaviour {
+            stream
+                .write_all(&server_frame(OP_TEXT, true, b"welcome"))
+                .await
+                .unwrap();
+            stream
+                .write_all(&server_frame(OP_PING, true, b"p"))
+                .await
+                .unwrap();
+        }
+        let mut wire = Wire::new(stream);
+        let Ok(frame) = read_frame(&mut wire).await else {
+            return request;
+        };
+        match behaviour {
+            Behaviour::CloseInstead => {
+                let mut payload = 1008u16.to_be_bytes().to_vec();
+                payload.extend_from_slice(b"policy");
+                let _ = wire
+                    .io()
+                    .write_all(&server_frame(OP_CLOSE, true, &payload))
+                    .await;
+                return request;
+            }
+            Behaviour::FragmentedEcho => {
+                let (a, b) = frame.payload.split_at(frame.payload.len() / 2);
+                wire.io()
+                    .write_all(&server_frame(OP_TEXT, false, a))
+                    .await
+                    .unwrap();
+                wire.io()
+                    .write_all(&server_frame(OP_CONTINUATION, true, b))
+                    .await
+                    .unwrap();
+            }
+            _ => {
+                let mut frame = frame;
+                if frame.opcode == OP_PONG {
+                    // The client's pong to our ping; the text frame follows.
+                    frame = read_frame(&mut wire).await.unwrap();
+                }
+                wire.io()
+                    .write_all(&server_frame(frame.opcode, true, &frame.payload))
+                    .await
+                    .unwrap();
+            }
+        }
+        // Expect the client's close frame and answer it.
+        if let Ok(frame) = read_frame(&mut wire).await
+            && frame.opcode == OP_CLOSE
+        {
+            let _ = wire
+                .io()
+                .write_all(&server_frame(OP_CLOSE, true, &frame.payload))
+                .await;
+        }
+        request
+    }
+
+    async fn server(
+        behaviour: Behaviour,
+    ) -> (std::net::SocketAddr, tokio::task::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = tokio::spawn(async move {
+            let (stream, _): (TcpStream, _) = listener.accept().await.unwrap();
+            serve_ws(stream, behaviour).await
+        });
+        (addr, handle)
+    }
+
+    #[test]
+    fn accept_key_matches_rfc_6455_example() {
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn frame_lengths_use_the_right_encoding() {
+        let mask = [1, 2, 3, 4];
+        assert_eq!(encode_frame(OP_TEXT, &[0; 125], mask).len(), 2 + 4 + 125);
+        let frame = encode_frame(OP_TEXT, &[0; 126], mask);
+        assert_eq!((frame[1], &frame[2..4]), (0x80 | LEN_16, &[0u8, 126][..]));
+        let frame = encode_frame(OP_BINARY, &vec![0; 65_536], mask);
+        assert_eq!(frame[1], 0x80 | LEN_64);
+        assert_eq!(&frame[2..10], &65_536u64.to_be_bytes());
+        let frame = encode_frame(OP_TEXT, b"Hi", mask);
+        assert_eq!(frame, vec![0x81, 0x82, 1, 2, 3, 4, b'H' ^ 1, b'i' ^ 2]);
+    }
+
+    #[test]
+    fn refusals_are_explained() {
+        let upgrade_required = refused(426, "Upgrade Required", &[]);
+        assert!(upgrade_required.contains("a proxy dropped the Upgrade/Connection headers"));
+        assert!(refused(403, "Forbidden", &[]).contains("Origin not allowed"));
+        let headers = vec![("location".to_owned(), "/login".to_owned())];
+        assert!(refused(302, "Found", &headers).contains("redirect to /login"));
+        assert!(refused(502, "Bad Gateway", &[]).contains("could not reach"));
+    }
+
+    #[tokio::test]
+    async fn echo_round_trip() {
+        let (addr, served) = server(Behaviour::Echo).await;
+        let out = roundtrip(
+            &format!("ws://{addr}/ws?room=1"),
+            Some("http://app.test"),
+            "hello ws",
+            T,
+        )
+        .await;
+        assert_eq!(out.error, None);
+        assert_eq!(out.status, 101);
+        assert!(out.accept_valid && out.echoed);
+        assert!(out.roundtrip_ms.is_some() && out.handshake_ms > 0.0);
+        assert!(
+            out.response_headers
+                .iter()
+                .any(|(k, v)| k == "upgrade" && v == "websocket")
+        );
+        let request = served.await.unwrap();
+        assert!(
+            request.starts_with("GET /ws?room=1 HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(request.contains("\r\nOrigin: http://app.test\r\n"));
+        assert!(request.contains("\r\nSec-WebSocket-Version: 13\r\n"));
+    }
+
+    #[tokio::test]
+    async fn greeting_and_ping_before_the_echo_are_handled() {
+        let (addr, _served) = server(Behaviour::GreetPingThenEcho).await;
+        let out = roundtrip(&format!("ws://{addr}/"), None, "ping me", T).await;
+        assert_eq!(out.error, None);
+        assert!(out.echoed);
+    }
+
+    #[tokio::test]
+    async fn fragmented_echo_is_reassembled() {
+        let (addr, _served) = server(Behaviour::FragmentedEcho).await;
+        let message = "x".repeat(70_000);
+        let out = roundtrip(&format!("ws://{addr}/"), None, &message, T).await;
+        assert_eq!(out.error, None);
+        assert!(out.echoed);
+    }
+
+    #[tokio::test]
+    async fn plain_200_is_a_clear_error() {
+        let (addr, _served) = server(Behaviour::Plain200).await;
+        let started = Instant::now();
+        let out = roundtrip(&format!("ws://{addr}/ws"), None, "hi", T).await;
+        assert_eq!(out.status, 200);
+        assert!(!out.accept_valid && !out.echoed);
+        let error = out.error.unwrap();
+        assert!(error.contains("200 OK instead of 101"), "{error}");
+        assert!(error.contains("Upgrade/Connection"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn wrong_accept_key_is_flagged() {
+        let (addr, _served) = server(Behaviour::WrongAccept).await;
+        let out = roundtrip(&format!("ws://{addr}/"), None, "hi", T).await;
+        assert_eq!(out.status, 101);
+        assert!(!out.accept_valid && !out.echoed);
+        assert!(out.error.unwrap().contains("Sec-WebSocket-Accept"));
+    }
+
+    #[tokio::test]
+    async fn silent_server_times_out() {
+        let (addr, _served) = server(Behaviour::Silent).await;
+        let started = Instant::now();
+        let out = roundtrip(
+            &format!("ws://{addr}/"),
+            None,
+            "hi",
+            Duration::from_millis(200),
+        )
+        .await;
+        assert_eq!(out.status, 0);
+        assert!(out.error.unwrap().contains("timed out"));
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn close_instead_of_echo_is_reported() {
+        let (addr, _served) = server(Behaviour::CloseInstead).await;
+        let out = roundtrip(&format!("ws://{addr}/"), None, "hi", T).await;
+        assert!(out.accept_valid && !out.echoed);
+        let error = out.error.unwrap();
+        assert!(error.contains("code 1008, policy"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn refused_and_invalid_urls_are_errors_not_panics() {
+        let out = roundtrip("http://127.0.0.1:1/", None, "hi", T).await;
+        assert!(out.error.unwrap().contains("unsupported scheme"));
+        let (port, _guard) = crate::probe::http::tests::refusing_port();
+        let out = roundtrip(&format!("ws://127.0.0.1:{port}/"), None, "hi", T).await;
+        assert!(out.error.unwrap().contains("connection refused"));
+        let out = roundtrip("ws://127.0.0.1:1/", Some("a\r\nb"), "hi", T).await;
+        assert!(out.error.unwrap().contains("invalid request"));
+    }
+
+    #[tokio::test]
+    async fn wss_echo_through_tls() {
+        use crate::probe::tls::test_support::{Ca, serve};
+        let ca = Ca::root("Test Root");
+        let addr = serve(ca.leaf(&["localhost"], None), |stream| async move {
+            serve_ws(stream, Behaviour::Echo).await;
+        })
+        .await;
+        let config = TlsConfig::without_system_roots()
+            .with_extra_root_der(&ca.cert)
+            .unwrap();
+        let url = format!("wss://localhost:{}/socket", addr.port());
+        let out = roundtrip_with(&url, None, "secure hello", T, &config).await;
+        assert_eq!(out.error, None);
+        assert!(out.echoed);
+        // Untrusted with the system roots alone.
+        let out = roundtrip(&url, None, "secure hello", T).await;
+        assert!(out.error.unwrap().contains("unknown issuer"));
+    }
+}

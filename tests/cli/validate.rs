@@ -1,0 +1,291 @@
+//! `validate` as CI and agents use it: formats, gate selection, preconditions, history, init.
+
+use crate::common::{check, devops_agent, fixture, project, redactions, run};
+
+fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(format!("{}/.", fixture(name).display()))
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    dir
+}
+
+#[test]
+fn junit_markdown_and_github_formats_from_one_run() {
+    let dir = copy_fixture("build-fail");
+    let out_dir = tempfile::tempdir().unwrap();
+    let junit = out_dir.path().join("report.xml");
+    let markdown = out_dir.path().join("summary.md");
+    let summary = out_dir.path().join("step-summary.md");
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.args([
+        "validate",
+        "STORY-5",
+        "--no-history",
+        "--format",
+        "github",
+        "--project",
+    ])
+    .arg(dir.path())
+    .arg("--output")
+    .arg(format!("junit={}", junit.display()))
+    .arg("--output")
+    .arg(format!("markdown={}", markdown.display()))
+    .env("GITHUB_STEP_SUMMARY", &summary);
+    let out = run(cmd);
+    assert_eq!(out.code, 1);
+
+    // GitHub annotations on stdout, located where the tool said.
+    assert!(
+        out.stdout
+            .contains("::error file=src/main.ts,line=3,col=7,title=build.dev_build::TS2322"),
+        "{}",
+        out.stdout
+    );
+
+    // JUnit parses as XML: a testsuite per gate, a testcase per check.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("JUnit is well-formed XML");
+    let suites: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    let names: Vec<&str> = suites.iter().filter_map(|s| s.attribute("name")).collect();
+    assert_eq!(names, ["ports", "deps", "build", "startup"]);
+    let build = suites
+        .iter()
+        .find(|s| s.attribute("name") == Some("build"))
+        .unwrap();
+    assert_eq!(build.attribute("failures"), Some("2"));
+    let dev = build
+        .children()
+        .find(|c| c.attribute("name") == Some("build.dev_build"))
+        .unwrap();
+    let failure = dev
+        .children()
+        .find(|c| c.has_tag_name("failure"))
+        .expect("failure element");
+    assert!(failure.text().unwrap_or("").contains("src/main.ts:3"));
+    let startup = suites
+        .iter()
+        .find(|s| s.attribute("name") == Some("startup"))
+        .unwrap();
+    assert_eq!(
+        startup.attribute("skipped"),
+        Some("6"),
+        "build failed: not starting"
+    );
+
+    // Markdown in the seed's style, and the same text appended to the step summary.
+    let md = std::fs::read_to_string(&markdown).unwrap();
+    assert!(md.starts_with("# Deployment readiness: STORY-5"));
+    assert!(md.contains(
+        "| Gate | Status | Checks | Duration (ms) |\n|:-----|:------:|-------:|--------------:|"
+    ));
+    assert!(md.contains("* ❌ `build.dev_build`"));
+    assert!(md.contains("<details>"));
+    assert_eq!(std::fs::read_to_string(&summary).unwrap(), md);
+}
+
+#[test]
+fn markdown_snapshot_of_a_failing_ports_run() {
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.args([
+        "validate",
+        "STORY-8",
+        "--no-history",
+        "--gates",
+        "ports",
+        "--format",
+        "markdown",
+        "--project",
+    ])
+    .arg(fixture("hardcoded"));
+    let out = run(cmd);
+    assert_eq!(out.code, 1);
+    // Durations and the timestamp line vary; redact them.
+    let mut text = String::new();
+    for line in out.stdout.lines() {
+        let line = if line.starts_with("<sub>devops-agent") {
+            "<sub>[footer]</sub>".to_owned()
+        } else if line.contains("\"listening_sockets_scanned\"") {
+            "  \"listening_sockets_scanned\": [count]".to_owned()
+        } else {
+            redact_ms(line)
+        };
+        text.push_str(&line);
+        text.push('\n');
+    }
+    redactions().bind(|| insta::assert_snapshot!("validate_markdown_ports", text));
+}
+
+/// Replace the last table cell (a duration) and `(… ms)` figures.
+fn redact_ms(line: &str) -> String {
+    if line.starts_with("| ") && line.ends_with(" |") && !line.starts_with("|:") {
+        let mut cells: Vec<&str> = line.split(" | ").collect();
+        if let Some(last) = cells.last_mut()
+            && last
+                .trim_end_matches(" |")
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        {
+            *last = "[ms] |";
+        }
+        return cells.join(" | ");
+    }
+    line.to_owned()
+}
+
+#[test]
+fn gates_skip_and_env_select_what_runs() {
+    let server = fixture("startup/server.js");
+    let dir = project(&[(
+        "devops-agent.toml",
+        &format!(
+            "[services.app]\ndev = \"node {s} ok\"\nprod = \"node {s} ok\"\n\n[startup]\nstability = \"100ms\"\nhealth_samples = 2\n",
+            s = server.display()
+        ),
+    )]);
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.args([
+        "validate",
+        "S-2",
+        "--no-history",
+        "--gates",
+        "ports,startup",
+        "--skip",
+        "env_vars",
+        "--env",
+        "prod",
+        "--project",
+    ])
+    .arg(dir.path());
+    let out = run(cmd);
+    let report = out.report();
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let gates: Vec<&str> = report["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(gates, ["ports", "startup"]);
+    assert!(report["deployment"]["deployment_pipeline"]["build"].is_null());
+    assert_eq!(
+        check(&report, "startup.env_vars")["message"],
+        "skipped with --skip"
+    );
+    assert_eq!(check(&report, "startup.dev_mode")["status"], "skipped");
+    assert_eq!(check(&report, "startup.prod_mode")["status"], "passed");
+
+    let mut cmd = devops_agent(state.path());
+    cmd.args(["validate", "S-2", "--gates", "biuld", "--project"])
+        .arg(dir.path());
+    let out = run(cmd);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.report()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown gate `biuld`")
+    );
+}
+
+#[test]
+fn keep_going_runs_past_a_failed_build() {
+    let dir = copy_fixture("build-fail");
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.args([
+        "validate",
+        "S-3",
+        "--no-history",
+        "--keep-going",
+        "--project",
+    ])
+    .arg(dir.path());
+    let report = run(cmd).report();
+    let dev = check(&report, "startup.dev_mode");
+    assert_ne!(dev["message"], "build failed: not starting");
+}
+
+#[test]
+fn history_reports_what_changed_since_the_last_run() {
+    let dir = copy_fixture("build-fail");
+    let state = tempfile::tempdir().unwrap();
+    let validate = || {
+        let mut cmd = devops_agent(state.path());
+        cmd.args(["validate", "S-4", "--gates", "ports,build", "--project"])
+            .arg(dir.path());
+        run(cmd).report()
+    };
+    let first = validate();
+    assert!(first["deployment"]["last_deployment"].is_null());
+    assert!(first["deployment"]["since_last"].is_null());
+    // Fix the build, run again.
+    std::fs::write(dir.path().join("build.js"), "console.log('ok');\n").unwrap();
+    let second = validate();
+    let since = &second["deployment"]["since_last"];
+    assert_eq!(
+        since["newly_fixed"],
+        serde_json::json!(["build.dev_build", "build.prod_build"])
+    );
+    assert_eq!(since["newly_failing"], serde_json::json!([]));
+    assert_eq!(second["deployment"]["last_deployment"]["status"], "failed");
+    let lines = std::fs::read_to_string(dir.path().join(".devops-agent/history.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 2);
+}
+
+#[test]
+fn init_writes_a_config_that_validates_as_written() {
+    let dir = copy_fixture("demo");
+    std::fs::remove_file(dir.path().join("devops-agent.toml")).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.args(["init", "--project"]).arg(dir.path());
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let written: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        written["services"],
+        serde_json::json!(["backend", "frontend"])
+    );
+    let toml = std::fs::read_to_string(dir.path().join("devops-agent.toml")).unwrap();
+    assert!(toml.contains("port = \"${BACKEND_PORT:-3000}\""), "{toml}");
+    // The written file is read without complaint by every command.
+    let mut cmd = devops_agent(state.path());
+    cmd.args(["ports", "--project"]).arg(dir.path());
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    // And init does not overwrite it.
+    let mut cmd = devops_agent(state.path());
+    cmd.args(["init", "--project"]).arg(dir.path());
+    assert_eq!(run(cmd).code, 2);
+}
+
+#[test]
+fn man_page_and_completions() {
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.arg("man");
+    let out = run(cmd);
+    assert_eq!(out.code, 0);
+    assert!(
+        out.stdout.starts_with(".ie") || out.stdout.contains(".TH"),
+        "roff expected"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let mut cmd = devops_agent(state.path());
+        cmd.args(["completions", shell]);
+        let out = run(cmd);
+        assert_eq!(out.code, 0);
+        assert!(out.stdout.contains("validate"), "{shell}");
+    }
+}
