@@ -48,7 +48,8 @@ pub fn run() -> ExitCode {
         | Command::Ports { .. }
         | Command::Deps
         | Command::Build
-        | Command::Startup => {
+        | Command::Startup
+        | Command::Integration { .. } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -145,6 +146,7 @@ fn planned(command: &Command) -> Vec<GateId> {
         Command::Deps => vec![GateId::Deps],
         Command::Build => vec![GateId::Build],
         Command::Startup => vec![GateId::Startup],
+        Command::Integration { .. } => vec![GateId::Integration],
         Command::Schema | Command::Completions { .. } | Command::Init { .. } | Command::Man => {
             Vec::new()
         }
@@ -180,6 +182,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Deps => "deps",
         Command::Build => "build",
         Command::Startup => "startup",
+        Command::Integration { .. } => "integration",
         Command::Ports { action: None } => "ports",
         Command::Ports {
             action: Some(PortsAction::Allocate),
@@ -313,12 +316,24 @@ async fn execute(cli: &Cli) -> u8 {
     Processes::become_subreaper();
     let mut ctx = GateCtx::new(project, cli.global.timeout);
     let keep_going = match &cli.command {
-        Command::Validate { selection, .. } => {
+        Command::Validate {
+            selection, remote, ..
+        } => {
             ctx.skip = skipped_checks(selection);
+            ctx.remote = remote.clone();
             selection.keep_going
+        }
+        Command::Integration { remote } => {
+            ctx.remote = remote.clone();
+            false
         }
         _ => false,
     };
+    // The startup gate leaves the app running when integration will probe it locally.
+    ctx.keep_live = planned(&cli.command).contains(&GateId::Integration)
+        && ctx.remote.base_url.is_none()
+        && ctx.remote.frontend_url.is_none()
+        && ctx.remote.backend_url.is_none();
     let mut results: Vec<GateResult> = Vec::new();
     let outcome = {
         let run_all = async {
@@ -349,6 +364,7 @@ async fn execute(cli: &Cli) -> u8 {
                     (None, GateId::Deps) => gates::deps::run(&ctx, &sink).await,
                     (None, GateId::Build) => gates::build::run(&ctx, &sink).await,
                     (None, GateId::Startup) => gates::startup::run(&ctx, &sink).await,
+                    (None, GateId::Integration) => gates::integration::run(&ctx, &sink).await,
                 };
                 results.push(result);
             }
@@ -373,6 +389,8 @@ async fn execute(cli: &Cli) -> u8 {
         }
         outcome
     };
+    // Whatever happened, nothing started for integration outlives the run.
+    ctx.stop_live().await;
     for gate in &mut results {
         for check in &mut gate.checks {
             if ctx.skip.contains(&check.id) {

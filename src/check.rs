@@ -24,6 +24,12 @@ pub enum CheckId {
     StartupDatabaseConnections,
     StartupExternalServices,
     StartupHealthChecks,
+    IntegrationFrontendBackend,
+    IntegrationApiProxy,
+    IntegrationCors,
+    IntegrationWebsocket,
+    IntegrationStaticAssets,
+    IntegrationCdn,
     PortsEnvConfigured,
     PortsNoConflicts,
 }
@@ -46,6 +52,12 @@ impl CheckId {
         CheckId::StartupDatabaseConnections,
         CheckId::StartupExternalServices,
         CheckId::StartupHealthChecks,
+        CheckId::IntegrationFrontendBackend,
+        CheckId::IntegrationApiProxy,
+        CheckId::IntegrationCors,
+        CheckId::IntegrationWebsocket,
+        CheckId::IntegrationStaticAssets,
+        CheckId::IntegrationCdn,
         CheckId::PortsEnvConfigured,
         CheckId::PortsNoConflicts,
     ];
@@ -56,6 +68,7 @@ impl CheckId {
             Some("deps") => GateId::Deps,
             Some("build") => GateId::Build,
             Some("startup") => GateId::Startup,
+            Some("integration") => GateId::Integration,
             _ => GateId::Ports,
         }
     }
@@ -91,6 +104,12 @@ impl CheckId {
             CheckId::StartupDatabaseConnections => "startup.database_connections",
             CheckId::StartupExternalServices => "startup.external_services",
             CheckId::StartupHealthChecks => "startup.health_checks",
+            CheckId::IntegrationFrontendBackend => "integration.frontend_backend",
+            CheckId::IntegrationApiProxy => "integration.api_proxy",
+            CheckId::IntegrationCors => "integration.cors",
+            CheckId::IntegrationWebsocket => "integration.websocket",
+            CheckId::IntegrationStaticAssets => "integration.static_assets",
+            CheckId::IntegrationCdn => "integration.cdn",
             CheckId::PortsEnvConfigured => "ports.env_configured",
             CheckId::PortsNoConflicts => "ports.no_conflicts",
         }
@@ -116,6 +135,12 @@ impl CheckId {
             CheckId::StartupDatabaseConnections => "Database connections established",
             CheckId::StartupExternalServices => "External service connections verified",
             CheckId::StartupHealthChecks => "Health check endpoints responding",
+            CheckId::IntegrationFrontendBackend => "Frontend-backend communication working",
+            CheckId::IntegrationApiProxy => "API proxy configurations correct",
+            CheckId::IntegrationCors => "CORS settings validated",
+            CheckId::IntegrationWebsocket => "WebSocket connections functional",
+            CheckId::IntegrationStaticAssets => "Static asset serving working",
+            CheckId::IntegrationCdn => "CDN integration functional",
             CheckId::PortsEnvConfigured => "Use environment variables for all port configurations",
             CheckId::PortsNoConflicts => "Port conflict resolution",
         }
@@ -258,12 +283,18 @@ pub enum GateId {
     Deps,
     Build,
     Startup,
+    Integration,
 }
 
 impl GateId {
     /// Every gate, in the order `validate` runs them.
-    pub const ALL: &'static [GateId] =
-        &[GateId::Ports, GateId::Deps, GateId::Build, GateId::Startup];
+    pub const ALL: &'static [GateId] = &[
+        GateId::Ports,
+        GateId::Deps,
+        GateId::Build,
+        GateId::Startup,
+        GateId::Integration,
+    ];
 
     /// Parse a gate name.
     pub fn parse(name: &str) -> Option<GateId> {
@@ -288,6 +319,9 @@ impl GateId {
                 "dependencies are not installed as declared: not building",
             )),
             GateId::Startup => Some((GateId::Build, "build failed: not starting")),
+            GateId::Integration => {
+                Some((GateId::Startup, "the app did not start: nothing to probe"))
+            }
             GateId::Ports | GateId::Deps => None,
         }
     }
@@ -298,6 +332,7 @@ impl GateId {
             GateId::Deps => "deps",
             GateId::Build => "build",
             GateId::Startup => "startup",
+            GateId::Integration => "integration",
         }
     }
 
@@ -307,6 +342,7 @@ impl GateId {
             GateId::Deps => "Dependency installation",
             GateId::Build => "Build process",
             GateId::Startup => "Application startup",
+            GateId::Integration => "Integration verification",
         }
     }
 }

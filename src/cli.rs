@@ -93,6 +93,8 @@ pub enum Command {
         story_id: String,
         #[command(flatten)]
         selection: Selection,
+        #[command(flatten)]
+        remote: Remote,
     },
     /// Check port configuration: ports.env_configured and ports.no_conflicts.
     ///
@@ -151,6 +153,23 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Probe a running stack: integration.frontend_backend, integration.api_proxy,
+    /// integration.cors, integration.websocket, integration.static_assets and integration.cdn.
+    ///
+    /// Locally (default) the app is started as the startup gate starts it, probed, then
+    /// stopped; with --base-url (and --frontend-url / --backend-url) a deployed environment is
+    /// probed and nothing is started. The frontend's API base (VITE_API_URL, REACT_APP_API_URL,
+    /// NEXT_PUBLIC_API_URL, compose environment, config) must reach the backend with the
+    /// frontend's Origin; requests through the proxy (nginx.conf proxy_pass/upstream, the dev
+    /// server's /api prefix) must reach it too; CORS preflights from the frontend origin must be
+    /// allowed without wildcard-with-credentials or origin reflection; WebSockets must complete
+    /// the 101 handshake and echo, directly and through the proxy; the served index and every
+    /// asset it references must be 200 with a matching Content-Type; CDN assets must match the
+    /// local build and carry cache headers.
+    Integration {
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Print the JSON Schema every report validates against.
     Schema,
     /// Print the man page (roff) to stdout: `devops-agent man > devops-agent.1`.
@@ -160,6 +179,21 @@ pub enum Command {
         /// Shell to generate completions for.
         shell: clap_complete::Shell,
     },
+}
+
+/// Where the integration gate probes a deployed environment instead of starting the app.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Remote {
+    /// Probe this deployed base URL (e.g. a staging or preview deploy) instead of starting the
+    /// app; the frontend and backend are both reached through it unless given separately.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// The frontend's URL, when it differs from --base-url.
+    #[arg(long, value_name = "URL")]
+    pub frontend_url: Option<String>,
+    /// The backend's URL, when it differs from --base-url.
+    #[arg(long, value_name = "URL")]
+    pub backend_url: Option<String>,
 }
 
 /// What `validate` runs.

@@ -23,6 +23,35 @@ pub struct GateCtx {
     pub facts: Arc<Mutex<RunFacts>>,
     /// Checks not to run (`--skip`).
     pub skip: BTreeSet<CheckId>,
+    /// Keep the last started mode's services running for a later gate (integration).
+    pub keep_live: bool,
+    /// The services the startup gate left running, if any.
+    pub live: Arc<tokio::sync::Mutex<Option<LiveStack>>>,
+    /// `--base-url` / `--frontend-url` / `--backend-url`: probe a deployed environment.
+    pub remote: crate::cli::Remote,
+}
+
+/// Services left running by the startup gate for the integration gate to probe.
+#[derive(Debug)]
+pub struct LiveStack {
+    /// `development` or `production`.
+    pub mode: String,
+    pub services: Vec<LiveService>,
+    /// The processes, stopped by [`GateCtx::stop_live`].
+    pub running: Vec<crate::process::Running>,
+}
+
+/// One running service.
+#[derive(Debug, Clone)]
+pub struct LiveService {
+    pub name: String,
+    /// Directory relative to the project.
+    pub dir: String,
+    pub port: Option<u16>,
+    /// `http://127.0.0.1:PORT` (or `http://[::1]:PORT`): where it answered.
+    pub base_url: Option<String>,
+    /// The health path that answered 2xx.
+    pub health_path: Option<String>,
 }
 
 /// What probes measured, for the report: never estimated, only recorded.
@@ -48,6 +77,21 @@ impl GateCtx {
             processes: Processes::new(),
             facts: Arc::new(Mutex::new(RunFacts::default())),
             skip: BTreeSet::new(),
+            keep_live: false,
+            live: Arc::new(tokio::sync::Mutex::new(None)),
+            remote: crate::cli::Remote::default(),
+        }
+    }
+
+    /// Stop the services left running for integration (whole trees: TERM, grace, KILL).
+    pub async fn stop_live(&self) {
+        let live = self.live.lock().await.take();
+        if let Some(live) = live {
+            for running in live.running.into_iter().rev() {
+                running
+                    .stop(self.grace(), crate::process::Ending::Stopped)
+                    .await;
+            }
         }
     }
 

@@ -3,7 +3,8 @@
 pub mod build;
 mod context;
 pub mod deps;
+pub mod integration;
 pub mod ports;
 pub mod startup;
 
-pub use context::{GateCtx, RunFacts};
+pub use context::{GateCtx, LiveService, LiveStack, RunFacts};

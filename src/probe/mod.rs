@@ -2,7 +2,11 @@
 //! whether a local app is ready.
 
 pub mod db;
+pub mod http;
 mod listeners;
 pub mod ready;
+mod resolve;
+pub mod tls;
+pub mod ws;
 
 pub use listeners::{Listener, Owner, Proto, listeners, owners};

@@ -39,6 +39,45 @@ pub struct Config {
     /// External services the app depends on (HTTP(S) URLs or `host:port`).
     #[serde(default)]
     pub external: Vec<ExternalService>,
+    #[serde(default)]
+    pub integration: IntegrationConfig,
+}
+
+/// `[integration]`: what the integration gate probes, when detection is not enough.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationConfig {
+    /// The service that serves the frontend (default: a running service named like
+    /// `frontend`, `web`, `client`, `ui`, `nginx`, `app`).
+    pub frontend: Option<String>,
+    /// The service that serves the API (default: one named like `backend`, `api`, `server`).
+    pub backend: Option<String>,
+    /// The API base the frontend calls (default: `VITE_API_URL`, `REACT_APP_API_URL`,
+    /// `NEXT_PUBLIC_API_URL` from the environment, `.env` files or compose `environment`).
+    pub api_url: Option<String>,
+    /// The backend's health path (default: the one the startup gate found, else `/health`).
+    pub backend_health: Option<String>,
+    /// The path prefix the frontend's server proxies to the backend (default `/api`).
+    pub proxy_prefix: Option<String>,
+    /// nginx configuration to check (default: `nginx.conf`, `nginx/*.conf`, `*/nginx.conf`).
+    pub nginx: Option<String>,
+    /// Methods the frontend uses cross-origin (default GET, POST, PUT, DELETE).
+    pub cors_methods: Option<Vec<String>>,
+    /// Request headers the frontend sends cross-origin (default Content-Type, Authorization).
+    pub cors_headers: Option<Vec<String>>,
+    /// WebSocket endpoint paths, e.g. `["/ws"]` (default: detected from nginx locations).
+    pub websocket: Option<Vec<String>>,
+    /// A client-side route that must return the index (default: a path no server has).
+    pub spa_fallback: Option<String>,
+    /// Base URL of the CDN serving the built assets (default: absolute asset URLs in the
+    /// built HTML).
+    pub cdn_url: Option<String>,
+    /// Build output directory holding the built `index.html`, relative to the project
+    /// (default: `[build] output`, else `dist`, `build`, `out` in the frontend's directory).
+    pub build_dir: Option<String>,
+    /// Deadline of one probe request (default 5s).
+    #[serde(default, deserialize_with = "duration")]
+    pub request_timeout: Option<Duration>,
 }
 
 /// `[startup]`: how apps are started and judged.
@@ -78,6 +117,8 @@ pub struct ExternalService {
     pub url: String,
     /// Expected HTTP status (default: any 2xx or 3xx).
     pub expect_status: Option<u16>,
+    /// PEM file of extra trusted CA certificates (a private CA), relative to the project.
+    pub ca_file: Option<String>,
 }
 
 /// `[timeouts]`: durations written as `"90s"`, `"5m"`.

@@ -14,8 +14,8 @@ pub use compose::{
     ComposeFile, ComposePort, ComposeSet, group as compose_group, read as compose_read,
 };
 pub use config::{
-    BudgetsConfig, BuildConfig, Config, ConfigError, ExternalService, FileBudget, NamedUrl,
-    PortsConfig, ServiceConfig, StartupConfig, TimeoutsConfig,
+    BudgetsConfig, BuildConfig, Config, ConfigError, ExternalService, FileBudget,
+    IntegrationConfig, NamedUrl, PortsConfig, ServiceConfig, StartupConfig, TimeoutsConfig,
 };
 pub use context::{Env, Project, file_error as dotenv_file_error};
 pub use dockerfile::{Dockerfile, Expose, read as dockerfile_read};

@@ -1,6 +1,7 @@
 //! `devops-agent startup`: real processes on real ports — ready, crashing, never listening,
 //! IPv6-only, slow — and nothing left behind.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::common::{check, devops_agent, findings, fixture, project, run};
@@ -30,7 +31,7 @@ fn startup(dir: &Path, env: &[(&str, &str)]) -> crate::common::Run {
     run(cmd)
 }
 
-fn service<'a>(check: &'a serde_json::Value) -> &'a serde_json::Value {
+fn service(check: &serde_json::Value) -> &serde_json::Value {
     &check["evidence"]["services"][0]
 }
 
@@ -391,4 +392,186 @@ fn broken_connections_fail_with_reasons_and_no_password() {
             "{secret} leaked"
         );
     }
+}
+
+/// A certificate authority made by the test, and HTTPS servers using its certificates.
+mod tls_server {
+    use std::sync::Arc;
+
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    pub(super) struct Ca {
+        pub(super) pem: String,
+        issuer: Issuer<'static, KeyPair>,
+    }
+
+    pub(super) fn ca() -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "devops-agent test CA");
+        let cert = params.self_signed(&key).unwrap();
+        Ca {
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A leaf for `localhost` valid from yesterday for `days` days (negative: expired).
+    pub(super) fn leaf(ca: &Ca, days: i64) -> (Vec<CertificateDer<'static>>, Vec<u8>) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        if days < 0 {
+            params.not_before = now - time::Duration::days(30);
+        } else {
+            params.not_before = now - time::Duration::days(1);
+        }
+        params.not_after = now + time::Duration::days(days);
+        let cert = params.signed_by(&key, &ca.issuer).unwrap();
+        (vec![cert.der().clone()], key.serialize_der())
+    }
+
+    /// Serve HTTPS 200 `ok` on 127.0.0.1 from a thread of its own; returns the port.
+    pub(super) fn serve(chain: Vec<CertificateDer<'static>>, key: Vec<u8>) -> u16 {
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                while let Ok((tcp, _)) = listener.accept().await {
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        if let Ok(mut s) = acceptor.accept(tcp).await {
+                            let mut buf = [0u8; 2048];
+                            let _ = s.read(&mut buf).await;
+                            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
+                            let _ = s.shutdown().await;
+                        }
+                    });
+                }
+            });
+        });
+        port
+    }
+}
+
+fn external(entries: &[(&str, String)], ca_pem: Option<&str>) -> crate::common::Run {
+    let mut toml = String::new();
+    for (name, url) in entries {
+        let _ = writeln!(toml, "[[external]]\nname = \"{name}\"\nurl = \"{url}\"");
+        if ca_pem.is_some() {
+            toml.push_str("ca_file = \"ca.pem\"\n");
+        }
+        toml.push('\n');
+    }
+    let dir = project(&[("devops-agent.toml", &toml)]);
+    if let Some(pem) = ca_pem {
+        std::fs::write(dir.path().join("ca.pem"), pem).unwrap();
+    }
+    startup(dir.path(), &[])
+}
+
+#[test]
+fn external_https_service_with_a_trusted_certificate_passes() {
+    let ca = tls_server::ca();
+    let (chain, key) = tls_server::leaf(&ca, 90);
+    let port = tls_server::serve(chain, key);
+    let out = external(
+        &[("api", format!("https://localhost:{port}/health"))],
+        Some(&ca.pem),
+    );
+    let report = out.report();
+    let ext = check(&report, "startup.external_services");
+    assert_eq!(ext["status"], "passed", "{ext:#}");
+    let svc = &ext["evidence"]["services"][0];
+    assert_eq!(svc["http"]["status"], 200);
+    assert_eq!(svc["tls"]["verified"], true);
+    assert!(svc["tls"]["days_left"].as_i64().unwrap() >= 89);
+    assert!(
+        svc["tls"]["issuer"]
+            .as_str()
+            .unwrap()
+            .contains("devops-agent test CA")
+    );
+}
+
+#[test]
+fn expiring_expired_and_self_signed_certificates_are_caught() {
+    let ca = tls_server::ca();
+    let (chain, key) = tls_server::leaf(&ca, 7);
+    let soon = tls_server::serve(chain, key);
+    let out = external(
+        &[("soon", format!("https://localhost:{soon}/"))],
+        Some(&ca.pem),
+    );
+    let report = out.report();
+    let ext = check(&report, "startup.external_services");
+    assert_eq!(ext["status"], "warning", "{ext:#}");
+    assert!(
+        findings(ext)[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expires in 6 day(s)")
+            || findings(ext)[0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("expires in 7 day(s)")
+    );
+
+    let (chain, key) = tls_server::leaf(&ca, -2);
+    let expired = tls_server::serve(chain, key);
+    // Untrusted: the test CA is not given.
+    let other = tls_server::ca();
+    let (chain, key) = tls_server::leaf(&other, 30);
+    let untrusted = tls_server::serve(chain, key);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = external(
+        &[
+            ("expired", format!("https://localhost:{expired}/")),
+            ("untrusted", format!("https://localhost:{untrusted}/")),
+            ("down", format!("127.0.0.1:{closed}")),
+        ],
+        Some(&ca.pem),
+    );
+    let report = out.report();
+    assert_eq!(out.code, 1);
+    let ext = check(&report, "startup.external_services");
+    assert_eq!(ext["status"], "failed");
+    let text: Vec<String> = findings(ext)
+        .iter()
+        .map(|f| f["message"].as_str().unwrap().to_owned())
+        .collect();
+    let text = text.join("\n");
+    assert!(
+        text.contains("expired") && text.contains("certificate not valid"),
+        "{text}"
+    );
+    assert!(text.contains("untrusted (https://localhost:"), "{text}");
+    assert!(
+        text.contains("down (127.0.0.1:") && text.contains("TCP connect failed"),
+        "{text}"
+    );
 }

@@ -219,7 +219,11 @@ pub(crate) async fn check(ctx: &GateCtx) -> CheckResult {
             kinds.join(", ")
         );
         if !tcp_only.is_empty() {
-            let _ = write!(message, "; TCP only, no protocol known: {}", tcp_only.join(", "));
+            let _ = write!(
+                message,
+                "; TCP only, no protocol known: {}",
+                tcp_only.join(", ")
+            );
         }
         (Status::Passed, message)
     };

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::launch::{self, Ready, ServiceRun, Settings};
 use super::services::{self, Mode};
-use super::{databases, env_vars};
+use super::{databases, env_vars, external};
 use crate::check::{CheckId, CheckResult, Finding, GateId, GateResult, Severity, Status};
 use crate::gates::GateCtx;
 use crate::process::Ending;
@@ -41,6 +41,21 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
     };
     sink.check_completed(GateId::Startup, &databases);
     checks.push(databases);
+
+    let external = if ctx.skipped(CheckId::StartupExternalServices) {
+        let reason = "skipped with --skip".to_owned();
+        CheckResult::new(
+            CheckId::StartupExternalServices,
+            Status::Skipped {
+                reason: reason.clone(),
+            },
+            reason,
+        )
+    } else {
+        external::check(ctx).await
+    };
+    sink.check_completed(GateId::Startup, &external);
+    checks.push(external);
 
     let cfg = &ctx.project.config.startup;
     let settings = Settings {
@@ -87,7 +102,12 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
                 CheckResult::new(id, Status::Error, reason)
             }
         } else {
-            let runs = launch::run_mode(ctx, sink, &services, mode, &settings).await;
+            // The last mode that runs stays up when a later gate (integration) will probe it.
+            let last = mode == Mode::Prod
+                || services.iter().all(|s| s.prod.is_none())
+                || ctx.skipped(CheckId::StartupProdMode);
+            let keep = ctx.keep_live && last;
+            let runs = launch::run_mode(ctx, sink, &services, mode, &settings, keep).await;
             let check = mode_check(id, mode, &runs, ctx);
             record_environment(ctx, mode, &runs);
             all_runs.push((mode, runs));
@@ -368,4 +388,49 @@ fn health_check(
         .with_findings(findings)
         .evidence("endpoints", evidence)
         .evidence("p95_threshold_ms", round(limit_ms))
+}
+
+/// Start the app for the integration gate when the startup gate did not run in this
+/// invocation (`devops-agent integration`): production mode when it has services, else
+/// development, left running in `ctx.live`. Returns why nothing could be started.
+pub async fn start_live(ctx: &GateCtx, sink: &EventSink) -> Result<(), String> {
+    let cfg = &ctx.project.config.startup;
+    let settings = Settings {
+        ready_timeout: cfg
+            .ready_timeout
+            .unwrap_or(DEFAULT_READY_TIMEOUT)
+            .min(ctx.timeout),
+        stability: cfg.stability.unwrap_or(DEFAULT_STABILITY),
+        samples: 0,
+    };
+    let decls = crate::gates::ports::collect(&ctx.project);
+    let (services, errors) = services::detect(&ctx.project, &decls.ports);
+    if let Some(e) = errors.first() {
+        return Err(format!("cannot read {e}"));
+    }
+    let mode = if services.iter().any(|s| s.prod.is_some()) {
+        Mode::Prod
+    } else if services.iter().any(|s| s.dev.is_some()) {
+        Mode::Dev
+    } else {
+        return Err("no service to start: no start command configured or detected".to_owned());
+    };
+    let runs = launch::run_mode(ctx, sink, &services, mode, &settings, true).await;
+    let problems: Vec<String> = runs
+        .iter()
+        .filter_map(|r| match (&r.ready, &r.crashed) {
+            (Err(why), _) => Some(format!("{}: {why}", r.name)),
+            (Ok(_), Some(c)) => Some(format!("{}: crashed: {c}", r.name)),
+            (Ok(_), None) => None,
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the app did not start in {} mode: {}",
+            mode.name(),
+            problems.join("; ")
+        ))
+    }
 }

@@ -64,6 +64,7 @@ pub(crate) async fn run_mode(
     services: &[Service],
     mode: Mode,
     settings: &Settings,
+    keep: bool,
 ) -> Vec<ServiceRun> {
     let chosen: Vec<&Service> = services
         .iter()
@@ -235,6 +236,44 @@ pub(crate) async fn run_mode(
                 run.samples.push(sample);
             }
         }
+    }
+
+    // Hand a healthy stack to the integration gate instead of stopping it.
+    let healthy = runs
+        .iter()
+        .flatten()
+        .all(|(r, running)| r.ready.is_ok() && r.crashed.is_none() && running.is_some());
+    if keep && healthy {
+        let mut live = crate::gates::LiveStack {
+            mode: mode.name().to_owned(),
+            services: Vec::new(),
+            running: Vec::new(),
+        };
+        let mut out = Vec::new();
+        for (i, slot) in runs.into_iter().enumerate() {
+            let Some((run, running)) = slot else {
+                continue;
+            };
+            live.services.push(crate::gates::LiveService {
+                name: run.name.clone(),
+                dir: owned[i].dir.clone(),
+                port: run.port,
+                base_url: match &run.ready {
+                    Ok(Ready::Http { addr, .. }) => Some(format!("http://{addr}")),
+                    _ => run.port.map(|p| format!("http://127.0.0.1:{p}")),
+                },
+                health_path: match &run.ready {
+                    Ok(Ready::Http { path, .. }) => Some(path.clone()),
+                    _ => None,
+                },
+            });
+            if let Some(running) = running {
+                live.running.push(running);
+            }
+            out.push(run);
+        }
+        *ctx.live.lock().await = Some(live);
+        return out;
     }
 
     // Stop in reverse start order, then confirm the ports are free again.

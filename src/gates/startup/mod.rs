@@ -6,9 +6,10 @@
 
 mod databases;
 mod env_vars;
+mod external;
 mod gate;
 mod launch;
 mod services;
 
-pub use gate::run;
+pub use gate::{run, start_live};
 pub(crate) use services::detect as detect_services;

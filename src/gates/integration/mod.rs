@@ -1,0 +1,5 @@
+//! The integration gate (being written).
+
+mod gate;
+
+pub use gate::run;
