@@ -338,6 +338,7 @@ async fn execute(cli: &Cli) -> u8 {
     let outcome = {
         let run_all = async {
             let plan = planned(&cli.command);
+            let mut blocked_gates: Vec<(GateId, &str)> = Vec::new();
             // The static gates share nothing: run them together.
             if plan.contains(&GateId::Ports) && plan.contains(&GateId::Deps) {
                 let (ports, deps) = tokio::join!(
@@ -356,8 +357,17 @@ async fn execute(cli: &Cli) -> u8 {
                         .iter()
                         .find(|r| r.id == before)
                         .is_some_and(|r| r.status().is_blocking());
-                    (failed && !keep_going).then_some(reason)
+                    // A gate skipped for its own precondition passes the skip on.
+                    let inherited = blocked_gates.iter().find(|(g, _)| *g == before);
+                    match (inherited, failed && !keep_going) {
+                        (Some((_, why)), _) => Some(*why),
+                        (None, true) => Some(reason),
+                        (None, false) => None,
+                    }
                 });
+                if let Some(why) = blocked {
+                    blocked_gates.push((gate, why));
+                }
                 let result = match (blocked, gate) {
                     (Some(reason), _) => skipped_gate(gate, reason, &sink),
                     (None, GateId::Ports) => gates::ports::run(&ctx, &sink).await,

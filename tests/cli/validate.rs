@@ -56,7 +56,7 @@ fn junit_markdown_and_github_formats_from_one_run() {
         .filter(|n| n.has_tag_name("testsuite"))
         .collect();
     let names: Vec<&str> = suites.iter().filter_map(|s| s.attribute("name")).collect();
-    assert_eq!(names, ["ports", "deps", "build", "startup"]);
+    assert_eq!(names, ["ports", "deps", "build", "startup", "integration"]);
     let build = suites
         .iter()
         .find(|s| s.attribute("name") == Some("build"))
