@@ -4,31 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{check, devops_agent, findings, fixture, run};
-
-/// Copy a fixture into a fresh temporary directory (builds write into it).
-fn copy_fixture(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&fixture(name), dir.path());
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if name == "target" || name == "dist" || name == "node_modules" {
-            continue;
-        }
-        let target = to.join(&name);
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use crate::common::{check, copy_fixture, devops_agent, findings, run};
 
 fn build(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> crate::common::Run {
     let state = tempfile::tempdir().unwrap();

@@ -144,3 +144,29 @@ pub(crate) fn skip(reason: &str) {
     );
     let _ = writeln!(std::io::stderr(), "skipped: {reason}");
 }
+
+/// Copy a fixture into a fresh temporary directory (builds and `validate` write into it),
+/// leaving out build output and installed dependencies.
+pub(crate) fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture(name), dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" || name == "dist" || name == "node_modules" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+

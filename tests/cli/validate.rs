@@ -1,18 +1,6 @@
 //! `validate` as CI and agents use it: formats, gate selection, preconditions, history, init.
 
-use crate::common::{check, devops_agent, fixture, project, redactions, run};
-
-fn copy_fixture(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(format!("{}/.", fixture(name).display()))
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    dir
-}
+use crate::common::{check, copy_fixture, devops_agent, fixture, project, redactions, run};
 
 #[test]
 fn junit_markdown_and_github_formats_from_one_run() {
