@@ -236,7 +236,7 @@ pub enum PortsAction {
     ///
     /// For each variable (e.g. FRONTEND_PORT in "${FRONTEND_PORT:-5173}:5173") the current .env
     /// value is kept when still free, else the default, else the next free port above it, else
-    /// one from [ports] allocate_range. Reservations live in a registry under the user's state
+    /// one from allocate_range (the ports table of devops-agent.toml). Reservations live in a registry under the user's state
     /// directory ($DEVOPS_AGENT_STATE_DIR, $XDG_STATE_HOME/devops-agent or
     /// ~/.local/state/devops-agent), so two projects never get the same port. Other .env lines
     /// are left as they are. The ports checks then run on the result.
