@@ -4,4 +4,23 @@
 # service is absent and skip with a printed reason elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# deps gate: the package managers that install its fixture trees (npm and python3 come with the
+# machine). The tests install each fixture tree once, under target/fixture-cache/, keyed by its
+# manifest and lock.
+tools=target/fixture-cache/tools
+if command -v npm >/dev/null && [ ! -x "$tools/node/node_modules/.bin/pnpm" ]; then
+  npm install --prefix "$tools/node" --no-audit --no-fund --loglevel=error \
+    yarn@1.22.22 pnpm@9.15.9 @yarnpkg/cli-dist@4.18.1
+fi
+if command -v python3 >/dev/null && [ ! -x "$tools/py/bin/poetry" ]; then
+  python3 -m venv "$tools/py"
+  "$tools/py/bin/pip" install --quiet uv==0.13.9 pipenv==2026.10.3 poetry==2.5.1
+fi
+# integration gate: a real nginx (Debian's package) that the tests start on loopback in front of
+# the fixture stack. Only the binary is needed; the tests never use the system service.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] && command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq nginx >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null && apt-get install -y -qq nginx >/dev/null; }
+fi
 cargo test --locked --all-targets "$@"

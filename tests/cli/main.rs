@@ -3,6 +3,7 @@
 
 mod build;
 mod common;
+mod integration;
 mod output;
 mod ports;
 mod ports_allocate;

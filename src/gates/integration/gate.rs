@@ -1,18 +1,106 @@
-//! Placeholder so the crate builds while the integration gate is written; replaced before
-//! commit.
+//! Running the integration gate: decide what to probe (starting the app when nothing runs and
+//! the run is local), read the nginx configuration once, then run the six checks in catalogue
+//! order, each reported as soon as it completes.
 
-use crate::check::{GateId, GateResult};
+use std::time::{Duration, Instant};
+
+use super::client::Client;
+use super::targets::{self, Targets, Unavailable};
+use super::{api_proxy, cdn, cors, frontend_backend, static_assets, websocket};
+use crate::check::{CheckId, CheckResult, GateId, GateResult, Status};
 use crate::gates::GateCtx;
 use crate::report::EventSink;
 
-pub async fn run(_ctx: &GateCtx, sink: &EventSink) -> GateResult {
+/// Deadline of one probe request when `[integration] request_timeout` is not set.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Run the six integration checks.
+pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
+    let started = Instant::now();
     sink.gate_started(GateId::Integration);
+    let timeout = ctx
+        .project
+        .config
+        .integration
+        .request_timeout
+        .unwrap_or(DEFAULT_REQUEST_TIMEOUT)
+        .min(ctx.timeout);
+    let client = Client::new(ctx, timeout);
+    let runtime_wanted = GateId::Integration
+        .checks()
+        .iter()
+        .any(|&id| id != CheckId::IntegrationCdn && !ctx.skipped(id));
+    let resolved: Result<Targets, Unavailable> = if runtime_wanted {
+        targets::resolve(ctx, sink, timeout).await
+    } else {
+        Err(Unavailable {
+            skip: true,
+            reason: "skipped with --skip".to_owned(),
+        })
+    };
+    let nginx = api_proxy::load_nginx(&ctx.project);
+    // The CDN check needs no running app: a failed start must not hide a stale CDN.
+    let offline = Targets::default();
+
+    let mut checks = Vec::new();
+    for id in GateId::Integration.checks() {
+        let check_started = Instant::now();
+        let mut check = if ctx.skipped(id) {
+            skipped(id, "skipped with --skip")
+        } else {
+            match (id, &resolved) {
+                (CheckId::IntegrationApiProxy, r) => {
+                    api_proxy::check(&client, r.as_ref(), &nginx).await
+                }
+                (CheckId::IntegrationCdn, r) => {
+                    cdn::check(&client, r.as_ref().unwrap_or(&offline)).await
+                }
+                (_, Err(u)) => unavailable(id, u),
+                (CheckId::IntegrationFrontendBackend, Ok(t)) => {
+                    frontend_backend::check(&client, t).await
+                }
+                (CheckId::IntegrationCors, Ok(t)) => cors::check(&client, t).await,
+                (CheckId::IntegrationWebsocket, Ok(t)) => {
+                    websocket::check(&client, t, &nginx).await
+                }
+                (CheckId::IntegrationStaticAssets, Ok(t)) => static_assets::check(&client, t).await,
+                (_, Ok(_)) => skipped(id, "not an integration check"),
+            }
+        };
+        if let Ok(t) = &resolved {
+            check = check.evidence("target_mode", if t.remote { "remote" } else { "local" });
+        }
+        check.duration = check_started.elapsed();
+        sink.check_completed(GateId::Integration, &check);
+        checks.push(check);
+    }
+
     let result = GateResult {
         id: GateId::Integration,
-        checks: Vec::new(),
-        duration: std::time::Duration::ZERO,
+        checks,
+        duration: started.elapsed(),
         ports: Vec::new(),
     };
     sink.gate_completed(&result);
     result
+}
+
+fn skipped(id: CheckId, reason: &str) -> CheckResult {
+    CheckResult::new(
+        id,
+        Status::Skipped {
+            reason: reason.to_owned(),
+        },
+        reason,
+    )
+}
+
+/// Nothing runs to probe: skipped when there was nothing to start, an error when it failed to
+/// start (the verdict is unknown, not negative).
+fn unavailable(id: CheckId, why: &Unavailable) -> CheckResult {
+    if why.skip {
+        skipped(id, &why.reason)
+    } else {
+        CheckResult::new(id, Status::Error, format!("cannot probe: {}", why.reason))
+    }
 }

@@ -1,0 +1,540 @@
+//! What the integration gate probes: the frontend's and the backend's URLs (the services the
+//! startup gate left running, or `--base-url`/`--frontend-url`/`--backend-url`), the backend's
+//! health path, and the API base the frontend is configured to call.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::gates::{GateCtx, LiveService};
+use crate::probe::http::{Request, parse_target};
+use crate::project::Project;
+use crate::report::EventSink;
+
+/// The variables front-end toolchains read the API base from.
+pub(crate) const API_VARS: [&str; 3] = ["VITE_API_URL", "REACT_APP_API_URL", "NEXT_PUBLIC_API_URL"];
+
+/// Health paths tried on a remote backend when none is configured.
+const HEALTH_CANDIDATES: [&str; 4] = ["/health", "/healthz", "/api/health", "/ready"];
+
+/// One HTTP service to probe.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    /// Service name (`frontend`, `backend`), or `remote` for a URL given on the command line.
+    pub(crate) name: String,
+    /// Base URL without a trailing slash (may carry a path prefix when given remotely).
+    pub(crate) url: String,
+    /// `scheme://host[:port]`, what a browser sends as `Origin`.
+    pub(crate) origin: String,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) secure: bool,
+}
+
+impl Endpoint {
+    pub(crate) fn parse(name: &str, url: &str) -> Result<Endpoint, String> {
+        let url = url.trim().trim_end_matches('/');
+        let target = parse_target(url, "http", "https").map_err(|e| e.to_string())?;
+        let scheme = if target.secure { "https" } else { "http" };
+        Ok(Endpoint {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            origin: format!("{scheme}://{}", target.authority),
+            host: target.host,
+            port: target.port,
+            secure: target.secure,
+        })
+    }
+
+    /// `url` + `path` (`path` starts with `/`).
+    pub(crate) fn at(&self, path: &str) -> String {
+        if path.starts_with('/') {
+            format!("{}{path}", self.url)
+        } else {
+            format!("{}/{path}", self.url)
+        }
+    }
+
+    /// The same address for WebSocket connections (`ws://`, `wss://`).
+    pub(crate) fn ws_at(&self, path: &str) -> String {
+        let http = self.at(path);
+        match http.strip_prefix("https://") {
+            Some(rest) => format!("wss://{rest}"),
+            None => format!("ws://{}", http.strip_prefix("http://").unwrap_or(&http)),
+        }
+    }
+}
+
+/// Whether two hosts are the same machine's loopback (or the same name).
+pub(crate) fn same_host(a: &str, b: &str) -> bool {
+    let loopback = |h: &str| matches!(h, "localhost" | "127.0.0.1" | "::1" | "[::1]" | "0.0.0.0");
+    a.eq_ignore_ascii_case(b) || (loopback(a) && loopback(b))
+}
+
+/// Everything the runtime checks probe.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Targets {
+    /// Probing a deployed environment (no processes started).
+    pub(crate) remote: bool,
+    pub(crate) frontend: Option<Endpoint>,
+    pub(crate) backend: Option<Endpoint>,
+    /// The backend's health path, e.g. `/health`.
+    pub(crate) backend_health: String,
+    /// Ports of the running services by name (local), or the remote backend's port.
+    pub(crate) ports: Vec<(String, u16)>,
+    /// Port variable → the port the service got in this run (`BACKEND_PORT` → 41234).
+    pub(crate) port_vars: BTreeMap<String, u16>,
+    /// The frontend service's directory, relative to the project.
+    pub(crate) frontend_dir: Option<String>,
+}
+
+impl Targets {
+    /// Locally, one service plays frontend and backend: there is no hop between them.
+    pub(crate) fn single_service(&self) -> Option<&str> {
+        match (&self.frontend, &self.backend) {
+            (Some(f), Some(b)) if !self.remote && f.url == b.url => Some(f.name.as_str()),
+            _ => None,
+        }
+    }
+}
+
+/// Why nothing can be probed at run time: skipped (nothing to start) or an error (it did not
+/// start).
+#[derive(Debug, Clone)]
+pub(crate) struct Unavailable {
+    pub(crate) skip: bool,
+    pub(crate) reason: String,
+}
+
+/// Decide what to probe, starting the app when it is not running and the run is local.
+pub(crate) async fn resolve(
+    ctx: &GateCtx,
+    sink: &EventSink,
+    timeout: Duration,
+) -> Result<Targets, Unavailable> {
+    let remote = &ctx.remote;
+    let cfg = &ctx.project.config.integration;
+    if remote.base_url.is_some() || remote.frontend_url.is_some() || remote.backend_url.is_some() {
+        let bad = |e: String| Unavailable {
+            skip: false,
+            reason: crate::redact::mask_url_passwords(&e),
+        };
+        let frontend = remote
+            .frontend_url
+            .as_ref()
+            .or(remote.base_url.as_ref())
+            .map(|u| Endpoint::parse("frontend", u))
+            .transpose()
+            .map_err(|e| bad(format!("--frontend-url/--base-url: {e}")))?;
+        let backend = remote
+            .backend_url
+            .as_ref()
+            .or(remote.base_url.as_ref())
+            .map(|u| Endpoint::parse("backend", u))
+            .transpose()
+            .map_err(|e| bad(format!("--backend-url/--base-url: {e}")))?;
+        let backend_health = match (&cfg.backend_health, &backend) {
+            (Some(p), _) => p.clone(),
+            (None, Some(b)) => detect_health(b, timeout).await,
+            (None, None) => "/health".to_owned(),
+        };
+        let mut targets = Targets {
+            remote: true,
+            frontend,
+            backend,
+            backend_health,
+            ports: Vec::new(),
+            port_vars: BTreeMap::new(),
+            frontend_dir: cfg
+                .frontend
+                .as_ref()
+                .and_then(|f| ctx.project.config.services.get(f))
+                .and_then(|s| s.dir.clone()),
+        };
+        // Without --backend-url, the API base the production build calls is the best word on
+        // where the backend is; --base-url alone then means "the site", not "the API".
+        if remote.backend_url.is_none()
+            && let Some(base) = api_base(&ctx.project, &targets)
+            && base.value.contains("://")
+            && let Ok(api) = Endpoint::parse("backend", &base.value)
+        {
+            let api = Endpoint::parse("backend", &api.origin).unwrap_or(api);
+            if cfg.backend_health.is_none() {
+                targets.backend_health = detect_health(&api, timeout).await;
+            }
+            targets.backend = Some(api);
+        }
+        targets.ports = targets
+            .backend
+            .iter()
+            .map(|b| ("backend".to_owned(), b.port))
+            .collect();
+        return Ok(targets);
+    }
+
+    let needs_start = ctx.live.lock().await.is_none();
+    if needs_start {
+        crate::gates::startup::start_live(ctx, sink)
+            .await
+            .map_err(|reason| Unavailable {
+                skip: reason.starts_with("no service to start"),
+                reason,
+            })?;
+    }
+    let services: Vec<LiveService> = ctx
+        .live
+        .lock()
+        .await
+        .as_ref()
+        .map(|l| l.services.clone())
+        .unwrap_or_default();
+    if services.is_empty() {
+        return Err(Unavailable {
+            skip: true,
+            reason: "no service is running to probe".to_owned(),
+        });
+    }
+    let (front, back) = roles(&services, cfg.frontend.as_deref(), cfg.backend.as_deref());
+    let endpoint = |s: &LiveService| {
+        s.base_url
+            .as_ref()
+            .and_then(|u| Endpoint::parse(&s.name, u).ok())
+    };
+    let frontend = front.and_then(endpoint);
+    let backend = back.and_then(endpoint);
+    let backend_health = cfg
+        .backend_health
+        .clone()
+        .or_else(|| back.and_then(|b| b.health_path.clone()))
+        .unwrap_or_else(|| "/health".to_owned());
+    Ok(Targets {
+        remote: false,
+        frontend,
+        backend,
+        backend_health,
+        ports: services
+            .iter()
+            .filter_map(|s| s.port.map(|p| (s.name.clone(), p)))
+            .collect(),
+        port_vars: port_vars(&ctx.project, &services),
+        frontend_dir: front.map(|f| f.dir.clone()),
+    })
+}
+
+/// Which running service is the frontend and which the backend: configuration first, then
+/// names (and directories) that say so. One service plays both roles.
+fn roles<'a>(
+    services: &'a [LiveService],
+    frontend: Option<&str>,
+    backend: Option<&str>,
+) -> (Option<&'a LiveService>, Option<&'a LiveService>) {
+    let named = |n: Option<&str>| n.and_then(|n| services.iter().find(|s| s.name == n));
+    let like = |words: &[&str]| {
+        services.iter().find(|s| {
+            let name = format!("{} {}", s.name, s.dir).to_ascii_lowercase();
+            words.iter().any(|w| name.contains(w))
+        })
+    };
+    let front = named(frontend)
+        .or_else(|| like(&["front", "web", "client", "ui", "nginx", "proxy", "site"]));
+    let back = named(backend).or_else(|| like(&["back", "api", "server", "service"]));
+    match (front, back) {
+        (Some(f), Some(b)) => (Some(f), Some(b)),
+        (Some(f), None) => (
+            Some(f),
+            services.iter().find(|s| s.name != f.name).or(Some(f)),
+        ),
+        (None, Some(b)) => (
+            services.iter().find(|s| s.name != b.name).or(Some(b)),
+            Some(b),
+        ),
+        (None, None) => (services.first(), services.get(1).or(services.first())),
+    }
+}
+
+/// Port variables (`BACKEND_PORT`) of the running services, with the ports they got: the
+/// startup gate passes these to every service, so a frontend's `${BACKEND_PORT}` means them.
+fn port_vars(project: &Project, services: &[LiveService]) -> BTreeMap<String, u16> {
+    let mut vars = BTreeMap::new();
+    let mut note = |service: &str, expression: &str| {
+        let var = match crate::gates::ports::classify_expr(expression) {
+            crate::gates::ports::PortExpr::EnvWithDefault { var, .. }
+            | crate::gates::ports::PortExpr::EnvRequired { var }
+            | crate::gates::ports::PortExpr::EnvNoDefault { var } => var,
+            crate::gates::ports::PortExpr::Literal | crate::gates::ports::PortExpr::Invalid(_) => {
+                return;
+            }
+        };
+        if let Some(port) = services
+            .iter()
+            .find(|s| s.name == service)
+            .and_then(|s| s.port)
+        {
+            vars.entry(var).or_insert(port);
+        }
+    };
+    for (name, service) in &project.config.services {
+        if let Some(port) = &service.port {
+            note(name, port.get_ref());
+        }
+    }
+    for decl in crate::gates::ports::collect(project).ports {
+        if decl.published {
+            note(&decl.service, &decl.expression);
+        }
+    }
+    vars
+}
+
+/// The first health path a remote backend answers 2xx on; `/health` when none does.
+async fn detect_health(backend: &Endpoint, timeout: Duration) -> String {
+    for path in HEALTH_CANDIDATES {
+        let request = Request::get(&backend.at(path), timeout.min(Duration::from_secs(3)));
+        // An SPA's fallback answers every path with its page: that is not a health endpoint.
+        if let Ok(resp) = crate::probe::http::send(&request).await
+            && (200..300).contains(&resp.status)
+            && !resp
+                .header("content-type")
+                .is_some_and(|t| t.trim_start().starts_with("text/html"))
+        {
+            return path.to_owned();
+        }
+    }
+    "/health".to_owned()
+}
+
+/// The API base the frontend calls, and where that is written.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiBase {
+    /// `VITE_API_URL`, … or `api_url` for the configuration key.
+    pub(crate) variable: String,
+    /// The value with `${VAR}` references resolved.
+    pub(crate) value: String,
+    /// `process environment`, `.env`, `frontend/.env.production`, `docker-compose.yml`, ….
+    pub(crate) source: String,
+    pub(crate) line: Option<u64>,
+}
+
+/// Find the API base: `[integration] api_url`, the process environment and `.env`, the
+/// frontend directory's `.env.production`/`.env.local`/`.env`, then compose `environment`.
+pub(crate) fn api_base(project: &Project, targets: &Targets) -> Option<ApiBase> {
+    let lookup = |name: &str| {
+        targets
+            .port_vars
+            .get(name)
+            .map(u16::to_string)
+            .or_else(|| project.env.get(name))
+    };
+    let render = |v: &str| crate::interp::interpolate(v, &lookup).unwrap_or_else(|_| v.to_owned());
+    if let Some(url) = &project.config.integration.api_url {
+        return Some(ApiBase {
+            variable: "api_url".to_owned(),
+            value: render(url),
+            source: "devops-agent.toml [integration]".to_owned(),
+            line: None,
+        });
+    }
+    for var in API_VARS {
+        if project.env.source(var) == Some("process")
+            && let Some(value) = project.env.get(var)
+        {
+            return Some(ApiBase {
+                variable: var.to_owned(),
+                value: render(&value),
+                source: "process environment".to_owned(),
+                line: None,
+            });
+        }
+    }
+    let mut dirs: Vec<&str> = Vec::new();
+    if let Some(dir) = targets.frontend_dir.as_deref() {
+        dirs.push(dir);
+    }
+    dirs.extend(["frontend", "client", "web", "."]);
+    dirs.dedup();
+    // A deployed environment was built for production: local development settings (`.env`,
+    // `.env.local`, compose) say nothing about it.
+    let names: &[&str] = if targets.remote {
+        &[".env.production.local", ".env.production"]
+    } else {
+        &[
+            ".env.production.local",
+            ".env.production",
+            ".env.local",
+            ".env",
+        ]
+    };
+    let mut files: Vec<(&str, &str)> = Vec::new();
+    if !targets.remote {
+        // The project's `.env` is in every started service's environment, which front-end
+        // tools let win over their own `.env*` files.
+        files.push((".", ".env"));
+    }
+    for dir in &dirs {
+        files.extend(names.iter().map(|n| (*dir, *n)));
+    }
+    for (dir, name) in files {
+        let path = project.root.join(dir).join(name);
+        let Ok(Some(file)) = crate::dotenv::load(&path) else {
+            continue;
+        };
+        for var in API_VARS {
+            if let Some(entry) = file.entries.iter().rev().find(|e| e.key == var) {
+                return Some(ApiBase {
+                    variable: var.to_owned(),
+                    value: render(&entry.value),
+                    source: project.relative(&path),
+                    line: u64::try_from(entry.line).ok(),
+                });
+            }
+        }
+    }
+    if targets.remote {
+        return None;
+    }
+    compose_api_base(project, targets, &render)
+}
+
+#[derive(Deserialize)]
+struct ComposeEnvFile {
+    #[serde(default)]
+    services: Option<BTreeMap<String, Option<ComposeEnvService>>>,
+}
+
+#[derive(Deserialize)]
+struct ComposeEnvService {
+    #[serde(default)]
+    environment: Option<Environment>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Environment {
+    List(Vec<String>),
+    Map(BTreeMap<String, Option<ScalarValue>>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ScalarValue {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// `environment` of the frontend service (by name, else any service) in the compose files.
+fn compose_api_base(
+    project: &Project,
+    targets: &Targets,
+    render: &dyn Fn(&str) -> String,
+) -> Option<ApiBase> {
+    let frontend = targets.frontend.as_ref().map(|f| f.name.as_str());
+    for path in &project.detected.compose {
+        let Some(text) = read_small(path) else {
+            continue;
+        };
+        let Ok(file) = serde_saphyr::from_str::<ComposeEnvFile>(&text) else {
+            continue; // The ports gate reports unreadable compose files.
+        };
+        let mut services: Vec<(String, ComposeEnvService)> = file
+            .services
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(n, s)| s.map(|s| (n, s)))
+            .collect();
+        // The frontend's own environment wins over another service's.
+        services.sort_by_key(|(n, _)| Some(n.as_str()) != frontend);
+        for (_, service) in services {
+            let pairs: Vec<(String, String)> = match service.environment {
+                Some(Environment::List(items)) => items
+                    .into_iter()
+                    .filter_map(|i| i.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+                    .collect(),
+                Some(Environment::Map(map)) => map
+                    .into_iter()
+                    .filter_map(|(k, v)| {
+                        let v = match v? {
+                            ScalarValue::Text(t) => t,
+                            ScalarValue::Int(i) => i.to_string(),
+                            ScalarValue::Float(f) => f.to_string(),
+                            ScalarValue::Bool(b) => b.to_string(),
+                        };
+                        Some((k, v))
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            for var in API_VARS {
+                if let Some((_, value)) = pairs.iter().find(|(k, _)| k == var) {
+                    let line = text
+                        .lines()
+                        .position(|l| l.contains(var))
+                        .and_then(|i| u64::try_from(i + 1).ok());
+                    return Some(ApiBase {
+                        variable: var.to_owned(),
+                        value: render(value),
+                        source: project.relative(path),
+                        line,
+                    });
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A text file of at most 4 MiB.
+pub(crate) fn read_small(path: &Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.len() > 4 * 1024 * 1024 {
+        return None;
+    }
+    std::fs::read_to_string(path).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(name: &str, port: u16) -> LiveService {
+        LiveService {
+            name: name.to_owned(),
+            dir: name.to_owned(),
+            port: Some(port),
+            base_url: Some(format!("http://127.0.0.1:{port}")),
+            health_path: None,
+        }
+    }
+
+    #[test]
+    fn roles_come_from_names_or_configuration() {
+        let services = [svc("frontend", 1), svc("backend", 2)];
+        let (f, b) = roles(&services, None, None);
+        assert_eq!((f.unwrap().port, b.unwrap().port), (Some(1), Some(2)));
+        let services = [svc("api", 2), svc("nginx", 1)];
+        let (f, b) = roles(&services, None, None);
+        assert_eq!((f.unwrap().port, b.unwrap().port), (Some(1), Some(2)));
+        let services = [svc("one", 1), svc("two", 2)];
+        let (f, b) = roles(&services, Some("two"), Some("one"));
+        assert_eq!((f.unwrap().port, b.unwrap().port), (Some(2), Some(1)));
+        let services = [svc("app", 1)];
+        let (f, b) = roles(&services, None, None);
+        assert_eq!((f.unwrap().port, b.unwrap().port), (Some(1), Some(1)));
+    }
+
+    #[test]
+    fn endpoints_keep_origin_and_build_ws_urls() {
+        let e = Endpoint::parse("x", "http://127.0.0.1:8080/").unwrap();
+        assert_eq!(e.origin, "http://127.0.0.1:8080");
+        assert_eq!(e.at("/api/health"), "http://127.0.0.1:8080/api/health");
+        assert_eq!(e.ws_at("/ws"), "ws://127.0.0.1:8080/ws");
+        let e = Endpoint::parse("x", "https://app.example/base").unwrap();
+        assert_eq!(e.origin, "https://app.example");
+        assert_eq!(e.ws_at("/ws"), "wss://app.example/base/ws");
+        assert!(Endpoint::parse("x", "nonsense").is_err());
+        assert!(same_host("localhost", "127.0.0.1") && !same_host("a.test", "127.0.0.1"));
+    }
+}

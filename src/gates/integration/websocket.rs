@@ -1,0 +1,378 @@
+//! `integration.websocket`: at every configured or detected WebSocket endpoint, the handshake
+//! (101 with a valid `Sec-WebSocket-Accept`) and an echo round trip work directly against the
+//! backend and through the frontend's proxy. nginx locations that proxy a WebSocket path
+//! without `Upgrade`/`Connection` headers or HTTP/1.1 are pointed at by file and line.
+
+use serde_json::json;
+
+use super::client::{Client, round};
+use super::nginx::{Location, NginxError, Summary};
+use super::targets::Targets;
+use crate::check::{CheckId, CheckResult, Finding, Severity, Status};
+
+const ID: CheckId = CheckId::IntegrationWebsocket;
+
+/// The path a location matches, when it is a plain prefix or exact match.
+fn location_path(location: &Location) -> Option<String> {
+    let mut parts = location.path.split_whitespace();
+    let first = parts.next()?;
+    let path = match first {
+        "=" | "^~" => parts.next()?,
+        "~" | "~*" | "@" => return None,
+        p if p.starts_with('@') => return None,
+        p => p,
+    };
+    Some(path.trim_end_matches('/').to_owned()).filter(|p| !p.is_empty())
+}
+
+/// Whether a location looks like a WebSocket endpoint: it sets the upgrade headers, or its
+/// path names one.
+fn is_ws_location(location: &Location) -> bool {
+    let path = location.path.to_ascii_lowercase();
+    location.proxy_pass.is_some()
+        && (location.upgrade
+            || path.ends_with("/ws")
+            || path.contains("/ws/")
+            || path.contains("socket"))
+}
+
+/// Paths a Vite (or webpack) dev-server proxy forwards with `ws: true`: the quoted `'/path'`
+/// key nearest before each `ws: true`. A text scan, not a JavaScript parser: good for the
+/// object literals these configs are written as.
+fn dev_server_ws_paths(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(at) = text.get(from..).and_then(|rest| rest.find("ws")) {
+        let pos = from + at;
+        from = pos + 2;
+        let before = text.get(..pos).unwrap_or_default();
+        if before
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == '/')
+        {
+            continue;
+        }
+        let after = text.get(pos + 2..).unwrap_or_default().trim_start();
+        let Some(value) = after.strip_prefix(':') else {
+            continue;
+        };
+        if !value.trim_start().starts_with("true") {
+            continue;
+        }
+        // The nearest preceding quoted key that starts with `/` and is followed by `:`.
+        let mut end = before.len();
+        while let Some(open) = before.get(..end).and_then(|b| b.rfind(['\'', '"', '`'])) {
+            end = open;
+            let quote = before.get(open..=open).unwrap_or_default();
+            let Some(rest) = before.get(open + 1..) else {
+                break;
+            };
+            let Some(close) = rest.find(quote) else {
+                continue;
+            };
+            let key = rest.get(..close).unwrap_or_default();
+            let tail = rest.get(close + 1..).unwrap_or_default().trim_start();
+            if key.starts_with('/') && tail.starts_with(':') {
+                let path = key.trim_start_matches('^').to_owned();
+                if !found.contains(&path) {
+                    found.push(path);
+                }
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// Dev-server configuration files of the frontend.
+fn dev_server_paths(project: &crate::project::Project, frontend_dir: Option<&str>) -> Vec<String> {
+    let mut dirs: Vec<&str> = frontend_dir.into_iter().collect();
+    dirs.extend(["frontend", "client", "web", "."]);
+    let mut found = Vec::new();
+    for dir in dirs {
+        for name in [
+            "vite.config.ts",
+            "vite.config.js",
+            "vite.config.mjs",
+            "vite.config.mts",
+            "vite.config.cjs",
+            "webpack.config.js",
+        ] {
+            let path = project.root.join(dir).join(name);
+            if let Some(text) = super::targets::read_small(&path) {
+                for p in dev_server_ws_paths(&text) {
+                    if !found.contains(&p) {
+                        found.push(p);
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Configured endpoints, else those detected in nginx configuration, else in the dev server's
+/// proxy settings.
+pub(crate) fn endpoints(
+    configured: Option<&[String]>,
+    nginx: &[Result<Summary, NginxError>],
+) -> (Vec<String>, &'static str) {
+    if let Some(list) = configured {
+        return (list.to_vec(), "devops-agent.toml [integration] websocket");
+    }
+    let mut found: Vec<String> = Vec::new();
+    for summary in nginx.iter().flatten() {
+        for location in &summary.locations {
+            if is_ws_location(location)
+                && let Some(path) = location_path(location)
+                && !found.contains(&path)
+            {
+                found.push(path);
+            }
+        }
+    }
+    (found, "nginx location")
+}
+
+/// The nginx location serving `path`, if any.
+fn location_for<'a>(nginx: &'a [Result<Summary, NginxError>], path: &str) -> Option<&'a Location> {
+    nginx
+        .iter()
+        .flatten()
+        .flat_map(|s| s.locations.iter())
+        .filter(|l| l.proxy_pass.is_some())
+        .find(|l| location_path(l).as_deref() == Some(path.trim_end_matches('/')))
+}
+
+/// What a location lacks to pass WebSocket upgrades.
+fn missing_headers(location: &Location) -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    if !location.http11 {
+        missing.push("proxy_http_version 1.1;");
+    }
+    if !location.upgrade {
+        missing.push("proxy_set_header Upgrade $http_upgrade;");
+    }
+    if !location.connection_upgrade {
+        missing.push("proxy_set_header Connection \"upgrade\";");
+    }
+    missing
+}
+
+pub(crate) async fn check(
+    client: &Client<'_>,
+    targets: &Targets,
+    nginx: &[Result<Summary, NginxError>],
+) -> CheckResult {
+    let configured = client.ctx.project.config.integration.websocket.as_deref();
+    let (mut paths, mut source) = endpoints(configured, nginx);
+    if paths.is_empty() {
+        paths = dev_server_paths(&client.ctx.project, targets.frontend_dir.as_deref());
+        source = "dev server proxy (ws: true)";
+    }
+    if paths.is_empty() {
+        let reason = "no WebSocket endpoint configured or detected".to_owned();
+        return CheckResult::new(
+            ID,
+            Status::Skipped {
+                reason: reason.clone(),
+            },
+            reason,
+        );
+    }
+    let origin = targets
+        .frontend
+        .as_ref()
+        .or(targets.backend.as_ref())
+        .map(|e| e.origin.clone());
+    let mut routes = Vec::new();
+    if let Some(b) = &targets.backend {
+        routes.push(("direct", b));
+    }
+    if let Some(f) = &targets.frontend
+        && targets.backend.as_ref().is_none_or(|b| b.url != f.url)
+    {
+        routes.push(("through_proxy", f));
+    }
+    let mut findings = Vec::new();
+    let mut evidence = Vec::new();
+    let mut passed = 0;
+    let mut failed_proxy_paths = Vec::new();
+    for path in &paths {
+        let mut direct_ok = false;
+        for (route, endpoint) in &routes {
+            let url = endpoint.ws_at(path);
+            let message = format!("devops-agent {}", std::process::id());
+            let out =
+                crate::probe::ws::roundtrip(&url, origin.as_deref(), &message, client.timeout)
+                    .await;
+            let ok = out.error.is_none() && out.echoed && out.accept_valid && out.status == 101;
+            client.record_ws(out.handshake_ms, ok);
+            evidence.push(json!({
+                "path": path,
+                "route": route,
+                "url": client.clean(&url),
+                "status": out.status,
+                "accept_valid": out.accept_valid,
+                "echoed": out.echoed,
+                "handshake_ms": round(out.handshake_ms),
+                "roundtrip_ms": out.roundtrip_ms.map(round),
+                "error": out.error.as_deref().map(|e| client.clean(e)),
+            }));
+            if ok {
+                passed += 1;
+                direct_ok |= *route == "direct";
+            } else {
+                if *route == "through_proxy" {
+                    failed_proxy_paths.push(path.clone());
+                }
+                let what = if *route == "direct" {
+                    format!("the backend ({})", endpoint.name)
+                } else {
+                    format!("the proxy ({})", endpoint.name)
+                };
+                // The backend upgraded the same path directly: whatever the proxy's answer
+                // says, the upgrade was lost on the way.
+                let hint = if *route == "through_proxy" && direct_ok {
+                    " (the backend upgrades this path when reached directly, so the proxy is not passing the Upgrade/Connection headers on)"
+                } else {
+                    ""
+                };
+                let mut finding = Finding::new(
+                    Severity::Error,
+                    format!(
+                        "WebSocket {} via {what}: {}{hint}",
+                        client.clean(&url),
+                        client.clean(out.error.as_deref().unwrap_or("no echo came back"))
+                    ),
+                );
+                if *route == "through_proxy"
+                    && let Some(loc) = location_for(nginx, path)
+                {
+                    finding = finding.at(loc.file.clone(), Some(loc.line), None);
+                }
+                findings.push(finding);
+            }
+        }
+        // Static: the nginx location for this path must pass the upgrade on.
+        if let Some(loc) = location_for(nginx, path) {
+            let missing = missing_headers(loc);
+            if !missing.is_empty() {
+                let runtime_failed = failed_proxy_paths.contains(path);
+                let proxy_probed = routes.iter().any(|(r, _)| *r == "through_proxy");
+                let severity = if runtime_failed || !proxy_probed {
+                    Severity::Error
+                } else {
+                    Severity::Warning
+                };
+                findings.push(
+                    Finding::new(
+                        severity,
+                        format!(
+                            "nginx location {} proxies WebSockets without {}",
+                            loc.path,
+                            missing.join(" ")
+                        ),
+                    )
+                    .at(loc.file.clone(), Some(loc.line), None)
+                    .suggest(missing.join(" ")),
+                );
+            }
+        }
+    }
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let (status, message) = if routes.is_empty() {
+        if errors > 0 {
+            (
+                Status::Failed,
+                findings
+                    .iter()
+                    .map(|f| f.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        } else {
+            let reason = "no running service or URL to open a WebSocket to".to_owned();
+            return CheckResult::new(
+                ID,
+                Status::Skipped {
+                    reason: reason.clone(),
+                },
+                reason,
+            )
+            .evidence("endpoints", paths)
+            .evidence("detected_from", source);
+        }
+    } else if errors > 0 {
+        let mut parts: Vec<String> = findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.message.clone())
+            .collect();
+        parts.truncate(3);
+        (Status::Failed, parts.join("; "))
+    } else if !findings.is_empty() {
+        (
+            Status::Warning,
+            format!(
+                "{passed} WebSocket round trip(s) succeeded, but: {}",
+                findings
+                    .iter()
+                    .map(|f| f.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        )
+    } else {
+        let routes_text = routes
+            .iter()
+            .map(|(r, _)| r.replace('_', " "))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        (
+            Status::Passed,
+            format!(
+                "WebSocket handshake (101, valid accept) and echo succeeded at {} ({routes_text})",
+                paths.join(", ")
+            ),
+        )
+    };
+    CheckResult::new(ID, status, message)
+        .with_findings(findings)
+        .evidence("endpoints", paths)
+        .evidence("detected_from", source)
+        .evidence("origin", origin.as_deref().map(|o| client.clean(o)))
+        .evidence("round_trips", evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_detected_from_nginx() {
+        let conf = "server { location /api/ { proxy_pass http://b; } location = /ws { proxy_pass http://b; } location /live { proxy_pass http://b; proxy_set_header Upgrade $http_upgrade; } location ~ ^/socket { proxy_pass http://b; } }";
+        let summary =
+            super::super::nginx::summarize(&super::super::nginx::parse_str(conf, "n").unwrap());
+        let (found, _) = endpoints(None, &[Ok(summary.clone())]);
+        assert_eq!(found, ["/ws", "/live"]);
+        let parsed = [Ok(summary)];
+        let ws = location_for(&parsed, "/ws").unwrap();
+        assert_eq!(missing_headers(ws).len(), 3);
+        let vite = "export default defineConfig({\n  server: {\n    proxy: {\n      '/api': 'http://localhost:3000',\n      \"/socket.io\": { target: 'ws://localhost:3000', ws: true },\n      '/live': {\n        target: 'http://localhost:3000',\n        changeOrigin: true,\n        ws : true,\n      },\n      '/no': { ws: false },\n    },\n  },\n});\n";
+        assert_eq!(dev_server_ws_paths(vite), ["/socket.io", "/live"]);
+        assert!(dev_server_ws_paths("news: true; 'ws'").is_empty());
+        let (found, source) = endpoints(Some(&["/x".to_owned()]), &[]);
+        assert_eq!(
+            (found, source),
+            (
+                vec!["/x".to_owned()],
+                "devops-agent.toml [integration] websocket"
+            )
+        );
+    }
+}
