@@ -169,4 +169,3 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
-
