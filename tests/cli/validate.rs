@@ -277,3 +277,133 @@ fn man_page_and_completions() {
         assert!(out.stdout.contains("validate"), "{shell}");
     }
 }
+
+/// The demo passes every gate: each check passes, or is skipped for a reason that does not
+/// apply to it (no database URL, no external service, no CDN, nothing required).
+#[test]
+fn demo_passes_every_gate_end_to_end() {
+    let dir = copy_fixture("demo");
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.args(["validate", "DEMO-1", "--format", "jsonl", "--project"])
+        .arg(dir.path());
+    crate::common::demo_ports(&mut cmd);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let last: serde_json::Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "validation_complete");
+    assert_eq!(last["result"], "passed");
+    let ready: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "service_ready")
+        .collect();
+    assert_eq!(ready.len(), 4, "backend and frontend, in both modes");
+
+    // The same run as a report: every gate passing.
+    let mut cmd = devops_agent(state.path());
+    cmd.args(["validate", "DEMO-1", "--project"])
+        .arg(dir.path());
+    crate::common::demo_ports(&mut cmd);
+    let report = run(cmd).report();
+    for gate in ["ports", "deps", "build", "startup", "integration"] {
+        assert_eq!(
+            report["deployment"]["deployment_pipeline"][gate], "passing",
+            "{gate}"
+        );
+    }
+    let allowed_skips = [
+        "startup.env_vars",
+        "startup.database_connections",
+        "startup.external_services",
+        "integration.cdn",
+    ];
+    for gate in report["gates"].as_array().unwrap() {
+        for c in gate["checks"].as_array().unwrap() {
+            let id = c["id"].as_str().unwrap();
+            match c["status"].as_str().unwrap() {
+                "passed" => {}
+                "skipped" if allowed_skips.contains(&id) => {}
+                other => panic!("{id} is {other}: {}", c["message"]),
+            }
+        }
+    }
+    // Second run: history compares with the first.
+    assert_eq!(report["deployment"]["last_deployment"]["status"], "passed");
+    assert_eq!(
+        report["deployment"]["since_last"]["newly_failing"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn ctrl_c_mid_validate_writes_the_partial_report_and_stops_everything() {
+    let dir = copy_fixture("demo");
+    let state = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("devops-agent"));
+    cmd.args(["validate", "DEMO-2", "--no-history", "--project"])
+        .arg(dir.path())
+        .arg("--events")
+        .arg(&events)
+        .env("DEVOPS_AGENT_STATE_DIR", state.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for var in ["FRONTEND_PORT", "BACKEND_PORT", "NGINX_PORT"] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        cmd.env(var, port.to_string());
+    }
+    let child = cmd.spawn().unwrap();
+    // Wait until the app is up, then interrupt.
+    let started = std::time::Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&events).unwrap_or_default();
+        if text.contains("\"service_ready\"") {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "never started: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    crate::common::assert_valid(&report);
+    assert_eq!(report["meta"]["interrupted"], true);
+    assert_eq!(report["sprint_validation"]["validation_status"], "pending");
+    let last = std::fs::read_to_string(&events).unwrap();
+    assert!(
+        last.lines()
+            .last()
+            .unwrap()
+            .contains("\"validation_complete\"")
+    );
+    // Nothing of the demo keeps running.
+    let needle = dir.path().display().to_string();
+    let mut left = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z');
+        if cwd.display().to_string().starts_with(&needle) && !zombie {
+            left.push(entry.path().display().to_string());
+        }
+    }
+    assert!(left.is_empty(), "still running in the demo: {left:?}");
+}
