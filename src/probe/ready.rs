@@ -95,7 +95,7 @@ fn parse_status(head: &[u8]) -> Option<u16> {
 }
 
 /// Polling back-off for readiness: the first attempt at once, then a pause of 2 ms growing by
-/// half each time to 10 ms while the app is young, and to at most 250 ms once it has been
+/// half each time to 5 ms while the app is young, and to at most 250 ms once it has been
 /// starting for 30 s. A refused connect on loopback costs microseconds, so polling tightly is
 /// cheap and is what lets readiness be seen within milliseconds of `listen()`.
 #[derive(Debug, Clone, Copy)]
@@ -114,7 +114,7 @@ impl Default for Backoff {
 }
 
 /// Cap on the pause while an app has been starting for less than [`PATIENT_AFTER`].
-const EAGER_CAP: Duration = Duration::from_millis(10);
+const EAGER_CAP: Duration = Duration::from_millis(5);
 /// After this long, polling slows to [`PATIENT_CAP`].
 const PATIENT_AFTER: Duration = Duration::from_secs(30);
 const PATIENT_CAP: Duration = Duration::from_millis(250);
@@ -173,7 +173,7 @@ mod tests {
         let mut b = Backoff::default();
         let steps: Vec<u128> = (0..12).map(|_| b.step().as_millis()).collect();
         assert_eq!(steps[0], 2);
-        assert_eq!(*steps.last().unwrap(), 10);
+        assert_eq!(*steps.last().unwrap(), 5);
         b.started -= PATIENT_AFTER;
         let later: Vec<u128> = (0..12).map(|_| b.step().as_millis()).collect();
         assert_eq!(*later.last().unwrap(), 250);

@@ -3,6 +3,7 @@
 
 mod build;
 mod common;
+mod deps;
 mod integration;
 mod output;
 mod ports;

@@ -1,17 +1,98 @@
-//! Placeholder so the crate builds while the deps gate is written; replaced before commit.
+//! Running the deps gate: find every manifest once, let each ecosystem report into one
+//! [`Outcome`], then turn it into the four checks.
 
-use crate::check::{GateId, GateResult};
+use std::time::Instant;
+
+use super::outcome::Outcome;
+use super::{cargo, discover, gomod, node, python};
+use crate::check::{CheckId, CheckResult, GateId, GateResult, Status};
 use crate::gates::GateCtx;
+use crate::project::Project;
 use crate::report::EventSink;
 
-pub async fn run(_ctx: &GateCtx, sink: &EventSink) -> GateResult {
+const NO_MANIFEST: &str =
+    "no package.json, requirements.txt, pyproject.toml, Pipfile, Cargo.toml or go.mod found";
+
+/// Run `deps.packages_installed`, `deps.lockfile_valid`, `deps.no_version_conflicts` and
+/// `deps.peer_dependencies`.
+pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
+    let started = Instant::now();
     sink.gate_started(GateId::Deps);
+    let project = ctx.project.clone();
+    // Reading manifests, locks and installed trees is blocking file work; keep it off the async
+    // workers so a signal is still noticed promptly.
+    let work = tokio::task::spawn_blocking(move || checks(&project));
+    let checks = match work.await {
+        Ok(checks) => checks,
+        Err(e) => vec![CheckResult::new(
+            CheckId::DepsPackagesInstalled,
+            Status::Error,
+            format!("the deps gate stopped unexpectedly: {e}"),
+        )],
+    };
+    for check in &checks {
+        sink.check_completed(GateId::Deps, check);
+    }
     let result = GateResult {
         id: GateId::Deps,
-        checks: Vec::new(),
-        duration: std::time::Duration::ZERO,
+        checks,
+        duration: started.elapsed(),
         ports: Vec::new(),
     };
     sink.gate_completed(&result);
     result
+}
+
+/// The four checks over every manifest of `project`.
+pub(crate) fn checks(project: &Project) -> Vec<CheckResult> {
+    let started = Instant::now();
+    let manifests = discover::scan(&project.root);
+    let mut out = Outcome::default();
+    node::check_all(project, &manifests.package_json, &mut out);
+    python::check_all(project, &manifests, &mut out);
+    cargo::check_all(project, &manifests.cargo, &mut out);
+    gomod::check_all(project, &manifests.go_mod, &mut out);
+    if manifests.truncated {
+        out.installed.unverified.push(
+            "the manifest search stopped at its entry limit; manifests deeper in the tree were not checked"
+                .to_owned(),
+        );
+    }
+    // The checks share one pass over the files; each reports the whole pass's time.
+    let duration = started.elapsed();
+    let skip_all = if manifests.is_empty() {
+        NO_MANIFEST
+    } else {
+        "no manifest of an ecosystem this check applies to"
+    };
+    vec![
+        out.installed.finish(
+            CheckId::DepsPackagesInstalled,
+            skip_all,
+            "declared dependencies installed",
+            duration,
+        ),
+        out.lockfile.finish(
+            CheckId::DepsLockfileValid,
+            skip_all,
+            "lock files present, valid and in sync",
+            duration,
+        ),
+        out.conflicts.finish(
+            CheckId::DepsNoVersionConflicts,
+            skip_all,
+            "installed versions satisfy declared ranges",
+            duration,
+        ),
+        out.peers.finish(
+            CheckId::DepsPeerDependencies,
+            if manifests.package_json.is_empty() {
+                "no package.json found (peer dependencies are an npm concept)"
+            } else {
+                skip_all
+            },
+            "peer dependencies satisfied",
+            duration,
+        ),
+    ]
 }

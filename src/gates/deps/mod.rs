@@ -1,5 +1,21 @@
-//! The deps gate (being written).
+//! The deps gate: every declared dependency of every manifest (Node, Python, Rust, Go) is
+//! installed where the application loads it from, lock files are present, valid and in sync,
+//! installed versions satisfy their ranges transitively, and npm peer dependencies are met.
 
+mod cargo;
+mod discover;
 mod gate;
+mod gomod;
+mod node;
+mod node_lock;
+mod node_tree;
+mod npm_spec;
+mod outcome;
+mod pep508;
+mod py_env;
+mod py_lock;
+mod py_manifest;
+mod python;
+mod read;
 
 pub use gate::run;

@@ -1,0 +1,415 @@
+//! The installed `node_modules` tree, resolved the way Node resolves `require`: from the
+//! requiring package's real directory, `node_modules/NAME` in it and then in each parent
+//! directory. Symlinks (workspaces, `file:`/`link:` dependencies, pnpm's `.pnpm` store) are
+//! followed to their real directory, and resolution continues from there — which is what makes
+//! pnpm's layout work without special cases.
+//!
+//! Each directory listing and each package.json is read at most once.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::read;
+
+/// Walking up from a package never takes more steps than this (symlink targets far outside the
+/// project could otherwise walk to `/`, which is harmless, but bounded is better).
+const MAX_UP: usize = 64;
+
+/// The dependency maps of a package.json that resolution needs. Maps whose JSON is not an object
+/// of strings (old packages have `"dependencies": []`) are read as empty, as npm does.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Manifest {
+    #[serde(deserialize_with = "lenient_string")]
+    pub(crate) name: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub(crate) version: Option<String>,
+    #[serde(deserialize_with = "lenient_map")]
+    pub(crate) dependencies: Vec<(String, String)>,
+    #[serde(rename = "devDependencies", deserialize_with = "lenient_map")]
+    pub(crate) dev_dependencies: Vec<(String, String)>,
+    #[serde(rename = "optionalDependencies", deserialize_with = "lenient_map")]
+    pub(crate) optional_dependencies: Vec<(String, String)>,
+    #[serde(rename = "peerDependencies", deserialize_with = "lenient_map")]
+    pub(crate) peer_dependencies: Vec<(String, String)>,
+    #[serde(
+        rename = "peerDependenciesMeta",
+        deserialize_with = "lenient_optional_peers"
+    )]
+    pub(crate) optional_peers: Vec<String>,
+    /// `workspaces` as an array or as `{ "packages": [...] }`.
+    #[serde(deserialize_with = "lenient_workspaces")]
+    pub(crate) workspaces: Vec<String>,
+}
+
+fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(s),
+        _ => None,
+    })
+}
+
+fn lenient_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Object(map) => map
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k, s)),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+fn lenient_optional_peers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Object(map) => map
+            .into_iter()
+            .filter(|(_, v)| v.get("optional").and_then(Value::as_bool) == Some(true))
+            .map(|(k, _)| k)
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+fn lenient_workspaces<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let value = Value::deserialize(d)?;
+    Ok(match &value {
+        Value::Array(_) => strings(&value),
+        Value::Object(map) => map.get("packages").map(strings).unwrap_or_default(),
+        _ => Vec::new(),
+    })
+}
+
+/// Read `dir/package.json`: the manifest, or why it could not be read.
+fn read_manifest(dir: &Path) -> (Manifest, Option<String>) {
+    let file = dir.join("package.json");
+    match read::bytes("package.json", &file, read::MAX_INSTALLED_BYTES) {
+        Ok(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
+            Ok(m) => (m, None),
+            Err(e) => (
+                Manifest::default(),
+                Some(format!("invalid package.json: {e}")),
+            ),
+        },
+        Err(e) => (Manifest::default(), Some(e.message)),
+    }
+}
+
+/// How a dependency is declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DepKind {
+    Prod,
+    Dev,
+    Optional,
+    Peer,
+    PeerOptional,
+}
+
+impl DepKind {
+    pub(crate) fn section(self) -> &'static str {
+        match self {
+            DepKind::Prod => "dependencies",
+            DepKind::Dev => "devDependencies",
+            DepKind::Optional => "optionalDependencies",
+            DepKind::Peer | DepKind::PeerOptional => "peerDependencies",
+        }
+    }
+
+    pub(crate) fn is_peer(self) -> bool {
+        matches!(self, DepKind::Peer | DepKind::PeerOptional)
+    }
+}
+
+/// One declared dependency.
+#[derive(Debug, Clone)]
+pub(crate) struct Dep {
+    pub(crate) name: String,
+    pub(crate) spec: String,
+    pub(crate) kind: DepKind,
+}
+
+impl Manifest {
+    /// The edges npm follows from a package: for the root and workspaces (`top`) also
+    /// devDependencies. An optional dependency overrides a regular one of the same name, and a
+    /// regular dependency wins over a peer of the same name, as in npm.
+    pub(crate) fn deps(&self, top: bool) -> Vec<Dep> {
+        let mut out: Vec<Dep> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut add = |list: &[(String, String)], kind: DepKind, out: &mut Vec<Dep>| {
+            for (name, spec) in list {
+                if seen.insert(name.clone()) {
+                    let kind = if kind == DepKind::Peer && self.optional_peers.contains(name) {
+                        DepKind::PeerOptional
+                    } else {
+                        kind
+                    };
+                    out.push(Dep {
+                        name: name.clone(),
+                        spec: spec.clone(),
+                        kind,
+                    });
+                }
+            }
+        };
+        add(&self.optional_dependencies, DepKind::Optional, &mut out);
+        add(&self.dependencies, DepKind::Prod, &mut out);
+        if top {
+            add(&self.dev_dependencies, DepKind::Dev, &mut out);
+        }
+        add(&self.peer_dependencies, DepKind::Peer, &mut out);
+        out
+    }
+}
+
+/// One package directory of the tree.
+#[derive(Debug)]
+pub(crate) struct Pkg {
+    /// Real (symlink-free) directory.
+    pub(crate) dir: PathBuf,
+    pub(crate) manifest: Manifest,
+    /// Why its package.json could not be read, when it could not.
+    pub(crate) broken: Option<String>,
+}
+
+impl Pkg {
+    /// `name@version` as npm prints it; `fallback` (e.g. the manifest path) for a package
+    /// without a name.
+    pub(crate) fn label(&self, fallback: &str) -> String {
+        match (&self.manifest.name, &self.manifest.version) {
+            (Some(name), Some(version)) => format!("{name}@{version}"),
+            (Some(name), None) => name.clone(),
+            (None, _) => fallback.to_owned(),
+        }
+    }
+}
+
+/// Entries of one `node_modules` (or `node_modules/@scope`) directory: name → is a symlink.
+type Listing = Rc<HashMap<String, bool>>;
+
+/// The loaded part of the tree, grown on demand as dependencies are resolved.
+#[derive(Debug, Default)]
+pub(crate) struct Tree {
+    pub(crate) pkgs: Vec<Pkg>,
+    by_dir: HashMap<PathBuf, usize>,
+    listings: HashMap<PathBuf, Option<Listing>>,
+    /// Resolution does not look above this directory (the project's Node root), as npm's tree
+    /// ends there too.
+    stop: PathBuf,
+}
+
+/// Where a resolved dependency was found.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    /// The package index.
+    pub(crate) pkg: usize,
+    /// The location it was found at (may be a symlink), e.g. `/app/node_modules/react`.
+    pub(crate) location: PathBuf,
+}
+
+impl Tree {
+    pub(crate) fn new(stop: PathBuf) -> Tree {
+        Tree {
+            stop,
+            ..Tree::default()
+        }
+    }
+
+    /// Add a package whose manifest was already read (the root, workspaces).
+    pub(crate) fn add(&mut self, dir: PathBuf, manifest: Manifest) -> usize {
+        if let Some(&i) = self.by_dir.get(&dir) {
+            return i;
+        }
+        self.pkgs.push(Pkg {
+            dir: dir.clone(),
+            manifest,
+            broken: None,
+        });
+        self.by_dir.insert(dir, self.pkgs.len() - 1);
+        self.pkgs.len() - 1
+    }
+
+    /// The package at real directory `dir`, if loaded.
+    pub(crate) fn at(&self, dir: &Path) -> Option<usize> {
+        self.by_dir.get(dir).copied()
+    }
+
+    fn listing(&mut self, dir: &Path) -> Option<Listing> {
+        if let Some(cached) = self.listings.get(dir) {
+            return cached.clone();
+        }
+        let listing = fs::read_dir(dir).ok().map(|entries| {
+            let map: HashMap<String, bool> = entries
+                .flatten()
+                .filter_map(|e| {
+                    let kind = e.file_type().ok()?;
+                    let name = e.file_name().into_string().ok()?;
+                    (kind.is_dir() || kind.is_symlink()).then_some((name, kind.is_symlink()))
+                })
+                .collect();
+            Rc::new(map)
+        });
+        self.listings.insert(dir.to_owned(), listing.clone());
+        listing
+    }
+
+    /// Whether `node_modules_dir/name` exists, and whether it is a symlink.
+    fn entry(&mut self, node_modules_dir: &Path, name: &str) -> Option<bool> {
+        match name.split_once('/') {
+            Some((scope, rest)) if scope.starts_with('@') => {
+                let scope_dir = node_modules_dir.join(scope);
+                self.listing(node_modules_dir)?.get(scope)?;
+                self.listing(&scope_dir)?.get(rest).copied()
+            }
+            _ => self.listing(node_modules_dir)?.get(name).copied(),
+        }
+    }
+
+    /// Resolve `name` as `require` would from package `from`.
+    pub(crate) fn resolve(&mut self, from: usize, name: &str) -> Option<Found> {
+        let start = self.pkgs.get(from)?.dir.clone();
+        let inside = start.starts_with(&self.stop);
+        let mut dir: Option<&Path> = Some(&start);
+        let mut steps = 0;
+        while let Some(d) = dir {
+            steps += 1;
+            if steps > MAX_UP {
+                break;
+            }
+            if d.file_name().is_none_or(|n| n != "node_modules") {
+                let node_modules = d.join("node_modules");
+                if let Some(is_link) = self.entry(&node_modules, name) {
+                    let location = node_modules.join(name);
+                    let pkg = self.load(&location, is_link);
+                    return Some(Found { pkg, location });
+                }
+            }
+            if inside && d == self.stop {
+                break;
+            }
+            dir = d.parent();
+        }
+        None
+    }
+
+    /// Load the package at `location` (following a symlink to its real directory).
+    pub(crate) fn load(&mut self, location: &Path, is_link: bool) -> usize {
+        let dir = if is_link {
+            fs::canonicalize(location).unwrap_or_else(|_| location.to_owned())
+        } else {
+            location.to_owned()
+        };
+        if let Some(&i) = self.by_dir.get(&dir) {
+            return i;
+        }
+        let (manifest, broken) = read_manifest(&dir);
+        self.pkgs.push(Pkg {
+            dir: dir.clone(),
+            manifest,
+            broken,
+        });
+        self.by_dir.insert(dir, self.pkgs.len() - 1);
+        self.pkgs.len() - 1
+    }
+
+    /// Read the package.json of every (non-symlink) location in `locations` not loaded yet,
+    /// on a few threads: on a 600-package tree this file reading is most of the gate's time.
+    pub(crate) fn preload(&mut self, locations: &[(PathBuf, bool)]) {
+        let todo: Vec<&PathBuf> = locations
+            .iter()
+            .filter(|(loc, is_link)| !is_link && !self.by_dir.contains_key(loc))
+            .map(|(loc, _)| loc)
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .clamp(1, 4);
+        let chunk = todo.len().div_ceil(threads).max(1);
+        let loaded: Vec<Vec<(PathBuf, Manifest, Option<String>)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = todo
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|dir| {
+                                let (m, broken) = read_manifest(dir);
+                                ((*dir).clone(), m, broken)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            // A panicking reader thread loses its part, which is then read lazily.
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        for (dir, manifest, broken) in loaded.into_iter().flatten() {
+            if self.by_dir.contains_key(&dir) {
+                continue;
+            }
+            self.pkgs.push(Pkg {
+                dir: dir.clone(),
+                manifest,
+                broken,
+            });
+            self.by_dir.insert(dir, self.pkgs.len() - 1);
+        }
+    }
+
+    /// Every package directory physically installed under `dir/node_modules`, recursively
+    /// (nested `node_modules` of each), as (location, is symlink). Hidden entries (`.bin`,
+    /// `.pnpm`, `.cache`) are not packages.
+    pub(crate) fn installed_under(&mut self, dir: &Path, out: &mut Vec<(PathBuf, bool)>) {
+        let mut stack = vec![dir.join("node_modules")];
+        let mut guard = 0usize;
+        while let Some(nm) = stack.pop() {
+            guard += 1;
+            if guard > 100_000 {
+                break;
+            }
+            let Some(listing) = self.listing(&nm) else {
+                continue;
+            };
+            let mut names: Vec<(&String, &bool)> = listing.iter().collect();
+            names.sort();
+            for (name, &is_link) in names {
+                if name.starts_with('.') {
+                    continue;
+                }
+                if name.starts_with('@') && !is_link {
+                    let scope_dir = nm.join(name);
+                    if let Some(scoped) = self.listing(&scope_dir) {
+                        let mut inner: Vec<(&String, &bool)> = scoped.iter().collect();
+                        inner.sort();
+                        for (sub, &sub_link) in inner {
+                            let loc = scope_dir.join(sub);
+                            if !sub_link {
+                                stack.push(loc.join("node_modules"));
+                            }
+                            out.push((loc, sub_link));
+                        }
+                    }
+                    continue;
+                }
+                let loc = nm.join(name);
+                if !is_link {
+                    stack.push(loc.join("node_modules"));
+                }
+                out.push((loc, is_link));
+            }
+        }
+    }
+}

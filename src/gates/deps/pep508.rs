@@ -1,0 +1,450 @@
+//! PEP 508 dependency specifications (`requests[socks]>=2.31,<3 ; python_version >= "3.8"`)
+//! and their environment markers, evaluated for the interpreter of one virtualenv. Versions and
+//! specifiers are PEP 440 (`pep440_rs`); names are compared PEP 503-normalised.
+//!
+//! A small hand-written parser rather than `pep508_rs`, whose URL and Unicode dependencies cost
+//! more compile time than the whole grammar is worth here.
+
+use std::str::FromStr;
+
+use pep440_rs::{Version, VersionSpecifier, VersionSpecifiers};
+
+/// PEP 503 normalisation: lowercase, runs of `-`, `_`, `.` become one `-`.
+pub(crate) fn normalize(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut sep = false;
+    for c in name.trim().chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+        } else {
+            if sep && !out.is_empty() {
+                out.push('-');
+            }
+            sep = false;
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// One parsed requirement.
+#[derive(Debug, Clone)]
+pub(crate) struct Requirement {
+    pub(crate) name: String,
+    pub(crate) extras: Vec<String>,
+    /// The specifier text as written (`>=2.31,<3`), empty when any version will do.
+    pub(crate) specifier: String,
+    pub(crate) url: Option<String>,
+    pub(crate) marker: Option<Marker>,
+}
+
+impl Requirement {
+    /// Parse `text`; the error says what is wrong.
+    pub(crate) fn parse(text: &str) -> Result<Requirement, String> {
+        let text = text.trim();
+        let name_end = text
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+            .unwrap_or(text.len());
+        let name = &text[..name_end];
+        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err(format!("no package name in {text:?}"));
+        }
+        let mut rest = text[name_end..].trim_start();
+        let mut extras = Vec::new();
+        if let Some(after) = rest.strip_prefix('[') {
+            let close = after
+                .find(']')
+                .ok_or_else(|| format!("unclosed [ in {text:?}"))?;
+            extras = after[..close]
+                .split(',')
+                .map(normalize)
+                .filter(|e| !e.is_empty())
+                .collect();
+            rest = after[close + 1..].trim_start();
+        }
+        let (body, marker) = if let Some(url) = rest.strip_prefix('@') {
+            // `name @ url ; marker` — the `;` must follow whitespace, as a URL may contain one.
+            let url = url.trim_start();
+            let (url, marker) = match url.find(" ;").or_else(|| url.find("\t;")) {
+                Some(at) => (&url[..at], Some(&url[at + 2..])),
+                None => (url, None),
+            };
+            return Ok(Requirement {
+                name: name.to_owned(),
+                extras,
+                specifier: String::new(),
+                url: Some(url.trim().to_owned()),
+                marker: marker.map(Marker::parse).transpose()?,
+            });
+        } else {
+            match rest.find(';') {
+                Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+                None => (rest, None),
+            }
+        };
+        let mut specifier = body.trim();
+        if let Some(inner) = specifier
+            .strip_prefix('(')
+            .and_then(|s| s.strip_suffix(')'))
+        {
+            specifier = inner.trim();
+        }
+        if !specifier.is_empty() {
+            VersionSpecifiers::from_str(specifier)
+                .map_err(|e| format!("invalid version specifier {specifier:?}: {e}"))?;
+        }
+        Ok(Requirement {
+            name: name.to_owned(),
+            extras,
+            specifier: specifier.split_whitespace().collect::<Vec<_>>().join(""),
+            url: None,
+            marker: marker.map(Marker::parse).transpose()?,
+        })
+    }
+
+    /// Whether the requirement applies in `env` with the given extra active (`""` for none).
+    pub(crate) fn applies(&self, env: &MarkerEnv, extra: &str) -> bool {
+        self.marker.as_ref().is_none_or(|m| m.eval(env, extra))
+    }
+
+    /// Whether `version` satisfies the specifier (prereleases included, as `pip check` does).
+    pub(crate) fn allows(&self, version: &str) -> bool {
+        satisfies(&self.specifier, version)
+    }
+}
+
+/// Whether `version` satisfies PEP 440 `specifier` (empty: anything; unparseable version: no).
+pub(crate) fn satisfies(specifier: &str, version: &str) -> bool {
+    if specifier.is_empty() {
+        return true;
+    }
+    let (Ok(spec), Ok(version)) = (
+        VersionSpecifiers::from_str(specifier),
+        Version::from_str(version.trim()),
+    ) else {
+        return false;
+    };
+    spec.contains(&version)
+}
+
+/// The values markers are evaluated against: those of the virtualenv's interpreter.
+#[derive(Debug, Clone)]
+pub(crate) struct MarkerEnv {
+    pub(crate) python_full_version: String,
+    pub(crate) python_version: String,
+    pub(crate) implementation_name: String,
+}
+
+impl MarkerEnv {
+    /// A `CPython` `major.minor.patch` on this machine's OS and architecture.
+    pub(crate) fn cpython(full: &str) -> MarkerEnv {
+        let short: Vec<&str> = full.split('.').take(2).collect();
+        MarkerEnv {
+            python_full_version: full.to_owned(),
+            python_version: short.join("."),
+            implementation_name: "cpython".to_owned(),
+        }
+    }
+
+    fn get(&self, var: &str, extra: &str) -> Option<String> {
+        Some(match var {
+            "python_version" => self.python_version.clone(),
+            "python_full_version" | "implementation_version" => self.python_full_version.clone(),
+            "os_name" => if cfg!(windows) { "nt" } else { "posix" }.to_owned(),
+            "sys_platform" => match std::env::consts::OS {
+                "macos" => "darwin".to_owned(),
+                "windows" => "win32".to_owned(),
+                os => os.to_owned(),
+            },
+            "platform_system" => match std::env::consts::OS {
+                "linux" => "Linux".to_owned(),
+                "macos" => "Darwin".to_owned(),
+                "windows" => "Windows".to_owned(),
+                os => os.to_owned(),
+            },
+            "platform_machine" => std::env::consts::ARCH.to_owned(),
+            "implementation_name" => self.implementation_name.clone(),
+            "platform_python_implementation" => {
+                if self.implementation_name == "cpython" {
+                    "CPython".to_owned()
+                } else {
+                    self.implementation_name.clone()
+                }
+            }
+            "extra" => extra.to_owned(),
+            // Not knowable without running the interpreter; compared as empty strings.
+            "platform_release" | "platform_version" => String::new(),
+            _ => return None,
+        })
+    }
+}
+
+/// A parsed marker expression.
+#[derive(Debug, Clone)]
+pub(crate) enum Marker {
+    And(Box<Marker>, Box<Marker>),
+    Or(Box<Marker>, Box<Marker>),
+    Compare {
+        left: Value,
+        op: String,
+        right: Value,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    Var(String),
+    Str(String),
+}
+
+#[derive(Debug, PartialEq)]
+enum Token {
+    LParen,
+    RParen,
+    Word(String),
+    Str(String),
+    Op(String),
+}
+
+fn tokenize(text: &str) -> Result<Vec<Token>, String> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '(' {
+            out.push(Token::LParen);
+            i += 1;
+        } else if c == ')' {
+            out.push(Token::RParen);
+            i += 1;
+        } else if c == '"' || c == '\'' {
+            let end = chars[i + 1..]
+                .iter()
+                .position(|&x| x == c)
+                .ok_or_else(|| format!("unterminated string in marker {text:?}"))?;
+            out.push(Token::Str(chars[i + 1..i + 1 + end].iter().collect()));
+            i += end + 2;
+        } else if "<>=!~".contains(c) {
+            let mut op = String::new();
+            while i < chars.len() && "<>=!~".contains(chars[i]) {
+                op.push(chars[i]);
+                i += 1;
+            }
+            out.push(Token::Op(op));
+        } else if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+            let mut word = String::new();
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || "_.".contains(chars[i])) {
+                word.push(chars[i]);
+                i += 1;
+            }
+            out.push(Token::Word(word));
+        } else {
+            return Err(format!("unexpected {c:?} in marker {text:?}"));
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek_word(&self, word: &str) -> bool {
+        matches!(self.tokens.get(self.pos), Some(Token::Word(w)) if w == word)
+    }
+
+    fn or(&mut self) -> Result<Marker, String> {
+        let mut left = self.and()?;
+        while self.peek_word("or") {
+            self.pos += 1;
+            let right = self.and()?;
+            left = Marker::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> Result<Marker, String> {
+        let mut left = self.atom()?;
+        while self.peek_word("and") {
+            self.pos += 1;
+            let right = self.atom()?;
+            left = Marker::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn atom(&mut self) -> Result<Marker, String> {
+        if self.tokens.get(self.pos) == Some(&Token::LParen) {
+            self.pos += 1;
+            let inner = self.or()?;
+            if self.tokens.get(self.pos) != Some(&Token::RParen) {
+                return Err("missing ) in marker".to_owned());
+            }
+            self.pos += 1;
+            return Ok(inner);
+        }
+        let left = self.value()?;
+        let op = match self.tokens.get(self.pos) {
+            Some(Token::Op(op)) => {
+                self.pos += 1;
+                op.clone()
+            }
+            Some(Token::Word(w)) if w == "in" => {
+                self.pos += 1;
+                "in".to_owned()
+            }
+            Some(Token::Word(w)) if w == "not" => {
+                self.pos += 1;
+                if !self.peek_word("in") {
+                    return Err("expected `in` after `not` in marker".to_owned());
+                }
+                self.pos += 1;
+                "not in".to_owned()
+            }
+            _ => return Err("expected a comparison operator in marker".to_owned()),
+        };
+        let right = self.value()?;
+        Ok(Marker::Compare { left, op, right })
+    }
+
+    fn value(&mut self) -> Result<Value, String> {
+        match self.tokens.get(self.pos) {
+            Some(Token::Str(s)) => {
+                self.pos += 1;
+                Ok(Value::Str(s.clone()))
+            }
+            Some(Token::Word(w)) => {
+                self.pos += 1;
+                Ok(Value::Var(w.clone()))
+            }
+            _ => Err("expected a marker variable or a quoted string".to_owned()),
+        }
+    }
+}
+
+impl Marker {
+    pub(crate) fn parse(text: &str) -> Result<Marker, String> {
+        let mut parser = Parser {
+            tokens: tokenize(text)?,
+            pos: 0,
+        };
+        let marker = parser.or()?;
+        if parser.pos != parser.tokens.len() {
+            return Err(format!("unexpected text in marker {text:?}"));
+        }
+        Ok(marker)
+    }
+
+    /// Evaluate for `env` with `extra` (`""` when no extra is requested).
+    pub(crate) fn eval(&self, env: &MarkerEnv, extra: &str) -> bool {
+        match self {
+            Marker::And(a, b) => a.eval(env, extra) && b.eval(env, extra),
+            Marker::Or(a, b) => a.eval(env, extra) || b.eval(env, extra),
+            Marker::Compare { left, op, right } => {
+                let is_extra = matches!(left, Value::Var(v) if v == "extra")
+                    || matches!(right, Value::Var(v) if v == "extra");
+                let resolve = |v: &Value| -> String {
+                    match v {
+                        Value::Var(name) => env.get(name, extra).unwrap_or_default(),
+                        Value::Str(s) => s.clone(),
+                    }
+                };
+                let (mut l, mut r) = (resolve(left), resolve(right));
+                if is_extra {
+                    // PEP 685: extras compare normalised.
+                    l = normalize(&l);
+                    r = normalize(&r);
+                }
+                compare(&l, op, &r)
+            }
+        }
+    }
+}
+
+fn compare(l: &str, op: &str, r: &str) -> bool {
+    match op {
+        "in" => return r.contains(l),
+        "not in" => return !r.contains(l),
+        _ => {}
+    }
+    // PEP 508: a version comparison when both sides are versions, else a string comparison.
+    if let (Ok(version), Ok(spec)) = (
+        Version::from_str(l),
+        VersionSpecifier::from_str(&format!("{op}{r}")),
+    ) {
+        return spec.contains(&version);
+    }
+    match op {
+        "==" | "===" => l == r,
+        "!=" => l != r,
+        "<" => l < r,
+        "<=" => l <= r,
+        ">" => l > r,
+        ">=" => l >= r,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> MarkerEnv {
+        MarkerEnv::cpython("3.11.7")
+    }
+
+    #[test]
+    fn names_normalise() {
+        assert_eq!(normalize("Typing_Extensions"), "typing-extensions");
+        assert_eq!(normalize("zope.interface"), "zope-interface");
+        assert_eq!(normalize("A__b--C"), "a-b-c");
+    }
+
+    #[test]
+    fn requirements_parse() {
+        let r =
+            Requirement::parse("requests[socks, Security]>=2.31,<3 ; python_version >= \"3.8\"")
+                .unwrap();
+        assert_eq!(r.name, "requests");
+        assert_eq!(r.extras, ["socks", "security"]);
+        assert_eq!(r.specifier, ">=2.31,<3");
+        assert!(r.applies(&env(), ""));
+        assert!(r.allows("2.34.2"));
+        assert!(!r.allows("3.0.0"));
+        let url =
+            Requirement::parse("pkg @ https://x.test/pkg-1.0.tar.gz ; os_name == 'nt'").unwrap();
+        assert_eq!(url.url.as_deref(), Some("https://x.test/pkg-1.0.tar.gz"));
+        assert!(!url.applies(&env(), ""));
+        assert!(
+            Requirement::parse("six (==1.16.0)")
+                .unwrap()
+                .allows("1.16.0")
+        );
+        assert!(Requirement::parse(">=1").is_err());
+        assert!(Requirement::parse("x >=>1").is_err());
+    }
+
+    #[test]
+    fn markers_evaluate_for_the_interpreter() {
+        let e = env();
+        let m = |s: &str, extra: &str| Marker::parse(s).unwrap().eval(&e, extra);
+        assert!(!m("python_version < \"3.11\"", ""));
+        assert!(m("python_version >= '3.8' and sys_platform != 'win32'", ""));
+        assert!(m("python_full_version >= '3.11.7'", ""));
+        assert!(m(
+            "(os_name == 'nt' or platform_system == 'Linux') and extra == 'socks'",
+            "socks"
+        ));
+        assert!(!m("extra == \"socks\"", ""));
+        assert!(m("extra == 'use_chardet'", "use-chardet"));
+        assert!(m("'linux' in sys_platform", ""));
+        assert!(m("platform_python_implementation == 'CPython'", ""));
+        assert!(Marker::parse("python_version <").is_err());
+        assert!(Marker::parse("python_version < '3' junk").is_err());
+    }
+}

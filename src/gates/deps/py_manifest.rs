@@ -1,0 +1,691 @@
+//! Python manifests: requirements files (with `-r` includes, `-c` constraints, `-e` editables,
+//! `--hash` options, markers and extras), pyproject.toml (`[project]`, `[dependency-groups]`,
+//! Poetry) and Pipfile — read into one list of declared requirements with their file and line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::pep508::{Requirement, normalize};
+use super::read;
+use crate::project::{FileError, line_col};
+
+/// `-r` nesting deeper than this is a loop or a mistake.
+const MAX_INCLUDE_DEPTH: usize = 10;
+
+/// One declared requirement and where it is written.
+#[derive(Debug, Clone)]
+pub(crate) struct Declared {
+    pub(crate) req: Requirement,
+    /// Display path of the file that declares it.
+    pub(crate) file: String,
+    pub(crate) line: Option<u64>,
+    /// Only presence can be checked (editable installs, URLs, VCS, local paths).
+    pub(crate) presence_only: bool,
+}
+
+/// What a requirements file (with its includes) declares.
+#[derive(Debug, Default)]
+pub(crate) struct Requirements {
+    pub(crate) reqs: Vec<Declared>,
+    pub(crate) constraints: Vec<Declared>,
+    /// Files pulled in with `-r` or `-c` (absolute), so they are not checked again as roots.
+    pub(crate) included: Vec<PathBuf>,
+    pub(crate) errors: Vec<FileError>,
+    /// Entries whose package name cannot be known without building them.
+    pub(crate) unnamed: Vec<String>,
+}
+
+/// Read a requirements file and everything it includes.
+pub(crate) fn requirements(root: &Path, path: &Path) -> Requirements {
+    let mut out = Requirements::default();
+    // The file itself counts as read, so `-r` of itself (or a cycle back) is not read again.
+    out.included.push(path.to_owned());
+    read_requirements(root, path, false, 0, &mut out);
+    out.included.retain(|p| p != path);
+    out
+}
+
+fn rel(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn read_requirements(
+    root: &Path,
+    path: &Path,
+    constraint: bool,
+    depth: usize,
+    out: &mut Requirements,
+) {
+    let file = rel(root, path);
+    if depth > MAX_INCLUDE_DEPTH {
+        out.errors.push(FileError::new(
+            &file,
+            "requirements includes nest too deep (a loop?)",
+        ));
+        return;
+    }
+    let text = match read::text(&file, path, read::MAX_FILE_BYTES) {
+        Ok(text) => text,
+        Err(e) => {
+            out.errors.push(e);
+            return;
+        }
+    };
+    let base = path.parent().unwrap_or(root);
+    for (line_no, line) in logical_lines(&text) {
+        let line = strip_comment(&line);
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let located = |message: String| FileError::new(&file, message).at_line(line_no);
+        if line.starts_with('-') {
+            let (option, value) = split_option(line);
+            match option {
+                "-r" | "--requirement" | "-c" | "--constraint" => {
+                    let Some(value) = value else {
+                        out.errors
+                            .push(located(format!("{option} needs a file name")));
+                        continue;
+                    };
+                    let target = base.join(value);
+                    if out.included.contains(&target) {
+                        continue;
+                    }
+                    out.included.push(target.clone());
+                    let is_constraint = constraint || option == "-c" || option == "--constraint";
+                    read_requirements(root, &target, is_constraint, depth + 1, out);
+                }
+                "-e" | "--editable" => {
+                    let Some(value) = value else {
+                        out.errors
+                            .push(located("-e needs a path or URL".to_owned()));
+                        continue;
+                    };
+                    match local_name(base, value) {
+                        Some(name) => out.reqs.push(Declared {
+                            req: Requirement {
+                                name,
+                                extras: Vec::new(),
+                                specifier: String::new(),
+                                url: Some(value.to_owned()),
+                                marker: None,
+                            },
+                            file: file.clone(),
+                            line: Some(line_no),
+                            presence_only: true,
+                        }),
+                        None => out.unnamed.push(format!("{file}:{line_no}: -e {value}")),
+                    }
+                }
+                // Index, build and hash-mode options do not declare anything.
+                _ => {}
+            }
+            continue;
+        }
+        // Per-requirement options (`--hash=sha256:…`, `--config-settings`) follow the
+        // requirement after whitespace.
+        let spec = match line.find(" --").or_else(|| line.find("\t--")) {
+            Some(at) => line[..at].trim(),
+            None => line,
+        };
+        let looks_local = spec.starts_with('.')
+            || spec.starts_with('/')
+            || spec.contains("://")
+            || has_ext(spec, ".whl")
+            || has_ext(spec, ".tar.gz")
+            || has_ext(spec, ".zip");
+        if looks_local && !spec.contains(" @ ") && !spec.contains("@ ") {
+            match local_name(base, spec) {
+                Some(name) => out.reqs.push(Declared {
+                    req: Requirement {
+                        name,
+                        extras: Vec::new(),
+                        specifier: String::new(),
+                        url: Some(spec.to_owned()),
+                        marker: None,
+                    },
+                    file: file.clone(),
+                    line: Some(line_no),
+                    presence_only: true,
+                }),
+                None => out.unnamed.push(format!("{file}:{line_no}: {spec}")),
+            }
+            continue;
+        }
+        match Requirement::parse(spec) {
+            Ok(req) => {
+                let presence_only = req.url.is_some();
+                let declared = Declared {
+                    req,
+                    file: file.clone(),
+                    line: Some(line_no),
+                    presence_only,
+                };
+                if constraint {
+                    out.constraints.push(declared);
+                } else {
+                    out.reqs.push(declared);
+                }
+            }
+            Err(e) => out.errors.push(located(e)),
+        }
+    }
+}
+
+fn has_ext(name: &str, ext: &str) -> bool {
+    name.len() >= ext.len()
+        && name
+            .get(name.len() - ext.len()..)
+            .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+/// Lines joined over trailing-backslash continuations, with the number of their first line.
+fn logical_lines(text: &str) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut start = 0u64;
+    for (i, line) in text.lines().enumerate() {
+        if current.is_empty() {
+            start = i as u64 + 1;
+        }
+        if let Some(body) = line.strip_suffix('\\') {
+            current.push_str(body);
+            current.push(' ');
+        } else {
+            current.push_str(line);
+            out.push((start, std::mem::take(&mut current)));
+        }
+    }
+    if !current.is_empty() {
+        out.push((start, current));
+    }
+    out
+}
+
+/// A `#` at the start or after whitespace starts a comment (a URL fragment `#egg=` does not).
+fn strip_comment(line: &str) -> String {
+    let bytes = line.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()) {
+            return line[..i].to_owned();
+        }
+    }
+    line.to_owned()
+}
+
+/// `-r file`, `-rfile`, `--requirement=file`, `--requirement file`.
+fn split_option(line: &str) -> (&str, Option<&str>) {
+    if let Some((opt, value)) = line.split_once('=')
+        && opt.starts_with("--")
+        && !opt.contains(' ')
+    {
+        return (opt, Some(value.trim()));
+    }
+    let (opt, value) = match line.split_once(char::is_whitespace) {
+        Some((o, v)) => (o, Some(v.trim())),
+        None => (line, None),
+    };
+    // Short options may carry their value attached: `-rbase.txt`.
+    if !opt.starts_with("--")
+        && value.is_none()
+        && let (Some(short), Some(attached)) = (opt.get(..2), opt.get(2..))
+        && !attached.is_empty()
+    {
+        return (short, Some(attached));
+    }
+    (opt, value.filter(|v| !v.is_empty()))
+}
+
+/// The package name of a local path, VCS URL or archive: `#egg=name`, the `name` of a local
+/// pyproject.toml, or the wheel/sdist file name.
+fn local_name(base: &Path, spec: &str) -> Option<String> {
+    if let Some(egg) = spec.split("#egg=").nth(1) {
+        return Some(egg.split('&').next().unwrap_or(egg).to_owned());
+    }
+    let file = spec.rsplit('/').next().unwrap_or(spec);
+    if let Some(stem) = file.strip_suffix(".whl") {
+        return stem.split('-').next().map(str::to_owned);
+    }
+    for ext in [".tar.gz", ".zip"] {
+        if let Some(stem) = file.strip_suffix(ext) {
+            return stem.rsplit_once('-').map(|(name, _)| name.to_owned());
+        }
+    }
+    if spec.contains("://") {
+        return None;
+    }
+    let dir = base.join(spec.split('[').next().unwrap_or(spec));
+    let text = read::optional_text(&dir.join("pyproject.toml"))?;
+    let parsed: Pyproject = toml::from_str(&text).ok()?;
+    parsed
+        .project
+        .and_then(|p| p.name)
+        .or_else(|| parsed.tool.and_then(|t| t.poetry).and_then(|p| p.name))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Pyproject {
+    pub(crate) project: Option<ProjectTable>,
+    pub(crate) tool: Option<Tool>,
+    #[serde(rename = "dependency-groups")]
+    pub(crate) dependency_groups: Option<BTreeMap<String, Vec<toml::Value>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ProjectTable {
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) dependencies: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Tool {
+    pub(crate) poetry: Option<Poetry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Poetry {
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) dependencies: BTreeMap<String, toml::Value>,
+    #[serde(default, rename = "dev-dependencies")]
+    pub(crate) dev_dependencies: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub(crate) group: BTreeMap<String, PoetryGroup>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PoetryGroup {
+    #[serde(default)]
+    pub(crate) optional: bool,
+    #[serde(default)]
+    pub(crate) dependencies: BTreeMap<String, toml::Value>,
+}
+
+/// What a pyproject.toml declares.
+#[derive(Debug, Default)]
+pub(crate) struct PyprojectDeps {
+    pub(crate) reqs: Vec<Declared>,
+    pub(crate) poetry: bool,
+    /// `[project] name`: the project itself, installed editable, is not a dependency.
+    pub(crate) name: Option<String>,
+}
+
+/// Parse pyproject.toml text.
+pub(crate) fn pyproject(file: &str, text: &str, python: &str) -> Result<PyprojectDeps, FileError> {
+    let parsed: Pyproject = toml::from_str(text).map_err(|e| read::toml_error(file, text, &e))?;
+    let mut out = PyprojectDeps::default();
+    let line_of =
+        |needle: &str| -> Option<u64> { text.find(needle).map(|at| line_col(text, at).0) };
+    let add_pep508 = |spec: &str, out: &mut PyprojectDeps| -> Result<(), FileError> {
+        let req = Requirement::parse(spec).map_err(|e| {
+            let mut err = FileError::new(file, e);
+            err.line = line_of(spec);
+            err
+        })?;
+        let presence_only = req.url.is_some();
+        out.reqs.push(Declared {
+            req,
+            file: file.to_owned(),
+            line: line_of(spec),
+            presence_only,
+        });
+        Ok(())
+    };
+    if let Some(project) = &parsed.project {
+        out.name.clone_from(&project.name);
+        for spec in &project.dependencies {
+            add_pep508(spec, &mut out)?;
+        }
+    }
+    // PEP 735 groups: `uv sync` installs `dev` by default.
+    if let Some(groups) = &parsed.dependency_groups
+        && let Some(dev) = groups.get("dev")
+    {
+        for item in dev {
+            if let Some(spec) = item.as_str() {
+                add_pep508(spec, &mut out)?;
+            }
+        }
+    }
+    if let Some(poetry) = parsed.tool.as_ref().and_then(|t| t.poetry.as_ref()) {
+        out.poetry = true;
+        if out.name.is_none() {
+            out.name.clone_from(&poetry.name);
+        }
+        let mut tables: Vec<&BTreeMap<String, toml::Value>> =
+            vec![&poetry.dependencies, &poetry.dev_dependencies];
+        tables.extend(
+            poetry
+                .group
+                .values()
+                .filter(|g| !g.optional)
+                .map(|g| &g.dependencies),
+        );
+        for table in tables {
+            for (name, value) in table {
+                if name == "python" {
+                    continue;
+                }
+                if let Some(declared) = poetry_dep(file, text, name, value, python) {
+                    out.reqs.push(declared);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One Poetry dependency (`name = "^1.2"` or a table), None when it does not apply here
+/// (optional, or for another Python).
+fn poetry_dep(
+    file: &str,
+    text: &str,
+    name: &str,
+    value: &toml::Value,
+    python: &str,
+) -> Option<Declared> {
+    let line = text
+        .lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(name)
+                .or_else(|| l.strip_prefix(&format!("\"{name}\"")))
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i as u64 + 1);
+    let (constraint, presence_only, marker) = match value {
+        toml::Value::String(s) => (s.clone(), false, None),
+        toml::Value::Table(t) => {
+            if t.get("optional").and_then(toml::Value::as_bool) == Some(true) {
+                return None;
+            }
+            if let Some(py) = t.get("python").and_then(toml::Value::as_str)
+                && let Some(spec) = poetry_to_pep440(py)
+                && !super::pep508::satisfies(&spec, python)
+            {
+                return None;
+            }
+            let presence = ["git", "path", "url", "file"]
+                .iter()
+                .any(|k| t.contains_key(*k));
+            let version = t
+                .get("version")
+                .and_then(toml::Value::as_str)
+                .unwrap_or("*")
+                .to_owned();
+            let marker = t
+                .get("markers")
+                .and_then(toml::Value::as_str)
+                .and_then(|m| super::pep508::Marker::parse(m).ok());
+            (version, presence, marker)
+        }
+        // Several constraints for different Pythons: presence is what can be checked simply.
+        _ => ("*".to_owned(), true, None),
+    };
+    let specifier = poetry_to_pep440(&constraint).unwrap_or_default();
+    Some(Declared {
+        req: Requirement {
+            name: name.to_owned(),
+            extras: Vec::new(),
+            specifier,
+            url: None,
+            marker,
+        },
+        file: file.to_owned(),
+        line,
+        presence_only,
+    })
+}
+
+/// A Poetry version constraint as a PEP 440 specifier: `^1.2.3` → `>=1.2.3,<2.0.0`,
+/// `~1.2` → `>=1.2,<1.3`, `1.2.*` → `==1.2.*`, `*` → any (empty), `1.2.3` → `==1.2.3`.
+/// Alternatives (`||`) are approximated by their first branch's lower bound only when they
+/// cannot be expressed; None means "any version".
+pub(crate) fn poetry_to_pep440(constraint: &str) -> Option<String> {
+    let c = constraint.trim();
+    if c.is_empty() || c == "*" {
+        return None;
+    }
+    if c.contains("||") {
+        // PEP 440 has no "or": check presence only rather than guess.
+        return None;
+    }
+    let parts: Vec<String> = c
+        .split(',')
+        .flat_map(|p| p.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| poetry_one(&p))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(","))
+}
+
+fn poetry_one(part: &str) -> Option<String> {
+    let bump = |v: &str, caret: bool| -> Option<String> {
+        let nums: Vec<u64> = v
+            .split('.')
+            .map(|n| n.parse::<u64>().ok())
+            .collect::<Option<Vec<_>>>()?;
+        let upper = if caret {
+            // First non-zero component is bumped (for `^0.0` the last given one).
+            let idx = nums
+                .iter()
+                .position(|&n| n != 0)
+                .unwrap_or(nums.len().saturating_sub(1));
+            bump_at(&nums, idx)
+        } else {
+            // Tilde: bump the minor when given, else the major.
+            bump_at(&nums, usize::from(nums.len() >= 2))
+        };
+        Some(format!(">={v},<{upper}"))
+    };
+    if let Some(v) = part.strip_prefix('^') {
+        return bump(v.trim(), true);
+    }
+    if let Some(v) = part.strip_prefix("~=") {
+        return Some(format!("~={}", v.trim()));
+    }
+    if let Some(v) = part.strip_prefix('~') {
+        return bump(v.trim(), false);
+    }
+    if part.starts_with(['<', '>', '=', '!']) {
+        return Some(part.to_owned());
+    }
+    if part == "*" {
+        return None;
+    }
+    Some(format!("=={part}"))
+}
+
+fn bump_at(nums: &[u64], idx: usize) -> String {
+    let mut out: Vec<u64> = nums.iter().take(idx + 1).copied().collect();
+    if let Some(last) = out.last_mut() {
+        *last += 1;
+    }
+    while out.len() < nums.len().max(2) {
+        out.push(0);
+    }
+    out.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Pipfile {
+    #[serde(default)]
+    packages: BTreeMap<String, toml::Value>,
+    #[serde(default, rename = "dev-packages")]
+    dev_packages: BTreeMap<String, toml::Value>,
+}
+
+/// Parse a Pipfile's `[packages]` and `[dev-packages]`.
+pub(crate) fn pipfile(file: &str, text: &str) -> Result<Vec<Declared>, FileError> {
+    let parsed: Pipfile = toml::from_str(text).map_err(|e| read::toml_error(file, text, &e))?;
+    let mut out = Vec::new();
+    for (name, value) in parsed.packages.iter().chain(&parsed.dev_packages) {
+        let line = text
+            .lines()
+            .position(|l| {
+                let l = l.trim_start();
+                l.strip_prefix(name.as_str())
+                    .or_else(|| l.strip_prefix(&format!("\"{name}\"")))
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            })
+            .map(|i| i as u64 + 1);
+        let (version, presence_only, marker) = match value {
+            toml::Value::String(s) => (s.clone(), false, None),
+            toml::Value::Table(t) => (
+                t.get("version")
+                    .and_then(toml::Value::as_str)
+                    .unwrap_or("*")
+                    .to_owned(),
+                ["git", "path", "file", "editable"]
+                    .iter()
+                    .any(|k| t.contains_key(*k)),
+                t.get("markers")
+                    .and_then(toml::Value::as_str)
+                    .and_then(|m| super::pep508::Marker::parse(m).ok()),
+            ),
+            _ => ("*".to_owned(), true, None),
+        };
+        let specifier = if version.trim() == "*" {
+            String::new()
+        } else {
+            version.split_whitespace().collect()
+        };
+        if !specifier.is_empty()
+            && <pep440_rs::VersionSpecifiers as std::str::FromStr>::from_str(&specifier).is_err()
+        {
+            let mut err = FileError::new(
+                file,
+                format!("invalid version specifier {version:?} for {name}"),
+            );
+            err.line = line;
+            return Err(err);
+        }
+        out.push(Declared {
+            req: Requirement {
+                name: name.clone(),
+                extras: Vec::new(),
+                specifier,
+                url: None,
+                marker,
+            },
+            file: file.to_owned(),
+            line,
+            presence_only,
+        });
+    }
+    Ok(out)
+}
+
+/// Whether a requirement pins one exact version (`==1.2.3`, `===1.2.3`, not `==1.*`).
+pub(crate) fn pinned(declared: &Declared) -> bool {
+    declared.presence_only
+        || ((declared.req.specifier.starts_with("==") || declared.req.specifier.starts_with("==="))
+            && !declared.req.specifier.contains(',')
+            && !declared.req.specifier.contains('*'))
+}
+
+/// Normalised name of a declared requirement.
+pub(crate) fn key(declared: &Declared) -> String {
+    normalize(&declared.req.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requirements_syntax() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(
+            root.join("requirements.txt"),
+            "# comment\n-r base.txt\n--constraint=constraints.txt\n--index-url https://pypi.org/simple\n\
+             requests[socks]>=2.31 ; python_version >= \"3.8\"  # trailing comment\n\
+             six==1.16.0 \\\n    --hash=sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254 \\\n    --hash=sha256:1e61c37477a1626458e36f7b1d82aa5c9b094fa4802892072e49de9c60c4c926\n\
+             -e ./localpkg\n-e git+https://github.com/a/b.git#egg=bee\n./dist/tool-1.0-py3-none-any.whl\n\
+             broken >=>1\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("base.txt"), "idna==3.7\n").unwrap();
+        std::fs::write(root.join("constraints.txt"), "urllib3<3\n").unwrap();
+        std::fs::create_dir_all(root.join("localpkg")).unwrap();
+        std::fs::write(
+            root.join("localpkg/pyproject.toml"),
+            "[project]\nname = \"local-pkg\"\n",
+        )
+        .unwrap();
+        let out = requirements(root, &root.join("requirements.txt"));
+        let names: Vec<(&str, Option<u64>)> = out
+            .reqs
+            .iter()
+            .map(|d| (d.req.name.as_str(), d.line))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("idna", Some(1)),
+                ("requests", Some(5)),
+                ("six", Some(6)),
+                ("local-pkg", Some(9)),
+                ("bee", Some(10)),
+                ("tool", Some(11)),
+            ]
+        );
+        assert_eq!(out.reqs[2].req.specifier, "==1.16.0");
+        assert_eq!(out.constraints.len(), 1);
+        assert_eq!(out.included.len(), 2);
+        assert_eq!(out.errors.len(), 1);
+        assert_eq!(out.errors[0].line, Some(12));
+    }
+
+    #[test]
+    fn poetry_constraints() {
+        assert_eq!(poetry_to_pep440("^1.2.3").unwrap(), ">=1.2.3,<2.0.0");
+        assert_eq!(poetry_to_pep440("^0.2.3").unwrap(), ">=0.2.3,<0.3.0");
+        assert_eq!(poetry_to_pep440("^0.0.3").unwrap(), ">=0.0.3,<0.0.4");
+        assert_eq!(poetry_to_pep440("~1.2.3").unwrap(), ">=1.2.3,<1.3.0");
+        assert_eq!(poetry_to_pep440("~1").unwrap(), ">=1,<2.0");
+        assert_eq!(poetry_to_pep440(">=1.0,<2").unwrap(), ">=1.0,<2");
+        assert_eq!(poetry_to_pep440("2.1").unwrap(), "==2.1");
+        assert!(poetry_to_pep440("*").is_none());
+        assert!(poetry_to_pep440("^1 || ^2").is_none());
+    }
+
+    #[test]
+    fn pyproject_sections() {
+        let text = "[project]\nname = \"app\"\ndependencies = [\n  \"requests>=2\",\n  \"tomli; python_version < '3.11'\",\n]\n\
+                    [dependency-groups]\ndev = [\"pytest>=8\"]\n\
+                    [tool.poetry.dependencies]\npython = \"^3.9\"\nsix = \"^1.16\"\nold = { version = \"^1\", python = \"<3.8\" }\n\
+                    [tool.poetry.group.docs]\noptional = true\n[tool.poetry.group.docs.dependencies]\nsphinx = \"*\"\n";
+        let out = pyproject("pyproject.toml", text, "3.11.7").unwrap();
+        let names: Vec<(&str, Option<u64>)> = out
+            .reqs
+            .iter()
+            .map(|d| (d.req.name.as_str(), d.line))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("requests", Some(4)),
+                ("tomli", Some(5)),
+                ("pytest", Some(8)),
+                ("six", Some(11))
+            ]
+        );
+        assert!(out.poetry);
+        let err = pyproject(
+            "pyproject.toml",
+            "[project]\ndependencies = [\"ok\",\n",
+            "3.11.7",
+        )
+        .unwrap_err();
+        assert!(err.line.is_some(), "{err}");
+    }
+}

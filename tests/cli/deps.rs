@@ -1,0 +1,1558 @@
+//! `devops-agent deps` on real trees: fixtures whose manifests and lock files were written by
+//! npm, yarn, pnpm, pip, uv and pipenv, installed by those tools (once, cached under
+//! `target/fixture-cache/`), then broken the way trees really break. Where a reference tool
+//! exists, the same tree is checked by it and the problems must agree: `npm ls --all` for Node,
+//! `pip check` for Python.
+
+use std::collections::{BTreeSet, hash_map::DefaultHasher};
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use crate::common::{Run, check, devops_agent, findings, fixture, project, run, skip};
+
+/// How a fixture's tree is installed.
+#[derive(Clone, Copy)]
+enum Installer {
+    Npm,
+    YarnClassic,
+    YarnBerry,
+    Pnpm,
+    /// `python3 -m venv .venv` and `pip install -r requirements.txt`.
+    Pip,
+    /// `uv sync --locked` (creates `.venv`).
+    Uv,
+    /// `pipenv sync --dev` with the venv in the project.
+    Pipenv,
+    /// `poetry sync` with the venv in the project.
+    Poetry,
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tools() -> PathBuf {
+    repo().join("target/fixture-cache/tools")
+}
+
+/// Installed trees are never copied from the fixture itself (a developer may have one there).
+const NOT_COMMITTED: &[&str] = &["node_modules", ".venv", ".yarn", "venv"];
+
+fn hash_dir(dir: &Path, hasher: &mut DefaultHasher) {
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("fixture dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if NOT_COMMITTED.contains(&name.as_str()) {
+            continue;
+        }
+        name.hash(hasher);
+        if path.is_dir() {
+            hash_dir(&path, hasher);
+        } else {
+            fs::read(&path).unwrap_or_default().hash(hasher);
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path, skip_installed: bool) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap().flatten() {
+        let name = entry.file_name();
+        if skip_installed && NOT_COMMITTED.contains(&name.to_string_lossy().as_ref()) {
+            continue;
+        }
+        let kind = entry.file_type().unwrap();
+        let target = to.join(&name);
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else if kind.is_dir() {
+            copy_tree(&entry.path(), &target, skip_installed);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn sh(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn install(dir: &Path, installer: Installer) -> Result<(), String> {
+    let node_tool = |rel: &str| -> Result<Command, String> {
+        let script = tools().join("node/node_modules").join(rel);
+        if !script.is_file() {
+            return Err(format!(
+                "{} missing (scripts/test.sh installs it)",
+                script.display()
+            ));
+        }
+        let mut cmd = Command::new("node");
+        cmd.arg(script).current_dir(dir);
+        Ok(cmd)
+    };
+    match installer {
+        Installer::Npm => sh(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(dir),
+            "npm ci",
+        ),
+        Installer::YarnClassic => sh(
+            node_tool("yarn/bin/yarn.js")?.args([
+                "install",
+                "--frozen-lockfile",
+                "--non-interactive",
+                "--no-progress",
+            ]),
+            "yarn install",
+        ),
+        Installer::YarnBerry => sh(
+            node_tool("@yarnpkg/cli-dist/bin/yarn.js")?
+                .args(["install", "--immutable"])
+                .env("YARN_ENABLE_TELEMETRY", "0")
+                .env("YARN_ENABLE_GLOBAL_CACHE", "true"),
+            "yarn (berry) install",
+        ),
+        Installer::Pnpm => sh(
+            node_tool("pnpm/bin/pnpm.cjs")?.args([
+                "install",
+                "--frozen-lockfile",
+                "--reporter=silent",
+            ]),
+            "pnpm install",
+        ),
+        Installer::Pip => {
+            sh(
+                Command::new("python3")
+                    .args(["-m", "venv", ".venv"])
+                    .current_dir(dir),
+                "python3 -m venv",
+            )?;
+            sh(
+                Command::new(dir.join(".venv/bin/python"))
+                    .args(["-m", "pip", "install", "--quiet", "-r", "requirements.txt"])
+                    .current_dir(dir),
+                "pip install",
+            )
+        }
+        Installer::Uv => {
+            let uv = tools().join("py/bin/uv");
+            if !uv.is_file() {
+                return Err(format!(
+                    "{} missing (scripts/test.sh installs it)",
+                    uv.display()
+                ));
+            }
+            sh(
+                Command::new(uv)
+                    .args(["sync", "--locked", "--quiet", "--python", "python3"])
+                    .current_dir(dir),
+                "uv sync",
+            )
+        }
+        Installer::Poetry => {
+            let poetry = tools().join("py/bin/poetry");
+            if !poetry.is_file() {
+                return Err(format!(
+                    "{} missing (scripts/test.sh installs it)",
+                    poetry.display()
+                ));
+            }
+            sh(
+                Command::new(poetry)
+                    .args(["sync", "--no-interaction", "--quiet"])
+                    .env("POETRY_VIRTUALENVS_IN_PROJECT", "true")
+                    .env("POETRY_VIRTUALENVS_PREFER_ACTIVE_PYTHON", "true")
+                    .env_remove("VIRTUAL_ENV")
+                    .current_dir(dir),
+                "poetry sync",
+            )
+        }
+        Installer::Pipenv => {
+            let pipenv = tools().join("py/bin/pipenv");
+            if !pipenv.is_file() {
+                return Err(format!(
+                    "{} missing (scripts/test.sh installs it)",
+                    pipenv.display()
+                ));
+            }
+            sh(
+                Command::new(pipenv)
+                    .args(["sync", "--dev"])
+                    .env("PIPENV_VENV_IN_PROJECT", "1")
+                    .env("PIPENV_IGNORE_VIRTUALENVS", "1")
+                    .env_remove("VIRTUAL_ENV")
+                    .current_dir(dir),
+                "pipenv sync",
+            )
+        }
+    }
+}
+
+/// Installs run one at a time: they share the registries' caches and the two cores.
+static INSTALLS: Mutex<()> = Mutex::new(());
+
+/// A private copy of fixture `name` with its tree installed, or None (after `skip`) when the
+/// machine lacks the tools.
+fn installed(name: &str, installer: Installer) -> Option<tempfile::TempDir> {
+    let needs = match installer {
+        Installer::Npm | Installer::YarnClassic | Installer::YarnBerry | Installer::Pnpm => "npm",
+        Installer::Pip | Installer::Uv | Installer::Pipenv | Installer::Poetry => "python3",
+    };
+    if !have(needs) {
+        skip(&format!("{needs} is not installed"));
+        return None;
+    }
+    let source = fixture(name);
+    let mut hasher = DefaultHasher::new();
+    hash_dir(&source, &mut hasher);
+    let cached = repo()
+        .join("target/fixture-cache")
+        .join(format!("{name}-{:016x}", hasher.finish()));
+    {
+        let _guard = INSTALLS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !cached.is_dir() {
+            let partial = cached.with_extension("partial");
+            let _ = fs::remove_dir_all(&partial);
+            copy_tree(&source, &partial, true);
+            if let Err(e) = install(&partial, installer) {
+                let _ = fs::remove_dir_all(&partial);
+                skip(&e);
+                return None;
+            }
+            fs::rename(&partial, &cached).expect("publish installed fixture");
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&cached, dir.path(), false);
+    Some(dir)
+}
+
+fn deps(dir: &Path) -> Run {
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.args(["deps", "--project"])
+        .arg(dir)
+        .env_remove("VIRTUAL_ENV")
+        .env_remove("NODE_ENV");
+    run(cmd)
+}
+
+fn status<'a>(report: &'a Value, id: &str) -> &'a str {
+    check(report, id)["status"].as_str().unwrap_or("")
+}
+
+fn problems<'a>(report: &'a Value, id: &str) -> Vec<&'a Value> {
+    check(report, id)["evidence"]["problems"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = fs::read_to_string(path).unwrap();
+    assert!(
+        text.contains(from),
+        "{} does not contain {from:?}",
+        path.display()
+    );
+    fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+fn assert_all_passed(report: &Value, out: &Run, peers: bool) {
+    for id in [
+        "deps.packages_installed",
+        "deps.lockfile_valid",
+        "deps.no_version_conflicts",
+    ] {
+        assert_eq!(
+            status(report, id),
+            "passed",
+            "{id}: {:#}",
+            check(report, id)
+        );
+        assert!(
+            check(report, id)["evidence"]["checked"]
+                .as_u64()
+                .unwrap_or(0)
+                > 0
+        );
+    }
+    if peers {
+        assert_eq!(status(report, "deps.peer_dependencies"), "passed");
+    }
+    assert_eq!(out.code, 0, "{}", out.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node
+
+/// The problems of `npm ls --all --json` as (kind, package or path, required by).
+fn npm_ls(dir: &Path) -> BTreeSet<(String, String, String)> {
+    let out = Command::new("npm")
+        .args(["ls", "--all", "--json"])
+        .current_dir(dir)
+        .output()
+        .expect("npm ls");
+    let json: Value = serde_json::from_slice(&out.stdout).expect("npm ls --json");
+    let prefix = format!("{}/", fs::canonicalize(dir).unwrap().display());
+    let mut set = BTreeSet::new();
+    for problem in json["problems"].as_array().into_iter().flatten() {
+        let text = problem.as_str().unwrap_or("");
+        let (kind, rest) = text.split_once(": ").unwrap();
+        match kind {
+            "missing" => {
+                let (spec, by) = rest.split_once(", required by ").unwrap();
+                let name = &spec[..=spec[1..].find('@').unwrap()];
+                set.insert(("missing".into(), name.into(), by.into()));
+            }
+            "invalid" | "extraneous" => {
+                let path = rest.rsplit_once(' ').unwrap().1;
+                let path = path.strip_prefix(&prefix).unwrap_or(path);
+                set.insert((kind.into(), path.into(), String::new()));
+            }
+            other => panic!("unexpected npm ls problem kind {other}: {text}"),
+        }
+    }
+    set
+}
+
+/// The same problems from devops-agent's evidence.
+fn agent_npm_problems(report: &Value) -> BTreeSet<(String, String, String)> {
+    let mut set = BTreeSet::new();
+    for id in [
+        "deps.packages_installed",
+        "deps.no_version_conflicts",
+        "deps.peer_dependencies",
+        "deps.lockfile_valid",
+    ] {
+        for p in problems(report, id) {
+            let s = |k: &str| p[k].as_str().unwrap_or("").to_owned();
+            match s("problem").as_str() {
+                "missing" if s("dependency_type") != "optionalDependencies" => {
+                    set.insert(("missing".into(), s("package"), s("required_by")));
+                }
+                "invalid" => {
+                    set.insert(("invalid".into(), s("path"), String::new()));
+                }
+                "extraneous" => {
+                    set.insert(("extraneous".into(), s("path"), String::new()));
+                }
+                _ => {}
+            }
+        }
+    }
+    set
+}
+
+#[test]
+fn npm_tree_installed_by_npm_ci_passes_every_check() {
+    let Some(dir) = installed("deps-npm", Installer::Npm) else {
+        return;
+    };
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_all_passed(&report, &out, true);
+    let installed = check(&report, "deps.packages_installed");
+    assert_eq!(
+        installed["evidence"]["manifests"][0]["manifest"],
+        "package.json"
+    );
+    assert_eq!(installed["evidence"]["manifests"][0]["node_modules"], true);
+    let lock = check(&report, "deps.lockfile_valid");
+    assert_eq!(
+        lock["evidence"]["manifests"][0]["lockfile"],
+        "package-lock.json"
+    );
+    assert_eq!(
+        lock["evidence"]["manifests"][0]["lockfile_format"],
+        "npm v3"
+    );
+    // npm ls agrees that nothing is wrong.
+    assert!(npm_ls(dir.path()).is_empty());
+}
+
+#[test]
+fn broken_npm_tree_reports_what_npm_ls_reports() {
+    let Some(dir) = installed("deps-npm", Installer::Npm) else {
+        return;
+    };
+    let root = dir.path();
+    // A transitive package removed, a root dependency (and peer) downgraded out of range, a
+    // nested version edited, an optional dependency removed, a stray package added.
+    fs::remove_dir_all(root.join("node_modules/js-tokens")).unwrap();
+    edit(
+        &root.join("node_modules/react/package.json"),
+        "\"version\": \"18.3.1\"",
+        "\"version\": \"16.0.0\"",
+    );
+    edit(
+        &root.join("node_modules/debug/node_modules/ms/package.json"),
+        "\"version\": \"2.0.0\"",
+        "\"version\": \"3.0.0\"",
+    );
+    fs::remove_dir_all(root.join("node_modules/is-odd")).unwrap();
+    fs::create_dir_all(root.join("node_modules/stray")).unwrap();
+    fs::write(
+        root.join("node_modules/stray/package.json"),
+        r#"{"name":"stray","version":"1.0.0"}"#,
+    )
+    .unwrap();
+
+    let out = deps(root);
+    let report = out.report();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let expected = npm_ls(root);
+    assert_eq!(expected.len(), 4, "npm ls saw {expected:#?}");
+    assert_eq!(agent_npm_problems(&report), expected);
+
+    let installed = check(&report, "deps.packages_installed");
+    assert_eq!(installed["status"], "failed");
+    assert!(
+        installed["message"].as_str().unwrap().contains("npm ci"),
+        "{installed:#}"
+    );
+    // The missing optional dependency is a warning finding, not a failure.
+    let optional = findings(installed)
+        .into_iter()
+        .find(|f| f["message"].as_str().unwrap().starts_with("is-odd@^3.0.1"))
+        .expect("is-odd finding");
+    assert_eq!(optional["severity"], "warning");
+    assert_eq!(optional["file"], "package.json");
+    assert_eq!(optional["line"], 17);
+
+    let conflicts = check(&report, "deps.no_version_conflicts");
+    assert_eq!(conflicts["status"], "failed");
+    let react = problems(&report, "deps.no_version_conflicts")
+        .into_iter()
+        .find(|p| p["package"] == "react")
+        .expect("react invalid");
+    assert_eq!(react["wanted"], "^18.2.0");
+    assert_eq!(react["found"], "16.0.0");
+    assert_eq!(react["path"], "node_modules/react");
+    assert_eq!(react["required_by"], "deps-npm-fixture@1.0.0");
+    // Peers: react-dom wants react ^18.3.1 and local-lib >=17; the optional peer react-native
+    // is absent without complaint.
+    let peers: BTreeSet<String> = problems(&report, "deps.peer_dependencies")
+        .into_iter()
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["required_by"].as_str().unwrap(),
+                p["wanted"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        peers,
+        BTreeSet::from([
+            "local-lib@1.0.0 >=17".to_owned(),
+            "react-dom@18.3.1 ^18.3.1".to_owned()
+        ])
+    );
+    // The lock check sees the installed tree differ from package-lock.json.
+    let lock = check(&report, "deps.lockfile_valid");
+    assert_eq!(lock["status"], "failed");
+    let drift: BTreeSet<&str> = problems(&report, "deps.lockfile_valid")
+        .into_iter()
+        .filter(|p| p["problem"] == "differs_from_lock")
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        drift,
+        BTreeSet::from([
+            "node_modules/debug/node_modules/ms",
+            "node_modules/js-tokens",
+            "node_modules/react"
+        ])
+    );
+}
+
+#[test]
+fn peer_downgraded_fails_only_the_peer_it_breaks() {
+    let Some(dir) = installed("deps-npm", Installer::Npm) else {
+        return;
+    };
+    // 18.2.0 still satisfies the root's ^18.2.0 and local-lib's >=17, not react-dom's ^18.3.1.
+    edit(
+        &dir.path().join("node_modules/react/package.json"),
+        "\"version\": \"18.3.1\"",
+        "\"version\": \"18.2.0\"",
+    );
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_eq!(status(&report, "deps.peer_dependencies"), "failed");
+    assert_eq!(status(&report, "deps.no_version_conflicts"), "passed");
+    assert_eq!(status(&report, "deps.packages_installed"), "passed");
+    let peer = problems(&report, "deps.peer_dependencies");
+    assert_eq!(peer.len(), 1, "{peer:#?}");
+    assert_eq!(peer[0]["required_by"], "react-dom@18.3.1");
+    assert_eq!(peer[0]["found"], "18.2.0");
+    assert_eq!(
+        agent_npm_problems(&report),
+        npm_ls(dir.path()),
+        "agreement with npm ls"
+    );
+}
+
+#[test]
+fn manifest_edited_after_locking_is_out_of_sync() {
+    let Some(dir) = installed("deps-npm", Installer::Npm) else {
+        return;
+    };
+    let manifest = dir.path().join("package.json");
+    edit(&manifest, "\"ms\": \"^2.1.3\"", "\"ms\": \"^3.0.0\"");
+    edit(
+        &manifest,
+        "\"react\": \"^18.2.0\",",
+        "\"react\": \"^18.2.0\",\n    \"left-pad\": \"^1.3.0\",",
+    );
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_eq!(out.code, 1);
+    let lock = check(&report, "deps.lockfile_valid");
+    assert_eq!(lock["status"], "failed");
+    let by_package: Vec<(String, u64)> = findings(lock)
+        .into_iter()
+        .map(|f| {
+            (
+                f["message"].as_str().unwrap().to_owned(),
+                f["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert!(
+        by_package
+            .iter()
+            .any(|(m, l)| m.contains("left-pad") && m.contains("does not record") && *l == 7),
+        "{by_package:#?}"
+    );
+    assert!(
+        by_package
+            .iter()
+            .any(|(m, l)| m.contains("ms@^3.0.0") && m.contains("locks 2.1.3") && *l == 10),
+        "{by_package:#?}"
+    );
+    assert!(lock["message"].as_str().unwrap().contains("npm install"));
+    // The new dependency is also simply not installed.
+    let missing = problems(&report, "deps.packages_installed");
+    assert!(
+        missing
+            .iter()
+            .any(|p| p["package"] == "left-pad" && p["problem"] == "missing")
+    );
+}
+
+#[test]
+fn deleted_lock_file_fails_lockfile_valid_only() {
+    let Some(dir) = installed("deps-npm", Installer::Npm) else {
+        return;
+    };
+    fs::remove_file(dir.path().join("package-lock.json")).unwrap();
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_eq!(status(&report, "deps.lockfile_valid"), "failed");
+    let p = problems(&report, "deps.lockfile_valid");
+    assert_eq!(p[0]["problem"], "no_lockfile");
+    assert!(
+        findings(check(&report, "deps.lockfile_valid"))[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("node_modules/.package-lock.json")
+    );
+    assert_eq!(status(&report, "deps.packages_installed"), "passed");
+    assert_eq!(status(&report, "deps.no_version_conflicts"), "passed");
+}
+
+#[test]
+fn malformed_lock_is_an_error_with_its_line_and_other_checks_still_run() {
+    let Some(dir) = installed("deps-npm", Installer::Npm) else {
+        return;
+    };
+    let lock = dir.path().join("package-lock.json");
+    edit(&lock, "\"lockfileVersion\": 3,", "\"lockfileVersion\": 3,,");
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    let check_ = check(&report, "deps.lockfile_valid");
+    assert_eq!(check_["status"], "error");
+    let f = &findings(check_)[0];
+    assert_eq!(f["file"], "package-lock.json");
+    assert_eq!(f["line"], 4);
+    assert_eq!(status(&report, "deps.packages_installed"), "passed");
+    assert_eq!(status(&report, "deps.peer_dependencies"), "passed");
+}
+
+#[test]
+fn malformed_package_json_is_an_error_with_its_line() {
+    let dir = project(&[
+        (
+            "web/package.json",
+            "{\n  \"name\": \"web\",\n  \"dependencies\": {\n    \"a\": \"^1\"\n  \n",
+        ),
+        ("api/requirements.txt", "six==1.16.0\n"),
+    ]);
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_eq!(out.code, 2);
+    for id in [
+        "deps.packages_installed",
+        "deps.lockfile_valid",
+        "deps.no_version_conflicts",
+        "deps.peer_dependencies",
+    ] {
+        let c = check(&report, id);
+        assert_eq!(c["status"], "error", "{id}");
+        let f = findings(c)
+            .into_iter()
+            .find(|f| f["file"] == "web/package.json")
+            .unwrap_or_else(|| panic!("{id}: {c:#}"));
+        assert_eq!(f["line"], 6);
+    }
+    // The Python manifest beside it is still checked (and has no environment).
+    let installed = problems(&report, "deps.packages_installed");
+    assert!(
+        installed
+            .iter()
+            .any(|p| p["manifest"] == "api/requirements.txt" && p["problem"] == "no_environment")
+    );
+}
+
+#[test]
+fn workspaces_resolve_through_links_like_npm() {
+    let Some(dir) = installed("deps-npm-workspaces", Installer::Npm) else {
+        return;
+    };
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_all_passed(&report, &out, false);
+    assert_eq!(
+        check(&report, "deps.packages_installed")["evidence"]["manifests"][0]["workspaces"],
+        2
+    );
+    // The workspace's own nested is-number@6 removed: it would now resolve to the root's 7.0.0.
+    fs::remove_dir_all(dir.path().join("packages/web/node_modules/is-number")).unwrap();
+    let out = deps(dir.path());
+    let report = out.report();
+    let p = problems(&report, "deps.no_version_conflicts");
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert_eq!(p[0]["required_by"], "@demo/web@1.0.0");
+    assert_eq!(p[0]["found"], "7.0.0");
+    assert_eq!(agent_npm_problems(&report), npm_ls(dir.path()));
+}
+
+#[test]
+fn yarn_classic_tree_and_lock() {
+    let Some(dir) = installed("deps-yarn", Installer::YarnClassic) else {
+        return;
+    };
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_all_passed(&report, &out, true);
+    let lock = check(&report, "deps.lockfile_valid");
+    assert_eq!(
+        lock["evidence"]["manifests"][0]["lockfile_format"],
+        "yarn v1"
+    );
+    edit(
+        &dir.path().join("package.json"),
+        "\"debug\": \"^2.6.9\"",
+        "\"debug\": \"^2.6.8\"",
+    );
+    edit(
+        &dir.path().join("node_modules/scheduler/package.json"),
+        "\"version\": \"0.23.2\"",
+        "\"version\": \"0.23.0\"",
+    );
+    let report = deps(dir.path()).report();
+    let kinds: BTreeSet<(String, String)> = problems(&report, "deps.lockfile_valid")
+        .into_iter()
+        .map(|p| {
+            (
+                p["problem"].as_str().unwrap().into(),
+                p["package"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            ("differs_from_lock".into(), "scheduler".into()),
+            ("out_of_sync".into(), "debug".into())
+        ])
+    );
+    assert!(
+        check(&report, "deps.lockfile_valid")["message"]
+            .as_str()
+            .unwrap()
+            .contains("yarn")
+    );
+}
+
+#[test]
+fn yarn_berry_lock_with_node_modules_linker() {
+    let Some(dir) = installed("deps-yarn-berry", Installer::YarnBerry) else {
+        return;
+    };
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_all_passed(&report, &out, true);
+    assert_eq!(
+        check(&report, "deps.lockfile_valid")["evidence"]["manifests"][0]["lockfile_format"],
+        "yarn berry"
+    );
+    edit(
+        &dir.path().join("package.json"),
+        "\"is-number\": \"^7.0.0\"",
+        "\"is-number\": \"^7.0.1\"",
+    );
+    let report = deps(dir.path()).report();
+    let p = problems(&report, "deps.lockfile_valid");
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert_eq!(p[0]["problem"], "out_of_sync");
+    assert_eq!(p[0]["found"], "npm:^7.0.0");
+}
+
+#[test]
+fn pnpm_store_layout_resolves_through_symlinks() {
+    let Some(dir) = installed("deps-pnpm", Installer::Pnpm) else {
+        return;
+    };
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_all_passed(&report, &out, true);
+    assert_eq!(
+        check(&report, "deps.lockfile_valid")["evidence"]["manifests"][0]["lockfile_format"],
+        "pnpm"
+    );
+    // A package in the store edited out of react-dom's range.
+    edit(
+        &dir.path()
+            .join("node_modules/.pnpm/scheduler@0.23.2/node_modules/scheduler/package.json"),
+        "\"version\": \"0.23.2\"",
+        "\"version\": \"0.23.0\"",
+    );
+    let report = deps(dir.path()).report();
+    let p = problems(&report, "deps.no_version_conflicts");
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert_eq!(p[0]["package"], "scheduler");
+    assert_eq!(p[0]["required_by"], "react-dom@18.3.1");
+    assert_eq!(
+        p[0]["path"],
+        "node_modules/.pnpm/react-dom@18.3.1_react@18.3.1/node_modules/scheduler"
+    );
+    let lock = problems(&report, "deps.lockfile_valid");
+    assert!(
+        lock.iter()
+            .any(|p| p["problem"] == "differs_from_lock" && p["package"] == "scheduler"),
+        "{lock:#?}"
+    );
+    // And a specifier edited after locking.
+    edit(
+        &dir.path().join("package.json"),
+        "\"ms\": \"^2.1.3\"",
+        "\"ms\": \"^2.1.2\"",
+    );
+    let report = deps(dir.path()).report();
+    let lock = problems(&report, "deps.lockfile_valid");
+    assert!(
+        lock.iter()
+            .any(|p| p["problem"] == "out_of_sync" && p["package"] == "ms"),
+        "{lock:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Python
+
+fn normalize(name: &str) -> String {
+    let mut out = String::new();
+    for part in name.split(['-', '_', '.']).filter(|p| !p.is_empty()) {
+        if !out.is_empty() {
+            out.push('-');
+        }
+        out.push_str(&part.to_ascii_lowercase());
+    }
+    out
+}
+
+/// `pip check` problems as (kind, package, required by).
+fn pip_check(dir: &Path) -> BTreeSet<(String, String, String)> {
+    let out = Command::new(dir.join(".venv/bin/python"))
+        .args(["-m", "pip", "check"])
+        .current_dir(dir)
+        .output()
+        .expect("pip check");
+    let mut set = BTreeSet::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some((by, rest)) = line.split_once(" requires ") {
+            let name = rest.split(',').next().unwrap();
+            set.insert(("missing".into(), normalize(name), by.into()));
+        } else if let Some((by, rest)) = line.split_once(" has requirement ") {
+            let you_have = rest.split(", but you have ").nth(1).unwrap();
+            let name = you_have.split(' ').next().unwrap();
+            set.insert(("invalid".into(), normalize(name), by.into()));
+        }
+    }
+    set
+}
+
+/// devops-agent's problems that come from installed distributions' requirements.
+fn agent_pip_problems(report: &Value) -> BTreeSet<(String, String, String)> {
+    let mut set = BTreeSet::new();
+    for id in ["deps.packages_installed", "deps.no_version_conflicts"] {
+        for p in problems(report, id) {
+            let by = p["required_by"].as_str().unwrap_or("");
+            // `name version`: an installed distribution, not a manifest or `name[extra]`.
+            if by.contains(' ') {
+                set.insert((
+                    p["problem"].as_str().unwrap().to_owned(),
+                    normalize(p["package"].as_str().unwrap()),
+                    by.to_owned(),
+                ));
+            }
+        }
+    }
+    set
+}
+
+fn site_packages(dir: &Path) -> PathBuf {
+    let lib = dir.join(".venv/lib");
+    let python = fs::read_dir(&lib)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("python"))
+        .unwrap();
+    python.path().join("site-packages")
+}
+
+fn dist_info(site: &Path, prefix: &str) -> PathBuf {
+    fs::read_dir(site)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_ascii_lowercase();
+            name.starts_with(&format!("{prefix}-")) && name.ends_with(".dist-info")
+        })
+        .unwrap_or_else(|| panic!("no {prefix} dist-info in {}", site.display()))
+}
+
+#[test]
+fn venv_installed_by_pip_passes_every_check() {
+    let Some(dir) = installed("deps-python", Installer::Pip) else {
+        return;
+    };
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_all_passed(&report, &out, false);
+    assert_eq!(
+        status(&report, "deps.peer_dependencies"),
+        "skipped",
+        "{:#}",
+        check(&report, "deps.peer_dependencies")
+    );
+    let m = &check(&report, "deps.packages_installed")["evidence"]["manifests"][0];
+    assert_eq!(m["manifest"], "requirements.txt");
+    assert_eq!(m["environment"], ".venv");
+    assert_eq!(m["python"].as_str().unwrap().split('.').next(), Some("3"));
+    // requests, six, typing_extensions, PySocks (the socks extra); tomli and colorama are
+    // excluded by their markers.
+    assert_eq!(m["checked"], 4);
+    assert!(pip_check(dir.path()).is_empty());
+}
+
+#[test]
+fn broken_venv_reports_what_pip_check_reports() {
+    let Some(dir) = installed("deps-python", Installer::Pip) else {
+        return;
+    };
+    let site = site_packages(dir.path());
+    fs::remove_dir_all(dist_info(&site, "urllib3")).unwrap();
+    let idna = dist_info(&site, "idna").join("METADATA");
+    let text = fs::read_to_string(&idna).unwrap();
+    let version_line = text
+        .lines()
+        .find(|l| l.starts_with("Version:"))
+        .unwrap()
+        .to_owned();
+    fs::write(&idna, text.replacen(&version_line, "Version: 1.0", 1)).unwrap();
+    // A declared requirement removed, and the package the `socks` extra brings.
+    fs::remove_dir_all(dist_info(&site, "six")).unwrap();
+    fs::remove_dir_all(dist_info(&site, "pysocks")).unwrap();
+
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_eq!(out.code, 1);
+    let expected = pip_check(dir.path());
+    assert_eq!(expected.len(), 2, "pip check saw {expected:#?}");
+    assert_eq!(agent_pip_problems(&report), expected);
+
+    let installed = check(&report, "deps.packages_installed");
+    assert!(
+        installed["message"]
+            .as_str()
+            .unwrap()
+            .contains("pip install -r requirements.txt")
+    );
+    let six = findings(installed)
+        .into_iter()
+        .find(|f| f["message"].as_str().unwrap().starts_with("six"))
+        .expect("six finding");
+    assert_eq!(six["file"], "requirements-base.txt");
+    assert_eq!(six["line"], 1);
+    let socks = problems(&report, "deps.packages_installed")
+        .into_iter()
+        .find(|p| p["package"] == "PySocks")
+        .expect("PySocks from requests[socks]");
+    assert_eq!(socks["required_by"], "requests[socks]");
+    let idna = problems(&report, "deps.no_version_conflicts")
+        .into_iter()
+        .find(|p| p["package"] == "idna")
+        .unwrap();
+    assert_eq!(idna["found"], "1.0");
+    assert_eq!(idna["wanted"], "<4,>=2.5");
+}
+
+#[test]
+fn requirement_out_of_range_and_constraint_violated() {
+    let Some(dir) = installed("deps-python", Installer::Pip) else {
+        return;
+    };
+    edit(
+        &dir.path().join("requirements-base.txt"),
+        "six==1.16.0",
+        "six>=1.17",
+    );
+    fs::write(dir.path().join("constraints.txt"), "urllib3<2\n").unwrap();
+    let report = deps(dir.path()).report();
+    let p: BTreeSet<(String, String)> = problems(&report, "deps.no_version_conflicts")
+        .into_iter()
+        .map(|p| {
+            (
+                p["package"].as_str().unwrap().into(),
+                p["required_by"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        p,
+        BTreeSet::from([
+            ("six".into(), "requirements.txt".into()),
+            ("urllib3".into(), "constraints.txt".into())
+        ])
+    );
+}
+
+#[test]
+fn no_virtualenv_is_a_failure_naming_where_it_looked() {
+    let dir = project(&[
+        ("backend/requirements.txt", "requests==2.32.3\n"),
+        ("backend/pyproject.toml", "[tool.ruff]\nline-length = 100\n"),
+    ]);
+    let report = deps(dir.path()).report();
+    let c = check(&report, "deps.packages_installed");
+    assert_eq!(c["status"], "failed");
+    let f = &findings(c)[0];
+    assert_eq!(f["file"], "backend/requirements.txt");
+    assert!(f["message"].as_str().unwrap().contains("no virtualenv"));
+    assert!(
+        f["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("cd backend && python3 -m venv .venv")
+    );
+    // A pyproject.toml with only tool settings is not a dependency manifest.
+    let manifests = &c["evidence"]["manifests"];
+    assert_eq!(manifests.as_array().unwrap().len(), 1, "{manifests:#}");
+}
+
+#[test]
+fn malformed_pyproject_and_requirement_lines_are_errors_with_lines() {
+    let dir = project(&[
+        (
+            "svc/pyproject.toml",
+            "[project]\nname = \"svc\"\ndependencies = [\"requests>=2\"\n",
+        ),
+        ("worker/requirements.txt", "six==1.16.0\nrequests >=>2\n"),
+    ]);
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_eq!(out.code, 2);
+    let c = check(&report, "deps.lockfile_valid");
+    assert_eq!(c["status"], "error");
+    let located: BTreeSet<(String, u64)> = findings(c)
+        .into_iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| {
+            (
+                f["file"].as_str().unwrap().into(),
+                f["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert!(
+        located.contains(&("worker/requirements.txt".into(), 2)),
+        "{located:#?}"
+    );
+    assert!(
+        located
+            .iter()
+            .any(|(f, l)| f == "svc/pyproject.toml" && *l >= 3),
+        "{located:#?}"
+    );
+    // Peer dependencies do not apply to Python.
+    assert_eq!(status(&report, "deps.peer_dependencies"), "skipped");
+}
+
+#[test]
+fn uv_project_synced_by_uv() {
+    let Some(dir) = installed("deps-uv", Installer::Uv) else {
+        return;
+    };
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_all_passed(&report, &out, false);
+    assert_eq!(
+        check(&report, "deps.lockfile_valid")["evidence"]["manifests"][0]["lockfile"],
+        "uv.lock"
+    );
+    // A dependency dropped from pyproject.toml after locking, and the venv drifting from the lock.
+    edit(
+        &dir.path().join("pyproject.toml"),
+        "    \"idna>=3.6,<4\",\n",
+        "",
+    );
+    let site = site_packages(dir.path());
+    let six = dist_info(&site, "six").join("METADATA");
+    let text = fs::read_to_string(&six).unwrap();
+    let version_line = text
+        .lines()
+        .find(|l| l.starts_with("Version:"))
+        .unwrap()
+        .to_owned();
+    fs::write(&six, text.replacen(&version_line, "Version: 1.16.0", 1)).unwrap();
+    let report = deps(dir.path()).report();
+    let kinds: BTreeSet<(String, String)> = problems(&report, "deps.lockfile_valid")
+        .into_iter()
+        .map(|p| {
+            (
+                p["problem"].as_str().unwrap().into(),
+                p["package"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            ("differs_from_lock".into(), "six".into()),
+            ("out_of_sync".into(), "idna".into())
+        ])
+    );
+    assert!(
+        check(&report, "deps.lockfile_valid")["message"]
+            .as_str()
+            .unwrap()
+            .contains("uv")
+    );
+}
+
+#[test]
+fn poetry_project_synced_by_poetry() {
+    let Some(dir) = installed("deps-poetry", Installer::Poetry) else {
+        return;
+    };
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_all_passed(&report, &out, false);
+    let lock = &check(&report, "deps.lockfile_valid")["evidence"]["manifests"][0];
+    assert_eq!(lock["lockfile"], "poetry.lock");
+    // The constraint raised past the locked version; the dev group's package removed.
+    edit(
+        &dir.path().join("pyproject.toml"),
+        "six = \"^1.16\"",
+        "six = \"^2.0\"",
+    );
+    fs::remove_dir_all(dist_info(&site_packages(dir.path()), "typing_extensions")).unwrap();
+    let report = deps(dir.path()).report();
+    let lock = problems(&report, "deps.lockfile_valid");
+    assert!(
+        lock.iter().any(|p| p["problem"] == "out_of_sync"
+            && p["package"] == "six"
+            && p["found"] == "1.17.0"),
+        "{lock:#?}"
+    );
+    let six = findings(check(&report, "deps.lockfile_valid"))
+        .into_iter()
+        .find(|f| f["message"].as_str().unwrap().contains("six"))
+        .unwrap();
+    assert_eq!(
+        (six["file"].as_str(), six["line"].as_u64()),
+        (Some("pyproject.toml"), Some(10))
+    );
+    assert!(
+        check(&report, "deps.lockfile_valid")["message"]
+            .as_str()
+            .unwrap()
+            .contains("poetry lock")
+    );
+    let missing = problems(&report, "deps.packages_installed");
+    assert!(
+        missing.iter().any(|p| p["package"] == "typing-extensions"),
+        "{missing:#?}"
+    );
+    // Same for the conflict: the installed six no longer satisfies ^2.0 (>=2.0,<3.0.0).
+    let conflict = problems(&report, "deps.no_version_conflicts");
+    assert!(
+        conflict
+            .iter()
+            .any(|p| p["package"] == "six" && p["wanted"] == ">=2.0,<3.0"),
+        "{conflict:#?}"
+    );
+}
+
+#[test]
+fn pipenv_project_synced_by_pipenv() {
+    let Some(dir) = installed("deps-pipenv", Installer::Pipenv) else {
+        return;
+    };
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_all_passed(&report, &out, false);
+    edit(
+        &dir.path().join("Pipfile"),
+        "[dev-packages]",
+        "[dev-packages]\nattrs = \"*\"",
+    );
+    let report = deps(dir.path()).report();
+    let lock = problems(&report, "deps.lockfile_valid");
+    assert!(
+        lock.iter()
+            .any(|p| p["problem"] == "out_of_sync" && p["package"] == "attrs"),
+        "{lock:#?}"
+    );
+    let missing = problems(&report, "deps.packages_installed");
+    assert!(
+        missing.iter().any(|p| p["package"] == "attrs"),
+        "{missing:#?}"
+    );
+}
+
+#[test]
+fn mixed_repo_checks_every_manifest_and_names_it() {
+    let (Some(web), Some(api)) = (
+        installed("deps-npm", Installer::Npm),
+        installed("deps-python", Installer::Pip),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(web.path(), &dir.path().join("frontend"), false);
+    copy_tree(api.path(), &dir.path().join("backend"), false);
+    fs::write(dir.path().join(".gitignore"), "generated/\n").unwrap();
+    fs::create_dir_all(dir.path().join("generated")).unwrap();
+    fs::write(dir.path().join("generated/package.json"), "{not json").unwrap();
+    fs::remove_dir_all(dir.path().join("frontend/node_modules/scheduler")).unwrap();
+    let report = deps(dir.path()).report();
+    let c = check(&report, "deps.packages_installed");
+    let manifests: Vec<&str> = c["evidence"]["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["manifest"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        manifests,
+        ["frontend/package.json", "backend/requirements.txt"]
+    );
+    let p = problems(&report, "deps.packages_installed");
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert_eq!(p[0]["manifest"], "frontend/package.json");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("cd frontend && npm ci"),
+        "{c:#}"
+    );
+}
+
+#[test]
+fn no_manifest_skips_with_the_reason() {
+    let dir = project(&[("README.md", "hello\n")]);
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_eq!(out.code, 0);
+    let c = check(&report, "deps.packages_installed");
+    assert_eq!(c["status"], "skipped");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("no package.json, requirements.txt")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rust
+
+/// Whether cargo itself accepts the lock as it stands (`--locked`).
+fn cargo_locked_ok(dir: &Path) -> bool {
+    Command::new(env!("CARGO"))
+        .args(["metadata", "--locked", "--format-version", "1"])
+        .current_dir(dir)
+        .output()
+        .expect("cargo metadata")
+        .status
+        .success()
+}
+
+#[test]
+fn cargo_workspace_lock_in_sync_and_drifted() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("deps-cargo"), dir.path(), true);
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_all_passed(&report, &out, false);
+    let m = &check(&report, "deps.packages_installed")["evidence"]["manifests"][0];
+    assert_eq!(m["manifest"], "Cargo.toml");
+    assert_eq!(m["members"], 2);
+    assert!(
+        cargo_locked_ok(dir.path()),
+        "cargo accepts the committed lock"
+    );
+
+    // A dependency added and one removed after locking; a requirement raised past the lock.
+    let app = dir.path().join("app/Cargo.toml");
+    edit(&app, "ryu = \"1.0\"", "semver = \"1\"");
+    edit(&app, "version = \"2.1\"", "version = \"2.6\"");
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_eq!(out.code, 1);
+    let lock: BTreeSet<(String, String)> = problems(&report, "deps.lockfile_valid")
+        .into_iter()
+        .map(|p| {
+            (
+                p["problem"].as_str().unwrap().into(),
+                p["package"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lock,
+        BTreeSet::from([
+            ("out_of_sync".into(), "ryu".into()),
+            ("out_of_sync".into(), "semver".into())
+        ])
+    );
+    let semver = findings(check(&report, "deps.lockfile_valid"))
+        .into_iter()
+        .find(|f| f["message"].as_str().unwrap().contains("semver"))
+        .unwrap();
+    assert_eq!(semver["file"], "app/Cargo.toml");
+    assert_eq!(semver["line"], 12);
+    let conflict = &problems(&report, "deps.no_version_conflicts")[0];
+    assert_eq!(conflict["package"], "fastrand");
+    assert_eq!(conflict["wanted"], "2.6");
+    assert_eq!(status(&report, "deps.packages_installed"), "failed");
+    // cargo agrees the lock no longer fits (without the requirement no release satisfies).
+    edit(&app, "version = \"2.6\"", "version = \"2.1\"");
+    assert!(
+        !cargo_locked_ok(dir.path()),
+        "cargo rejects the drifted lock"
+    );
+
+    fs::remove_file(dir.path().join("Cargo.lock")).unwrap();
+    let report = deps(dir.path()).report();
+    assert_eq!(
+        problems(&report, "deps.lockfile_valid")[0]["problem"],
+        "no_lockfile"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Go
+
+#[test]
+fn go_module_sums_and_vendor_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("deps-go"), dir.path(), true);
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_eq!(status(&report, "deps.packages_installed"), "passed");
+    assert_eq!(status(&report, "deps.lockfile_valid"), "passed");
+    assert_eq!(out.code, 0);
+    let m = &check(&report, "deps.lockfile_valid")["evidence"]["manifests"][0];
+    assert_eq!(m["lockfile"], "go.sum");
+    assert_eq!(m["vendored"], true);
+
+    // A module hash dropped from go.sum, a version bumped in go.mod but not re-vendored.
+    let sum = dir.path().join("go.sum");
+    let text = fs::read_to_string(&sum).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("github.com/pkg/errors v0.9.1 h1:"))
+        .collect();
+    fs::write(&sum, kept.join("\n") + "\n").unwrap();
+    edit(
+        &dir.path().join("go.mod"),
+        "github.com/google/uuid v1.3.0",
+        "github.com/google/uuid v1.3.1",
+    );
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_eq!(out.code, 1);
+    let installed: BTreeSet<(String, u64)> = findings(check(&report, "deps.packages_installed"))
+        .into_iter()
+        .map(|f| {
+            (
+                f["message"]
+                    .as_str()
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .into(),
+                f["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        installed,
+        BTreeSet::from([
+            ("github.com/google/uuid".into(), 6),
+            ("github.com/pkg/errors".into(), 7)
+        ])
+    );
+    let vendor = problems(&report, "deps.lockfile_valid");
+    assert_eq!(vendor.len(), 1, "{vendor:#?}");
+    assert_eq!(vendor[0]["problem"], "vendor_out_of_sync");
+    assert!(
+        check(&report, "deps.lockfile_valid")["message"]
+            .as_str()
+            .unwrap()
+            .contains("go mod vendor")
+    );
+
+    fs::write(
+        dir.path().join("go.mod"),
+        "module example.com/x\n\nrequire (\n  github.com/a/b\n)\n",
+    )
+    .unwrap();
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_eq!(out.code, 2);
+    let f = &findings(check(&report, "deps.packages_installed"))[0];
+    assert_eq!(
+        (f["file"].as_str(), f["line"].as_u64()),
+        (Some("go.mod"), Some(4))
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input
+
+#[test]
+fn hostile_trees_give_a_report_not_a_panic_or_a_hang() {
+    let dir = project(&[
+        // Odd but valid JSON: npm reads non-object maps as empty.
+        (
+            "web/package.json",
+            r#"{"name":"web","version":"1.0.0","dependencies":[],"peerDependenciesMeta":7,"optionalDependencies":{"x":{"not":"a string"}},"devDependencies":{"bad":"^^1","a":"^1.0.0"}}"#,
+        ),
+        ("web/package-lock.json", "[1, 2, 3]"),
+        (
+            "web/node_modules/a/package.json",
+            "{\"name\": \"a\", \"version\": ",
+        ),
+        ("web/node_modules/.package-lock.json", "{}"),
+        ("yarnapp/package.json", r#"{"dependencies":{"ms":"^2"}}"#),
+        (
+            "yarnapp/yarn.lock",
+            "\u{0}garbage\n  version\n\"unterminated:\n",
+        ),
+        ("pnpmapp/package.json", r#"{"dependencies":{"ms":"^2"}}"#),
+        ("pnpmapp/pnpm-lock.yaml", "lockfileVersion: [\n"),
+        (
+            "py/requirements.txt",
+            "-\u{e9}bc\n-r missing.txt\n-r requirements.txt\nname[unclosed\nok ; python_version <\n",
+        ),
+        ("py/.venv/pyvenv.cfg", "version = garbage\n"),
+        (
+            "py/.venv/lib/python3.11/site-packages/x-1.dist-info/RECORD",
+            "",
+        ),
+        (
+            "rs/Cargo.toml",
+            "[package]\nname = \"rs\"\n[dependencies]\nserde = 5\n",
+        ),
+        ("rs/Cargo.lock", "[[package]]\nname = 1\n"),
+        ("gosvc/go.mod", "module x\nrequire a v1\n"),
+        ("gosvc/go.sum", "a v1\n"),
+    ]);
+    let root = dir.path();
+    // A symlink loop and a FIFO where package.json files are read.
+    std::os::unix::fs::symlink("loop", root.join("web/node_modules/loop")).unwrap();
+    fs::create_dir_all(root.join("web/node_modules/fifo")).unwrap();
+    let fifo = root.join("web/node_modules/fifo/package.json");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    edit(
+        &root.join("web/package.json"),
+        "\"a\":\"^1.0.0\"",
+        "\"a\":\"^1.0.0\",\"fifo\":\"*\",\"loop\":\"*\"",
+    );
+
+    let out = deps(root);
+    let report = out.report();
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    let lock = check(&report, "deps.lockfile_valid");
+    assert_eq!(lock["status"], "error");
+    let unreadable: BTreeSet<&str> = findings(lock)
+        .into_iter()
+        .filter(|f| f["severity"] == "error" && f["line"].is_u64())
+        .filter_map(|f| f["file"].as_str())
+        .collect();
+    for file in [
+        "web/package-lock.json",
+        "pnpmapp/pnpm-lock.yaml",
+        "rs/Cargo.lock",
+        "py/requirements.txt",
+    ] {
+        assert!(
+            unreadable.contains(file),
+            "{file} not reported with a line: {unreadable:#?}"
+        );
+    }
+    let installed = problems(&report, "deps.packages_installed");
+    let broken: BTreeSet<&str> = installed
+        .iter()
+        .filter(|p| p["problem"] == "broken")
+        .filter_map(|p| p["package"].as_str())
+        .collect();
+    assert!(
+        broken.contains("a") && broken.contains("fifo") && broken.contains("loop"),
+        "{installed:#?}"
+    );
+}
+
+#[test]
+fn npm_v1_lock_and_shrinkwrap() {
+    // package-lock.json v1, written by npm 6; the tree installed from it by `npm ci`.
+    let Some(dir) = installed("deps-npm-v1", Installer::Npm) else {
+        return;
+    };
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_all_passed(&report, &out, true);
+    assert_eq!(
+        check(&report, "deps.lockfile_valid")["evidence"]["manifests"][0]["lockfile_format"],
+        "npm v1"
+    );
+    edit(
+        &dir.path()
+            .join("node_modules/debug/node_modules/ms/package.json"),
+        "\"version\": \"2.0.0\"",
+        "\"version\": \"2.0.1\"",
+    );
+    edit(
+        &dir.path().join("package.json"),
+        "\"react\": \"^18.2.0\"",
+        "\"react\": \"^19.0.0\"",
+    );
+    let report = deps(dir.path()).report();
+    let kinds: BTreeSet<(String, String)> = problems(&report, "deps.lockfile_valid")
+        .into_iter()
+        .map(|p| {
+            (
+                p["problem"].as_str().unwrap().into(),
+                p["package"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            ("differs_from_lock".into(), "ms".into()),
+            ("out_of_sync".into(), "react".into())
+        ])
+    );
+
+    // `npm shrinkwrap` is package-lock.json renamed; it takes precedence.
+    let Some(dir) = installed("deps-npm", Installer::Npm) else {
+        return;
+    };
+    fs::rename(
+        dir.path().join("package-lock.json"),
+        dir.path().join("npm-shrinkwrap.json"),
+    )
+    .unwrap();
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_all_passed(&report, &out, true);
+    assert_eq!(
+        check(&report, "deps.lockfile_valid")["evidence"]["manifests"][0]["lockfile"],
+        "npm-shrinkwrap.json"
+    );
+}
+
+#[test]
+fn production_install_without_dev_dependencies() {
+    let Some(dir) = installed("deps-npm", Installer::Npm) else {
+        return;
+    };
+    // What `npm ci --omit=dev` leaves out.
+    fs::remove_dir_all(dir.path().join("node_modules/is-number")).unwrap();
+    let report = deps(dir.path()).report();
+    assert_eq!(status(&report, "deps.packages_installed"), "failed");
+
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.args(["deps", "--project"])
+        .arg(dir.path())
+        .env("NODE_ENV", "production");
+    let out = run(cmd);
+    let report = out.report();
+    assert_eq!(status(&report, "deps.packages_installed"), "passed");
+    assert_eq!(status(&report, "deps.lockfile_valid"), "passed");
+    let p = problems(&report, "deps.packages_installed");
+    assert_eq!(p[0]["package"], "is-number");
+    assert_eq!(p[0]["dependency_type"], "devDependencies");
+}
