@@ -609,9 +609,12 @@ fn finish(
     }
     let report = report;
     let code = report::exit_code(&report);
+    // Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
+    let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let render = |format: Format| match format {
         Format::Json => Some(report::render_json(&report)),
-        Format::Human => Some(report::render_human(&report)),
+        Format::Human => Some(report::render_human(&report, false)),
         Format::Junit => Some(report::render_junit(&report)),
         Format::Markdown => Some(report::render_markdown(&report)),
         Format::Github => Some(report::render_github(&report)),
@@ -620,7 +623,9 @@ fn finish(
     if cli.global.format == Format::Github || outputs.iter().any(|(f, _)| *f == Format::Github) {
         append_step_summary(&report::render_markdown(&report));
     }
-    if let Some(text) = render(cli.global.format) {
+    if cli.global.format == Format::Human {
+        report::write_stdout(&report::render_human(&report, color));
+    } else if let Some(text) = render(cli.global.format) {
         report::write_stdout(&text);
     }
     for (format, path) in outputs {

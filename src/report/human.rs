@@ -15,8 +15,42 @@ pub(crate) fn mark(status: CheckStatus) -> &'static str {
     }
 }
 
-/// Render the report for people.
-pub fn render(report: &Report) -> String {
+/// ANSI styling, applied only when writing to a terminal that wants colour.
+struct Paint(bool);
+
+impl Paint {
+    fn status(&self, status: CheckStatus, text: &str) -> String {
+        let code = match status {
+            CheckStatus::Passed => "32",
+            CheckStatus::Failed | CheckStatus::Error => "31",
+            CheckStatus::Warning => "33",
+            CheckStatus::Skipped => "2",
+        };
+        self.code(code, text)
+    }
+
+    fn code(&self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\u{1b}[{code}m{text}\u{1b}[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+fn word(status: CheckStatus) -> &'static str {
+    match status {
+        CheckStatus::Passed => "passed",
+        CheckStatus::Failed => "failed",
+        CheckStatus::Warning => "warning",
+        CheckStatus::Skipped => "skipped",
+        CheckStatus::Error => "error",
+    }
+}
+
+/// Render the report for people; `color` adds ANSI colours (for a terminal).
+pub fn render(report: &Report, color: bool) -> String {
+    let paint = Paint(color);
     let mut out = String::new();
     let story = report
         .sprint_validation
@@ -81,6 +115,33 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
-    let _ = writeln!(out, "\n{}", report.summary);
+    // A closing table: one row per gate.
+    if !report.gates.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<12} {:<8} {:>6} {:>6} {:>6} {:>10}",
+            "gate", "status", "checks", "passed", "failed", "duration"
+        );
+        for gate in &report.gates {
+            let count = |s: CheckStatus| gate.checks.iter().filter(|c| c.status == s).count();
+            let status = format!("{:<8}", word(gate.status));
+            let _ = writeln!(
+                out,
+                "{:<12} {} {:>6} {:>6} {:>6} {:>7} ms",
+                gate.id,
+                paint.status(gate.status, &status),
+                gate.checks.len(),
+                count(CheckStatus::Passed),
+                count(CheckStatus::Failed) + count(CheckStatus::Error),
+                gate.duration_ms
+            );
+        }
+    }
+    let verdict = if report.sprint_validation.deployment_ready {
+        paint.code("1;32", &report.summary)
+    } else {
+        paint.code("1;31", &report.summary)
+    };
+    let _ = writeln!(out, "\n{verdict}");
     out
 }

@@ -436,6 +436,16 @@ mod tls_server {
         (vec![cert.der().clone()], key.serialize_der())
     }
 
+    /// A self-signed certificate for `localhost`.
+    pub(super) fn self_signed() -> (Vec<CertificateDer<'static>>, Vec<u8>) {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (vec![cert.der().clone()], key.serialize_der())
+    }
+
     /// Serve HTTPS 200 `ok` on 127.0.0.1 from a thread of its own; returns the port.
     pub(super) fn serve(chain: Vec<CertificateDer<'static>>, key: Vec<u8>) -> u16 {
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -543,6 +553,8 @@ fn expiring_expired_and_self_signed_certificates_are_caught() {
     let other = tls_server::ca();
     let (chain, key) = tls_server::leaf(&other, 30);
     let untrusted = tls_server::serve(chain, key);
+    let (chain, key) = tls_server::self_signed();
+    let self_signed = tls_server::serve(chain, key);
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -552,6 +564,7 @@ fn expiring_expired_and_self_signed_certificates_are_caught() {
         &[
             ("expired", format!("https://localhost:{expired}/")),
             ("untrusted", format!("https://localhost:{untrusted}/")),
+            ("selfsigned", format!("https://localhost:{self_signed}/")),
             ("down", format!("127.0.0.1:{closed}")),
         ],
         Some(&ca.pem),
@@ -570,6 +583,10 @@ fn expiring_expired_and_self_signed_certificates_are_caught() {
         "{text}"
     );
     assert!(text.contains("untrusted (https://localhost:"), "{text}");
+    assert!(
+        text.contains("selfsigned (https://localhost:") && text.contains("self-signed"),
+        "{text}"
+    );
     assert!(
         text.contains("down (127.0.0.1:") && text.contains("TCP connect failed"),
         "{text}"
