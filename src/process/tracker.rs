@@ -109,7 +109,7 @@ impl Processes {
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline && (group_alive(root) || targets.iter().any(procfs::alive))
         {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         // Anything that appeared meanwhile, then KILL whatever is left.
         let mut targets = targets;

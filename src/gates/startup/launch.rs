@@ -366,14 +366,14 @@ async fn wait_ready(
 /// Whether nothing listens on `port` any more (checked for up to a second: sockets of a
 /// stopped process close as it exits).
 async fn released(port: u16) -> bool {
-    for _ in 0..50 {
+    for _ in 0..200 {
         let held = crate::probe::listeners(&[crate::probe::Proto::Tcp])
             .iter()
             .any(|l| l.port == port);
         if !held {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     false
 }
