@@ -285,6 +285,15 @@ fn edit(path: &Path, from: &str, to: &str) {
         path.display()
     );
     fs::write(path, text.replacen(from, to, 1)).unwrap();
+    // A package really changed by an install also gets a new directory mtime. npm trusts its
+    // hidden lockfile (node_modules/.package-lock.json) over package folders older than it,
+    // so without this `npm ls` may not look at the edited file at all.
+    if let Some(dir) = path.parent()
+        && let Ok(handle) = fs::File::open(dir)
+    {
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(2);
+        let _ = handle.set_modified(later);
+    }
 }
 
 fn assert_all_passed(report: &Value, out: &Run, peers: bool) {
