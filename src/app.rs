@@ -286,7 +286,7 @@ async fn execute(cli: &Cli) -> u8 {
         }
     ) {
         let decls = gates::ports::collect(&project);
-        match gates::ports::allocate(&project, &decls, &gates::ports::state_dir()) {
+        match gates::ports::allocate(&project, decls, &gates::ports::state_dir()) {
             Ok((allocations, env_path)) => {
                 sink.emit(&Event::PortsAllocated {
                     ports: allocations

@@ -20,6 +20,9 @@ pub struct Project {
     pub config_file: Option<(PathBuf, String)>,
     pub detected: Detected,
     pub env: Env,
+    /// Port declarations, read and parsed once per run however many gates ask
+    /// ([`crate::gates::ports::collect`]); clones of the project share it.
+    pub(crate) port_decls: std::sync::Arc<std::sync::OnceLock<crate::gates::ports::Declarations>>,
 }
 
 impl Project {
@@ -64,6 +67,7 @@ impl Project {
             config_file,
             detected,
             env,
+            port_decls: std::sync::Arc::default(),
         })
     }
 

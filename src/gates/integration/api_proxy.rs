@@ -74,7 +74,7 @@ fn compose_targets(project: &Project) -> BTreeMap<String, Vec<u16>> {
         .iter()
         .map(|p| project.relative(p))
         .collect();
-    for decl in crate::gates::ports::collect(project).ports {
+    for decl in &crate::gates::ports::collect(project).ports {
         if !compose_files.contains(&decl.file) {
             continue;
         }

@@ -280,7 +280,7 @@ fn port_vars(project: &Project, services: &[LiveService]) -> BTreeMap<String, u1
             note(name, port.get_ref());
         }
     }
-    for decl in crate::gates::ports::collect(project).ports {
+    for decl in &crate::gates::ports::collect(project).ports {
         if decl.published {
             note(&decl.service, &decl.expression);
         }

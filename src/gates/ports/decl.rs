@@ -184,9 +184,14 @@ pub struct Declarations {
     pub templates: Vec<String>,
 }
 
-/// Gather port declarations from compose files, Kubernetes manifests, Dockerfiles,
-/// package.json scripts and devops-agent.toml.
-pub fn collect(project: &Project) -> Declarations {
+/// Port declarations from compose files, Kubernetes manifests, Dockerfiles, package.json
+/// scripts and devops-agent.toml: read on the first call, then shared by every gate of the run
+/// (they depend on the files and the config, not on the environment).
+pub fn collect(project: &Project) -> &Declarations {
+    project.port_decls.get_or_init(|| read_all(project))
+}
+
+fn read_all(project: &Project) -> Declarations {
     let mut out = Declarations::default();
     let root = &project.root;
     let detected = &project.detected;

@@ -18,8 +18,8 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
         let decls = decl::collect(&project);
         let reservations = registry::read(&registry::state_dir());
         let checks = vec![
-            env_configured::check(&decls, &project.env),
-            conflicts::check(&project, &decls, &reservations),
+            env_configured::check(decls, &project.env),
+            conflicts::check(&project, decls, &reservations),
         ];
         let ports = decls
             .ports
