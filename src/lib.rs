@@ -9,6 +9,7 @@ pub mod check;
 pub mod cli;
 pub mod dotenv;
 pub mod exit;
+mod framework;
 pub mod gates;
 mod init;
 pub mod interp;

@@ -25,6 +25,9 @@ pub struct PackageJson {
     pub scripts: BTreeMap<String, String>,
     /// Ports pinned by scripts.
     pub ports: Vec<ScriptPort>,
+    /// Names of every declared dependency (`dependencies`, `devDependencies`,
+    /// `optionalDependencies`, `peerDependencies`): what says which framework the app uses.
+    pub dependencies: std::collections::BTreeSet<String>,
 }
 
 impl PackageJson {
@@ -84,6 +87,16 @@ pub(crate) fn parse(rel: &str, dir: &str, text: &str) -> Result<PackageJson, Fil
             }
         }
     }
+    let dependencies = [
+        "dependencies",
+        "devDependencies",
+        "optionalDependencies",
+        "peerDependencies",
+    ]
+    .iter()
+    .filter_map(|k| object.get(*k).and_then(|d| d.as_object()))
+    .flat_map(|d| d.keys().cloned())
+    .collect();
     let scripts_at = text.find("\"scripts\"").unwrap_or(0);
     let mut ports = Vec::new();
     for (script, command) in &scripts {
@@ -103,6 +116,7 @@ pub(crate) fn parse(rel: &str, dir: &str, text: &str) -> Result<PackageJson, Fil
         name,
         scripts,
         ports,
+        dependencies,
     })
 }
 

@@ -1,0 +1,30 @@
+//! Create React App: `react-scripts start` is the development server only; it reads `PORT`
+//! and, unless `BROWSER=none`, tries to open a browser. The production app is the static
+//! `build/` directory, served by any static server.
+
+use super::model::{Ecosystem, FLOW_ENV_FILES, Framework, Mode, PortStyle, Role, ServerCommand};
+
+pub(crate) const CRA: Framework = Framework {
+    id: "cra",
+    name: "Create React App",
+    ecosystem: Ecosystem::Node,
+    role: Role::Frontend,
+    packages: &["react-scripts"],
+    commands: &[ServerCommand {
+        env: &[("BROWSER", "none")],
+        ..ServerCommand::new(
+            &["react-scripts", "start"],
+            Mode::Dev,
+            PortStyle::Env("PORT"),
+            &["PORT="],
+        )
+    }],
+    default_port: Some(3000),
+    url_markers: &["Local:"],
+    env_files: FLOW_ENV_FILES,
+    no_prod_server: Some(
+        "react-scripts start is the development server; a Create React App is deployed as the static files of build/ (serve them with a static server, e.g. `npx serve -s build`)",
+    ),
+    static_output: Some("build"),
+    ..Framework::BASE
+};

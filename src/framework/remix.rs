@@ -1,0 +1,33 @@
+//! Remix: `remix vite:dev` (Vite's `--port N`) and `remix-serve build/server/index.js`, which
+//! reads `PORT`.
+
+use super::model::{Ecosystem, Framework, Mode, PortStyle, Role, ServerCommand, VITE_ENV_FILES};
+
+pub(crate) const REMIX: Framework = Framework {
+    id: "remix",
+    name: "Remix",
+    ecosystem: Ecosystem::Node,
+    role: Role::FullStack,
+    packages: &["@remix-run/dev", "@remix-run/serve", "@remix-run/react"],
+    commands: &[
+        ServerCommand::new(
+            &["remix", "vite:dev"],
+            Mode::Dev,
+            PortStyle::Flag {
+                flag: "--port",
+                extra: &["--strictPort"],
+            },
+            &["--port"],
+        ),
+        ServerCommand::new(
+            &["remix-serve", "*"],
+            Mode::Prod,
+            PortStyle::Env("PORT"),
+            &["PORT="],
+        ),
+    ],
+    default_port: Some(3000),
+    url_markers: &["Local:", "[remix-serve]"],
+    env_files: VITE_ENV_FILES,
+    ..Framework::BASE
+};

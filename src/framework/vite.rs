@@ -1,0 +1,29 @@
+//! Vite: the dev server (`vite`, `vite dev`, `vite serve`) and `vite preview`. Vite ignores
+//! `PORT`; it takes `--port N`, and without `--strictPort` it silently moves to the next free
+//! port when N is taken. It prints `Local:   http://localhost:5173/`.
+
+use super::model::{Ecosystem, Framework, Mode, PortStyle, Role, ServerCommand, VITE_ENV_FILES};
+
+const PORT: PortStyle = PortStyle::Flag {
+    flag: "--port",
+    extra: &["--strictPort"],
+};
+const PINS: &[&str] = &["--port"];
+
+pub(crate) const VITE: Framework = Framework {
+    id: "vite",
+    name: "Vite",
+    ecosystem: Ecosystem::Node,
+    role: Role::Frontend,
+    packages: &["vite"],
+    commands: &[
+        ServerCommand::new(&["vite", "dev"], Mode::Dev, PORT, PINS),
+        ServerCommand::new(&["vite", "serve"], Mode::Dev, PORT, PINS),
+        ServerCommand::new(&["vite", "preview"], Mode::Prod, PORT, PINS),
+        ServerCommand::new(&["vite"], Mode::Dev, PORT, PINS),
+    ],
+    default_port: Some(5173),
+    url_markers: &["Local:"],
+    env_files: VITE_ENV_FILES,
+    ..Framework::BASE
+};
