@@ -1,6 +1,9 @@
 //! `devops-agent deps` on real trees: fixtures whose manifests and lock files were written by
 //! npm, yarn, pnpm, pip, uv and pipenv, installed by those tools (once, cached under
-//! `target/fixture-cache/`), then broken the way trees really break. Where a reference tool
+//! `target/fixture-cache/`), then broken the way trees really break. Lock formats that record
+//! download URLs (uv.lock, Pipfile.lock, Cargo.lock) are not committed: the tool writes them
+//! from the committed manifest into the cached tree, against the index this machine is
+//! configured for; the committed npm and yarn locks carry no `resolved` URLs, which both accept. Where a reference tool
 //! exists, the same tree is checked by it and the problems must agree: `npm ls --all` for Node,
 //! `pip check` for Python.
 
@@ -30,6 +33,9 @@ enum Installer {
     Pipenv,
     /// `poetry sync` with the venv in the project.
     Poetry,
+    /// `cargo generate-lockfile`: nothing to install, but Cargo.lock names the registry's
+    /// index, so it is written here rather than committed.
+    CargoLock,
 }
 
 fn repo() -> PathBuf {
@@ -169,6 +175,16 @@ fn install(dir: &Path, installer: Installer) -> Result<(), String> {
                     uv.display()
                 ));
             }
+            // uv.lock records every download URL, so it is not committed: uv writes it here
+            // from pyproject.toml, against whatever index this machine is configured for.
+            if !dir.join("uv.lock").is_file() {
+                sh(
+                    Command::new(&uv)
+                        .args(["lock", "--quiet", "--python", "python3"])
+                        .current_dir(dir),
+                    "uv lock",
+                )?;
+            }
             sh(
                 Command::new(uv)
                     .args(["sync", "--locked", "--quiet", "--python", "python3"])
@@ -202,16 +218,28 @@ fn install(dir: &Path, installer: Installer) -> Result<(), String> {
                     pipenv.display()
                 ));
             }
-            sh(
-                Command::new(pipenv)
-                    .args(["sync", "--dev"])
+            let pipenv_cmd = |args: &[&str]| {
+                let mut cmd = Command::new(&pipenv);
+                cmd.args(args)
                     .env("PIPENV_VENV_IN_PROJECT", "1")
                     .env("PIPENV_IGNORE_VIRTUALENVS", "1")
                     .env_remove("VIRTUAL_ENV")
-                    .current_dir(dir),
-                "pipenv sync",
-            )
+                    .current_dir(dir);
+                cmd
+            };
+            // Pipfile.lock records the index URL, so it is not committed: pipenv writes it
+            // here from the Pipfile (which names no source, so the configured index is used).
+            if !dir.join("Pipfile.lock").is_file() {
+                sh(&mut pipenv_cmd(&["lock"]), "pipenv lock")?;
+            }
+            sh(&mut pipenv_cmd(&["sync", "--dev"]), "pipenv sync")
         }
+        Installer::CargoLock => sh(
+            Command::new(env!("CARGO"))
+                .args(["generate-lockfile", "--quiet"])
+                .current_dir(dir),
+            "cargo generate-lockfile",
+        ),
     }
 }
 
@@ -224,6 +252,7 @@ fn installed(name: &str, installer: Installer) -> Option<tempfile::TempDir> {
     let needs = match installer {
         Installer::Npm | Installer::YarnClassic | Installer::YarnBerry | Installer::Pnpm => "npm",
         Installer::Pip | Installer::Uv | Installer::Pipenv | Installer::Poetry => "python3",
+        Installer::CargoLock => env!("CARGO"),
     };
     if !have(needs) {
         skip(&format!("{needs} is not installed"));
@@ -1250,8 +1279,9 @@ fn cargo_locked_ok(dir: &Path) -> bool {
 
 #[test]
 fn cargo_workspace_lock_in_sync_and_drifted() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture("deps-cargo"), dir.path(), true);
+    let Some(dir) = installed("deps-cargo", Installer::CargoLock) else {
+        return;
+    };
     let out = deps(dir.path());
     let report = out.report();
     assert_all_passed(&report, &out, false);
@@ -1260,13 +1290,26 @@ fn cargo_workspace_lock_in_sync_and_drifted() {
     assert_eq!(m["members"], 2);
     assert!(
         cargo_locked_ok(dir.path()),
-        "cargo accepts the committed lock"
+        "cargo accepts the lock it wrote"
     );
 
-    // A dependency added and one removed after locking; a requirement raised past the lock.
+    // A dependency added and one removed after locking; a requirement raised past the lock
+    // (the next minor after the version cargo locked).
+    let lock_text = fs::read_to_string(dir.path().join("Cargo.lock")).unwrap();
+    let locked = lock_text
+        .split("name = \"fastrand\"\nversion = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("fastrand in Cargo.lock");
+    let mut parts = locked.split('.').map(|p| p.parse::<u64>().unwrap());
+    let raised = format!("{}.{}", parts.next().unwrap(), parts.next().unwrap() + 1);
     let app = dir.path().join("app/Cargo.toml");
     edit(&app, "ryu = \"1.0\"", "semver = \"1\"");
-    edit(&app, "version = \"2.1\"", "version = \"2.6\"");
+    edit(
+        &app,
+        "version = \"2.1\"",
+        &format!("version = \"{raised}\""),
+    );
     let out = deps(dir.path());
     let report = out.report();
     assert_eq!(out.code, 1);
@@ -1294,10 +1337,16 @@ fn cargo_workspace_lock_in_sync_and_drifted() {
     assert_eq!(semver["line"], 12);
     let conflict = &problems(&report, "deps.no_version_conflicts")[0];
     assert_eq!(conflict["package"], "fastrand");
-    assert_eq!(conflict["wanted"], "2.6");
+    assert_eq!(conflict["wanted"], raised);
+    assert_eq!(conflict["found"], locked);
     assert_eq!(status(&report, "deps.packages_installed"), "failed");
-    // cargo agrees the lock no longer fits (without the requirement no release satisfies).
-    edit(&app, "version = \"2.6\"", "version = \"2.1\"");
+    // cargo agrees the lock no longer fits (the raised requirement put back: a release that
+    // new may not exist, and then cargo would fail for that reason instead).
+    edit(
+        &app,
+        &format!("version = \"{raised}\""),
+        "version = \"2.1\"",
+    );
     assert!(
         !cargo_locked_ok(dir.path()),
         "cargo rejects the drifted lock"

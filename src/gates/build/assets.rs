@@ -290,7 +290,7 @@ mod tests {
 
     #[test]
     fn html_refs_with_base_and_public_path() {
-        let html = "<!doctype html><html><head><base href=\"/app/\">\n<link rel=\"stylesheet\" href=\"assets/a.css\">\n<link rel=\"preconnect\" href=\"https://x.io\"></head><body><script type=module src=\"/app/assets/b.js?v=1\"></script><img srcset=\"i1.png 1x, i2.png 2x\"><img src=\"data:image/png;base64,xx\"><script src=\"https://cdn.example.com/c.js\"></script></body></html>";
+        let html = "<!doctype html><html><head><base href=\"/app/\">\n<link rel=\"stylesheet\" href=\"assets/a.css\">\n<link rel=\"preconnect\" href=\"https://fonts.example\"></head><body><script type=module src=\"/app/assets/b.js?v=1\"></script><img srcset=\"i1.png 1x, i2.png 2x\"><img src=\"data:image/png;base64,xx\"><script src=\"https://cdn.example.com/c.js\"></script></body></html>";
         let mut base = None;
         let urls: Vec<String> = urls_in_html(html, &mut base)
             .into_iter()

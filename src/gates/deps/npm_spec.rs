@@ -131,7 +131,7 @@ mod tests {
             "file:./local-lib",
             "link:../x",
             "workspace:*",
-            "git+https://github.com/a/b.git#v1",
+            "git+https://git.example/a/b.git#v1",
             "github:a/b",
             "a/b",
             "https://example.com/x.tgz",

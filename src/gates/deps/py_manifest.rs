@@ -606,10 +606,10 @@ mod tests {
         let root = dir.path();
         std::fs::write(
             root.join("requirements.txt"),
-            "# comment\n-r base.txt\n--constraint=constraints.txt\n--index-url https://pypi.org/simple\n\
+            "# comment\n-r base.txt\n--constraint=constraints.txt\n--index-url https://index.example/simple\n\
              requests[socks]>=2.31 ; python_version >= \"3.8\"  # trailing comment\n\
              six==1.16.0 \\\n    --hash=sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254 \\\n    --hash=sha256:1e61c37477a1626458e36f7b1d82aa5c9b094fa4802892072e49de9c60c4c926\n\
-             -e ./localpkg\n-e git+https://github.com/a/b.git#egg=bee\n./dist/tool-1.0-py3-none-any.whl\n\
+             -e ./localpkg\n-e git+https://git.example/a/b.git#egg=bee\n./dist/tool-1.0-py3-none-any.whl\n\
              broken >=>1\n",
         )
         .unwrap();
