@@ -52,8 +52,15 @@ fn allowed_host(host: &str) -> bool {
     if host.is_empty() || host.contains(['{', '$', '%']) || !host.contains('.') {
         return true;
     }
-    if host.starts_with("127.") || host == "0.0.0.0" {
-        return true;
+    // Addresses no public server has: loopback, private networks (a dev server's "Network:"
+    // banner), link-local, unspecified, and the documentation ranges (RFC 5737).
+    if let Ok(ip) = host.parse::<std::net::Ipv4Addr>() {
+        let [a, b, c, _] = ip.octets();
+        return ip.is_loopback()
+            || ip.is_private()
+            || ip.is_link_local()
+            || ip.is_unspecified()
+            || matches!((a, b, c), (192, 0, 2) | (198, 51, 100) | (203, 0, 113));
     }
     RESERVED_SUFFIXES.iter().any(|s| host.ends_with(s))
         || RESERVED_DOMAINS
@@ -201,6 +208,8 @@ fn host_rules_tell_reserved_from_real() {
         "cdn.example.com",
         "a.test",
         "127.0.0.1",
+        "10.0.0.2",
+        "192.0.2.7",
         "localhost",
         "backend",
         "{addr}",
@@ -210,6 +219,7 @@ fn host_rules_tell_reserved_from_real() {
     }
     let real = ["pkgs", "acme", "io"].join(".");
     assert!(!allowed_host(&real));
+    assert!(!allowed_host("8.8.4.4"));
     assert!(!allowed_host(&format!("example.com.{real}")));
     for registry in registry_hosts() {
         assert!(!allowed_host(&registry), "{registry}");
