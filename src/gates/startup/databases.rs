@@ -4,8 +4,11 @@
 //! URLs come from the app's environment (process, then `.env`): `DATABASE_URL` and
 //! `*_DATABASE_URL`, `POSTGRES_URL`, `MYSQL_URL`, `MARIADB_URL`, `REDIS_URL`, `AMQP_URL`,
 //! `RABBITMQ_URL`, `NATS_URL`, `MQTT_URL` (and `*_REDIS_URL` …), libpq's `PGHOST`/`PGPORT`/
-//! `PGUSER`/`PGPASSWORD`/`PGDATABASE`, `POSTGRES_HOST`… and `MYSQL_HOST`… groups; and from
-//! `[[databases]]` in devops-agent.toml. Passwords never leave this module unredacted.
+//! `PGUSER`/`PGPASSWORD`/`PGDATABASE`/`PGSSLMODE`/`PGOPTIONS`… (assembled as a keyword/value
+//! string, so a socket directory in `PGHOST` stays a socket directory), the
+//! `POSTGRES_HOST`/`POSTGRES_SERVER`…, `MYSQL_HOST`…, `REDIS_HOST`… and `DATABASE_HOST`… groups
+//! (every part percent-encoded); and from `[[databases]]` in devops-agent.toml. Passwords never
+//! leave this module unredacted.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -60,55 +63,16 @@ fn targets(ctx: &GateCtx) -> (Vec<(String, String)>, Vec<Finding>) {
             found.push((name.clone(), value));
         }
     }
-    for (prefix, scheme, host, port, user, password, database) in [
-        (
-            "libpq PG*",
-            "postgres",
-            "PGHOST",
-            "PGPORT",
-            "PGUSER",
-            "PGPASSWORD",
-            "PGDATABASE",
-        ),
-        (
-            "POSTGRES_*",
-            "postgres",
-            "POSTGRES_HOST",
-            "POSTGRES_PORT",
-            "POSTGRES_USER",
-            "POSTGRES_PASSWORD",
-            "POSTGRES_DB",
-        ),
-        (
-            "MYSQL_*",
-            "mysql",
-            "MYSQL_HOST",
-            "MYSQL_PORT",
-            "MYSQL_USER",
-            "MYSQL_PASSWORD",
-            "MYSQL_DATABASE",
-        ),
-    ] {
-        // Without a host these are an image's initialisation variables, not a client's.
-        let Some(h) = env.get(host).filter(|h| !h.is_empty()) else {
-            continue;
-        };
-        let enc = |v: Option<String>| v.map(|v| percent_encode(&v)).unwrap_or_default();
-        let userinfo = match (env.get(user), env.get(password)) {
-            (Some(u), Some(p)) => format!("{}:{}@", enc(Some(u)), enc(Some(p))),
-            (Some(u), None) => format!("{}@", enc(Some(u))),
-            _ => String::new(),
-        };
-        let port = env.get(port).map(|p| format!(":{p}")).unwrap_or_default();
-        let db = env
-            .get(database)
-            .map(|d| format!("/{}", enc(Some(d))))
-            .unwrap_or_default();
-        let host = if h.contains(':') { format!("[{h}]") } else { h };
-        found.push((
-            prefix.to_owned(),
-            format!("{scheme}://{userinfo}{host}{port}{db}"),
-        ));
+    let get = |name: &str| env.get(name).filter(|v| !v.is_empty());
+    if let Some(conninfo) = libpq_env(&get) {
+        found.push(("libpq PG*".to_owned(), conninfo));
+    }
+    for group in GROUPS.iter().chain([&DATABASE_GROUP]) {
+        match group.assemble(&get) {
+            Some(Ok(url)) => found.push((group.label.to_owned(), url)),
+            Some(Err(e)) => problems.push(Finding::new(Severity::Error, e)),
+            None => {}
+        }
     }
     for db in &ctx.project.config.databases {
         let lookup = |name: &str| env.get(name);
@@ -121,6 +85,164 @@ fn targets(ctx: &GateCtx) -> (Vec<(String, String)>, Vec<Finding>) {
         }
     }
     (found, problems)
+}
+
+/// A family of variables that together describe one server, as an app's settings module reads
+/// them (`POSTGRES_HOST` + `POSTGRES_PORT` + …).
+struct Group {
+    label: &'static str,
+    scheme: &'static str,
+    /// Alternatives, first found wins (`POSTGRES_HOST` or `POSTGRES_SERVER`).
+    host: &'static [&'static str],
+    port: &'static [&'static str],
+    user: &'static [&'static str],
+    password: &'static [&'static str],
+    database: &'static [&'static str],
+}
+
+const GROUPS: &[Group] = &[
+    Group {
+        label: "POSTGRES_*",
+        scheme: "postgres",
+        host: &["POSTGRES_HOST", "POSTGRES_SERVER"],
+        port: &["POSTGRES_PORT"],
+        user: &["POSTGRES_USER"],
+        password: &["POSTGRES_PASSWORD"],
+        database: &["POSTGRES_DB", "POSTGRES_DATABASE"],
+    },
+    Group {
+        label: "MYSQL_*",
+        scheme: "mysql",
+        host: &["MYSQL_HOST"],
+        port: &["MYSQL_PORT", "MYSQL_TCP_PORT"],
+        user: &["MYSQL_USER"],
+        password: &["MYSQL_PASSWORD", "MYSQL_PWD"],
+        database: &["MYSQL_DATABASE", "MYSQL_DB"],
+    },
+    Group {
+        label: "REDIS_*",
+        scheme: "redis",
+        host: &["REDIS_HOST"],
+        port: &["REDIS_PORT"],
+        user: &["REDIS_USER", "REDIS_USERNAME"],
+        password: &["REDIS_PASSWORD"],
+        database: &["REDIS_DB"],
+    },
+];
+
+/// The `DATABASE_*` family names no protocol; it is probed when `DATABASE_ENGINE`/`DB_ENGINE` or
+/// the port says which one.
+const DATABASE_GROUP: Group = Group {
+    label: "DATABASE_*",
+    scheme: "",
+    host: &["DATABASE_HOST", "DB_HOST"],
+    port: &["DATABASE_PORT", "DB_PORT"],
+    user: &[
+        "DATABASE_USER",
+        "DATABASE_USERNAME",
+        "DB_USER",
+        "DB_USERNAME",
+    ],
+    password: &["DATABASE_PASSWORD", "DB_PASSWORD"],
+    database: &["DATABASE_NAME", "DB_NAME", "DB_DATABASE"],
+};
+
+impl Group {
+    fn first<'a>(
+        names: &[&'a str],
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<(&'a str, String)> {
+        names.iter().find_map(|n| get(n).map(|v| (*n, v)))
+    }
+
+    /// The URL the group describes, every part percent-encoded; `None` without a host (then the
+    /// variables are a container image's initialisation settings, not a client's).
+    fn assemble(&self, get: &dyn Fn(&str) -> Option<String>) -> Option<Result<String, String>> {
+        let (host_var, host) = Self::first(self.host, get)?;
+        let scheme = if self.scheme.is_empty() {
+            let engine = get("DATABASE_ENGINE")
+                .or_else(|| get("DB_ENGINE"))
+                .or_else(|| get("DB_CONNECTION"))
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let port = Self::first(self.port, get)
+                .map(|(_, p)| p)
+                .unwrap_or_default();
+            if engine.contains("postgres") || engine == "pgsql" || port == "5432" {
+                "postgres"
+            } else if engine.contains("mysql") || engine.contains("maria") || port == "3306" {
+                "mysql"
+            } else {
+                return None;
+            }
+        } else {
+            self.scheme
+        };
+        let port = match Self::first(self.port, get) {
+            Some((var, p)) => match p.trim().parse::<u16>() {
+                Ok(n) if n > 0 => format!(":{n}"),
+                _ => return Some(Err(format!("{var}: invalid port {p:?}"))),
+            },
+            None => String::new(),
+        };
+        let user = Self::first(self.user, get).map(|(_, u)| u);
+        let password = Self::first(self.password, get).map(|(_, p)| p);
+        let userinfo = match (user, password) {
+            (Some(u), Some(p)) => format!("{}:{}@", percent_encode(&u), percent_encode(&p)),
+            (Some(u), None) => format!("{}@", percent_encode(&u)),
+            (None, Some(p)) => format!(":{}@", percent_encode(&p)),
+            (None, None) => String::new(),
+        };
+        let db = Self::first(self.database, get)
+            .map(|(_, d)| format!("/{}", percent_encode(&d)))
+            .unwrap_or_default();
+        let host = host.trim();
+        let host = if host.parse::<std::net::Ipv6Addr>().is_ok() {
+            format!("[{host}]")
+        } else if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            format!("[{v6}]")
+        } else if host.starts_with('/') && scheme != "postgres" {
+            return Some(Err(format!(
+                "{host_var}: a Unix-socket path is only probed for PostgreSQL"
+            )));
+        } else {
+            // Percent-encoded, a socket directory stays a host, not the URL's path.
+            percent_encode(host)
+        };
+        Some(Ok(format!("{scheme}://{userinfo}{host}{port}{db}")))
+    }
+}
+
+/// libpq's own environment variables, as a keyword/value connection string (no URL escaping to
+/// get wrong). `None` without `PGHOST`/`PGHOSTADDR`: then nothing says libpq is the client.
+fn libpq_env(get: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    const VARS: &[(&str, &str)] = &[
+        ("PGHOST", "host"),
+        ("PGHOSTADDR", "hostaddr"),
+        ("PGPORT", "port"),
+        ("PGUSER", "user"),
+        ("PGPASSWORD", "password"),
+        ("PGDATABASE", "dbname"),
+        ("PGOPTIONS", "options"),
+        ("PGAPPNAME", "application_name"),
+        ("PGSSLMODE", "sslmode"),
+        ("PGSSLROOTCERT", "sslrootcert"),
+        ("PGSSLCERT", "sslcert"),
+        ("PGSSLKEY", "sslkey"),
+        ("PGCHANNELBINDING", "channel_binding"),
+        ("PGCONNECT_TIMEOUT", "connect_timeout"),
+        ("PGTARGETSESSIONATTRS", "target_session_attrs"),
+        ("PGGSSENCMODE", "gssencmode"),
+    ];
+    get("PGHOST").or_else(|| get("PGHOSTADDR"))?;
+    let mut out = String::new();
+    for (var, keyword) in VARS {
+        if let Some(value) = get(var) {
+            let quoted = value.replace('\\', "\\\\").replace('\'', "\\'");
+            let _ = write!(out, "{keyword}='{quoted}' ");
+        }
+    }
+    Some(out.trim_end().to_owned())
 }
 
 fn percent_encode(text: &str) -> String {
@@ -201,10 +323,15 @@ pub(crate) async fn check(ctx: &GateCtx) -> CheckResult {
             reason,
         )
     } else if failed > 0 || findings.iter().any(|f| f.severity == Severity::Error) {
+        let head = if failed > 0 {
+            format!("{failed} of {probed} connection(s) failed")
+        } else {
+            "the configured connections cannot be probed".to_owned()
+        };
         (
             Status::Failed,
             format!(
-                "{failed} of {probed} connection(s) failed: {}",
+                "{head}: {}",
                 findings
                     .iter()
                     .map(|f| f.message.clone())
@@ -243,5 +370,91 @@ fn kind_name(kind: DbKind) -> &'static str {
         DbKind::Nats => "NATS PING",
         DbKind::Mqtt => "MQTT CONNACK",
         DbKind::Tcp => "TCP connect only",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::db::DbUrl;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    #[test]
+    fn pghost_socket_directory_stays_a_socket() {
+        let get = env(&[
+            ("PGHOST", "/tmp/sock dir"),
+            ("PGPORT", "55432"),
+            ("PGUSER", "app"),
+            ("PGPASSWORD", "it's \\ secret"),
+            ("PGDATABASE", "shop"),
+        ]);
+        let conninfo = libpq_env(&get).unwrap_or_default();
+        let url = DbUrl::parse(&conninfo).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((url.host.as_str(), url.port), ("/tmp/sock dir", 55432));
+        assert_eq!(url.password.as_deref(), Some("it's \\ secret"));
+        assert_eq!(url.database.as_deref(), Some("shop"));
+        assert_eq!(
+            url.redacted(),
+            "postgres://app:***@%2Ftmp%2Fsock%20dir:55432/shop"
+        );
+        assert!(libpq_env(&env(&[("PGUSER", "x")])).is_none());
+    }
+
+    #[test]
+    fn groups_encode_every_part() {
+        let get = env(&[
+            ("POSTGRES_SERVER", "/var/run/postgresql"),
+            ("POSTGRES_PORT", "55432"),
+            ("POSTGRES_USER", "a@b"),
+            ("POSTGRES_PASSWORD", "p/w:@?#"),
+            ("POSTGRES_DB", "my db"),
+            ("MYSQL_HOST", "::1"),
+            ("MYSQL_PASSWORD", "x@y"),
+            ("REDIS_HOST", "cache"),
+            ("REDIS_PASSWORD", "pw"),
+            ("DATABASE_HOST", "db"),
+            ("DATABASE_PORT", "5432"),
+            ("DATABASE_NAME", "app"),
+        ]);
+        let urls: Vec<String> = GROUPS
+            .iter()
+            .chain([&DATABASE_GROUP])
+            .filter_map(|g| g.assemble(&get))
+            .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        let pg =
+            DbUrl::parse(urls.first().map_or("", String::as_str)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((pg.host.as_str(), pg.port), ("/var/run/postgresql", 55432));
+        assert_eq!(pg.user.as_deref(), Some("a@b"));
+        assert_eq!(pg.password.as_deref(), Some("p/w:@?#"));
+        assert_eq!(pg.database.as_deref(), Some("my db"));
+        let my =
+            DbUrl::parse(urls.get(1).map_or("", String::as_str)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (my.host.as_str(), my.password.as_deref()),
+            ("::1", Some("x@y"))
+        );
+        assert_eq!(urls.get(2).map(String::as_str), Some("redis://:pw@cache"));
+        assert_eq!(
+            urls.get(3).map(String::as_str),
+            Some("postgres://db:5432/app")
+        );
+        let bad = env(&[("POSTGRES_HOST", "db"), ("POSTGRES_PORT", "five")]);
+        assert!(
+            GROUPS
+                .first()
+                .and_then(|g| g.assemble(&bad))
+                .is_some_and(|r| r.is_err())
+        );
+        // Without a host the variables are an image's initialisation settings.
+        let init = env(&[("POSTGRES_PASSWORD", "x"), ("POSTGRES_DB", "app")]);
+        assert!(GROUPS.first().and_then(|g| g.assemble(&init)).is_none());
     }
 }

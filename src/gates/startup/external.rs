@@ -14,6 +14,9 @@ use crate::project::ExternalService;
 
 /// Per-service deadline.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// Redirects followed before the chain is judged broken (browsers stop at 20, curl at 50; a
+/// health or API URL needing more than a handful is misconfigured).
+const MAX_REDIRECTS: usize = 10;
 /// A certificate expiring sooner than this is a warning.
 const EXPIRY_WARNING_DAYS: i64 = 14;
 
@@ -148,41 +151,170 @@ async fn probe(ctx: &GateCtx, svc: &ExternalService) -> (Value, Vec<Finding>) {
         }
     }
 
-    // HTTP status.
+    // HTTP status, following redirects as the app's HTTP client (and `curl -L`) would: every
+    // hop is recorded, and every `https://` hop must verify, so a redirect to a broken or
+    // expired endpoint fails instead of passing on the first answer.
     if matches!(t.scheme.as_deref(), Some("http" | "https")) {
-        let request = Request::get(&url, TIMEOUT).tls(tls_config);
-        match http::send(&request).await {
-            Ok(response) => {
-                let ok = match svc.expect_status {
-                    Some(want) => response.status == want,
-                    None => (200..400).contains(&response.status),
-                };
-                ctx.record(|f| {
-                    f.requests += 1;
-                    if ok {
-                        f.latencies_ms.push(response.timings.total_ms);
-                    } else {
-                        f.failed_requests += 1;
+        // A configured 3xx means the redirect itself is what is checked.
+        let follow = !svc.expect_status.is_some_and(|s| (300..400).contains(&s));
+        let mut current = url.clone();
+        let mut hops = Vec::new();
+        let mut total_ms = 0.0;
+        loop {
+            let request = Request::get(&current, TIMEOUT).tls(tls_config.clone());
+            let at = if hops.is_empty() {
+                String::new()
+            } else {
+                format!(" at redirect target {}", redactor.redact(&current))
+            };
+            match http::send(&request).await {
+                Ok(response) => {
+                    total_ms += response.timings.total_ms;
+                    if let Some(info) = response.tls.as_ref().filter(|_| !hops.is_empty())
+                        && info.days_left < EXPIRY_WARNING_DAYS
+                    {
+                        findings.push(Finding::new(
+                            Severity::Warning,
+                            format!(
+                                "{} ({shown}): certificate{at} expires in {} day(s), on {}",
+                                svc.name, info.days_left, info.not_after
+                            ),
+                        ));
                     }
-                });
-                evidence["http"] = json!({
-                    "status": response.status,
-                    "timings": response.timings,
-                });
-                if !ok {
-                    let want = svc
-                        .expect_status
-                        .map_or_else(|| "2xx or 3xx".to_owned(), |s| s.to_string());
-                    findings.push(fail(format!("HTTP {} (expected {want})", response.status)));
+                    let location = response
+                        .header("location")
+                        .filter(|_| follow && is_redirect(response.status))
+                        .and_then(|loc| resolve_location(&current, loc));
+                    if let Some(next) = location {
+                        hops.push(json!({
+                            "url": redactor.redact(&current),
+                            "status": response.status,
+                            "location": redactor.redact(&next),
+                        }));
+                        if hops.len() > MAX_REDIRECTS {
+                            findings.push(fail(format!(
+                                "more than {MAX_REDIRECTS} redirects; stopped at {}",
+                                redactor.redact(&next)
+                            )));
+                            break;
+                        }
+                        if current.starts_with("https:") && next.starts_with("http:") {
+                            findings.push(Finding::new(
+                                Severity::Warning,
+                                format!(
+                                    "{} ({shown}): redirects from HTTPS to plain HTTP ({})",
+                                    svc.name,
+                                    redactor.redact(&next)
+                                ),
+                            ));
+                        }
+                        current = next;
+                        continue;
+                    }
+                    let ok = match svc.expect_status {
+                        Some(want) => response.status == want,
+                        None => (200..400).contains(&response.status),
+                    };
+                    ctx.record(|f| {
+                        f.requests += 1;
+                        if ok {
+                            f.latencies_ms.push(total_ms);
+                        } else {
+                            f.failed_requests += 1;
+                        }
+                    });
+                    evidence["http"] = json!({
+                        "status": response.status,
+                        "timings": response.timings,
+                        "final_url": redactor.redact(&current),
+                        "redirects": hops,
+                        "total_ms": round(total_ms),
+                    });
+                    if !ok {
+                        let want = svc
+                            .expect_status
+                            .map_or_else(|| "2xx or 3xx".to_owned(), |s| s.to_string());
+                        findings.push(fail(format!(
+                            "HTTP {}{at} (expected {want})",
+                            response.status
+                        )));
+                    }
+                }
+                // A certificate problem of the first URL was already reported with its details.
+                Err(http::HttpError::Tls { .. })
+                    if hops.is_empty() && t.scheme.as_deref() == Some("https") => {}
+                Err(e) => {
+                    evidence["http"] = json!({ "redirects": hops });
+                    findings.push(fail(format!("HTTP request failed{at}: {e}")));
                 }
             }
-            // A certificate problem was already reported with its details.
-            Err(http::HttpError::Tls { .. }) if t.scheme.as_deref() == Some("https") => {}
-            Err(e) => findings.push(fail(format!("HTTP request failed: {e}"))),
+            break;
         }
     }
     evidence["ok"] = json!(!findings.iter().any(|f| f.severity == Severity::Error));
     (evidence, findings)
+}
+
+/// Statuses whose `Location` a client follows (304 Not Modified is not a redirect).
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// `Location` resolved against the URL that sent it (RFC 3986 §5.2, the cases servers send:
+/// absolute, scheme-relative, absolute path, query-only and relative path). `None` for a
+/// scheme no HTTP client would follow.
+fn resolve_location(base: &str, location: &str) -> Option<String> {
+    let location = location.trim();
+    if let Some((scheme, _)) = location.split_once("://")
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        let scheme = scheme.to_ascii_lowercase();
+        return matches!(scheme.as_str(), "http" | "https").then(|| location.to_owned());
+    }
+    let (scheme, rest) = base.split_once("://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path_query) = rest.split_at(authority_end);
+    if let Some(net) = location.strip_prefix("//") {
+        return Some(format!("{scheme}://{net}"));
+    }
+    let origin = format!("{scheme}://{authority}");
+    if location.starts_with('/') {
+        return Some(format!("{origin}{location}"));
+    }
+    let path = path_query.split(['?', '#']).next().unwrap_or("");
+    if location.starts_with('?') {
+        return Some(format!(
+            "{origin}{}{location}",
+            if path.is_empty() { "/" } else { path }
+        ));
+    }
+    let dir = path
+        .rfind('/')
+        .map_or("/", |i| path.get(..=i).unwrap_or("/"));
+    // Remove `.` and `..` segments, as the client does before sending.
+    let mut segments: Vec<&str> = Vec::new();
+    let joined = format!("{dir}{location}");
+    let (joined_path, query) = match joined.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (joined.clone(), None),
+    };
+    for seg in joined_path.split('/').skip(1) {
+        match seg {
+            "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = format!("{origin}/{}", segments.join("/"));
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(&q);
+    }
+    Some(out)
 }
 
 fn round(v: f64) -> f64 {
@@ -255,7 +387,39 @@ pub(crate) async fn check(ctx: &GateCtx) -> CheckResult {
 
 #[cfg(test)]
 mod tests {
-    use super::target;
+    use super::{resolve_location, target};
+
+    #[test]
+    fn locations_resolve_against_the_url_that_sent_them() {
+        let base = "https://api.example/v1/users/list?x=1";
+        let r = |loc: &str| resolve_location(base, loc);
+        assert_eq!(
+            r("https://other.example/a").as_deref(),
+            Some("https://other.example/a")
+        );
+        assert_eq!(
+            r("//cdn.example/b").as_deref(),
+            Some("https://cdn.example/b")
+        );
+        assert_eq!(r("/login").as_deref(), Some("https://api.example/login"));
+        assert_eq!(
+            r("detail?id=2").as_deref(),
+            Some("https://api.example/v1/users/detail?id=2")
+        );
+        assert_eq!(
+            r("../groups").as_deref(),
+            Some("https://api.example/v1/groups")
+        );
+        assert_eq!(
+            r("?page=2").as_deref(),
+            Some("https://api.example/v1/users/list?page=2")
+        );
+        assert_eq!(r("ftp://files.example/x"), None);
+        assert_eq!(
+            resolve_location("http://h:8080", "next").as_deref(),
+            Some("http://h:8080/next")
+        );
+    }
 
     #[test]
     fn targets() {

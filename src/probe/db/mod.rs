@@ -8,6 +8,7 @@ mod mqtt;
 mod mysql;
 mod nats;
 mod outcome;
+mod pgconf;
 mod postgres;
 mod redis;
 #[cfg(test)]

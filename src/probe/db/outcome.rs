@@ -70,14 +70,17 @@ pub async fn probe(url: &DbUrl, timeout: Duration) -> DbOutcome {
 }
 
 async fn exchange(url: &DbUrl, progress: &Progress) -> Result<(), Fail> {
+    // PostgreSQL may have several hosts and Unix sockets; it opens its own connections.
+    if url.kind == DbKind::Postgres {
+        return postgres::run(url, progress).await;
+    }
     let mut io: Box<dyn Io> = Box::new(connect(&url.host, url.port, progress).await?);
     // These protocols negotiate TLS inside the conversation, so they upgrade by themselves.
     match url.kind {
         DbKind::Tcp => return Ok(()),
-        DbKind::Postgres => return postgres::run(url, io, progress).await,
         DbKind::Mysql => return mysql::run(url, io, progress).await,
         DbKind::Nats => return nats::run(url, io, progress).await,
-        DbKind::Redis | DbKind::Amqp | DbKind::Mqtt => {}
+        DbKind::Postgres | DbKind::Redis | DbKind::Amqp | DbKind::Mqtt => {}
     }
     // The others have no in-band negotiation: TLS starts with the first byte or not at all.
     if url.tls != TlsMode::Disable {
@@ -96,6 +99,18 @@ fn not_spoken(url: &DbUrl, why: &str) -> String {
         url.port,
         url.kind.protocol_name()
     )
+}
+
+/// [`describe`] for one of several hosts a URL names.
+pub(super) fn describe_attempt(
+    fail: Fail,
+    url: &DbUrl,
+    part: &Partial,
+    host_port: u16,
+) -> (String, Option<String>) {
+    let mut one = url.clone();
+    one.port = host_port;
+    describe(fail, &one, part)
 }
 
 fn describe(fail: Fail, url: &DbUrl, part: &Partial) -> (String, Option<String>) {

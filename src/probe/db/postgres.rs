@@ -1,19 +1,27 @@
-//! `PostgreSQL` probe (frontend/backend protocol 3.0): `SSLRequest` as `sslmode` says, the startup
-//! message, authentication by trust, cleartext password, MD5 or SCRAM-SHA-256, then `SELECT 1`
-//! and Terminate. Server errors keep their SQLSTATE as the outcome's code.
+//! `PostgreSQL` probe: libpq's rules for what to connect to (`pgconf.rs`: socket directories,
+//! several hosts, `target_session_attrs`, `sslmode` including `allow`/`prefer` fallback), and
+//! tokio-postgres for the conversation itself (startup, `options`, trust/cleartext/MD5/SCRAM
+//! authentication with `SASLprep`, SCRAM-SHA-256-PLUS and `channel_binding`), then `SELECT 1`.
+//! Server errors keep their SQLSTATE as the outcome's code.
+//!
+//! The socket is opened here rather than by tokio-postgres so that the probe keeps what the
+//! report needs and the crate does not expose: the TCP connect time, the first bytes a
+//! non-`PostgreSQL` peer sent, and which stage a timeout interrupted.
 
-use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use super::crypto;
-use super::tls;
-use super::url::{DbUrl, TlsMode};
-use super::wire::{Cursor, Fail, Io, Progress, Wire, text};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_postgres::SimpleQueryMessage;
+use tokio_postgres::config::{ChannelBinding, SslMode};
+use tokio_postgres::tls::TlsConnect;
 
-/// Larger than any message a healthy server sends before and during `SELECT 1`.
-const MAX_MESSAGE: usize = 1 << 20;
-const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
-const PROTOCOL_3_0: u32 = 196_608;
+use super::outcome::describe_attempt;
+use super::pgconf::{PgConf, PgHost};
+use super::tls::PgTls;
+use super::url::{DbUrl, TlsMode};
+use super::wire::{Fail, Io, Partial, Progress, connect, io_words};
 
 /// The role libpq would use when the URL names none: the operating-system user.
 pub(super) fn default_user() -> String {
@@ -23,346 +31,384 @@ pub(super) fn default_user() -> String {
         .unwrap_or_else(|| "postgres".to_owned())
 }
 
-pub(super) async fn run(url: &DbUrl, io: Box<dyn Io>, progress: &Progress) -> Result<(), Fail> {
-    let mut w = Wire::new(io, progress);
-    if url.tls != TlsMode::Disable {
-        progress.waiting_for("the answer to SSLRequest");
-        w.send(&SSL_REQUEST).await?;
-        match w.read_u8().await? {
-            b'S' => {
-                // Anything already buffered was sent in the clear and could be an injection.
-                if w.buffered() > 0 {
-                    return Err(Fail::Garbled("data after the SSL answer".to_owned()));
-                }
-                progress.spoken();
-                let io = tls::upgrade(w.into_io(), url, url.tls, progress).await?;
-                w = Wire::new(io, progress);
-            }
-            b'N' if url.tls.required() => {
-                progress.spoken();
-                return Err(Fail::said(
-                    "the server does not support SSL, but the URL requires it (sslmode)",
-                ));
-            }
-            b'N' => progress.spoken(),
-            b'E' => {
-                return Err(Fail::Garbled("an error in answer to SSLRequest".to_owned()));
-            }
-            _ => return Err(Fail::Garbled("not an SSL answer".to_owned())),
-        }
-    }
-
-    let user = url.user.clone().unwrap_or_else(default_user);
-    let database = url.database.clone().unwrap_or_else(|| user.clone());
-    let mut body = PROTOCOL_3_0.to_be_bytes().to_vec();
-    for (k, v) in [
-        ("user", user.as_str()),
-        ("database", &database),
-        ("application_name", "devops-agent"),
-    ] {
-        push_cstr(&mut body, k);
-        push_cstr(&mut body, v);
-    }
-    body.push(0);
-    w.send(&with_length(None, &body)).await?;
-    progress.waiting_for("the answer to the startup message");
-
-    // Authentication, then parameters until ReadyForQuery.
-    loop {
-        let (tag, body) = read_message(&mut w, progress).await?;
-        match tag {
-            b'R' => authenticate(&mut w, &body, url, &user, progress).await?,
-            b'S' => {
-                let mut c = Cursor::new(&body);
-                if c.cstr() == b"server_version" {
-                    progress.version(text(c.cstr()));
-                }
-            }
-            b'Z' => break,
-            b'K' | b'N' | b'v' => {}
-            _ => {
-                return Err(Fail::Garbled(format!(
-                    "unexpected message '{}'",
-                    char::from(tag)
-                )));
-            }
-        }
-    }
-
-    progress.waiting_for("the result of SELECT 1");
-    let start = Instant::now();
-    w.send(&with_length(Some(b'Q'), b"SELECT 1\0")).await?;
-    let mut got_one = false;
-    loop {
-        let (tag, body) = read_message(&mut w, progress).await?;
-        match tag {
-            b'D' => {
-                let mut c = Cursor::new(&body);
-                let columns = c.u16_be()?;
-                let len = c.u32_be()?;
-                got_one = columns == 1 && len == 1 && c.rest() == b"1";
-            }
-            b'Z' => break,
-            b'T' | b'C' | b'N' | b'S' => {}
-            _ => {
-                return Err(Fail::Garbled(format!(
-                    "unexpected message '{}'",
-                    char::from(tag)
-                )));
-            }
-        }
-    }
-    if !got_one {
-        return Err(Fail::Garbled("SELECT 1 did not return 1".to_owned()));
-    }
-    progress.latency(start);
-    let _ = w.send(&with_length(Some(b'X'), b"")).await;
-    w.close().await;
-    Ok(())
-}
-
-/// Answers one Authentication request; `Ok` when the exchange may go on.
-async fn authenticate(
-    w: &mut Wire<'_>,
-    body: &[u8],
-    url: &DbUrl,
-    user: &str,
-    progress: &Progress,
-) -> Result<(), Fail> {
-    let mut c = Cursor::new(body);
-    let method = c.u32_be()?;
-    let password = || {
-        url.password.clone().ok_or_else(|| {
-            Fail::said(format!(
-                "the server wants a password for user \"{user}\" but the URL has none"
-            ))
-        })
+pub(super) async fn run(url: &DbUrl, progress: &Progress) -> Result<(), Fail> {
+    let Some(conf) = &url.pg else {
+        return Err(Fail::said("not a PostgreSQL connection string"));
     };
-    progress.waiting_for("the authentication result");
-    match method {
-        0 => Ok(()),
-        3 => {
-            let mut msg = password()?.into_bytes();
-            msg.push(0);
-            w.send(&with_length(Some(b'p'), &msg)).await
+    let attrs = conf
+        .params
+        .get("target_session_attrs")
+        .map_or("any", String::as_str);
+    // libpq's prefer-standby: a first pass over every host for a standby, then any server.
+    let passes: &[&str] = if attrs == "prefer-standby" {
+        &["standby", "any"]
+    } else {
+        std::slice::from_ref(&attrs)
+    };
+    let attempts = passes.len() * conf.hosts.len();
+    let mut failures = Vec::new();
+    for want in passes {
+        for host in &conf.hosts {
+            progress.update(|p| *p = Partial::default());
+            match attempt(url, conf, host, want, progress).await {
+                Ok(()) => return Ok(()),
+                Err(fail) if attempts == 1 => return Err(fail),
+                Err(fail) => {
+                    let (words, _) = describe_attempt(fail, url, &progress.snapshot(), host.port);
+                    failures.push(format!("{}: {words}", host_words(host)));
+                }
+            }
         }
-        5 => {
-            let salt = c.take(4)?;
-            let inner = crypto::hex(&crypto::md5(format!("{}{user}", password()?).as_bytes()));
-            let outer = crypto::md5(&[inner.as_bytes(), salt].concat());
-            let msg = format!("md5{}\0", crypto::hex(&outer));
-            w.send(&with_length(Some(b'p'), msg.as_bytes())).await
-        }
-        10 => scram(w, c.rest(), password()?, progress).await,
-        2 => Err(Fail::said(
-            "the server wants Kerberos V5 authentication, which the probe does not support",
-        )),
-        7 | 8 => Err(Fail::said(
-            "the server wants GSSAPI authentication, which the probe does not support",
-        )),
-        9 => Err(Fail::said(
-            "the server wants SSPI authentication, which the probe does not support",
-        )),
-        other => Err(Fail::Garbled(format!(
-            "unknown authentication request {other}"
-        ))),
+    }
+    Err(Fail::said(format!(
+        "no host accepted the connection{}: {}",
+        if attrs == "any" {
+            String::new()
+        } else {
+            format!(" with target_session_attrs={attrs}")
+        },
+        failures.join("; ")
+    )))
+}
+
+fn host_words(host: &PgHost) -> String {
+    if host.is_socket() {
+        format!("socket {}", host.socket_path())
+    } else {
+        format!("{}:{}", host.host, host.port)
     }
 }
 
-/// SCRAM-SHA-256 (RFC 7677) without channel binding, as libpq does when not asked for it.
-async fn scram(
-    w: &mut Wire<'_>,
-    mechanisms: &[u8],
-    password: String,
+/// One host, with libpq's `sslmode` fallbacks: `allow` tries plain then TLS, `prefer` TLS then
+/// plain, each only when the first try was refused.
+async fn attempt(
+    url: &DbUrl,
+    conf: &PgConf,
+    host: &PgHost,
+    want: &str,
     progress: &Progress,
 ) -> Result<(), Fail> {
-    let offered: Vec<String> = mechanisms
-        .split(|&b| b == 0)
-        .filter(|m| !m.is_empty())
-        .map(text)
-        .collect();
-    if !offered.iter().any(|m| m == "SCRAM-SHA-256") {
+    // libpq never uses TLS over a Unix-domain socket.
+    let mode = if host.is_socket() {
+        TlsMode::Disable
+    } else {
+        url.tls
+    };
+    match mode {
+        TlsMode::Allow => match session(url, conf, host, TlsMode::Disable, want, progress).await {
+            Err(fail) if refused(&fail) => {
+                progress.update(|p| *p = Partial::default());
+                session(url, conf, host, TlsMode::Require, want, progress).await
+            }
+            other => other,
+        },
+        TlsMode::Prefer => match session(url, conf, host, TlsMode::Prefer, want, progress).await {
+            Err(fail)
+                if progress.snapshot().tls_attempted && (refused(&fail) || tls_failed(&fail)) =>
+            {
+                progress.update(|p| *p = Partial::default());
+                session(url, conf, host, TlsMode::Disable, want, progress).await
+            }
+            other => other,
+        },
+        mode => session(url, conf, host, mode, want, progress).await,
+    }
+}
+
+/// The server turned the connection away before authentication (no `pg_hba.conf` entry for it,
+/// e.g. a `hostssl`-only or `hostnossl`-only rule).
+fn refused(fail: &Fail) -> bool {
+    matches!(fail, Fail::Said { code: Some(code), .. } if code == "28000")
+}
+
+fn tls_failed(fail: &Fail) -> bool {
+    matches!(fail, Fail::Said { message, code: None } if message.contains("TLS handshake"))
+}
+
+/// Connects, authenticates, runs `SELECT 1` and checks the session's attributes.
+async fn session(
+    url: &DbUrl,
+    conf: &PgConf,
+    host: &PgHost,
+    mode: TlsMode,
+    want: &str,
+    progress: &Progress,
+) -> Result<(), Fail> {
+    let io: Box<dyn Io> = if host.is_socket() {
+        Box::new(connect_socket(host, progress).await?)
+    } else {
+        let addr = host.hostaddr.as_deref().unwrap_or(&host.host);
+        Box::new(connect(addr, host.port, progress).await?)
+    };
+    let io = Recorder {
+        io,
+        progress: progress.clone(),
+    };
+    let mut config = tokio_postgres::Config::new();
+    let user = conf.user.clone().unwrap_or_else(default_user);
+    config.user(&user);
+    config.dbname(conf.dbname.as_deref().unwrap_or(&user));
+    if let Some(password) = &conf.password {
+        config.password(password);
+    }
+    if let Some(options) = conf.params.get("options") {
+        config.options(options);
+    }
+    config.application_name(
+        conf.params
+            .get("application_name")
+            .map_or("devops-agent", String::as_str),
+    );
+    config.channel_binding(
+        match conf.params.get("channel_binding").map(String::as_str) {
+            Some("require") => ChannelBinding::Require,
+            Some("disable") => ChannelBinding::Disable,
+            _ => ChannelBinding::Prefer,
+        },
+    );
+    if mode == TlsMode::Disable {
+        config.ssl_mode(SslMode::Disable);
+        drive(&config, io, tokio_postgres::NoTls, want, progress).await
+    } else {
+        config.ssl_mode(if mode == TlsMode::Prefer {
+            SslMode::Prefer
+        } else {
+            SslMode::Require
+        });
+        progress.update(|p| p.tls_attempted = true);
+        let tls = PgTls::new(url, &host.host, mode, progress.clone())?;
+        drive(&config, io, tls, want, progress).await
+    }
+}
+
+async fn drive<T>(
+    config: &tokio_postgres::Config,
+    io: Recorder,
+    tls: T,
+    want: &str,
+    progress: &Progress,
+) -> Result<(), Fail>
+where
+    T: TlsConnect<Recorder>,
+    T::Stream: Unpin,
+{
+    progress.waiting_for("the answer to the startup message");
+    let (client, connection) = config
+        .connect_raw(io, tls)
+        .await
+        .map_err(|e| pg_fail(&e, progress))?;
+    progress.spoken();
+    if let Some(version) = connection.parameter("server_version") {
+        progress.version(version);
+    }
+    let mut connection = std::pin::pin!(connection);
+    let work = async {
+        progress.waiting_for("the result of SELECT 1");
+        let start = Instant::now();
+        let rows = client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|e| pg_fail(&e, progress))?;
+        let one = rows.iter().any(|m| match m {
+            SimpleQueryMessage::Row(row) => row.get(0) == Some("1"),
+            _ => false,
+        });
+        if !one {
+            return Err(Fail::Garbled("SELECT 1 did not return 1".to_owned()));
+        }
+        let latency = super::wire::ms(start);
+        session_attrs(&client, want, progress).await?;
+        progress.update(|p| p.latency_ms = Some(latency));
+        Ok(())
+    };
+    let result = tokio::select! {
+        r = work => r,
+        r = &mut connection => Err(match r {
+            Err(e) => pg_fail(&e, progress),
+            Ok(()) => Fail::Closed,
+        }),
+    };
+    drop(client);
+    // Dropping the client sends Terminate; give the connection a moment to flush it.
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(200), connection).await;
+    result
+}
+
+/// libpq's `target_session_attrs` checks, with its words for a server that does not qualify.
+async fn session_attrs(
+    client: &tokio_postgres::Client,
+    want: &str,
+    progress: &Progress,
+) -> Result<(), Fail> {
+    let (query, expect, refusal) = match want {
+        "read-write" => ("SHOW transaction_read_only", "off", "session is read-only"),
+        "read-only" => (
+            "SHOW transaction_read_only",
+            "on",
+            "session is not read-only",
+        ),
+        "primary" => (
+            "SELECT pg_is_in_recovery()",
+            "f",
+            "server is in hot standby mode",
+        ),
+        "standby" => (
+            "SELECT pg_is_in_recovery()",
+            "t",
+            "server is not in hot standby mode",
+        ),
+        _ => return Ok(()),
+    };
+    progress.waiting_for("the session's attributes (target_session_attrs)");
+    let rows = client
+        .simple_query(query)
+        .await
+        .map_err(|e| pg_fail(&e, progress))?;
+    let got = rows.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+        _ => None,
+    });
+    if got.as_deref() == Some(expect) {
+        Ok(())
+    } else {
+        Err(Fail::said(refusal))
+    }
+}
+
+async fn connect_socket(
+    host: &PgHost,
+    progress: &Progress,
+) -> Result<tokio::net::UnixStream, Fail> {
+    let path = host.socket_path();
+    if host.host.starts_with('@') {
         return Err(Fail::said(format!(
-            "the server offers only SASL mechanisms {offered:?}; the probe supports SCRAM-SHA-256 without channel binding"
+            "abstract Unix-domain socket {path:?} is not supported by the probe"
         )));
     }
-    let nonce = crypto::random(18)
-        .map(|r| crypto::base64_encode(&r))
-        .ok_or_else(|| Fail::said("no randomness available for the SCRAM nonce"))?;
-    let client_first_bare = format!("n=,r={nonce}");
-    let mut msg = b"SCRAM-SHA-256\0".to_vec();
-    let first = format!("n,,{client_first_bare}");
-    msg.extend_from_slice(&u32::try_from(first.len()).unwrap_or(0).to_be_bytes());
-    msg.extend_from_slice(first.as_bytes());
-    w.send(&with_length(Some(b'p'), &msg)).await?;
-
-    let server_first = sasl_step(w, progress, 11).await?;
-    // PBKDF2 is deliberately slow; keep it off the async worker threads.
-    let (client_final, server_signature) = tokio::task::spawn_blocking(move || {
-        scram_final(&password, &client_first_bare, &server_first, &nonce)
-    })
-    .await
-    .map_err(|_| Fail::said("the SCRAM computation failed"))??;
-    w.send(&with_length(Some(b'p'), client_final.as_bytes()))
-        .await?;
-
-    let server_final = sasl_step(w, progress, 12).await?;
-    if let Some(err) = server_final.strip_prefix("e=") {
-        return Err(Fail::said(format!("SCRAM authentication failed: {err}")));
-    }
-    let verifier = server_final
-        .strip_prefix("v=")
-        .and_then(crypto::base64_decode);
-    if verifier.as_deref() != Some(server_signature.as_slice()) {
-        // The server could not prove it knows the password: it is not the server we meant.
-        return Err(Fail::said(
-            "the server's SCRAM signature is wrong (not the expected server?)",
-        ));
-    }
-    Ok(())
+    progress.waiting_for("the Unix-domain socket connection");
+    let start = Instant::now();
+    let stream = tokio::net::UnixStream::connect(&path).await.map_err(|e| {
+        Fail::said(format!(
+            "could not connect to the server's socket {path:?}: {}",
+            io_words(&e)
+        ))
+    })?;
+    progress.update(|p| {
+        p.connect_ms = Some(super::wire::ms(start));
+        p.connected = true;
+    });
+    Ok(stream)
 }
 
-/// Reads the next Authentication message, which must be SASL step `want` (11 or 12).
-async fn sasl_step(w: &mut Wire<'_>, progress: &Progress, want: u32) -> Result<String, Fail> {
-    let (tag, body) = read_message(w, progress).await?;
-    let mut c = Cursor::new(&body);
-    if tag != b'R' || c.u32_be()? != want {
-        return Err(Fail::Garbled(format!("expected SASL step {want}")));
+/// Turns tokio-postgres's error into the probe's words: the server's own message and SQLSTATE,
+/// or, before the server said anything valid, what a non-`PostgreSQL` peer did.
+fn pg_fail(e: &tokio_postgres::Error, progress: &Progress) -> Fail {
+    if let Some(db) = e.as_db_error() {
+        let mut message = db.message().to_owned();
+        if let Some(detail) = db.detail() {
+            message.push_str(" (");
+            message.push_str(detail);
+            message.push(')');
+        }
+        return Fail::Said {
+            message,
+            code: Some(db.code().code().to_owned()),
+        };
     }
-    Ok(text(c.rest()))
-}
-
-/// Computes SCRAM's client-final message and the server signature to expect.
-fn scram_final(
-    password: &str,
-    client_first_bare: &str,
-    server_first: &str,
-    client_nonce: &str,
-) -> Result<(String, Vec<u8>), Fail> {
-    let field = |name: &str| {
-        server_first
-            .split(',')
-            .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
-    };
-    let bad = || Fail::Garbled("a malformed SCRAM server-first message".to_owned());
-    let nonce = field("r")
-        .filter(|n| n.starts_with(client_nonce))
-        .ok_or_else(bad)?;
-    let salt = field("s").and_then(crypto::base64_decode).ok_or_else(bad)?;
-    let iterations = field("i")
-        .and_then(|i| i.parse::<u32>().ok())
-        .filter(|&i| i <= 10_000_000)
-        .and_then(NonZeroU32::new)
-        .ok_or_else(bad)?;
-    let salted = crypto::pbkdf2_sha256(password.as_bytes(), &salt, iterations);
-    let client_key = crypto::hmac_sha256(&salted, b"Client Key");
-    let stored_key = crypto::sha256(&[&client_key]);
-    let without_proof = format!("c=biws,r={nonce}");
-    let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
-    let signature = crypto::hmac_sha256(&stored_key, auth_message.as_bytes());
-    let proof = crypto::xor(&client_key, &signature);
-    let server_key = crypto::hmac_sha256(&salted, b"Server Key");
-    let server_signature = crypto::hmac_sha256(&server_key, auth_message.as_bytes());
-    Ok((
-        format!("{without_proof},p={}", crypto::base64_encode(&proof)),
-        server_signature,
-    ))
-}
-
-/// Reads one backend message. Before the server has spoken, a first byte that no `PostgreSQL`
-/// server sends first ends the probe at once instead of waiting for a length that never comes.
-async fn read_message(w: &mut Wire<'_>, progress: &Progress) -> Result<(u8, Vec<u8>), Fail> {
-    let tag = w.read_u8().await?;
-    let spoken = progress.has_spoken();
-    if !spoken && !matches!(tag, b'R' | b'E' | b'N' | b'v') {
-        return Err(Fail::Garbled("not a PostgreSQL message".to_owned()));
-    }
-    let len = Cursor::new(&w.read_exact(4).await?).u32_be()?;
-    let len = usize::try_from(len).unwrap_or(usize::MAX);
-    if !(4..=MAX_MESSAGE).contains(&len) {
-        return Err(Fail::Garbled(format!("a message length of {len}")));
-    }
-    let body = w.read_exact(len - 4).await?;
-    if tag == b'E' {
-        return Err(error_response(&body, spoken, progress));
-    }
-    progress.spoken();
-    Ok((tag, body))
-}
-
-/// `ErrorResponse` fields: M is the message, C the SQLSTATE, D a detail.
-fn error_response(body: &[u8], spoken: bool, progress: &Progress) -> Fail {
-    let mut c = Cursor::new(body);
-    let (mut message, mut code, mut detail) = (None, None, None);
-    while let Ok(field) = c.u8() {
-        if field == 0 {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    let mut io = None;
+    while let Some(s) = source {
+        if let Some(err) = s.downcast_ref::<std::io::Error>() {
+            io = Some(std::io::Error::new(err.kind(), err.to_string()));
             break;
         }
-        let value = text(c.cstr());
-        match field {
-            b'M' => message = Some(value),
-            b'C' => code = Some(value),
-            b'D' => detail = Some(value),
-            _ => {}
-        }
+        source = s.source();
     }
-    match message {
-        Some(m) => {
-            progress.spoken();
-            Fail::Said {
-                message: detail.map_or_else(|| m.clone(), |d| format!("{m} ({d})")),
-                code,
-            }
+    let part = progress.snapshot();
+    if !part.spoken {
+        return match io {
+            Some(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => Fail::Closed,
+            Some(err) if !part.tls => Fail::Io(err),
+            _ if part.first_bytes.is_empty() => Fail::Closed,
+            _ => Fail::Garbled(e.to_string()),
+        };
+    }
+    // tokio-postgres's own text names the stage ("error performing TLS handshake"); the cause
+    // (which certificate check failed) is in the source chain.
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let cause = s.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
         }
-        None if !spoken => Fail::Garbled("not a PostgreSQL error".to_owned()),
-        None => Fail::Garbled("an error without a message".to_owned()),
+        source = s.source();
+    }
+    match io {
+        Some(err) if err.kind() == std::io::ErrorKind::UnexpectedEof && !text.contains("TLS") => {
+            Fail::Closed
+        }
+        _ => Fail::said(text.replace("error performing TLS handshake", "TLS handshake failed")),
     }
 }
 
-fn push_cstr(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(s.as_bytes());
-    out.push(0);
+/// The socket as tokio-postgres sees it, noting the first bytes the server sends and whether
+/// they are a `PostgreSQL` answer (`S`/`N` to `SSLRequest`, `R`/`E`/`v` to the startup message).
+pub(super) struct Recorder {
+    io: Box<dyn Io>,
+    progress: Progress,
 }
 
-/// A frontend message: optional type byte, then the length (which counts itself), then body.
-fn with_length(tag: Option<u8>, body: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(body.len() + 4).unwrap_or(u32::MAX);
-    let mut out = Vec::with_capacity(body.len() + 5);
-    out.extend(tag);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(body);
-    out
+impl AsyncRead for Recorder {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.io).poll_read(cx, buf);
+        let got = buf.filled().get(before..).unwrap_or_default();
+        if !got.is_empty() {
+            self.progress.update(|p| {
+                if p.first_bytes.is_empty() {
+                    // A real server answers SSLRequest with the one byte and waits.
+                    p.spoken = matches!(got, [b'S' | b'N'])
+                        || matches!(got.first(), Some(b'R' | b'E' | b'v')) && got.len() >= 5;
+                }
+                let room = 48usize.saturating_sub(p.first_bytes.len());
+                p.first_bytes
+                    .extend_from_slice(got.get(..room.min(got.len())).unwrap_or_default());
+            });
+        }
+        poll
+    }
+}
+
+impl AsyncWrite for Recorder {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::probe::db::testutil::{
         closed_port, err, garbage_port, have_service, run, run_within,
     };
     use std::time::Duration;
-
-    #[test]
-    fn scram_matches_rfc_7677() {
-        let (client_final, server_sig) = scram_final(
-            "pencil",
-            "n=user,r=rOprNGfwEbeRWgbNEkqO",
-            "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
-            "rOprNGfwEbeRWgbNEkqO",
-        )
-        .unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!(
-            client_final,
-            "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
-        );
-        assert_eq!(
-            crypto::base64_encode(&server_sig),
-            "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
-        );
-        // A server nonce that does not extend ours is refused.
-        assert!(scram_final("p", "n=,r=abc", "r=xyz,s=AAAA,i=1", "abc").is_err());
-        assert!(scram_final("p", "n=,r=abc", "r=abcd,s=AAAA,i=0", "abc").is_err());
-    }
 
     #[tokio::test]
     async fn postgres_select_1_succeeds() {

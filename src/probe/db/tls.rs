@@ -9,7 +9,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -46,7 +46,9 @@ fn client_config(url: &DbUrl, mode: TlsMode) -> Result<ClientConfig, Fail> {
         .with_safe_default_protocol_versions()
         .map_err(|e| Fail::said(format!("TLS setup failed: {e}")))?;
     let verifier: Arc<dyn ServerCertVerifier> = match mode {
-        TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => Arc::new(AnyCert(provider)),
+        TlsMode::Disable | TlsMode::Allow | TlsMode::Prefer | TlsMode::Require => {
+            Arc::new(AnyCert(provider))
+        }
         TlsMode::VerifyCa | TlsMode::VerifyFull => {
             let webpki =
                 WebPkiServerVerifier::builder_with_provider(Arc::new(roots(url)?), provider)
@@ -59,10 +61,169 @@ fn client_config(url: &DbUrl, mode: TlsMode) -> Result<ClientConfig, Fail> {
             }
         }
     };
-    Ok(builder
+    let builder = builder
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth())
+        .with_custom_certificate_verifier(verifier);
+    match client_identity(url)? {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| Fail::said(format!("cannot use the client certificate: {e}"))),
+        None => Ok(builder.with_no_client_auth()),
+    }
+}
+
+/// The client certificate and key the URL names (libpq's `sslcert`/`sslkey`, `MySQL`'s
+/// `ssl-cert`/`ssl-key`), for servers that authenticate clients by certificate.
+fn client_identity(
+    url: &DbUrl,
+) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, Fail> {
+    let pick = |keys: &[&str]| keys.iter().find_map(|k| url.params.get(*k)).cloned();
+    let cert = pick(&["sslcert", "ssl-cert", "ssl_cert"]);
+    let key = pick(&["sslkey", "ssl-key", "ssl_key"]);
+    let (cert, key) = match (cert, key) {
+        (Some(c), Some(k)) => (c, k),
+        (None, None) => return Ok(None),
+        (Some(_), None) => {
+            return Err(Fail::said(
+                "a client certificate (sslcert) is given without its key (sslkey)",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(Fail::said(
+                "a client key (sslkey) is given without its certificate (sslcert)",
+            ));
+        }
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+        .and_then(Iterator::collect)
+        .map_err(|e| Fail::said(format!("could not read the client certificate {cert}: {e}")))?;
+    if chain.is_empty() {
+        return Err(Fail::said(format!("no certificate in {cert}")));
+    }
+    let key = PrivateKeyDer::from_pem_file(&key)
+        .map_err(|e| Fail::said(format!("could not read the client key {key}: {e}")))?;
+    Ok(Some((chain, key)))
+}
+
+/// tokio-postgres's TLS hook: the same rustls configuration as every other probe, plus the
+/// server certificate's hash for SCRAM-SHA-256-PLUS (`tls-server-end-point`, RFC 5929).
+pub(super) struct PgTls {
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+    progress: Progress,
+}
+
+impl PgTls {
+    pub(super) fn new(
+        url: &DbUrl,
+        host: &str,
+        mode: TlsMode,
+        progress: Progress,
+    ) -> Result<Self, Fail> {
+        let name = ServerName::try_from(host.to_owned())
+            .map_err(|_| Fail::said(format!("{host:?} is not a valid TLS server name")))?;
+        Ok(Self {
+            config: Arc::new(client_config(url, mode)?),
+            name,
+            progress,
+        })
+    }
+}
+
+impl<S> tokio_postgres::tls::TlsConnect<S> for PgTls
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = PgTlsStream<S>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<PgTlsStream<S>, std::io::Error>> + Send>,
+    >;
+
+    fn connect(self, stream: S) -> Self::Future {
+        Box::pin(async move {
+            self.progress.waiting_for("the TLS handshake");
+            let tls = tokio_rustls::TlsConnector::from(self.config)
+                .connect(self.name, stream)
+                .await?;
+            self.progress.update(|p| p.tls = true);
+            Ok(PgTlsStream(tls))
+        })
+    }
+}
+
+/// A TLS stream that can tell tokio-postgres its channel-binding data.
+pub(super) struct PgTlsStream<S>(tokio_rustls::client::TlsStream<S>);
+
+impl<S> tokio_postgres::tls::TlsStream for PgTlsStream<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    fn channel_binding(&self) -> tokio_postgres::tls::ChannelBinding {
+        let (_, session) = self.0.get_ref();
+        match session.peer_certificates().and_then(|certs| certs.first()) {
+            Some(cert) => {
+                tokio_postgres::tls::ChannelBinding::tls_server_end_point(end_point_hash(cert))
+            }
+            None => tokio_postgres::tls::ChannelBinding::none(),
+        }
+    }
+}
+
+/// RFC 5929 §4.1: the certificate hashed with its signature's hash, SHA-256 for MD5 and SHA-1.
+fn end_point_hash(cert: &CertificateDer<'_>) -> Vec<u8> {
+    use x509_parser::prelude::FromDer as _;
+    let algorithm = x509_parser::certificate::X509Certificate::from_der(cert)
+        .map(|(_, c)| c.signature_algorithm.algorithm.to_id_string())
+        .unwrap_or_default();
+    let digest = match algorithm.as_str() {
+        // sha384WithRSAEncryption, ecdsa-with-SHA384
+        "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" => &ring::digest::SHA384,
+        // sha512WithRSAEncryption, ecdsa-with-SHA512
+        "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" => &ring::digest::SHA512,
+        _ => &ring::digest::SHA256,
+    };
+    ring::digest::digest(digest, cert.as_ref())
+        .as_ref()
+        .to_vec()
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncRead
+    for PgTlsStream<S>
+{
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite
+    for PgTlsStream<S>
+{
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
 }
 
 /// The CA file the URL names, else the operating system's trust store.

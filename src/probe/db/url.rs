@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::net::Ipv6Addr;
 
+use super::pgconf::{self, PgConf};
+
 /// What protocol a URL speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -46,6 +48,8 @@ impl DbKind {
 #[serde(rename_all = "kebab-case")]
 pub enum TlsMode {
     Disable,
+    /// libpq's `allow`: plain first, TLS only if the server refuses the plain connection.
+    Allow,
     Prefer,
     Require,
     VerifyCa,
@@ -61,7 +65,8 @@ impl TlsMode {
     /// Reads a `PostgreSQL` `sslmode` or `MySQL` `ssl-mode` value (either spelling, any case).
     pub fn from_param(value: &str) -> Option<Self> {
         match value.to_ascii_lowercase().replace('_', "-").as_str() {
-            "disable" | "disabled" | "allow" | "false" | "0" | "off" => Some(Self::Disable),
+            "disable" | "disabled" | "false" | "0" | "off" => Some(Self::Disable),
+            "allow" => Some(Self::Allow),
             "prefer" | "preferred" => Some(Self::Prefer),
             "require" | "required" | "skip-verify" => Some(Self::Require),
             "verify-ca" => Some(Self::VerifyCa),
@@ -87,6 +92,8 @@ pub struct DbUrl {
     pub tls: TlsMode,
     /// Query parameters, percent-decoded; a `password` parameter is moved to `password`.
     pub params: BTreeMap<String, String>,
+    /// `PostgreSQL` only: the connection string as libpq reads it (every host to try, in order).
+    pub(super) pg: Option<PgConf>,
 }
 
 impl fmt::Debug for DbUrl {
@@ -112,6 +119,9 @@ impl DbUrl {
     /// Error messages never repeat the URL, which may hold a password.
     pub fn parse(url: &str) -> Result<DbUrl, String> {
         let url = url.trim();
+        if pgconf::is_keyword_value(url) {
+            return Self::postgres("postgres".to_owned(), pgconf::parse(url)?);
+        }
         let (scheme, rest) = url
             .split_once("://")
             .ok_or("not a URL: expected scheme://host[:port]")?;
@@ -124,6 +134,9 @@ impl DbUrl {
         }
         let scheme = scheme.to_ascii_lowercase();
         let (kind, default_port, tls_scheme) = scheme_info(&scheme);
+        if kind == DbKind::Postgres {
+            return Self::postgres(scheme, pgconf::parse(url)?);
+        }
 
         // The fragment is never part of what a client sends.
         let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
@@ -132,7 +145,7 @@ impl DbUrl {
             Some((ui, hp)) => (Some(ui), hp),
             None => (None, authority),
         };
-        let (mut user, mut password) = match userinfo {
+        let (user, mut password) = match userinfo {
             Some(ui) => {
                 let (u, p) = ui.split_once(':').map_or((ui, None), |(u, p)| (u, Some(p)));
                 (
@@ -142,7 +155,7 @@ impl DbUrl {
             }
             None => (None, None),
         };
-        let (mut host, mut port) = split_host_port(hostport)?;
+        let (mut host, port) = split_host_port(hostport)?;
 
         let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
         let path = path.strip_prefix('/').unwrap_or(path);
@@ -166,21 +179,6 @@ impl DbUrl {
                 _ => TlsMode::Disable,
             }
         };
-        if kind == DbKind::Postgres {
-            // libpq lets query parameters override the URI's parts.
-            if let Some(u) = params.get("user") {
-                user = non_empty(u.clone());
-            }
-            if let Some(d) = params.get("dbname") {
-                database = non_empty(d.clone());
-            }
-            if let Some(h) = params.get("host") {
-                host.clone_from(h);
-            }
-            if let Some(p) = params.get("port") {
-                port = Some(parse_port(p)?);
-            }
-        }
         if kind == DbKind::Redis
             && let Some(db) = params.get("db")
         {
@@ -204,23 +202,18 @@ impl DbUrl {
                 Some(other) => return Err(format!("unknown TLS mode ssl_cert_reqs={other:?}")),
             }
             // A TLS-only scheme never means "no TLS", whatever a parameter says.
-            if tls == TlsMode::Disable {
+            if matches!(tls, TlsMode::Disable | TlsMode::Allow) {
                 tls = TlsMode::Require;
             }
         }
 
         if host.is_empty() {
-            // libpq would use a Unix socket here; TCP to localhost is the nearest a probe gets.
             "localhost".clone_into(&mut host);
-        }
-        if host.starts_with('/') {
-            return Err(format!(
-                "Unix-domain socket host {host:?} is not supported; probe a TCP host:port"
-            ));
         }
         if host.contains(',') {
             return Err(format!(
-                "several hosts ({host}) are not supported; probe each one"
+                "several hosts ({host}) are not supported for {}; probe each one",
+                kind.protocol_name()
             ));
         }
         if kind == DbKind::Redis
@@ -244,6 +237,42 @@ impl DbUrl {
             database,
             tls,
             params,
+            pg: None,
+        })
+    }
+
+    /// A `PostgreSQL` connection string read by [`pgconf`]; `host`/`port` are the first host's.
+    fn postgres(scheme: String, conf: PgConf) -> Result<DbUrl, String> {
+        let first = conf
+            .hosts
+            .first()
+            .cloned()
+            .ok_or("no host in the connection string")?;
+        let mut tls = match conf.params.get("sslmode") {
+            Some(mode) => TlsMode::from_param(mode)
+                .ok_or_else(|| format!("invalid sslmode value: \"{mode}\""))?,
+            None => TlsMode::Prefer,
+        };
+        // libpq: with a root certificate named, `require` checks the chain as `verify-ca` does.
+        if tls == TlsMode::Require
+            && conf
+                .params
+                .get("sslrootcert")
+                .is_some_and(|f| f != "system")
+        {
+            tls = TlsMode::VerifyCa;
+        }
+        Ok(DbUrl {
+            kind: DbKind::Postgres,
+            scheme,
+            host: first.host,
+            port: first.port,
+            user: conf.user.clone(),
+            password: conf.password.clone(),
+            database: conf.dbname.clone(),
+            tls,
+            params: conf.params.clone(),
+            pg: Some(conf),
         })
     }
 
@@ -264,15 +293,24 @@ impl DbUrl {
             (None, Some(_)) => out.push_str(":***@"),
             (None, None) => {}
         }
-        if self.host.contains(':') {
-            out.push('[');
-            out.push_str(&self.host);
-            out.push(']');
-        } else {
-            out.push_str(&self.host);
+        let hosts: Vec<(&str, u16)> = match &self.pg {
+            Some(pg) => pg.hosts.iter().map(|h| (h.host.as_str(), h.port)).collect(),
+            None => vec![(self.host.as_str(), self.port)],
+        };
+        for (i, (host, port)) in hosts.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            if host.contains(':') && !host.starts_with('/') {
+                out.push('[');
+                out.push_str(host);
+                out.push(']');
+            } else {
+                out.push_str(&encode(host));
+            }
+            out.push(':');
+            out.push_str(&port.to_string());
         }
-        out.push(':');
-        out.push_str(&self.port.to_string());
         if let Some(db) = &self.database {
             out.push('/');
             out.push_str(&encode(db));
@@ -458,8 +496,18 @@ mod tests {
         assert!(DbUrl::parse("mysql://h:99999").is_err());
         assert!(DbUrl::parse("mysql://h:0").is_err());
         assert!(DbUrl::parse("h:5432").is_err());
-        assert!(DbUrl::parse("postgres://%2Fvar%2Frun%2Fpostgresql/db").is_err());
-        assert!(DbUrl::parse("postgres://a:1,b:2/db").is_err());
+        let u = p("postgres://%2Fvar%2Frun%2Fpostgresql:55432/db");
+        assert_eq!((u.host.as_str(), u.port), ("/var/run/postgresql", 55432));
+        assert_eq!(
+            u.redacted(),
+            "postgres://%2Fvar%2Frun%2Fpostgresql:55432/db"
+        );
+        let u = p("postgres://u:pw@a:1,[::1]:2/db");
+        assert_eq!(u.redacted(), "postgres://u:***@a:1,[::1]:2/db");
+        assert!(DbUrl::parse("redis://a:1,b:2/0").is_err());
+        let u = p("host=/tmp/s port=5433 user=u password=pw dbname=d");
+        assert_eq!(u.redacted(), "postgres://u:***@%2Ftmp%2Fs:5433/d");
+        assert_eq!(p("postgres://h/d?sslmode=allow").tls, TlsMode::Allow);
     }
 
     #[test]

@@ -54,6 +54,10 @@ impl From<io::Error> for Fail {
 
 /// How far a probe got. Lives outside the probe's future so a timeout can still report it.
 #[derive(Debug, Default, Clone)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent facts about how far a probe got, not states of one machine"
+)]
 pub(super) struct Partial {
     /// What the probe is waiting for now, for "timed out … waiting for …".
     pub(super) waiting_for: &'static str,
@@ -68,11 +72,14 @@ pub(super) struct Partial {
     pub(super) latency_ms: Option<f64>,
     pub(super) server_version: Option<String>,
     pub(super) tls: bool,
+    /// A TLS handshake was started (`PostgreSQL`'s `prefer` falls back to plain if it fails).
+    pub(super) tls_attempted: bool,
 }
 
 /// Shared record of a probe's progress (see [`Partial`]).
-#[derive(Debug, Default)]
-pub(super) struct Progress(Mutex<Partial>);
+/// Cloning shares the record (the `PostgreSQL` probe's socket wrapper keeps a handle).
+#[derive(Debug, Default, Clone)]
+pub(super) struct Progress(std::sync::Arc<Mutex<Partial>>);
 
 impl Progress {
     /// Changes the record; the lock is never held across an await.
