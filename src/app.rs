@@ -12,7 +12,7 @@ use crate::check::{GateId, GateResult};
 use crate::cli::{Cli, Command, Format, PortsAction};
 use crate::exit;
 use crate::gates::{self, GateCtx};
-use crate::process::{CancelReason, Processes};
+use crate::process::{CancelReason, Interrupt, Processes, Signals};
 use crate::project::{ConfigError, Project};
 use crate::report::{self, Event, EventSink, RunError, RunRecord};
 
@@ -213,6 +213,8 @@ fn outputs(cli: &Cli) -> Result<Vec<(Format, PathBuf)>, String> {
 
 async fn execute(cli: &Cli) -> u8 {
     let started = Instant::now();
+    // Before anything else: a signal during loading must still end in a report.
+    let mut signals = Signals::install();
     let story = match &cli.command {
         Command::Validate { story_id, .. } => Some(story_id.clone()),
         _ => None,
@@ -352,6 +354,10 @@ async fn execute(cli: &Cli) -> u8 {
                 if results.iter().any(|r| r.id == gate) {
                     continue;
                 }
+                if ctx.processes.cancelled().is_some() {
+                    // The rest are reported as cancelled before they started.
+                    break;
+                }
                 let blocked = gate.precondition().and_then(|(before, reason)| {
                     let failed = results
                         .iter()
@@ -382,14 +388,14 @@ async fn execute(cli: &Cli) -> u8 {
         tokio::pin!(run_all);
         let outcome = tokio::select! {
             () = &mut run_all => Outcome::Completed,
-            () = interrupted() => Outcome::Interrupted,
+            signal = signals.recv() => Outcome::Interrupted(signal),
             () = tokio::time::sleep(cli.global.timeout) => Outcome::TimedOut,
         };
         if !matches!(outcome, Outcome::Completed) {
             // Let the gates stop their own commands and record how they ended; if they cannot
             // within the grace period, stop every process group here.
             ctx.processes.cancel(match outcome {
-                Outcome::Interrupted => CancelReason::Interrupted,
+                Outcome::Interrupted(signal) => CancelReason::Interrupted(signal),
                 Outcome::Completed | Outcome::TimedOut => CancelReason::Deadline,
             });
             let wait = ctx.grace() + Duration::from_secs(2);
@@ -401,6 +407,23 @@ async fn execute(cli: &Cli) -> u8 {
     };
     // Whatever happened, nothing started for integration outlives the run.
     ctx.stop_live().await;
+    let strays = ctx.processes.shutdown(ctx.grace()).await;
+    if !strays.is_empty() {
+        tracing::warn!(
+            "stopped {} process(es) no command claimed: {}",
+            strays.len(),
+            crate::process::ProcInfo::list(&strays)
+        );
+    }
+    if let Outcome::Interrupted(signal) = outcome {
+        // Every planned gate is in the partial report: what ran, and the rest as cancelled.
+        gates::cancelled::complete(
+            &mut results,
+            &planned(&cli.command),
+            &sink,
+            &format!("interrupted by {signal}"),
+        );
+    }
     for gate in &mut results {
         for check in &mut gate.checks {
             if ctx.skip.contains(&check.id) {
@@ -417,7 +440,10 @@ async fn execute(cli: &Cli) -> u8 {
     record.facts = ctx.facts();
     match outcome {
         Outcome::Completed => {}
-        Outcome::Interrupted => record.interrupted = true,
+        Outcome::Interrupted(signal) => {
+            record.interrupted = true;
+            record.interrupted_by = Some(signal);
+        }
         Outcome::TimedOut => {
             record.errors.push(RunError {
                 message: format!(
@@ -532,26 +558,11 @@ fn append_step_summary(markdown: &str) {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Outcome {
     Completed,
-    Interrupted,
+    Interrupted(Interrupt),
     TimedOut,
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn interrupted() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
 }
 
 fn config_run_error(e: &ConfigError) -> RunError {

@@ -31,6 +31,14 @@ pub struct GateCtx {
     pub remote: crate::cli::Remote,
 }
 
+/// "interrupted by SIGTERM", "the run's --timeout passed".
+pub(crate) fn cancel_words(reason: crate::process::CancelReason) -> String {
+    match reason {
+        crate::process::CancelReason::Interrupted(signal) => format!("interrupted by {signal}"),
+        crate::process::CancelReason::Deadline => "the run's --timeout passed".to_owned(),
+    }
+}
+
 /// Services left running by the startup gate for the integration gate to probe.
 #[derive(Debug)]
 pub struct LiveStack {
@@ -93,6 +101,26 @@ impl GateCtx {
                     .await;
             }
         }
+    }
+
+    /// Why the run was cancelled, in words for a check's message ("interrupted by SIGINT"), or
+    /// `None` while it runs on.
+    pub fn cancelled(&self) -> Option<String> {
+        self.processes.cancelled().map(cancel_words)
+    }
+
+    /// A check not run (or not finished) because the run was cancelled: `skipped`, with a
+    /// reason that begins "cancelled".
+    pub fn cancelled_check(&self, id: CheckId) -> Option<crate::check::CheckResult> {
+        let why = self.cancelled()?;
+        let reason = format!("cancelled: {why} before this check ran");
+        Some(crate::check::CheckResult::new(
+            id,
+            crate::check::Status::Skipped {
+                reason: reason.clone(),
+            },
+            reason,
+        ))
     }
 
     /// Whether `--skip` (or `--env`) excludes a check.

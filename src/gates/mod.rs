@@ -1,6 +1,7 @@
 //! The readiness gates. Each is a module with `run(ctx, sink) -> GateResult`.
 
 pub mod build;
+pub mod cancelled;
 mod context;
 pub mod deps;
 pub mod integration;

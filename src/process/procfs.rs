@@ -1,4 +1,6 @@
 //! Reading the process table from `/proc`: who is whose child, in which group, since when.
+//! Only a run's own processes are read where the kernel allows it (`/proc/PID/task/*/children`);
+//! the whole table is scanned only on kernels built without that file.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -54,29 +56,78 @@ pub(crate) fn table() -> BTreeMap<u32, Proc> {
     out
 }
 
-/// The processes descending from `root` (not including it) or belonging to its process group.
-pub(crate) fn tree(table: &BTreeMap<u32, Proc>, root: u32, pgid: u32) -> Vec<Proc> {
-    let mut found: Vec<Proc> = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(parent) = frontier.pop() {
-        for p in table.values() {
-            if p.ppid == parent && p.pid != root && !found.iter().any(|f| f.pid == p.pid) {
-                found.push(*p);
-                frontier.push(p.pid);
+/// Who is whose child: a way to walk down from a process without reading the whole table
+/// when the kernel offers `/proc/PID/task/TID/children`.
+pub(crate) enum Children {
+    /// Read `/proc/PID/task/*/children` for each process asked about.
+    Direct,
+    /// The kernel has no `children` file: one scan of the table, grouped by parent.
+    Table(BTreeMap<u32, Vec<u32>>),
+}
+
+impl Children {
+    /// Prepare a walk: the direct files where they exist, else one table scan.
+    pub(crate) fn snapshot() -> Children {
+        let me = std::process::id();
+        if fs::metadata(format!("/proc/{me}/task/{me}/children")).is_ok() {
+            return Children::Direct;
+        }
+        let mut by_parent: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for p in table().values() {
+            by_parent.entry(p.ppid).or_default().push(p.pid);
+        }
+        Children::Table(by_parent)
+    }
+
+    /// The children of `pid` (of all its threads).
+    pub(crate) fn of(&self, pid: u32) -> Vec<u32> {
+        match self {
+            Children::Table(map) => map.get(&pid).cloned().unwrap_or_default(),
+            Children::Direct => {
+                let mut out = Vec::new();
+                let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+                    return out;
+                };
+                for task in tasks.flatten() {
+                    if let Ok(text) = fs::read_to_string(task.path().join("children")) {
+                        out.extend(
+                            text.split_whitespace()
+                                .filter_map(|n| n.parse::<u32>().ok()),
+                        );
+                    }
+                }
+                out
             }
         }
     }
-    for p in table.values() {
-        if p.pgid == pgid && p.pid != root && !found.iter().any(|f| f.pid == p.pid) {
-            found.push(*p);
+
+    /// Every descendant of `root`, not including it.
+    pub(crate) fn descendants(&self, root: u32) -> Vec<u32> {
+        let mut found = Vec::new();
+        let mut frontier = vec![root];
+        while let Some(parent) = frontier.pop() {
+            for child in self.of(parent) {
+                if child != root && !found.contains(&child) {
+                    found.push(child);
+                    frontier.push(child);
+                }
+            }
         }
+        found
     }
-    found
 }
 
-/// Whether `p` is still the same, living (not zombie) process.
-pub(crate) fn alive(p: &Proc) -> bool {
-    stat(p.pid).is_some_and(|now| now.start == p.start && !now.zombie)
+/// The short command name (`/proc/PID/comm`, at most 15 bytes): safe to show, unlike the
+/// command line, which can carry secrets passed as arguments.
+pub(crate) fn comm(pid: u32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map_or_else(|_| "?".to_owned(), |s| s.trim().to_owned())
+}
+
+/// Whether the environment `pid` was started with contains the entry `needle` (`NAME=value`).
+pub(crate) fn environ_has(pid: u32, needle: &str) -> bool {
+    fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|b| *b == 0).any(|e| e == needle.as_bytes()))
 }
 
 #[cfg(test)]
@@ -96,6 +147,6 @@ mod tests {
     #[test]
     fn own_process_is_found() {
         let me = stat(std::process::id()).unwrap();
-        assert!(alive(&me));
+        assert!(!me.zombie);
     }
 }

@@ -1,5 +1,6 @@
-//! Running one command to completion: its own process group, stdin closed, output drained
-//! concurrently, a timeout, cancellation, and the whole tree stopped at the end.
+//! Running one command to completion: its own process group (and cgroup, where the machine
+//! allows), stdin closed, output drained concurrently, a timeout, cancellation, and everything
+//! it started stopped at the end — also what it left running after exiting 0.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
 use super::capture::Captured;
+use super::containment::{Enclosure, ProcInfo, StopReport};
 use super::tracker::{CancelReason, Processes};
 
 /// What to run.
@@ -57,7 +59,9 @@ impl Ending {
                 "timed out after {} and was stopped",
                 humantime::format_duration(timeout)
             ),
-            Ending::Cancelled(CancelReason::Interrupted) => "interrupted and stopped".to_owned(),
+            Ending::Cancelled(CancelReason::Interrupted(signal)) => {
+                format!("interrupted by {signal} and stopped")
+            }
             Ending::Cancelled(CancelReason::Deadline) => "stopped at the run's deadline".to_owned(),
             Ending::SpawnFailed(why) => format!("could not start: {why}"),
             Ending::Stopped => "stopped by devops-agent after its checks".to_owned(),
@@ -83,12 +87,23 @@ pub struct Finished {
     pub ending: Ending,
     pub duration: Duration,
     pub output: Captured,
-    /// Processes the command left behind (or that outlived the stop) which had to be stopped.
-    pub leftovers_stopped: usize,
+    /// Processes still running after the command exited on its own (a build's forgotten
+    /// helper, a detached daemon): they were then stopped. Empty when it did not exit.
+    pub left_running: Vec<ProcInfo>,
+    /// What stopping its processes found and did.
+    pub stop: StopReport,
 }
 
-/// How often the process tree is sampled while a command runs.
-const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+impl Finished {
+    /// Processes that had to be stopped after the command was done with.
+    pub fn leftovers_stopped(&self) -> usize {
+        self.stop.found.len()
+    }
+}
+
+/// How long a command's processes get to exit on their own after it exited, before they count
+/// as left running (nextest's leak timeout is 100 ms too).
+const LEAK_WAIT: Duration = Duration::from_millis(100);
 
 /// Run `spec` to completion.
 pub async fn run(spec: &CommandSpec, processes: &Processes) -> Finished {
@@ -99,7 +114,8 @@ pub async fn run(spec: &CommandSpec, processes: &Processes) -> Finished {
                 ending,
                 duration: Duration::ZERO,
                 output: Captured::default(),
-                leftovers_stopped: 0,
+                left_running: Vec::new(),
+                stop: StopReport::nothing(processes.mechanism()),
             };
         }
     };
@@ -124,6 +140,7 @@ pub struct Running {
     started: Instant,
     processes: Processes,
     exited: Option<Ending>,
+    enclosure: Arc<Enclosure>,
 }
 
 impl Running {
@@ -132,24 +149,29 @@ impl Running {
         if let Some(reason) = processes.cancelled() {
             return Err(Ending::Cancelled(reason));
         }
-        let mut command = tokio::process::Command::new("sh");
-        command
-            .arg("-c")
-            .arg(&spec.command)
-            .current_dir(&spec.cwd)
-            .envs(&spec.env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(false);
-        let mut child = command
-            .spawn()
-            .map_err(|e| Ending::SpawnFailed(e.to_string()))?;
+        let prepared = processes.prepare();
+        let (mut child, cgroup) = match spawn_in(spec, &prepared) {
+            Ok(child) => (child, prepared.cgroup.as_ref().map(|(dir, _)| dir.clone())),
+            Err(e) => {
+                let Some((dir, _)) = &prepared.cgroup else {
+                    return Err(Ending::SpawnFailed(e.to_string()));
+                };
+                // Joining the cgroup may be what failed (not allowed after all): try without.
+                // If that works, the fallback is used from now on.
+                let fallback = super::tracker::Prepared {
+                    cgroup: None,
+                    tag: prepared.tag.clone(),
+                };
+                let child =
+                    spawn_in(spec, &fallback).map_err(|e| Ending::SpawnFailed(e.to_string()))?;
+                processes.cgroup_failed(dir, &e);
+                (child, None)
+            }
+        };
         let root = child.id().ok_or_else(|| {
             Ending::SpawnFailed("the process exited before it could be tracked".to_owned())
         })?;
-        processes.register(root);
+        let enclosure = processes.register(Enclosure::new(cgroup, prepared.tag.clone(), root));
         let captured = Arc::new(Mutex::new(Captured::default()));
         let mut readers = Vec::new();
         if let Some(stdout) = child.stdout.take() {
@@ -166,11 +188,18 @@ impl Running {
             started: Instant::now(),
             processes: processes.clone(),
             exited: None,
+            enclosure,
         })
     }
 
-    /// Wait until the command exits, `limit` passes (`TimedOut`) or the run is cancelled,
-    /// sampling its process tree meanwhile. Safe to call again after a limit passed.
+    /// Which mechanism owns this command's processes.
+    pub fn mechanism(&self) -> super::containment::Mechanism {
+        self.enclosure.mechanism
+    }
+
+    /// Wait until the command exits, `limit` passes (`TimedOut`) or the run is cancelled.
+    /// Nothing is sampled meanwhile: the cgroup or the subreaper keeps every process findable.
+    /// Safe to call again after a limit passed.
     pub async fn wait(&mut self, limit: Option<Duration>) -> Ending {
         if let Some(ending) = &self.exited {
             return ending.clone();
@@ -179,7 +208,6 @@ impl Running {
         let deadline =
             tokio::time::sleep(limit.unwrap_or(Duration::from_secs(u64::from(u32::MAX))));
         tokio::pin!(deadline);
-        let mut sampler = tokio::time::interval(SAMPLE_EVERY);
         loop {
             if let Some(reason) = *cancel.borrow_and_update() {
                 return Ending::Cancelled(reason);
@@ -187,11 +215,7 @@ impl Running {
             tokio::select! {
                 status = self.child.wait() => {
                     let ending = match status {
-                        Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
-                            (Some(code), _) => Ending::Exited(code),
-                            (None, Some(sig)) => Ending::Signaled(sig),
-                            (None, None) => Ending::Exited(-1),
-                        },
+                        Ok(s) => ending_of(s),
                         Err(e) => Ending::SpawnFailed(e.to_string()),
                     };
                     self.exited = Some(ending.clone());
@@ -204,7 +228,6 @@ impl Running {
                         std::future::pending::<()>().await;
                     }
                 }
-                _ = sampler.tick() => self.processes.sample(self.root),
             }
         }
     }
@@ -227,11 +250,27 @@ impl Running {
         self.started.elapsed()
     }
 
-    /// Stop the whole tree (TERM, `grace`, KILL), reap it, collect the output. `ending` is how
-    /// the command is recorded to have ended, unless it had already exited on its own.
+    /// Stop everything the command started (TERM, `grace`, KILL), verify nothing is left,
+    /// reap it, collect the output. `ending` is how the command is recorded to have ended,
+    /// unless it had already exited on its own — then whatever it left running is recorded in
+    /// [`Finished::left_running`] before it is stopped.
     pub async fn stop(mut self, grace: Duration, ending: Ending) -> Finished {
+        if self.exited.is_none()
+            && let Ok(Some(status)) = self.child.try_wait()
+        {
+            self.exited = Some(ending_of(status));
+        }
+        let left_running = if self.exited.is_some() {
+            self.processes.left_running(self.root, LEAK_WAIT).await
+        } else {
+            Vec::new()
+        };
         let ending = self.exited.clone().unwrap_or(ending);
-        let stopped = self.processes.stop_tree(self.root, grace).await;
+        let stop = self
+            .processes
+            .stop_tree(self.root, grace)
+            .await
+            .unwrap_or_else(|| StopReport::nothing(self.enclosure.mechanism));
         let _ = self.child.wait().await;
         self.processes.unregister(self.root);
         // With the tree gone the pipes close; do not wait forever on a descriptor something
@@ -243,9 +282,56 @@ impl Running {
             ending,
             duration: self.started.elapsed(),
             output: self.output(),
-            leftovers_stopped: stopped,
+            left_running,
+            stop,
         }
     }
+}
+
+fn ending_of(status: std::process::ExitStatus) -> Ending {
+    match (
+        status.code(),
+        std::os::unix::process::ExitStatusExt::signal(&status),
+    ) {
+        (Some(code), _) => Ending::Exited(code),
+        (None, Some(sig)) => Ending::Signaled(sig),
+        (None, None) => Ending::Exited(-1),
+    }
+}
+
+/// Start `sh -c COMMAND` in its own process group, in the prepared cgroup (joined in the child
+/// before `exec`, so not even its first fork can escape) and tagged for the subreaper tree.
+fn spawn_in(
+    spec: &CommandSpec,
+    prepared: &super::tracker::Prepared,
+) -> std::io::Result<tokio::process::Child> {
+    let mut command = tokio::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(&spec.command)
+        .current_dir(&spec.cwd)
+        .envs(&spec.env)
+        .env(super::containment::JOB_VAR, &prepared.tag)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some((_, procs)) = &prepared.cgroup {
+        let procs = Arc::clone(procs);
+        // SAFETY: the closure runs in the forked child before exec and only makes one write(2)
+        // system call on a descriptor opened by the parent — async-signal-safe, no allocation,
+        // no lock. Writing "0" to cgroup.procs moves the writing process.
+        #[expect(unsafe_code, reason = "joining the cgroup between fork and exec")]
+        unsafe {
+            command.pre_exec(move || {
+                rustix::io::write(&*procs, b"0")
+                    .map(|_| ())
+                    .map_err(std::io::Error::from)
+            });
+        }
+    }
+    command.spawn()
 }
 
 /// Read access to a running command's output.
@@ -296,23 +382,90 @@ mod tests {
         assert!(text.contains("hello") && text.contains("oops"), "{text}");
     }
 
+    fn read_pid(path: &std::path::Path) -> u32 {
+        for _ in 0..200 {
+            if let Ok(text) = std::fs::read_to_string(path)
+                && let Ok(pid) = text.trim().parse()
+            {
+                return pid;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("{} was never written", path.display());
+    }
+
+    fn gone(pid: u32) -> bool {
+        super::super::procfs::stat(pid).is_none_or(|s| s.zombie)
+    }
+
+    /// Both mechanisms where the machine has them: cgroups (when usable here) and the
+    /// subreaper tree.
+    fn mechanisms() -> Vec<Processes> {
+        Processes::become_subreaper();
+        vec![Processes::new(), Processes::without_cgroups()]
+    }
+
     #[tokio::test]
     async fn timeout_stops_a_tree_that_ignores_term() {
-        let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("pid");
-        let command = format!(
-            "sh -c 'trap \"\" TERM; echo $$ > {}; while :; do sleep 0.05; done' & wait",
-            pidfile.display()
-        );
+        for p in mechanisms() {
+            let dir = tempfile::tempdir().unwrap();
+            let pidfile = dir.path().join("pid");
+            let command = format!(
+                "sh -c 'trap \"\" TERM; echo $$ > {}; while :; do sleep 0.05; done' & wait",
+                pidfile.display()
+            );
+            let f = run(&spec(&command, 500), &p).await;
+            assert_eq!(f.ending, Ending::TimedOut);
+            let pid = read_pid(&pidfile);
+            assert!(
+                gone(pid),
+                "grandchild {pid} survived ({:?})",
+                f.stop.mechanism
+            );
+            assert!(f.stop.killed.iter().any(|k| k.pid == pid), "{:?}", f.stop);
+            assert!(f.stop.clean());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_detached_daemon_left_by_a_successful_command_is_reported_and_stopped() {
+        for p in mechanisms() {
+            let dir = tempfile::tempdir().unwrap();
+            let pidfile = dir.path().join("pid");
+            // The daemon leaves the group and the session, and its parent exits at once.
+            let command = format!(
+                "setsid sh -c 'trap \"\" TERM; echo $$ > {}; exec sleep 300' </dev/null >/dev/null 2>&1 & echo built",
+                pidfile.display()
+            );
+            let pid = {
+                let f = run(&spec(&command, 10_000), &p).await;
+                assert_eq!(f.ending, Ending::Exited(0));
+                let pid = read_pid(&pidfile);
+                let mechanism = f.stop.mechanism;
+                assert!(
+                    f.left_running.iter().any(|l| l.pid == pid),
+                    "{mechanism:?}: {:?}",
+                    f.left_running
+                );
+                assert!(f.stop.killed.iter().any(|k| k.pid == pid), "{:?}", f.stop);
+                assert!(f.stop.clean(), "{:?}", f.stop);
+                pid
+            };
+            assert!(gone(pid), "daemon {pid} survived");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_command_runs_in_its_own_cgroup_where_the_machine_allows() {
         let p = Processes::new();
-        let f = run(&spec(&command, 500), &p).await;
-        assert_eq!(f.ending, Ending::TimedOut);
-        let pid: u32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        let gone = super::super::procfs::stat(pid).is_none_or(|s| s.zombie);
-        assert!(gone, "grandchild {pid} survived");
+        let f = run(&spec("cat /proc/self/cgroup", 10_000), &p).await;
+        let text = f.output.text(&crate::redact::Redactor::default());
+        if f.stop.mechanism != super::super::Mechanism::CgroupV2 {
+            assert!(!text.contains("/devops-agent-"), "{text}");
+            return;
+        }
+        let line = text.lines().find(|l| l.starts_with("0::")).unwrap();
+        let wanted = format!("/devops-agent-{}/cmd-", std::process::id());
+        assert!(line.contains(&wanted), "{line}");
     }
 }

@@ -1,20 +1,23 @@
 //! The run's child processes: which are running, what they spawned, and the switch that
 //! cancels them all (Ctrl-C, SIGTERM, the run's deadline).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
-use rustix::process::{Pid, Signal, kill_process, kill_process_group};
 use tokio::sync::watch;
 
-use super::procfs::{self, Proc};
+use super::containment::{self, Enclosure, ProcInfo, RunCgroup, StopReport};
+use super::signals::Interrupt;
 
 /// Why the run is being cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelReason {
-    /// Ctrl-C or SIGTERM.
-    Interrupted,
+    /// SIGINT (Ctrl-C), SIGTERM or SIGHUP.
+    Interrupted(Interrupt),
     /// The run's `--timeout` passed.
     Deadline,
 }
@@ -27,9 +30,28 @@ pub struct Processes {
 
 #[derive(Debug)]
 struct Inner {
-    /// Root pid of each running command → every descendant seen so far (pid, start time).
-    running: Mutex<BTreeMap<u32, BTreeSet<(u32, u64)>>>,
+    /// Root pid of each running command → where its processes live.
+    running: Mutex<BTreeMap<u32, Arc<Enclosure>>>,
     cancel: watch::Sender<Option<CancelReason>>,
+    /// The run's cgroup, decided at the first command (`None`: cgroups are not usable).
+    cgroup: OnceLock<Option<RunCgroup>>,
+    /// Numbers the commands: cgroup names and `DEVOPS_AGENT_JOB` tags.
+    next: AtomicU64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(Some(cgroup)) = self.cgroup.get() {
+            cgroup.remove();
+        }
+    }
+}
+
+/// Where a command about to be spawned will live.
+pub(crate) struct Prepared {
+    pub(crate) cgroup: Option<(PathBuf, Arc<OwnedFd>)>,
+    /// `DEVOPS_AGENT_JOB` value for its environment.
+    pub(crate) tag: String,
 }
 
 impl Default for Processes {
@@ -45,17 +67,27 @@ impl Processes {
             inner: Arc::new(Inner {
                 running: Mutex::new(BTreeMap::new()),
                 cancel,
+                cgroup: OnceLock::new(),
+                next: AtomicU64::new(1),
             }),
         }
     }
 
+    /// The same, never using cgroups: the subreaper tree (as on a machine without a writable
+    /// cgroup2 hierarchy).
+    #[cfg(test)]
+    pub(crate) fn without_cgroups() -> Processes {
+        let p = Processes::new();
+        let _ = p.inner.cgroup.set(None);
+        p
+    }
+
     /// Make devops-agent the reaper of orphaned descendants, so a grandchild that detaches
     /// (double fork, `setsid`) is re-parented to us instead of init and can still be found and
-    /// stopped. Best effort: without it, the process-group and tree scans still apply.
+    /// stopped. Best effort: without it (and without a cgroup), only the process group and the
+    /// descendants still attached are found.
     pub fn become_subreaper() {
-        if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
-            tracing::debug!("cannot become child subreaper: {e}");
-        }
+        containment::become_subreaper();
     }
 
     /// Cancel every running and future command.
@@ -75,56 +107,102 @@ impl Processes {
         *self.inner.cancel.borrow()
     }
 
+    /// Resolves when the run is cancelled (at once if it already was).
+    pub async fn until_cancelled(&self) -> CancelReason {
+        let mut rx = self.subscribe();
+        loop {
+            if let Some(reason) = *rx.borrow_and_update() {
+                return reason;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     pub(crate) fn subscribe(&self) -> watch::Receiver<Option<CancelReason>> {
         self.inner.cancel.subscribe()
     }
 
-    fn running(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, BTreeSet<(u32, u64)>>> {
+    fn running(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, Arc<Enclosure>>> {
         self.inner
             .running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn register(&self, root: u32) {
-        self.running().insert(root, BTreeSet::new());
+    fn roots(&self) -> Vec<u32> {
+        self.running().keys().copied().collect()
     }
 
-    /// Record the current descendants of `root` (called periodically while it runs), so that
-    /// those which later detach are still known.
-    pub(crate) fn sample(&self, root: u32) {
-        let table = procfs::table();
-        let found = procfs::tree(&table, root, root);
-        if let Some(seen) = self.running().get_mut(&root) {
-            seen.extend(found.iter().map(|p| (p.pid, p.start)));
+    /// The mechanism the next command would get.
+    pub(crate) fn mechanism(&self) -> containment::Mechanism {
+        match self.inner.cgroup.get_or_init(RunCgroup::create) {
+            Some(c) if c.usable() => containment::Mechanism::CgroupV2,
+            _ => containment::fallback_mechanism(),
         }
     }
 
-    /// Stop everything `root` started: its process group, every descendant seen or found now,
-    /// and orphans re-parented to us. TERM, up to `grace` for them to exit, then KILL. Returns
-    /// how many processes (besides `root`) had to be stopped.
-    pub(crate) async fn stop_tree(&self, root: u32, grace: Duration) -> usize {
-        let targets = self.targets(root);
-        signal_all(root, &targets, Signal::TERM);
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline && (group_alive(root) || targets.iter().any(procfs::alive))
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+    /// A cgroup (where usable) and a tag for the next command.
+    pub(crate) fn prepare(&self) -> Prepared {
+        let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let tag = format!("{}-{n}", std::process::id());
+        let cgroup = self
+            .inner
+            .cgroup
+            .get_or_init(RunCgroup::create)
+            .as_ref()
+            .filter(|c| c.usable())
+            .and_then(|c| match c.command(n) {
+                Ok((dir, fd)) => Some((dir, Arc::new(fd))),
+                Err(e) => {
+                    c.mark_broken(&e);
+                    None
+                }
+            });
+        Prepared { cgroup, tag }
+    }
+
+    /// Joining the cgroup failed in the child: use the fallback from now on.
+    pub(crate) fn cgroup_failed(&self, dir: &std::path::Path, why: &std::io::Error) {
+        let _ = std::fs::remove_dir(dir);
+        if let Some(Some(c)) = self.inner.cgroup.get() {
+            c.mark_broken(why);
         }
-        // Anything that appeared meanwhile, then KILL whatever is left.
-        let mut targets = targets;
-        for p in self.targets(root) {
-            if !targets.iter().any(|t| t.pid == p.pid) {
-                targets.push(p);
-            }
+    }
+
+    pub(crate) fn register(&self, enclosure: Enclosure) -> Arc<Enclosure> {
+        let enclosure = Arc::new(enclosure);
+        self.running()
+            .insert(enclosure.root, Arc::clone(&enclosure));
+        enclosure
+    }
+
+    /// The processes of `root`'s command still running after it exited, given `within` to
+    /// finish on their own.
+    pub(crate) async fn left_running(&self, root: u32, within: Duration) -> Vec<ProcInfo> {
+        let Some(enclosure) = self.running().get(&root).cloned() else {
+            return Vec::new();
+        };
+        let roots: Vec<u32> = self.roots().into_iter().filter(|r| *r != root).collect();
+        enclosure.left_running(&roots, within).await
+    }
+
+    /// Stop everything `root`'s command started: TERM to all, up to `grace` for them to exit,
+    /// KILL to what remains, and verify that nothing is left.
+    pub(crate) async fn stop_tree(&self, root: u32, grace: Duration) -> Option<StopReport> {
+        let enclosure = self.running().get(&root).cloned()?;
+        // The root itself is a member until it exits; the other commands' roots never are.
+        let roots: Vec<u32> = self.roots().into_iter().filter(|r| *r != root).collect();
+        let report = enclosure.stop(&roots, grace).await;
+        if !report.clean() {
+            tracing::warn!(
+                "{} process(es) of command {root} survived SIGKILL: {}",
+                report.survived.len(),
+                ProcInfo::list(&report.survived)
+            );
         }
-        let survivors = targets.iter().filter(|p| procfs::alive(p)).count();
-        signal_all(root, &targets, Signal::KILL);
-        reap_orphans(&targets);
-        if survivors > 0 {
-            tracing::debug!("killed {survivors} process(es) of {root} that outlived SIGTERM");
-        }
-        targets.len()
+        Some(report)
     }
 
     /// Forget `root` once it and its tree are gone.
@@ -132,86 +210,33 @@ impl Processes {
         self.running().remove(&root);
     }
 
-    /// Known and current descendants of `root`, plus processes in its group, still alive.
-    fn targets(&self, root: u32) -> Vec<Proc> {
-        let table = procfs::table();
-        let mut targets = procfs::tree(&table, root, root);
-        let seen = self.running().get(&root).cloned().unwrap_or_default();
-        for (pid, start) in seen {
-            if let Some(p) = table.get(&pid)
-                && p.start == start
-                && !targets.iter().any(|t| t.pid == pid)
-            {
-                targets.push(*p);
-            }
-        }
-        targets
-    }
-
     /// Stop every registered command's tree (used when the run is cancelled and a gate could
     /// not stop its own in time).
     pub async fn stop_all(&self, grace: Duration) {
-        let roots: Vec<u32> = self.running().keys().copied().collect();
-        for root in roots {
+        for root in self.roots() {
             self.stop_tree(root, grace).await;
             self.unregister(root);
         }
     }
-}
 
-fn signal_all(root: u32, targets: &[Proc], signal: Signal) {
-    if let Some(pgid) = pid(root) {
-        let _ = kill_process_group(pgid, signal);
-    }
-    let mut groups = BTreeSet::new();
-    for p in targets {
-        if let Some(pid) = pid(p.pid)
-            && procfs::alive(p)
-        {
-            let _ = kill_process(pid, signal);
-        }
-        // A descendant that made its own group may have children of its own there.
-        if p.pgid != root && p.pgid == p.pid {
-            groups.insert(p.pgid);
-        }
-    }
-    for g in groups {
-        if let Some(pgid) = pid(g) {
-            let _ = kill_process_group(pgid, signal);
-        }
-    }
-}
-
-/// Whether any living (not zombie) process remains in group `pgid`. `kill(-pgid, 0)` alone
-/// would also count zombies — including the group leader itself, which stays a zombie until
-/// its parent (us) reaps it after the stop — and so would always wait out the whole grace.
-fn group_alive(pgid: u32) -> bool {
-    if pid(pgid).is_none_or(|p| rustix::process::test_kill_process_group(p).is_err()) {
-        return false;
-    }
-    procfs::table()
-        .values()
-        .any(|p| p.pgid == pgid && !p.zombie)
-}
-
-fn pid(raw: u32) -> Option<Pid> {
-    i32::try_from(raw).ok().and_then(Pid::from_raw)
-}
-
-/// Collect the exit status of killed descendants that were re-parented to us, so they do not
-/// linger as zombies.
-fn reap_orphans(targets: &[Proc]) {
-    let me = std::process::id();
-    for p in targets {
-        if procfs::stat(p.pid).is_some_and(|now| now.ppid == me && now.start == p.start)
-            && let Some(pid) = pid(p.pid)
-        {
-            for _ in 0..50 {
-                match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG) {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-                }
+    /// The run's last step: stop every command still registered, then anything else that
+    /// descends from devops-agent (an orphan no command claimed), and remove the run's
+    /// cgroups. Returns the loose processes that had to be stopped.
+    pub async fn shutdown(&self, grace: Duration) -> Vec<ProcInfo> {
+        self.stop_all(grace).await;
+        let mut strays = containment::strays(&[]);
+        if let Some(Some(cgroup)) = self.inner.cgroup.get() {
+            for dir in cgroup.leftover_commands() {
+                let stale = Enclosure::new(Some(dir), String::new(), 0);
+                let report = stale.stop(&[], grace).await;
+                strays.extend(report.found);
             }
+            cgroup.remove();
         }
+        if !strays.is_empty() {
+            containment::stop_loose(&strays, grace).await;
+        }
+        containment::reap_orphans(&[]);
+        strays
     }
 }

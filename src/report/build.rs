@@ -29,6 +29,8 @@ pub struct RunRecord {
     pub ports: Vec<PortAssignment>,
     pub errors: Vec<RunError>,
     pub interrupted: bool,
+    /// The signal that interrupted the run, when one did.
+    pub interrupted_by: Option<crate::process::Interrupt>,
     /// A usage or configuration error stopped the run before any gate.
     pub config_error: bool,
     /// What probes measured (latencies, environments, alerts).
@@ -180,6 +182,7 @@ pub fn assemble(record: &RunRecord) -> Report {
             config: record.config.clone(),
             duration_ms: ms(record.duration),
             interrupted: record.interrupted,
+            interrupted_by: record.interrupted_by.map(|i| i.name().to_owned()),
         },
         summary,
         totals,
@@ -277,8 +280,13 @@ fn summary_sentence(record: &RunRecord, totals: &Totals, ready: bool) -> String 
         .story
         .clone()
         .unwrap_or_else(|| format!("devops-agent {}", record.command));
+    let cancelled;
     let verdict = if record.interrupted {
-        "interrupted before a verdict"
+        cancelled = match record.interrupted_by {
+            Some(signal) => format!("cancelled by {signal} before a verdict"),
+            None => "cancelled before a verdict".to_owned(),
+        };
+        cancelled.as_str()
     } else if record.config_error {
         "could not run: configuration error"
     } else if ready {
@@ -325,11 +333,21 @@ fn next_agent_needs(blocking: &[BlockingIssue], ready: bool) -> BTreeMap<String,
     needs
 }
 
-/// The exit code for a report: interrupted 130; configuration or evaluation error 2; a blocking
+/// The exit code for a report: interrupted 130 (129 for SIGHUP); configuration or evaluation error 2; a blocking
 /// failure 1; otherwise 0.
 pub fn exit_code(report: &Report) -> u8 {
     if report.meta.interrupted {
-        return exit::INTERRUPTED;
+        let hangup = report
+            .meta
+            .interrupted_by
+            .as_deref()
+            .and_then(crate::process::Interrupt::parse)
+            == Some(crate::process::Interrupt::Hup);
+        return if hangup {
+            exit::HANGUP
+        } else {
+            exit::INTERRUPTED
+        };
     }
     let config_error = report
         .sprint_validation

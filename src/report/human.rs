@@ -38,6 +38,30 @@ impl Paint {
     }
 }
 
+/// A check or gate cut short by a signal or the deadline is shown as cancelled, not as a
+/// plain skip (and never as a crash).
+fn cancelled(status: CheckStatus, message: &str) -> bool {
+    status == CheckStatus::Skipped && message.starts_with("cancelled")
+}
+
+fn check_mark(status: CheckStatus, message: &str) -> &'static str {
+    if cancelled(status, message) {
+        "⏹️"
+    } else {
+        mark(status)
+    }
+}
+
+fn gate_word(gate: &super::model::Gate) -> &'static str {
+    if gate.status == CheckStatus::Skipped
+        && gate.checks.iter().any(|c| cancelled(c.status, &c.message))
+    {
+        "cancelled"
+    } else {
+        word(gate.status)
+    }
+}
+
 fn word(status: CheckStatus) -> &'static str {
     match status {
         CheckStatus::Passed => "passed",
@@ -62,6 +86,17 @@ pub fn render(report: &Report, color: bool) -> String {
         "devops-agent {}{story} — {}",
         report.meta.command, report.meta.project
     );
+    if report.meta.interrupted {
+        let by = report
+            .meta
+            .interrupted_by
+            .as_deref()
+            .map_or_else(String::new, |s| format!(" by {s}"));
+        let _ = writeln!(
+            out,
+            "⏹️ cancelled{by}: a partial report — what finished is shown, the rest was cancelled and everything started was stopped"
+        );
+    }
     for error in &report.errors {
         let location = match (&error.file, error.line, error.column) {
             (Some(f), Some(l), Some(c)) => format!("{f}:{l}:{c}: "),
@@ -75,7 +110,11 @@ pub fn render(report: &Report, color: bool) -> String {
         let _ = writeln!(
             out,
             "\n{} {} — {} ({} ms)",
-            mark(gate.status),
+            if gate_word(gate) == "cancelled" {
+                "⏹️"
+            } else {
+                mark(gate.status)
+            },
             gate.id,
             gate.title,
             gate.duration_ms
@@ -84,7 +123,7 @@ pub fn render(report: &Report, color: bool) -> String {
             let _ = writeln!(
                 out,
                 "  {} {}: {}",
-                mark(check.status),
+                check_mark(check.status, &check.message),
                 check.id,
                 check.message
             );
@@ -119,12 +158,12 @@ pub fn render(report: &Report, color: bool) -> String {
     if !report.gates.is_empty() {
         let _ = writeln!(
             out,
-            "\n{:<12} {:<8} {:>6} {:>6} {:>6} {:>10}",
+            "\n{:<12} {:<9} {:>6} {:>6} {:>6} {:>10}",
             "gate", "status", "checks", "passed", "failed", "duration"
         );
         for gate in &report.gates {
             let count = |s: CheckStatus| gate.checks.iter().filter(|c| c.status == s).count();
-            let status = format!("{:<8}", word(gate.status));
+            let status = format!("{:<9}", gate_word(gate));
             let _ = writeln!(
                 out,
                 "{:<12} {} {:>6} {:>6} {:>6} {:>7} ms",

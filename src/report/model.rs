@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the report format (`meta.version`). Bump the minor version when adding fields,
 /// the major version when changing or removing one.
-pub const REPORT_VERSION: &str = "1.1.0";
+pub const REPORT_VERSION: &str = "1.2.0";
 
 /// The whole report: exactly one of these is printed on stdout in `json` format.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -55,8 +55,10 @@ pub struct Meta {
     pub config: Option<String>,
     /// Wall time of the whole run.
     pub duration_ms: u64,
-    /// True when Ctrl-C or SIGTERM cut the run short; the report is partial.
+    /// True when a signal (Ctrl-C, SIGTERM, SIGHUP) cut the run short; the report is partial.
     pub interrupted: bool,
+    /// The signal that cut the run short (`SIGINT`, `SIGTERM`, `SIGHUP`), or null.
+    pub interrupted_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]

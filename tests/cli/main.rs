@@ -6,6 +6,7 @@ mod committed_urls;
 mod common;
 mod deps;
 mod integration;
+mod lifetime;
 mod output;
 mod ports;
 mod ports_allocate;

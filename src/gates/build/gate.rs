@@ -92,7 +92,9 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
         checks.push(prod);
 
         let all_runs: Vec<&BuildRun> = dev_runs.iter().chain(&prod_runs).collect();
-        let warnings = warnings_check(&all_runs, ctx);
+        let warnings = ctx
+            .cancelled_check(CheckId::BuildNoBlockingWarnings)
+            .unwrap_or_else(|| warnings_check(&all_runs, ctx));
         sink.check_completed(GateId::Build, &warnings);
         checks.push(warnings);
 
@@ -102,13 +104,22 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
             .map(|r| (r.app.clone(), r.finished.ending.success()))
             .collect();
         let project = ctx.project.clone();
-        let measured = tokio::task::spawn_blocking(move || {
-            (
-                bundle_check(&project, &outputs),
-                assets_check(&project, &outputs),
-            )
-        })
-        .await;
+        let cancelled = (
+            ctx.cancelled_check(CheckId::BuildBundleSize),
+            ctx.cancelled_check(CheckId::BuildAssetsGenerated),
+        );
+        let measured = if let (Some(bundle), Some(assets)) = cancelled {
+            // What a cut-short build left is not the output to judge.
+            Ok((bundle, assets))
+        } else {
+            tokio::task::spawn_blocking(move || {
+                (
+                    bundle_check(&project, &outputs),
+                    assets_check(&project, &outputs),
+                )
+            })
+            .await
+        };
         let (bundle, assets) = measured.unwrap_or_else(|e| {
             let broken = |id| {
                 CheckResult::new(
@@ -205,10 +216,15 @@ fn ms(d: std::time::Duration) -> u64 {
 fn build_check(id: CheckId, mode: &str, runs: &[BuildRun], ctx: &GateCtx) -> CheckResult {
     let mut findings = Vec::new();
     let mut failed = Vec::new();
-    let mut cancelled = false;
+    let mut cancelled = None;
     let mut evidence = Vec::new();
+    let mut leaked = 0;
     for run in runs {
         let ending = &run.finished.ending;
+        if let Some(finding) = leak_finding(run) {
+            leaked += 1;
+            findings.push(finding);
+        }
         evidence.push(json!({
             "app": run.app.dir,
             "kind": run.app.kind.as_str(),
@@ -219,12 +235,18 @@ fn build_check(id: CheckId, mode: &str, runs: &[BuildRun], ctx: &GateCtx) -> Che
             "exit_code": match ending { Ending::Exited(c) => Some(*c), _ => None },
             "duration_ms": ms(run.finished.duration),
             "output_bytes": run.finished.output.total_bytes,
-            "processes_stopped_after": run.finished.leftovers_stopped,
+            "processes_stopped_after": run.finished.leftovers_stopped(),
+            "left_running": run.finished.left_running.iter()
+                .map(|p| json!({ "pid": p.pid, "name": p.name }))
+                .collect::<Vec<_>>(),
+            "stop": run.finished.stop.evidence(),
             "output_tail": if ending.success() { Vec::new() } else { run.tail.clone() },
         }));
         match ending {
             Ending::Exited(0) => {}
-            Ending::Cancelled(_) => cancelled = true,
+            Ending::Cancelled(reason) => {
+                cancelled = Some(crate::gates::context::cancel_words(*reason));
+            }
             _ => {
                 let first_error = run
                     .diagnostics
@@ -265,17 +287,25 @@ fn build_check(id: CheckId, mode: &str, runs: &[BuildRun], ctx: &GateCtx) -> Che
             }
         }
     }
-    let (status, message) = if cancelled {
+    let (status, message) = if let Some(why) = cancelled.or_else(|| ctx.cancelled()) {
+        let reason = format!("cancelled: {why} before the {mode} build finished; it was stopped");
         (
-            Status::Error,
-            format!("the {mode} build was interrupted before it finished"),
+            Status::Skipped {
+                reason: reason.clone(),
+            },
+            reason,
         )
     } else if failed.is_empty() {
         let total: u64 = runs.iter().map(|r| ms(r.finished.duration)).sum();
-        (
-            Status::Passed,
-            format!("{} {mode} build(s) succeeded in {total} ms", runs.len()),
-        )
+        let built = format!("{} {mode} build(s) succeeded in {total} ms", runs.len());
+        if leaked == 0 {
+            (Status::Passed, built)
+        } else {
+            (
+                Status::Warning,
+                format!("{built}, but {leaked} of them left processes running (stopped)"),
+            )
+        }
     } else {
         (
             Status::Failed,
@@ -285,6 +315,46 @@ fn build_check(id: CheckId, mode: &str, runs: &[BuildRun], ctx: &GateCtx) -> Che
     CheckResult::new(id, status, message)
         .with_findings(findings)
         .evidence("builds", evidence)
+}
+
+/// A build that exited but left processes running (a forgotten watcher, a detached daemon):
+/// like nextest's leak detection, a warning naming them. They were stopped afterwards.
+fn leak_finding(run: &BuildRun) -> Option<Finding> {
+    let left = &run.finished.left_running;
+    if left.is_empty() {
+        return None;
+    }
+    let stop = &run.finished.stop;
+    let mut message = format!(
+        "{} left {} running: {}; stopped them ({})",
+        run.command.command,
+        plural(left.len(), "process", "processes"),
+        crate::process::ProcInfo::list(left),
+        stop.mechanism.as_str()
+    );
+    if !stop.killed.is_empty() {
+        let _ = std::fmt::Write::write_fmt(
+            &mut message,
+            format_args!(
+                "; {} ignored SIGTERM and got SIGKILL",
+                crate::process::ProcInfo::list(&stop.killed)
+            ),
+        );
+    }
+    if !stop.survived.is_empty() {
+        let _ = std::fmt::Write::write_fmt(
+            &mut message,
+            format_args!(
+                "; still running after SIGKILL: {}",
+                crate::process::ProcInfo::list(&stop.survived)
+            ),
+        );
+    }
+    Some(Finding::new(Severity::Warning, message))
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The last output line that says something (not a blank or an npm footer).

@@ -36,6 +36,8 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
             },
             "skipped with --skip",
         )
+    } else if let Some(cancelled) = ctx.cancelled_check(CheckId::StartupDatabaseConnections) {
+        cancelled
     } else {
         databases::check(ctx).await
     };
@@ -51,6 +53,8 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
             },
             reason,
         )
+    } else if let Some(cancelled) = ctx.cancelled_check(CheckId::StartupExternalServices) {
+        cancelled
     } else {
         external::check(ctx).await
     };
@@ -84,6 +88,8 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
                 },
                 reason,
             )
+        } else if let Some(cancelled) = ctx.cancelled_check(id) {
+            cancelled
         } else if services.iter().all(|s| s.launch(mode).is_none()) {
             let reason = match errors.first() {
                 Some(e) => format!("cannot read {e}"),
@@ -118,7 +124,11 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
         checks.push(check);
     }
 
-    let health = health_check(&all_runs, cfg.health_p95.unwrap_or(DEFAULT_P95), ctx, sink);
+    let health = ctx
+        .cancelled_check(CheckId::StartupHealthChecks)
+        .unwrap_or_else(|| {
+            health_check(&all_runs, cfg.health_p95.unwrap_or(DEFAULT_P95), ctx, sink)
+        });
     sink.check_completed(GateId::Startup, &health);
     checks.push(health);
 
@@ -143,21 +153,48 @@ fn mode_check(id: CheckId, mode: Mode, runs: &[ServiceRun], ctx: &GateCtx) -> Ch
     let redactor = ctx.project.env.redactor();
     let mut findings = Vec::new();
     let mut problems = Vec::new();
-    let mut cancelled = false;
+    let mut cancelled = ctx.cancelled();
     let mut evidence = Vec::new();
+    let mut mechanism = None;
     for run in runs {
         let ending = run.finished.as_ref().map(|f| &f.ending);
-        if matches!(ending, Some(Ending::Cancelled(_))) {
-            cancelled = true;
+        if let Some(Ending::Cancelled(reason)) = ending {
+            cancelled.get_or_insert_with(|| crate::gates::context::cancel_words(*reason));
+        }
+        let stop = run.finished.as_ref().map(|f| &f.stop);
+        if let Some(stop) = stop {
+            mechanism = Some(stop.mechanism.as_str());
+            if !stop.killed.is_empty() {
+                findings.push(Finding::new(
+                    Severity::Warning,
+                    format!(
+                        "{} ({}): {} ignored SIGTERM for the {} grace period and got SIGKILL",
+                        run.name,
+                        run.command,
+                        crate::process::ProcInfo::list(&stop.killed),
+                        humantime::format_duration(ctx.grace())
+                    ),
+                ));
+            }
         }
         let tail = run
             .finished
             .as_ref()
             .map(|f| f.output.tail(&redactor))
             .unwrap_or_default();
+        let survived = stop.map(|s| s.survived.as_slice()).unwrap_or_default();
         let problem = match (&run.ready, &run.crashed) {
             (Err(why), _) => Some(why.clone()),
             (Ok(_), Some(crash)) => Some(format!("crashed: {crash}")),
+            (Ok(_), None) if !survived.is_empty() => Some(format!(
+                "{} still running after SIGKILL: {}",
+                if survived.len() == 1 {
+                    "1 process"
+                } else {
+                    "processes"
+                },
+                crate::process::ProcInfo::list(survived)
+            )),
             (Ok(_), None) if run.port_released == Some(false) => Some(format!(
                 "port {} still held after it was stopped",
                 run.port.unwrap_or(0)
@@ -194,24 +231,41 @@ fn mode_check(id: CheckId, mode: Mode, runs: &[ServiceRun], ctx: &GateCtx) -> Ch
             "ending": ending.map(Ending::kind),
             "exit_code": match ending { Some(Ending::Exited(c)) => Some(*c), _ => None },
             "port_released": run.port_released,
+            "stop": stop.map(crate::process::StopReport::evidence),
             "output_tail": if problem.is_some() { tail } else { Vec::new() },
         }));
     }
-    let (status, message) = if cancelled {
+    let (status, message) = if let Some(why) = cancelled {
+        let reason = format!(
+            "cancelled: {why} while starting in {} mode; its services were stopped",
+            mode.name()
+        );
         (
-            Status::Error,
-            format!("interrupted while starting in {} mode", mode.name()),
+            Status::Skipped {
+                reason: reason.clone(),
+            },
+            reason,
         )
     } else if problems.is_empty() {
         let slowest = runs.iter().filter_map(|r| r.ready_ms).max().unwrap_or(0);
-        (
-            Status::Passed,
-            format!(
-                "{} service(s) started in {} mode, ready within {slowest} ms, stayed up and stopped cleanly",
-                runs.len(),
-                mode.name()
-            ),
-        )
+        // "Stopped cleanly" is what the stop verified: no process left, ports released.
+        let stopped = match mechanism {
+            Some(m) => format!("stopped cleanly (no process left: {m}; ports released)"),
+            None => "left running for the integration gate".to_owned(),
+        };
+        let message = format!(
+            "{} service(s) started in {} mode, ready within {slowest} ms, stayed up and {stopped}",
+            runs.len(),
+            mode.name()
+        );
+        if findings.is_empty() {
+            (Status::Passed, message)
+        } else {
+            (
+                Status::Warning,
+                format!("{message}; {} warning(s)", findings.len()),
+            )
+        }
     } else {
         (
             Status::Failed,

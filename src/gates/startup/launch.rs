@@ -199,12 +199,16 @@ pub(crate) async fn run_mode(
 
     // Stability: every ready service must still be up after the window.
     if runs.iter().flatten().any(|(r, _)| r.ready.is_ok()) {
-        tokio::time::sleep(settings.stability).await;
+        tokio::select! {
+            () = tokio::time::sleep(settings.stability) => {}
+            _ = ctx.processes.until_cancelled() => {}
+        }
     }
     for (run, running) in runs.iter_mut().flatten() {
         if let (Ok(_), Some(running)) = (&run.ready, running.as_mut()) {
             let ending = running.wait(Some(Duration::from_millis(1))).await;
-            if !matches!(ending, Ending::TimedOut) {
+            // Stopped because the run was cancelled is not a crash.
+            if !matches!(ending, Ending::TimedOut | Ending::Cancelled(_)) {
                 run.crashed = Some(format!(
                     "{} within the {} stability window after it was ready",
                     ending.describe(settings.ready_timeout),
@@ -216,7 +220,7 @@ pub(crate) async fn run_mode(
 
     // Health samples from every ready, stable HTTP service.
     for (run, _) in runs.iter_mut().flatten() {
-        if run.crashed.is_some() {
+        if run.crashed.is_some() || ctx.processes.cancelled().is_some() {
             continue;
         }
         if let Ok(Ready::Http { addr, path }) = &run.ready {
@@ -243,7 +247,7 @@ pub(crate) async fn run_mode(
         .iter()
         .flatten()
         .all(|(r, running)| r.ready.is_ok() && r.crashed.is_none() && running.is_some());
-    if keep && healthy {
+    if keep && healthy && ctx.processes.cancelled().is_none() {
         let mut live = crate::gates::LiveStack {
             mode: mode.name().to_owned(),
             services: Vec::new(),
