@@ -13,7 +13,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// services and is configured for ports that will not collide, and says so in one report.
 ///
 /// stdout carries exactly one machine document (JSON by default); progress and logs go to
-/// stderr. Exit codes: 0 ready, 1 not ready, 2 usage or configuration error, 130 interrupted.
+/// stderr. Exit codes: 0 ready, 1 not ready, 2 usage or configuration error, 130 interrupted
+/// (SIGINT, SIGTERM), 129 hung up (SIGHUP).
 #[derive(Debug, Parser)]
 #[command(name = "devops-agent", version, max_term_width = 100)]
 pub struct Cli {
