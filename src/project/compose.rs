@@ -47,9 +47,12 @@ pub struct ComposePort {
     pub target: String,
     /// `tcp` (default) or `udp`.
     pub protocol: String,
-    /// Where the entry is written: for a merged entry, the line of its definition.
+    /// Where the entry is written: for a merged entry, the line of its definition; for the long
+    /// syntax, the line of `published:` when there is one.
     pub line: u64,
     pub column: u64,
+    /// Written in the long syntax (`published:`/`target:`), so a fix rewrites `published:`.
+    pub long: bool,
 }
 
 #[derive(Deserialize)]
@@ -161,6 +164,7 @@ pub(crate) fn parse(rel: &str, text: &str) -> Result<ComposeFile, FileError> {
             .map_err(|e| yaml::error(rel, &e))?
     };
     let mut services = BTreeMap::new();
+    let mut lines: Option<Vec<&str>> = None;
     for (name, service) in raw.services.unwrap_or_default() {
         let mut ports = Vec::new();
         for entry in service.and_then(|s| s.ports).unwrap_or_default() {
@@ -175,12 +179,20 @@ pub(crate) fn parse(rel: &str, text: &str) -> Result<ComposeFile, FileError> {
                         message: format!("service {name}: {message}"),
                     })?
                 }
-                RawPort::Long(long) => from_long(long).map_err(|message| FileError {
+                RawPort::Long(long) => from_long(long, line).map_err(|message| FileError {
                     file: rel.to_owned(),
                     line: Some(line),
                     column: Some(column),
                     message: format!("service {name}: {message}"),
                 })?,
+            };
+            // The untagged port enum buffers its content, so spans inside a long-syntax entry are
+            // lost: find its `published:` line in the text (lines split once per file).
+            let (line, column) = if port.long && port.published.is_some() {
+                let lines = lines.get_or_insert_with(|| text.lines().collect());
+                (published_line(lines, line), 0)
+            } else {
+                (line, column)
             };
             ports.push(ComposePort {
                 line,
@@ -196,12 +208,32 @@ pub(crate) fn parse(rel: &str, text: &str) -> Result<ComposeFile, FileError> {
     })
 }
 
-fn from_long(long: LongPort) -> Result<ComposePort, String> {
+/// The line of `published:` in the long-syntax entry starting at `entry` (1-based), else
+/// `entry`.
+fn published_line(lines: &[&str], entry: u64) -> u64 {
+    let Ok(start) = usize::try_from(entry.saturating_sub(1)) else {
+        return entry;
+    };
+    for (i, line) in lines.iter().enumerate().skip(start).take(16) {
+        let body = line.trim_start();
+        if i > start && body.starts_with("- ") {
+            break;
+        }
+        let body = body.strip_prefix("- ").unwrap_or(body).trim_start();
+        if body.starts_with("published:") {
+            return i as u64 + 1;
+        }
+    }
+    entry
+}
+
+fn from_long(long: LongPort, entry_line: u64) -> Result<ComposePort, String> {
     let target = long
         .target
         .map(|s| s.0)
         .ok_or_else(|| "a long-syntax port needs `target`".to_owned())?;
     let protocol = long.protocol.unwrap_or_else(|| "tcp".to_owned());
+    let line = entry_line;
     let published = long.published.map(|s| s.0).filter(|p| !p.is_empty());
     let mut raw = String::new();
     if let Some(ip) = &long.host_ip {
@@ -223,8 +255,9 @@ fn from_long(long: LongPort) -> Result<ComposePort, String> {
         published,
         target,
         protocol,
-        line: 0,
+        line,
         column: 0,
+        long: true,
     })
 }
 
@@ -261,6 +294,7 @@ pub(crate) fn parse_short(text: &str) -> Result<ComposePort, String> {
         protocol,
         line: 0,
         column: 0,
+        long: false,
     })
 }
 
@@ -325,7 +359,7 @@ mod tests {
         assert_eq!(web[0].line, 3, "merged entries point at their definition");
         let api = &file.services["api"];
         assert_eq!(api[0].published.as_deref(), Some("${API_PORT:-3000}"));
-        assert_eq!(api[0].line, 9);
+        assert_eq!(api[0].line, 10, "the long syntax points at `published:`");
     }
 
     #[test]

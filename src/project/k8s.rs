@@ -2,7 +2,7 @@
 //!
 //! Only `hostPort` and a Service's `nodePort` are published on a machine's own ports; container
 //! and service ports live inside the cluster network. Manifests rendered by `envsubst` may carry
-//! `${FRONTEND_PORT:-5173}` expressions, kept here as written. Helm templates (`{{ … }}`) are
+//! `${WEB_NODE_PORT}` expressions, kept here as written (with whether they were quoted). Helm templates (`{{ … }}`) are
 //! not YAML until rendered and are reported as skipped rather than as errors.
 
 use std::path::Path;
@@ -57,6 +57,9 @@ pub struct K8sPort {
     pub kind: K8sPortKind,
     /// The value as written.
     pub value: String,
+    /// Written as a quoted YAML string: after `envsubst` it is still a string, and the API
+    /// server rejects a string where it wants an integer.
+    pub quoted: bool,
     pub protocol: String,
     pub line: u64,
 }
@@ -145,6 +148,15 @@ pub(crate) fn parse(rel: &str, text: &str) -> Result<Manifest, FileError> {
             collect(&object, spec, &mut ports);
         }
     }
+    let lines: Vec<&str> = text.lines().collect();
+    for port in &mut ports {
+        let key = format!("{}:", port.kind.as_str());
+        port.quoted = usize::try_from(port.line)
+            .ok()
+            .and_then(|l| lines.get(l.checked_sub(1)?))
+            .and_then(|l| l.find(&key).map(|at| &l[at + key.len()..]))
+            .is_some_and(|v| v.trim_start().starts_with(['"', '\'']));
+    }
     Ok(Manifest {
         path: rel.to_owned(),
         template: false,
@@ -175,6 +187,7 @@ fn collect(object: &str, spec: Spec, out: &mut Vec<K8sPort>) {
                         container: name.clone(),
                         kind,
                         value: v.value.0,
+                        quoted: false,
                         protocol: protocol.clone(),
                         line: v.defined.line(),
                     });
@@ -197,6 +210,7 @@ fn collect(object: &str, spec: Spec, out: &mut Vec<K8sPort>) {
                     container: String::new(),
                     kind,
                     value: v.value.0,
+                    quoted: false,
                     protocol: protocol.clone(),
                     line: v.defined.line(),
                 });

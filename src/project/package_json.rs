@@ -3,13 +3,16 @@
 //! Recognised in scripts: `--port N`, `--port=N`, `-p N` (numeric only), and environment
 //! assignments such as `PORT=N` or `VITE_PORT=N` before a command (also after `cross-env`).
 //! A value containing `$` (`--port ${PORT:-5173}`, `-p $PORT`) is taken from the environment.
+//! Scripts that only run tests (`test`, `test:*`, `e2e`, `cypress`, `playwright`, `jest`,
+//! `vitest`, and their `pre`/`post` hooks) start throwaway servers, not published ones; their
+//! ports are marked so the checks list them without judging them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::FileError;
 use super::compose::{read_text, relative};
-use super::error::line_col;
+use super::error::LineIndex;
 
 const MAX_PACKAGE_JSON_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -52,6 +55,36 @@ pub struct ScriptPort {
     pub value: String,
     /// Line of the script in package.json.
     pub line: u64,
+    /// The whole command line, and the byte offset of `value` in it (for a fix that rewrites
+    /// this one value and keeps the rest).
+    pub command: String,
+    pub offset: usize,
+    /// The script only runs tests.
+    pub test_only: bool,
+}
+
+/// Whether a script, by its name, only runs tests.
+pub(crate) fn is_test_script(name: &str) -> bool {
+    let name = name
+        .strip_prefix("pre")
+        .or_else(|| name.strip_prefix("post"))
+        .filter(|rest| is_test_script_name(rest))
+        .unwrap_or(name);
+    is_test_script_name(name)
+}
+
+fn is_test_script_name(name: &str) -> bool {
+    const RUNNERS: [&str; 7] = [
+        "test",
+        "e2e",
+        "cypress",
+        "playwright",
+        "jest",
+        "vitest",
+        "tests",
+    ];
+    let head = name.split(':').next().unwrap_or(name);
+    RUNNERS.contains(&head)
 }
 
 pub fn read(root: &Path, path: &Path) -> Result<PackageJson, FileError> {
@@ -98,15 +131,23 @@ pub(crate) fn parse(rel: &str, dir: &str, text: &str) -> Result<PackageJson, Fil
     .flat_map(|d| d.keys().cloned())
     .collect();
     let scripts_at = text.find("\"scripts\"").unwrap_or(0);
+    let index = LineIndex::new(text);
     let mut ports = Vec::new();
     for (script, command) in &scripts {
-        let line = script_line(text, scripts_at, script);
-        for (form, value) in ports_in_command(command) {
+        let found = ports_in_command(command);
+        if found.is_empty() {
+            continue;
+        }
+        let line = script_line(text, &index, scripts_at, script);
+        for (form, value, offset) in found {
             ports.push(ScriptPort {
                 script: script.clone(),
                 form,
                 value,
                 line,
+                command: command.clone(),
+                offset,
+                test_only: is_test_script(script),
             });
         }
     }
@@ -121,7 +162,7 @@ pub(crate) fn parse(rel: &str, dir: &str, text: &str) -> Result<PackageJson, Fil
 }
 
 /// Line of `"script":` after the `"scripts"` key (1 when it cannot be found).
-fn script_line(text: &str, from: usize, script: &str) -> u64 {
+fn script_line(text: &str, index: &LineIndex, from: usize, script: &str) -> u64 {
     let needle = format!("\"{script}\"");
     let rest = text.get(from..).unwrap_or("");
     let mut search = 0;
@@ -129,31 +170,48 @@ fn script_line(text: &str, from: usize, script: &str) -> u64 {
         let at = search + pos;
         let after = rest.get(at + needle.len()..).unwrap_or("");
         if after.trim_start().starts_with(':') {
-            return line_col(text, from + at).0;
+            return index.line(from + at);
         }
         search = at + needle.len();
     }
     1
 }
 
-/// The `(form, value)` of every port a command line pins.
-pub(crate) fn ports_in_command(command: &str) -> Vec<(String, String)> {
-    let tokens: Vec<&str> = command
-        .split(|c: char| c.is_whitespace() || c == ';')
-        .filter(|t| !t.is_empty() && !matches!(*t, "&&" | "||" | "|" | "&"))
-        .collect();
+/// The `(form, value, byte offset of value)` of every port a command line pins.
+pub(crate) fn ports_in_command(command: &str) -> Vec<(String, String, usize)> {
+    // Tokens with their byte offsets; separators are whitespace and `;`.
+    let mut tokens: Vec<(usize, &str)> = Vec::new();
+    let mut start = None;
+    for (i, c) in command.char_indices() {
+        if c.is_whitespace() || c == ';' {
+            if let Some(s) = start.take() {
+                tokens.push((s, &command[s..i]));
+            }
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        tokens.push((s, &command[s..]));
+    }
+    tokens.retain(|(_, t)| !matches!(*t, "&&" | "||" | "|" | "&"));
+    let unquote = |(at, t): (usize, &str)| -> (usize, String) {
+        let trimmed = t.trim_start_matches(['"', '\'']);
+        let at = at + (t.len() - trimmed.len());
+        (at, trimmed.trim_end_matches(['"', '\'']).to_owned())
+    };
     let mut found = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
-        let token = tokens[i].trim_matches(|c| c == '"' || c == '\'');
+        let (at, token) = unquote(tokens[i]);
         if let Some(value) = token.strip_prefix("--port=") {
-            found.push(("--port".to_owned(), value.to_owned()));
+            found.push(("--port".to_owned(), value.to_owned(), at + "--port=".len()));
         } else if token == "--port" || token == "-p" {
             if let Some(next) = tokens.get(i + 1) {
-                let next = next.trim_matches(|c| c == '"' || c == '\'');
+                let (next_at, next) = unquote(*next);
                 let is_port = next.contains('$') || next.parse::<u16>().is_ok();
                 if is_port {
-                    found.push((token.to_owned(), next.to_owned()));
+                    found.push((token.clone(), next, next_at));
                     i += 1;
                 }
             }
@@ -163,7 +221,7 @@ pub(crate) fn ports_in_command(command: &str) -> Vec<(String, String)> {
                     .chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
             if is_port_var && (value.parse::<u16>().is_ok() || value.contains('$')) {
-                found.push((format!("{name}="), value.to_owned()));
+                found.push((format!("{name}="), value.to_owned(), at + name.len() + 1));
             }
         }
         i += 1;
@@ -175,25 +233,67 @@ pub(crate) fn ports_in_command(command: &str) -> Vec<(String, String)> {
 mod tests {
     use super::*;
 
+    fn forms(command: &str) -> Vec<(String, String)> {
+        ports_in_command(command)
+            .into_iter()
+            .map(|(form, value, at)| {
+                assert_eq!(&command[at..at + value.len()], value, "offset of {value}");
+                (form, value)
+            })
+            .collect()
+    }
+
     #[test]
     fn script_port_forms() {
         assert_eq!(
-            ports_in_command("vite --port 5173 --strictPort"),
+            forms("vite --port 5173 --strictPort"),
             vec![("--port".to_owned(), "5173".to_owned())]
         );
         assert_eq!(
-            ports_in_command("next dev -p 3000"),
+            forms("next dev -p 3000"),
             vec![("-p".to_owned(), "3000".to_owned())]
         );
         assert_eq!(
-            ports_in_command("cross-env PORT=4000 node server.js && tsc -p tsconfig.json"),
+            forms("cross-env PORT=4000 node server.js && tsc -p tsconfig.json"),
             vec![("PORT=".to_owned(), "4000".to_owned())]
         );
         assert_eq!(
-            ports_in_command("vite --port=${FRONTEND_PORT:-5173}"),
+            forms("vite --port=${FRONTEND_PORT:-5173}"),
             vec![("--port".to_owned(), "${FRONTEND_PORT:-5173}".to_owned())]
         );
-        assert!(ports_in_command("mkdir -p dist && node build.js").is_empty());
+        assert_eq!(
+            forms("serve -l 1 --port '8080'"),
+            vec![("--port".to_owned(), "8080".to_owned())]
+        );
+        assert!(forms("mkdir -p dist && node build.js").is_empty());
+    }
+
+    #[test]
+    fn test_scripts_by_name() {
+        for name in [
+            "test",
+            "test:unit",
+            "e2e",
+            "e2e:ci",
+            "cypress:run",
+            "playwright",
+            "jest",
+            "vitest",
+            "pretest",
+            "posttest:e2e",
+        ] {
+            assert!(is_test_script(name), "{name}");
+        }
+        for name in [
+            "dev",
+            "start",
+            "preview",
+            "testing-server",
+            "prestart",
+            "serve:e2e",
+        ] {
+            assert!(!is_test_script(name), "{name}");
+        }
     }
 
     #[test]

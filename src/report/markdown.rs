@@ -106,8 +106,20 @@ pub fn render(report: &Report) -> String {
                     _ => String::new(),
                 };
                 let _ = write!(out, "* {at}{}", f.message);
-                if let Some(s) = &f.suggestion {
-                    let _ = write!(out, " → `{s}`");
+                match &f.suggestion {
+                    // A fix of several lines (a Dockerfile `ARG` then `EXPOSE`) as a block, since
+                    // inline code cannot hold a line break.
+                    Some(s) if s.contains('\n') => {
+                        let _ = write!(out, " →\n\n  ```\n");
+                        for line in s.lines() {
+                            let _ = writeln!(out, "  {line}");
+                        }
+                        out.push_str("  ```");
+                    }
+                    Some(s) => {
+                        let _ = write!(out, " → `{s}`");
+                    }
+                    None => {}
                 }
                 out.push('\n');
             }

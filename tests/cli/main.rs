@@ -10,6 +10,7 @@ mod lifetime;
 mod output;
 mod ports;
 mod ports_allocate;
+mod ports_fixes;
 mod startup;
 mod usage;
 mod validate;

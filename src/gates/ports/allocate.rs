@@ -64,7 +64,13 @@ pub fn allocate(
 
     // Variables to allocate, first declaration wins for service name and default.
     let mut wanted: Vec<(String, String, Option<u16>, bool)> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for decl in decls.ports.iter().filter(|d| d.published) {
+        // A nodePort must lie in the cluster's node-port range (30000-32767 by default), which
+        // a free port on this machine says nothing about; unset, the cluster picks one.
+        if decl.origin == super::decl::Origin::K8s(crate::project::K8sPortKind::NodePort) {
+            continue;
+        }
         let (var, default) = match decl.expr() {
             PortExpr::EnvWithDefault { var, default } => {
                 (var, parse_range(&default).map(|(a, _)| a))
@@ -75,7 +81,7 @@ pub fn allocate(
             ),
             PortExpr::Literal | PortExpr::Invalid(_) => continue,
         };
-        if wanted.iter().all(|(v, ..)| *v != var) {
+        if seen.insert(var.clone()) {
             wanted.push((var, decl.service.clone(), default, decl.protocol == "udp"));
         }
     }

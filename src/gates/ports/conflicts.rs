@@ -1,11 +1,17 @@
 //! `ports.no_conflicts`: effective host ports are distinct within what runs together and are
 //! not held by another process (IPv4 or IPv6, wildcard or loopback).
+//!
+//! Everything here is linear in the number of declarations (plus a sort): duplicates are
+//! found by sweeping each scope's port intervals in order, listeners and reservations are
+//! looked up by port, so ten thousand compose services cost milliseconds, not a pairwise
+//! comparison of all of them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Instant;
 
 use super::decl::{Declarations, PortDecl};
+use super::fix;
 use super::registry::Reservation;
 use crate::check::{CheckId, CheckResult, Finding, Severity, Status};
 use crate::probe::{self, Listener, Proto};
@@ -27,6 +33,7 @@ pub(crate) fn check(
     let started = Instant::now();
     let mut findings = Vec::new();
     let mut resolved = Vec::new();
+    let mut unresolved = 0usize;
 
     for decl in decls.ports.iter().filter(|d| d.published) {
         match decl.effective(project) {
@@ -41,70 +48,82 @@ pub(crate) fn check(
                 },
             }),
             Ok(None) => {}
-            Err(why) => findings.push(
-                Finding::new(
-                    Severity::Error,
-                    format!(
-                        "cannot resolve the host port of `{}` ({}): {why}",
-                        decl.service, decl.expression
-                    ),
-                )
-                .at(&decl.file, Some(decl.line), decl.column),
-            ),
-        }
-    }
-
-    // Two services of one scope on the same host port.
-    let mut duplicates = 0usize;
-    for (i, a) in resolved.iter().enumerate() {
-        for b in &resolved[i + 1..] {
-            let same_scope = a.decl.scope == b.decl.scope;
-            let different = a.decl.service != b.decl.service
-                || (a.decl.raw == b.decl.raw && a.decl.line != b.decl.line);
-            if same_scope
-                && different
-                && a.proto == b.proto
-                && a.first <= b.last
-                && b.first <= a.last
-                && ips_overlap(a.decl.host_ip.as_deref(), b.decl.host_ip.as_deref())
-            {
-                duplicates += 1;
-                let port = a.first.max(b.first);
+            Err(why) => {
+                unresolved += 1;
                 findings.push(
                     Finding::new(
                         Severity::Error,
                         format!(
-                            "host port {port}/{} is published by both `{}` ({}) and `{}` ({})",
-                            a.proto.as_str(),
-                            a.decl.service,
-                            a.decl.location(),
-                            b.decl.service,
-                            b.decl.location()
+                            "cannot resolve the host port of `{}` ({}): {why}",
+                            decl.service, decl.expression
                         ),
                     )
-                    .at(&b.decl.file, Some(b.decl.line), b.decl.column)
-                    .suggest(format!(
-                        "give `{}` its own port variable, e.g. ${{{}:-{}}}",
-                        b.decl.service,
-                        b.decl.suggested_var(0),
-                        port.saturating_add(1)
-                    )),
+                    .at(&decl.file, Some(decl.line), decl.column),
                 );
             }
         }
     }
 
-    // A configured port already held by a process on this machine.
+    // Ports a fix must not move onto: every resolved port, every listener, every reservation.
     let protos: Vec<Proto> = resolved.iter().map(|r| r.proto).collect();
     let listeners = probe::listeners(&protos);
+    let mut taken: HashSet<u16> = HashSet::new();
+    for r in &resolved {
+        taken.extend(r.first..=r.last);
+    }
+    taken.extend(listeners.iter().map(|l| l.port));
+    taken.extend(reservations.iter().map(|r| r.port));
+    let mut moved = |r: &Resolved, from: u16| {
+        fix::free_port(from, r.last - r.first, &mut taken)
+            .and_then(|port| fix::move_to(r.decl, project, port))
+    };
+
+    // Two services of one scope on the same host port.
+    let mut duplicates = 0usize;
+    for (a, b) in duplicate_pairs(&resolved) {
+        duplicates += 1;
+        let port = a.first.max(b.first);
+        let fixed = moved(b, port.saturating_add(1));
+        let mut finding = Finding::new(
+            Severity::Error,
+            format!(
+                "host port {port}/{} is published by both `{}` ({}) and `{}` ({})",
+                a.proto.as_str(),
+                a.decl.service,
+                a.decl.location(),
+                b.decl.service,
+                b.decl.location()
+            ),
+        )
+        .at(&b.decl.file, Some(b.decl.line), b.decl.column);
+        finding = located_fix(finding, fixed);
+        findings.push(finding);
+    }
+
+    // A configured port already held by a process on this machine.
+    let mut by_port: HashMap<(u16, Proto), Vec<&Listener>> = HashMap::new();
+    for l in &listeners {
+        by_port.entry((l.port, l.proto)).or_default().push(l);
+    }
     let mut held: Vec<(&Resolved, &Listener)> = Vec::new();
     for r in &resolved {
-        for l in &listeners {
-            if l.proto == r.proto
-                && (r.first..=r.last).contains(&l.port)
-                && binds_overlap(r.decl.host_ip.as_deref(), l.addr)
-            {
-                held.push((r, l));
+        // A range wider than the listener table is looked up the other way round.
+        if usize::from(r.last - r.first) < listeners.len() {
+            for port in r.first..=r.last {
+                for l in by_port.get(&(port, r.proto)).into_iter().flatten() {
+                    if binds_overlap(r.decl.host_ip.as_deref(), l.addr) {
+                        held.push((r, l));
+                    }
+                }
+            }
+        } else {
+            for l in &listeners {
+                if l.proto == r.proto
+                    && (r.first..=r.last).contains(&l.port)
+                    && binds_overlap(r.decl.host_ip.as_deref(), l.addr)
+                {
+                    held.push((r, l));
+                }
             }
         }
     }
@@ -135,40 +154,54 @@ pub(crate) fn check(
                 holders.push(who);
             }
         }
-        findings.push(
-            Finding::new(
-                Severity::Error,
-                format!(
-                    "port {port}/{} of `{service}` is already in use on {} by {}",
-                    proto.as_str(),
-                    addrs.join(" and "),
-                    holders.join("; ")
-                ),
-            )
-            .at(&r.decl.file, Some(r.decl.line), r.decl.column)
-            .suggest("stop that process, or run `devops-agent ports allocate` to move this project to free ports"),
-        );
+        let fixed = moved(r, port.saturating_add(1));
+        let finding = Finding::new(
+            Severity::Error,
+            format!(
+                "port {port}/{} of `{service}` is already in use on {} by {}; stop that process, move to a free port, or run `devops-agent ports allocate`",
+                proto.as_str(),
+                addrs.join(" and "),
+                holders.join("; ")
+            ),
+        )
+        .at(&r.decl.file, Some(r.decl.line), r.decl.column);
+        findings.push(located_fix(finding, fixed));
     }
 
-    // A port another project reserved with `ports allocate`.
+    // A port another project reserved with `ports allocate` (and still holds).
     let here = project.root.to_string_lossy();
+    let mut reserved_at: HashMap<u16, Vec<&Reservation>> = HashMap::new();
+    for res in reservations.iter().filter(|res| res.project != here) {
+        reserved_at.entry(res.port).or_default().push(res);
+    }
+    let mut reserved = 0usize;
     for r in &resolved {
-        for res in reservations {
-            if res.project != here && (r.first..=r.last).contains(&res.port) {
-                findings.push(
-                    Finding::new(
-                        Severity::Warning,
-                        format!(
-                            "port {} of `{}` is reserved by another project ({}, {})",
-                            res.port, r.decl.service, res.project, res.variable
-                        ),
-                    )
-                    .at(&r.decl.file, Some(r.decl.line), r.decl.column)
-                    .suggest(
-                        "run `devops-agent ports allocate` to pick ports no other project holds",
-                    ),
-                );
+        let mut hits: Vec<&Reservation> = Vec::new();
+        if usize::from(r.last - r.first) < reserved_at.len() {
+            for port in r.first..=r.last {
+                hits.extend(reserved_at.get(&port).into_iter().flatten().copied());
             }
+        } else {
+            hits.extend(
+                reserved_at
+                    .iter()
+                    .filter(|(p, _)| (r.first..=r.last).contains(*p))
+                    .flat_map(|(_, v)| v.iter().copied()),
+            );
+            hits.sort_by_key(|res| res.port);
+        }
+        for res in hits {
+            reserved += 1;
+            let fixed = moved(r, res.port.saturating_add(1));
+            let finding = Finding::new(
+                Severity::Warning,
+                format!(
+                    "port {} of `{}` is reserved by another project ({}, {}); move to a free port or run `devops-agent ports allocate`",
+                    res.port, r.decl.service, res.project, res.variable
+                ),
+            )
+            .at(&r.decl.file, Some(r.decl.line), r.decl.column);
+            findings.push(located_fix(finding, fixed));
         }
     }
 
@@ -188,7 +221,6 @@ pub(crate) fn check(
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .count();
-    let warnings = findings.len() - errors;
     let (status, message) = if let Some(e) = project.env.dotenv_error.as_ref() {
         (
             Status::Error,
@@ -211,16 +243,27 @@ pub(crate) fn check(
             reason,
         )
     } else if errors > 0 {
+        let mut parts = Vec::new();
+        if unresolved > 0 {
+            parts.push(format!("{unresolved} host port(s) cannot be resolved"));
+        }
+        if duplicates > 0 {
+            parts.push(format!("{duplicates} duplicate host port(s)"));
+        }
+        if in_use > 0 {
+            parts.push(format!("{in_use} port(s) already in use"));
+        }
+        if reserved > 0 {
+            parts.push(format!("{reserved} port(s) reserved by other projects"));
+        }
         (
             Status::Failed,
-            format!(
-                "{errors} port conflict(s): {duplicates} duplicate host port(s), {in_use} port(s) already in use"
-            ),
+            format!("{} port problem(s): {}", findings.len(), parts.join(", ")),
         )
-    } else if warnings > 0 {
+    } else if reserved > 0 {
         (
             Status::Warning,
-            format!("{warnings} port(s) are reserved by other projects"),
+            format!("{reserved} port(s) are reserved by other projects"),
         )
     } else {
         (
@@ -238,6 +281,56 @@ pub(crate) fn check(
         .evidence("listening_sockets_scanned", listeners.len());
     result.duration = started.elapsed();
     result
+}
+
+/// A finding with its fix; a fix in another file (`.env`) moves the finding there, so the
+/// suggestion always applies at the finding's own location.
+fn located_fix(finding: Finding, fix: Option<fix::Fix>) -> Finding {
+    match fix {
+        Some(fix) => finding.at(fix.file, fix.line, fix.column).suggest(fix.text),
+        None => finding,
+    }
+}
+
+/// Each declaration that overlaps an earlier one of its scope and protocol, with that earlier
+/// one: a sweep over the intervals sorted by first port, keeping only those still open.
+fn duplicate_pairs<'r, 'a>(
+    resolved: &'r [Resolved<'a>],
+) -> Vec<(&'r Resolved<'a>, &'r Resolved<'a>)> {
+    let mut groups: HashMap<(&str, Proto), Vec<usize>> = HashMap::new();
+    for (i, r) in resolved.iter().enumerate() {
+        groups
+            .entry((r.decl.scope.as_str(), r.proto))
+            .or_default()
+            .push(i);
+    }
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for members in groups.values_mut() {
+        members.sort_by_key(|&i| (resolved[i].first, i));
+        let mut open: Vec<usize> = Vec::new();
+        for &i in members.iter() {
+            let b = &resolved[i];
+            open.retain(|&j| resolved[j].last >= b.first);
+            let earlier = open.iter().copied().find(|&j| {
+                let a = &resolved[j];
+                let different = a.decl.service != b.decl.service
+                    || (a.decl.raw == b.decl.raw && a.decl.line != b.decl.line);
+                different && ips_overlap(a.decl.host_ip.as_deref(), b.decl.host_ip.as_deref())
+            });
+            if let Some(j) = earlier {
+                // Report the later declaration (in file order) against the earlier one.
+                pairs.push((j.min(i), j.max(i)));
+            }
+            open.push(i);
+        }
+    }
+    pairs.sort_unstable();
+    let mut reported = HashSet::new();
+    pairs.retain(|&(_, later)| reported.insert(later));
+    pairs
+        .into_iter()
+        .map(|(a, b)| (&resolved[a], &resolved[b]))
+        .collect()
 }
 
 fn is_wildcard(ip: Option<&str>) -> bool {

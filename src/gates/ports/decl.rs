@@ -1,5 +1,7 @@
 //! Port declarations gathered from every source the ports gate reads, in one shape.
 
+use std::collections::{BTreeMap, HashMap};
+
 use crate::interp::{Modifier, Template};
 use crate::project::{
     ComposePort, FileError, K8sPortKind, Project, dockerfile_read, k8s_read, package_json_read,
@@ -38,6 +40,37 @@ pub struct PortDecl {
     /// Bound on the host's own addresses (compose published ports, hostPort, nodePort, dev
     /// server ports) rather than only inside a container or cluster.
     pub published: bool,
+    /// How the declaration is written in its file, for a fix in that file's own syntax.
+    pub written: Written,
+    /// The variable a fix for this declaration uses: its own, unless another service shares
+    /// it, else a fresh name no other declaration uses (`API_PORT`, `API_9229_PORT`,
+    /// `WEB_NODE_PORT`).
+    pub fix_var: String,
+}
+
+/// The file-specific shape of a declaration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// A compose entry: the short syntax at `line:column`, or the long syntax's `published:`.
+    Compose { long: bool },
+    /// A `hostPort:`/`nodePort:` value, and whether it is a quoted string.
+    K8s { quoted: bool },
+    /// One word of an `EXPOSE` instruction, with the `ARG`/`ENV` values in scope.
+    Dockerfile {
+        words: Vec<String>,
+        index: usize,
+        continued: bool,
+        defaults: BTreeMap<String, String>,
+    },
+    /// A port pinned in an npm script: the script, its command and the value's byte offset.
+    Script {
+        name: String,
+        command: String,
+        offset: usize,
+        test_only: bool,
+    },
+    /// `port = "…"` of a `[services.NAME]` table.
+    Config,
 }
 
 /// How a host-side expression gets its value.
@@ -56,29 +89,35 @@ pub enum PortExpr {
 }
 
 impl PortDecl {
-    /// Classify the host-side expression.
+    /// Classify the host-side expression. In a Dockerfile, `${PORT}` takes the default of the
+    /// `ARG PORT=3000` or `ENV PORT=3000` in scope, as Docker substitutes it.
     pub fn expr(&self) -> PortExpr {
-        classify(&self.expression)
+        let expr = classify(&self.expression);
+        if let (PortExpr::EnvNoDefault { var }, Written::Dockerfile { defaults, .. }) =
+            (&expr, &self.written)
+            && let Some(default) = defaults.get(var).filter(|d| !d.is_empty())
+            && self.plain_reference()
+        {
+            return PortExpr::EnvWithDefault {
+                var: var.clone(),
+                default: default.clone(),
+            };
+        }
+        expr
     }
 
-    /// The variable name the suggestion uses: `BACKEND_PORT`, or `BACKEND_5672_PORT` for a
-    /// service's second port.
-    pub fn suggested_var(&self, index_in_service: usize) -> String {
-        let base: String = self
-            .service
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        match (&self.target, index_in_service) {
-            (Some(target), i) if i > 0 => format!("{base}_{}_PORT", target.replace('-', "_")),
-            _ => format!("{base}_PORT"),
-        }
+    /// Whether the expression is a bare `$VAR`/`${VAR}` (what `envsubst` and a Dockerfile's
+    /// `ARG` default substitute), not `${VAR:+x}` or text around it.
+    pub(crate) fn plain_reference(&self) -> bool {
+        Template::parse(&self.expression).is_ok_and(|t| {
+            matches!(t.segments(), [crate::interp::Segment::Var(v)] if v.modifier == Modifier::None)
+        })
+    }
+
+    /// A Kubernetes `${VAR}` value rendered by `envsubst`: unset, the field is empty and the
+    /// cluster picks a node port (or publishes no host port), so it needs no default.
+    pub(crate) fn is_envsubst_reference(&self) -> bool {
+        matches!(self.written, Written::K8s { quoted: false }) && self.plain_reference()
     }
 
     /// `file:line` for people.
@@ -89,6 +128,12 @@ impl PortDecl {
     /// Interpolate the host side against the project's environment: the first and last port.
     pub fn effective(&self, project: &Project) -> Result<Option<(u16, u16)>, String> {
         if self.expression.is_empty() {
+            return Ok(None);
+        }
+        if let PortExpr::EnvNoDefault { var } = self.expr()
+            && self.is_envsubst_reference()
+            && project.env.get(&var).is_none_or(|v| v.is_empty())
+        {
             return Ok(None);
         }
         let template = Template::parse(&self.expression).map_err(|e| e.to_string())?;
@@ -245,6 +290,10 @@ fn read_all(project: &Project) -> Declarations {
                         protocol: port.protocol,
                         host_ip: None,
                         published: port.kind.is_published(),
+                        written: Written::K8s {
+                            quoted: port.quoted,
+                        },
+                        fix_var: String::new(),
                     });
                 }
             }
@@ -286,6 +335,13 @@ fn read_all(project: &Project) -> Declarations {
                         protocol,
                         host_ip: None,
                         published: false,
+                        written: Written::Dockerfile {
+                            words: expose.words,
+                            index: expose.index,
+                            continued: expose.continued,
+                            defaults: expose.defaults,
+                        },
+                        fix_var: String::new(),
                     });
                 }
             }
@@ -302,7 +358,7 @@ fn read_all(project: &Project) -> Declarations {
             Ok(pkg) => {
                 out.files.push(pkg.path.clone());
                 let service = pkg.service_name();
-                for port in &pkg.ports {
+                for port in pkg.ports {
                     out.ports.push(PortDecl {
                         service: service.clone(),
                         scope: "npm scripts".to_owned(),
@@ -320,7 +376,15 @@ fn read_all(project: &Project) -> Declarations {
                         target: None,
                         protocol: "tcp".to_owned(),
                         host_ip: None,
-                        published: true,
+                        // A test run's server is thrown away with the run: nothing to publish.
+                        published: !port.test_only,
+                        written: Written::Script {
+                            name: port.script,
+                            command: port.command,
+                            offset: port.offset,
+                            test_only: port.test_only,
+                        },
+                        fix_var: String::new(),
                     });
                 }
             }
@@ -330,9 +394,10 @@ fn read_all(project: &Project) -> Declarations {
 
     if let Some((path, text)) = &project.config_file {
         let rel = project.relative(path);
+        let index = crate::project::LineIndex::new(text);
         for (name, service) in &project.config.services {
             if let Some(port) = &service.port {
-                let (line, column) = crate::project::line_col(text, port.span().start);
+                let (line, column) = index.line_col(text, port.span().start);
                 out.ports.push(PortDecl {
                     service: name.clone(),
                     scope: "devops-agent.toml".to_owned(),
@@ -346,9 +411,118 @@ fn read_all(project: &Project) -> Declarations {
                     protocol: "tcp".to_owned(),
                     host_ip: None,
                     published: true,
+                    written: Written::Config,
+                    fix_var: String::new(),
                 });
             }
         }
+    }
+    name_fix_vars(&mut out.ports);
+    out
+}
+
+/// Give every declaration the variable its fix uses. A declaration keeps its own variable
+/// unless a different service (or a different port of its own) reads it too; otherwise it gets
+/// the first free name of `{SERVICE}_PORT`, `{SERVICE}_{TARGET}_PORT`, `{SERVICE}_{TARGET}_{N}_PORT`
+/// (Kubernetes: `_NODE_PORT`, `_HOST_PORT`). A name is free when no declaration reads it and no
+/// earlier fix took it, or when it stands for the same service and value (one service started
+/// two ways, e.g. by compose and by its `dev` script).
+fn name_fix_vars(decls: &mut [PortDecl]) {
+    // Every variable read anywhere, with who reads it for which value.
+    let mut owners: HashMap<String, (String, String)> = HashMap::new();
+    let mut shared: HashMap<String, bool> = HashMap::new();
+    let exprs: Vec<PortExpr> = decls.iter().map(PortDecl::expr).collect();
+    for (decl, expr) in decls.iter().zip(&exprs) {
+        if let Some(var) = expr_var(expr) {
+            let identity = (decl.service.clone(), decl.expression.clone());
+            match owners.get(var) {
+                Some(existing) if *existing != identity => {
+                    shared.insert(var.to_owned(), true);
+                }
+                Some(_) => {}
+                None => {
+                    owners.insert(var.to_owned(), identity);
+                }
+            }
+        }
+    }
+    for (decl, expr) in decls.iter_mut().zip(&exprs) {
+        if let Some(var) = expr_var(expr)
+            && !shared.get(var).copied().unwrap_or(false)
+        {
+            var.clone_into(&mut decl.fix_var);
+            continue;
+        }
+        let value = expr_value(expr, decl);
+        let identity = (decl.service.clone(), value.clone());
+        let base = upper_ident(&decl.service);
+        let suffix = match decl.origin {
+            Origin::K8s(crate::project::K8sPortKind::NodePort) => "NODE_PORT",
+            Origin::K8s(crate::project::K8sPortKind::HostPort) => "HOST_PORT",
+            _ => "PORT",
+        };
+        let qualifier: String = decl
+            .target
+            .as_deref()
+            .unwrap_or(&value)
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut candidates = vec![
+            format!("{base}_{suffix}"),
+            format!("{base}_{qualifier}_{suffix}"),
+        ];
+        candidates.extend(
+            (2..)
+                .take(1000)
+                .map(|n| format!("{base}_{qualifier}_{n}_{suffix}")),
+        );
+        let name = candidates
+            .into_iter()
+            .find(|c| owners.get(c).is_none_or(|o| *o == identity))
+            .unwrap_or_else(|| format!("{base}_{suffix}"));
+        owners.insert(name.clone(), identity);
+        decl.fix_var = name;
+    }
+}
+
+fn expr_var(expr: &PortExpr) -> Option<&str> {
+    match expr {
+        PortExpr::EnvWithDefault { var, .. }
+        | PortExpr::EnvRequired { var }
+        | PortExpr::EnvNoDefault { var } => Some(var),
+        PortExpr::Literal | PortExpr::Invalid(_) => None,
+    }
+}
+
+/// The port a declaration stands for, for naming: its literal value or its default.
+fn expr_value(expr: &PortExpr, decl: &PortDecl) -> String {
+    match expr {
+        PortExpr::EnvWithDefault { default, .. } => default.clone(),
+        _ => decl.expression.clone(),
+    }
+}
+
+/// `web-app/x` → `WEB_APP_X`; a leading digit gets a `_` so the result is a valid name.
+pub(crate) fn upper_ident(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
     }
     out
 }
@@ -368,13 +542,15 @@ fn from_compose(set: &str, file: &str, service: &str, port: &ComposePort) -> Por
         origin: Origin::Compose,
         file: file.to_owned(),
         line: port.line,
-        column: Some(port.column),
+        column: (port.column > 0).then_some(port.column),
         expression: port.published.clone().unwrap_or_default(),
         raw: port.raw.clone(),
         target: Some(port.target.clone()),
         protocol: port.protocol.clone(),
         host_ip: port.host_ip.clone(),
         published: port.published.is_some(),
+        written: Written::Compose { long: port.long },
+        fix_var: String::new(),
     }
 }
 

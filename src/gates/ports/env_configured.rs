@@ -1,10 +1,11 @@
 //! `ports.env_configured`: every published port is taken from an environment variable with a
 //! default, so several projects can run side by side by changing `.env` alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
-use super::decl::{Declarations, Origin, PortDecl, PortExpr};
+use super::decl::{Declarations, Origin, PortDecl, PortExpr, Written};
+use super::fix::{self, Fix};
 use crate::check::{CheckId, CheckResult, Finding, Severity, Status};
 use crate::project::{Env, K8sPortKind};
 
@@ -13,93 +14,97 @@ pub(crate) fn check(decls: &Declarations, env: &Env) -> CheckResult {
     let started = Instant::now();
     let mut findings = Vec::new();
     let mut configurable = 0usize;
-    let mut hard_coded = 0usize;
     let mut considered = 0usize;
-    // Index of each declaration among its service's ports, for distinct variable names.
-    let mut per_service: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut test_only = Vec::new();
+    // Hard-coded ports of one npm script get one finding whose fix rewrites them all: a fix
+    // per port would each repeat the whole command.
+    let mut scripts: BTreeMap<(String, u64, String), Vec<&PortDecl>> = BTreeMap::new();
 
     for decl in &decls.ports {
+        if let Written::Script {
+            test_only: true, ..
+        } = decl.written
+        {
+            test_only.push(decl);
+            continue;
+        }
         if !applies(decl) {
             continue;
         }
         considered += 1;
-        let index = per_service
-            .entry((decl.scope.clone(), decl.service.clone()))
-            .and_modify(|i| *i += 1)
-            .or_insert(0);
         match decl.expr() {
-            PortExpr::EnvWithDefault { .. } | PortExpr::EnvRequired { .. } => configurable += 1,
-            PortExpr::Literal => {
-                hard_coded += 1;
-                findings.push(hard_coded_finding(decl, *index));
+            PortExpr::EnvWithDefault { .. } | PortExpr::EnvRequired { .. } => {
+                if let Some(finding) = k8s_renderer_finding(decl) {
+                    findings.push(finding);
+                } else {
+                    configurable += 1;
+                }
             }
-            PortExpr::EnvNoDefault { var } => {
-                hard_coded += 1;
-                let default = decl.target.clone().unwrap_or_else(|| "PORT".to_owned());
-                findings.push(
-                    Finding::new(
-                        Severity::Error,
-                        format!(
-                            "{} takes its port from ${{{var}}} with no default: unset, it publishes no valid port",
-                            describe(decl)
-                        ),
-                    )
-                    .at(&decl.file, Some(decl.line), decl.column)
-                    .suggest(decl.raw.replacen(
-                        &decl.expression,
-                        &format!("${{{var}:-{default}}}"),
-                        1,
-                    )),
-                );
-            }
-            PortExpr::Invalid(why) => {
-                hard_coded += 1;
-                findings.push(
-                    Finding::new(
-                        Severity::Error,
-                        format!(
-                            "{}: invalid port expression `{}`: {why}",
-                            describe(decl),
-                            decl.expression
-                        ),
-                    )
-                    .at(&decl.file, Some(decl.line), decl.column),
-                );
-            }
+            PortExpr::EnvNoDefault { .. } if decl.is_envsubst_reference() => configurable += 1,
+            PortExpr::Literal => match &decl.written {
+                Written::Script { name, .. } => scripts
+                    .entry((decl.file.clone(), decl.line, name.clone()))
+                    .or_default()
+                    .push(decl),
+                _ => findings.push(hard_coded_finding(decl)),
+            },
+            PortExpr::EnvNoDefault { var } => findings.push(no_default_finding(decl, &var)),
+            PortExpr::Invalid(why) => findings.push(
+                Finding::new(
+                    Severity::Error,
+                    format!(
+                        "{}: invalid port expression `{}`: {why}",
+                        describe(decl),
+                        decl.expression
+                    ),
+                )
+                .at(&decl.file, Some(decl.line), decl.column),
+            ),
         }
+    }
+    for group in scripts.values() {
+        findings.push(script_finding(group));
+    }
+    test_only.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    for decl in &test_only {
+        findings.push(
+            Finding::new(
+                Severity::Info,
+                format!(
+                    "{} only runs tests: its server is not a published port",
+                    decl.raw
+                ),
+            )
+            .at(&decl.file, Some(decl.line), decl.column),
+        );
     }
     // Port variables a newcomer would not know to set: used, but absent from .env.example.
     if let Some(keys) = &env.example_keys {
-        let mut missing: Vec<&PortDecl> = Vec::new();
-        for decl in decls.ports.iter().filter(|d| applies(d)) {
-            if let PortExpr::EnvWithDefault { var, .. }
-            | PortExpr::EnvRequired { var }
-            | PortExpr::EnvNoDefault { var } = decl.expr()
-                && !keys.contains(&var)
-                && !missing.iter().any(|d| d.expr() == decl.expr())
-            {
-                missing.push(decl);
-            }
-        }
-        for decl in missing {
-            let var = match decl.expr() {
-                PortExpr::EnvWithDefault { var, .. }
-                | PortExpr::EnvRequired { var }
-                | PortExpr::EnvNoDefault { var } => var,
+        let mut seen: HashSet<String> = HashSet::new();
+        for decl in decls
+            .ports
+            .iter()
+            .filter(|d| applies(d) && !is_test_only(d))
+        {
+            let (var, default) = match decl.expr() {
+                PortExpr::EnvWithDefault { var, default } => (var, Some(default)),
+                PortExpr::EnvRequired { var } | PortExpr::EnvNoDefault { var } => (var, None),
                 PortExpr::Literal | PortExpr::Invalid(_) => continue,
             };
+            if keys.contains(&var) || !seen.insert(var.clone()) {
+                continue;
+            }
             findings.push(
                 Finding::new(
                     Severity::Warning,
                     format!(
-                        "port variable {var} (service `{}`) is not listed in .env.example",
-                        decl.service
+                        "port variable {var} (service `{}`, {}) is not listed in .env.example, so others do not know to set it",
+                        decl.service,
+                        decl.location()
                     ),
                 )
-                .at(&decl.file, Some(decl.line), decl.column)
-                .suggest(format!(
-                    "add `{var}=` to .env.example so others know to set it"
-                )),
+                .at(".env.example", None, None)
+                .suggest(format!("{var}={}", default.unwrap_or_default())),
             );
         }
     }
@@ -130,6 +135,7 @@ pub(crate) fn check(decls: &Declarations, env: &Env) -> CheckResult {
         .iter()
         .filter(|f| f.severity == Severity::Warning)
         .count();
+    let not_configurable = considered - configurable;
     let (status, message) = if !decls.errors.is_empty() {
         let first = &decls.errors[0];
         (
@@ -140,7 +146,14 @@ pub(crate) fn check(decls: &Declarations, env: &Env) -> CheckResult {
             ),
         )
     } else if considered == 0 {
-        let reason = "no published port found in compose files, Kubernetes manifests, Dockerfiles, package.json scripts or devops-agent.toml".to_owned();
+        let reason = if test_only.is_empty() {
+            "no published port found in compose files, Kubernetes manifests, Dockerfiles, package.json scripts or devops-agent.toml".to_owned()
+        } else {
+            format!(
+                "no published port found; {} port(s) in scripts that only run tests are listed",
+                test_only.len()
+            )
+        };
         (
             Status::Skipped {
                 reason: reason.clone(),
@@ -151,14 +164,14 @@ pub(crate) fn check(decls: &Declarations, env: &Env) -> CheckResult {
         (
             Status::Failed,
             format!(
-                "{hard_coded} of {considered} port declarations are hard-coded; use the suggested ${{NAME_PORT:-default}} form so each project can pick its ports in .env"
+                "{not_configurable} of {considered} port declarations do not come from an environment variable with a default; use the suggested forms so each project can pick its ports in .env"
             ),
         )
     } else if warnings > 0 {
         (
             Status::Warning,
             format!(
-                "all {considered} port declarations come from env vars; {warnings} warning(s) to look at"
+                "{configurable} of {considered} port declarations come from environment variables with defaults; {warnings} warning(s) to look at"
             ),
         )
     } else {
@@ -170,15 +183,27 @@ pub(crate) fn check(decls: &Declarations, env: &Env) -> CheckResult {
         )
     };
 
+    let test_ports: Vec<String> = test_only.iter().map(|d| d.location()).collect();
     let mut result = CheckResult::new(CheckId::PortsEnvConfigured, status, message)
         .with_findings(findings)
         .evidence("declarations", considered)
         .evidence("from_env", configurable)
-        .evidence("hard_coded", hard_coded)
+        .evidence("hard_coded", not_configurable)
+        .evidence("test_script_ports", &test_ports)
         .evidence("files", &decls.files)
         .evidence("templates_not_evaluated", &decls.templates);
     result.duration = started.elapsed();
     result
+}
+
+fn is_test_only(decl: &PortDecl) -> bool {
+    matches!(
+        decl.written,
+        Written::Script {
+            test_only: true,
+            ..
+        }
+    )
 }
 
 /// Which declarations the rule covers: everything a machine publishes, plus Dockerfile EXPOSE
@@ -202,59 +227,137 @@ fn describe(decl: &PortDecl) -> String {
     }
 }
 
-fn hard_coded_finding(decl: &PortDecl, index: usize) -> Finding {
-    let var = decl.suggested_var(index);
+/// A finding with its fix, located where the fix applies (see `fix.rs` for the rule).
+fn with_fix(finding: Finding, fix: Option<Fix>) -> Finding {
+    match fix {
+        Some(fix) => finding.at(fix.file, fix.line, fix.column).suggest(fix.text),
+        None => finding,
+    }
+}
+
+/// A Kubernetes value with a variable that its renderer would not turn into an integer: a
+/// quoted string stays a string after substitution (the API server rejects it), and GNU
+/// `envsubst` leaves `${VAR:-d}` as written.
+fn k8s_renderer_finding(decl: &PortDecl) -> Option<Finding> {
+    let Written::K8s { quoted } = decl.written else {
+        return None;
+    };
+    let fix = fix::from_variable(decl, &decl.fix_var, "");
+    let (severity, why) = if quoted {
+        (
+            Severity::Error,
+            "is a quoted string: after substitution it is still a string, and Kubernetes wants an integer",
+        )
+    } else {
+        (
+            Severity::Warning,
+            "uses a `:-`/`:?` default that GNU envsubst leaves as written (only Flux post-build substitution and drone/envsubst expand it)",
+        )
+    };
+    Some(with_fix(
+        Finding::new(severity, format!("{} {why}", describe(decl))).at(
+            &decl.file,
+            Some(decl.line),
+            decl.column,
+        ),
+        fix,
+    ))
+}
+
+fn no_default_finding(decl: &PortDecl, var: &str) -> Finding {
+    let message = format!(
+        "{} takes its port from ${{{var}}} with no default: unset, it publishes no valid port",
+        describe(decl)
+    );
+    // The container port is the natural default of a compose entry; elsewhere nothing says
+    // which port was meant, so the message asks for one rather than inventing it.
+    let fix = decl
+        .target
+        .as_deref()
+        .and_then(|target| fix::from_variable(decl, var, target));
+    let finding =
+        Finding::new(Severity::Error, message).at(&decl.file, Some(decl.line), decl.column);
+    with_fix(finding, fix)
+}
+
+fn hard_coded_finding(decl: &PortDecl) -> Finding {
+    let var = &decl.fix_var;
     let value = &decl.expression;
-    let (severity, message, suggestion) = match decl.origin {
+    let (severity, message) = match decl.origin {
         Origin::Compose => (
             Severity::Error,
             format!(
                 "service `{}` publishes hard-coded host port {value}",
                 decl.service
             ),
-            format!(
-                "\"{}\"",
-                replace_host(decl, &format!("${{{var}:-{value}}}"))
-            ),
         ),
         Origin::K8s(kind) => (
             Severity::Error,
             format!(
-                "{} sets a hard-coded {} {value}",
+                "{} sets a hard-coded {} {value}; render it from ${{{var}}} with envsubst",
                 decl.service,
                 kind_name(kind)
-            ),
-            format!(
-                "{}: \"${{{var}:-{value}}}\" (rendered with envsubst)",
-                kind.as_str()
             ),
         ),
         Origin::Dockerfile => (
             Severity::Warning,
-            format!("EXPOSE {value} is fixed in the image"),
-            format!("ARG PORT={value} then EXPOSE ${{PORT}}"),
+            format!("EXPOSE {value} is fixed in the image; take it from a build argument"),
         ),
-        Origin::Script => (
-            Severity::Error,
-            format!("{} pins port {value}", decl.raw),
-            decl.raw
-                .split_once(": ")
-                .map_or_else(String::new, |(_, cmd)| {
-                    cmd.replacen(value.as_str(), &format!("${{PORT:-{value}}}"), 1)
-                }),
-        ),
+        Origin::Script => (Severity::Error, format!("{} pins port {value}", decl.raw)),
         Origin::Config => (
             Severity::Error,
             format!(
                 "service `{}` has a hard-coded port {value} in devops-agent.toml",
                 decl.service
             ),
-            format!("port = \"${{{var}:-{value}}}\""),
         ),
     };
-    Finding::new(severity, message)
-        .at(&decl.file, Some(decl.line), decl.column)
-        .suggest(suggestion)
+    with_fix(
+        Finding::new(severity, message).at(&decl.file, Some(decl.line), decl.column),
+        fix::from_variable(decl, var, value),
+    )
+}
+
+/// One finding for the hard-coded ports of one script, with one fix rewriting all of them.
+fn script_finding(group: &[&PortDecl]) -> Finding {
+    let first = group[0];
+    let Written::Script { name, command, .. } = &first.written else {
+        return hard_coded_finding(first);
+    };
+    let values: Vec<&str> = group.iter().map(|d| d.expression.as_str()).collect();
+    // Rewrite from the end so earlier offsets stay valid.
+    let mut fixed = command.clone();
+    let mut by_offset: Vec<&&PortDecl> = group.iter().collect();
+    by_offset.sort_by_key(|d| match d.written {
+        Written::Script { offset, .. } => std::cmp::Reverse(offset),
+        _ => std::cmp::Reverse(0),
+    });
+    for decl in by_offset {
+        if let Written::Script { offset, .. } = decl.written {
+            fixed.replace_range(
+                offset..offset + decl.expression.len(),
+                &format!("${{{}:-{}}}", decl.fix_var, decl.expression),
+            );
+        }
+    }
+    let message = if group.len() == 1 {
+        format!("{} pins port {}", first.raw, values[0])
+    } else {
+        let shown = values.len().min(10);
+        let more = if values.len() > shown {
+            format!(" and {} more", values.len() - shown)
+        } else {
+            String::new()
+        };
+        format!(
+            "`{name}` script pins {} ports: {}{more}",
+            group.len(),
+            values[..shown].join(", ")
+        )
+    };
+    Finding::new(Severity::Error, message)
+        .at(&first.file, Some(first.line), first.column)
+        .suggest(fix::script_member(name, &fixed))
 }
 
 fn kind_name(kind: K8sPortKind) -> &'static str {
@@ -264,27 +367,4 @@ fn kind_name(kind: K8sPortKind) -> &'static str {
         K8sPortKind::ContainerPort => "containerPort",
         K8sPortKind::ServicePort => "service port",
     }
-}
-
-/// Rebuild a compose short-syntax entry with a new host side, keeping address and protocol.
-fn replace_host(decl: &PortDecl, host: &str) -> String {
-    let mut out = String::new();
-    if let Some(ip) = &decl.host_ip {
-        if ip.contains(':') {
-            out.push('[');
-            out.push_str(ip);
-            out.push_str("]:");
-        } else {
-            out.push_str(ip);
-            out.push(':');
-        }
-    }
-    out.push_str(host);
-    out.push(':');
-    out.push_str(decl.target.as_deref().unwrap_or(""));
-    if decl.protocol != "tcp" {
-        out.push('/');
-        out.push_str(&decl.protocol);
-    }
-    out
 }

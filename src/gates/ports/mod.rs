@@ -6,6 +6,7 @@ mod allocate;
 mod conflicts;
 mod decl;
 mod env_configured;
+mod fix;
 mod gate;
 mod registry;
 

@@ -46,14 +46,26 @@ pub fn state_dir() -> PathBuf {
     home.join(".local/state/devops-agent")
 }
 
-/// Reservations as last saved, without locking (for checks that only read). A missing or
-/// unreadable registry reads as empty.
+/// Reservations still held, as last saved, without locking (for checks that only read). A
+/// missing or unreadable registry reads as empty; a stale reservation (its project is gone, or
+/// its `.env` no longer assigns that port) is left out, so no check warns about a port nobody
+/// holds — `ports allocate` removes it from the file later.
 pub(crate) fn read(dir: &Path) -> Vec<Reservation> {
-    fs::read(dir.join("ports.json"))
+    let mut reservations: Vec<Reservation> = fs::read(dir.join("ports.json"))
         .ok()
         .and_then(|bytes| serde_json::from_slice::<RegistryFile>(&bytes).ok())
         .map(|f| f.reservations)
-        .unwrap_or_default()
+        .unwrap_or_default();
+    // One `.env` read per project, however many ports it reserved.
+    let mut envs: std::collections::HashMap<String, Option<crate::dotenv::DotEnv>> =
+        std::collections::HashMap::new();
+    reservations.retain(|r| {
+        let env = envs
+            .entry(r.project.clone())
+            .or_insert_with(|| project_env(&r.project));
+        held_by(r, env.as_ref())
+    });
+    reservations
 }
 
 /// The registry, opened for change: holds the lock until dropped.
@@ -125,14 +137,20 @@ impl Registry {
 }
 
 fn still_held(r: &Reservation) -> bool {
-    let root = Path::new(&r.project);
+    held_by(r, project_env(&r.project).as_ref())
+}
+
+/// The `.env` of a reserving project; None when the project or its `.env` is gone or unreadable.
+/// Only the reserved variable's value is compared; nothing of the file is kept or shown.
+fn project_env(project: &str) -> Option<crate::dotenv::DotEnv> {
+    let root = Path::new(project);
     if !root.is_dir() {
-        return false;
+        return None;
     }
-    match crate::dotenv::load(&root.join(".env")) {
-        Ok(Some(env)) => env
-            .get(&r.variable)
-            .is_some_and(|e| e.value.trim() == r.port.to_string()),
-        Ok(None) | Err(_) => false,
-    }
+    crate::dotenv::load(&root.join(".env")).ok().flatten()
+}
+
+fn held_by(r: &Reservation, env: Option<&crate::dotenv::DotEnv>) -> bool {
+    env.and_then(|env| env.get(&r.variable))
+        .is_some_and(|e| e.value.trim() == r.port.to_string())
 }
