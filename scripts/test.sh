@@ -23,4 +23,10 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] && command -v apt-g
   apt-get install -y -qq nginx >/dev/null 2>&1 \
     || { apt-get update -qq >/dev/null && apt-get install -y -qq nginx >/dev/null; }
 fi
+# ports tests: GNU envsubst (Debian's gettext-base) renders the Kubernetes fixes they re-check.
+if ! command -v envsubst >/dev/null && command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq gettext-base >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null && apt-get install -y -qq gettext-base >/dev/null; }
+fi
 cargo test --locked --all-targets "$@"
