@@ -1087,12 +1087,14 @@ fn uv_project_synced_by_uv() {
         check(&report, "deps.lockfile_valid")["evidence"]["manifests"][0]["lockfile"],
         "uv.lock"
     );
+    assert!(uv_tool(dir.path(), &["lock", "--check"]));
     // A dependency dropped from pyproject.toml after locking, and the venv drifting from the lock.
     edit(
         &dir.path().join("pyproject.toml"),
         "    \"idna>=3.6,<4\",\n",
         "",
     );
+    assert!(!uv_tool(dir.path(), &["lock", "--check"]), "uv agrees");
     let site = site_packages(dir.path());
     let six = dist_info(&site, "six").join("METADATA");
     let text = fs::read_to_string(&six).unwrap();
@@ -1125,6 +1127,101 @@ fn uv_project_synced_by_uv() {
             .unwrap()
             .contains("uv")
     );
+}
+
+fn uv_tool(dir: &Path, args: &[&str]) -> bool {
+    Command::new(tools().join("py/bin/uv"))
+        .args(args)
+        .args(["--offline", "--quiet", "--python", "python3"])
+        .current_dir(dir)
+        .output()
+        .expect("uv")
+        .status
+        .success()
+}
+
+/// A copy of `dir` with `from` replaced by `to` in `file`.
+fn variant(dir: &Path, file: &str, from: &str, to: &str) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    copy_tree(dir, copy.path(), false);
+    edit(&copy.path().join(file), from, to);
+    copy
+}
+
+#[test]
+fn uv_legacy_dev_dependencies_and_groups_agree_with_uv() {
+    // `[tool.uv] dev-dependencies` (the legacy spelling of the dev group), a group outside the
+    // default ones that includes another, an extra: uv locks them all and `uv sync` installs
+    // only the project's dependencies and `dev`.
+    let Some(dir) = installed("deps-uv-legacy", Installer::Uv) else {
+        return;
+    };
+    assert!(
+        uv_tool(dir.path(), &["lock", "--check"]),
+        "uv accepts its lock"
+    );
+    assert!(uv_tool(dir.path(), &["sync", "--locked", "--check"]));
+    let out = deps(dir.path());
+    let report = out.report();
+    assert_all_passed(&report, &out, false);
+    assert!(pip_check(dir.path()).is_empty());
+    // six and typing-extensions installed; iniconfig, packaging (groups) and idna (extra)
+    // locked but not installed, and not required.
+    assert_eq!(
+        check(&report, "deps.packages_installed")["evidence"]["manifests"][0]["checked"],
+        2
+    );
+
+    // Each edit as uv judges it: `uv lock --check` fails exactly when lockfile_valid fails.
+    let file = "pyproject.toml";
+    for (from, to) in [
+        (
+            "dev-dependencies = [\"typing-extensions>=4.6\"]",
+            "dev-dependencies = []",
+        ),
+        ("\"packaging>=23\"", "\"packaging>=24\""),
+        ("\"packaging>=23\"", "\"packaging<30,>=23\""),
+        (
+            "lint = [\"iniconfig>=2\"]",
+            "lint = [\"iniconfig>=2\", \"colorama\"]",
+        ),
+        ("idn = [\"idna>=3.6\"]", "idn = [\"idna>=3.7\"]"),
+        (
+            "idn = [\"idna>=3.6\"]",
+            "idn = [\"idna>=3.6\"]\nsix = [\"six\"]",
+        ),
+        (
+            "dependencies = [\"six>=1.16\"]",
+            "dependencies = [\"six >= 1.16\"]",
+        ),
+        ("test = [{ include-group = \"lint\" }, ", "test = ["),
+    ] {
+        let copy = variant(dir.path(), file, from, to);
+        let uv_ok = uv_tool(copy.path(), &["lock", "--check"]);
+        let report = deps(copy.path()).report();
+        let lock = check(&report, "deps.lockfile_valid");
+        assert_eq!(
+            lock["status"] == "passed",
+            uv_ok,
+            "{from:?} -> {to:?}: uv lock --check {}, devops-agent {lock:#}",
+            if uv_ok { "passes" } else { "fails" }
+        );
+        if !uv_ok {
+            assert!(
+                lock["message"].as_str().unwrap().contains("uv lock"),
+                "{lock:#}"
+            );
+        }
+    }
+
+    // The environment as `uv sync --check` judges it: the legacy dev dependency uninstalled.
+    let site = site_packages(dir.path());
+    fs::remove_dir_all(dist_info(&site, "typing_extensions")).unwrap();
+    assert!(!uv_tool(dir.path(), &["sync", "--locked", "--check"]));
+    let report = deps(dir.path()).report();
+    let missing = problems(&report, "deps.packages_installed");
+    assert_eq!(missing.len(), 1, "{missing:#?}");
+    assert_eq!(missing[0]["package"], "typing-extensions");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Python lock files: poetry.lock, uv.lock (TOML) and Pipfile.lock (JSON), read into the
 //! versions they lock and, where the format records it, what the manifest declared at lock time.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -51,8 +51,11 @@ impl PyLockKind {
 pub(crate) struct PyLock {
     /// Normalised name → versions locked (Poetry and uv may lock one per Python/platform).
     pub(crate) versions: HashMap<String, HashSet<String>>,
-    /// uv: the project's `requires-dist` (normalised name → specifier) at lock time.
-    pub(crate) declared: Option<HashMap<String, String>>,
+    /// uv: what the project declared at lock time, as (section, normalised name) → the
+    /// specifiers it was declared with, each in [`normalize_specifier`] form. The section is
+    /// `""` for `requires-dist` (dependencies and extras) and the group name for each group
+    /// of `requires-dev`.
+    pub(crate) declared: Option<BTreeMap<(String, String), BTreeSet<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +104,19 @@ struct PipfileLocked {
     version: Option<String>,
 }
 
+/// A PEP 440 specifier in one comparable form: its clauses as `pep440_rs` prints them
+/// (uv writes them the same way), sorted; the text without spaces when it does not parse.
+pub(crate) fn normalize_specifier(spec: &str) -> String {
+    match spec.trim().parse::<pep440_rs::VersionSpecifiers>() {
+        Ok(parsed) => {
+            let mut clauses: Vec<String> = parsed.iter().map(ToString::to_string).collect();
+            clauses.sort();
+            clauses.join(",")
+        }
+        Err(_) => spec.split_whitespace().collect(),
+    }
+}
+
 /// Read the lock of `kind` at `path`. `project_name` identifies uv's entry for the project
 /// itself.
 pub(crate) fn read(
@@ -128,17 +144,19 @@ pub(crate) fn read(
                                 == Some(".")
                         }));
                 if is_project {
-                    let mut declared = HashMap::new();
+                    let mut declared: BTreeMap<(String, String), BTreeSet<String>> =
+                        BTreeMap::new();
                     if let Some(meta) = &package.metadata {
-                        for r in meta
-                            .requires_dist
+                        let dist = meta.requires_dist.iter().map(|r| (String::new(), r));
+                        let dev = meta
+                            .requires_dev
                             .iter()
-                            .chain(meta.requires_dev.values().flatten())
-                        {
-                            declared.insert(
-                                normalize(&r.name),
-                                r.specifier.clone().unwrap_or_default().replace(' ', ""),
-                            );
+                            .flat_map(|(group, list)| list.iter().map(|r| (normalize(group), r)));
+                        for (section, r) in dist.chain(dev) {
+                            declared
+                                .entry((section, normalize(&r.name)))
+                                .or_default()
+                                .insert(normalize_specifier(r.specifier.as_deref().unwrap_or("")));
                         }
                     }
                     lock.declared = Some(declared);

@@ -282,11 +282,25 @@ pub(crate) struct ProjectTable {
     pub(crate) name: Option<String>,
     #[serde(default)]
     pub(crate) dependencies: Vec<String>,
+    /// Extras: locked by uv and Poetry, installed only when asked for.
+    #[serde(default, rename = "optional-dependencies")]
+    pub(crate) optional_dependencies: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct Tool {
     pub(crate) poetry: Option<Poetry>,
+    pub(crate) uv: Option<UvTool>,
+}
+
+/// `[tool.uv]`: the legacy `dev-dependencies` (uv reads them as the `dev` group, and still
+/// writes them to uv.lock that way) and which groups `uv sync` installs.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct UvTool {
+    #[serde(default, rename = "dev-dependencies")]
+    pub(crate) dev_dependencies: Vec<String>,
+    #[serde(default, rename = "default-groups")]
+    pub(crate) default_groups: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -311,7 +325,15 @@ pub(crate) struct PoetryGroup {
 /// What a pyproject.toml declares.
 #[derive(Debug, Default)]
 pub(crate) struct PyprojectDeps {
+    /// What a plain install or `uv sync` / `poetry sync` puts in the environment.
     pub(crate) reqs: Vec<Declared>,
+    /// Declared and locked, but installed only on request: extras and dependency groups
+    /// outside uv's default groups.
+    pub(crate) locked_only: Vec<Declared>,
+    /// Every PEP 621 / PEP 735 declaration with the section uv records it under: `""` for
+    /// dependencies and extras, the normalised group name for groups (the legacy
+    /// `[tool.uv] dev-dependencies` are `dev`).
+    pub(crate) sections: Vec<(String, Declared)>,
     pub(crate) poetry: bool,
     /// `[project] name`: the project itself, installed editable, is not a dependency.
     pub(crate) name: Option<String>,
@@ -323,34 +345,72 @@ pub(crate) fn pyproject(file: &str, text: &str, python: &str) -> Result<Pyprojec
     let mut out = PyprojectDeps::default();
     let line_of =
         |needle: &str| -> Option<u64> { text.find(needle).map(|at| line_col(text, at).0) };
-    let add_pep508 = |spec: &str, out: &mut PyprojectDeps| -> Result<(), FileError> {
+    let parse_pep508 = |spec: &str| -> Result<Declared, FileError> {
         let req = Requirement::parse(spec).map_err(|e| {
             let mut err = FileError::new(file, e);
             err.line = line_of(spec);
             err
         })?;
         let presence_only = req.url.is_some();
-        out.reqs.push(Declared {
+        Ok(Declared {
             req,
             file: file.to_owned(),
             line: line_of(spec),
             presence_only,
-        });
-        Ok(())
+        })
     };
     if let Some(project) = &parsed.project {
         out.name.clone_from(&project.name);
         for spec in &project.dependencies {
-            add_pep508(spec, &mut out)?;
+            let declared = parse_pep508(spec)?;
+            out.sections.push((String::new(), declared.clone()));
+            out.reqs.push(declared);
+        }
+        for spec in project.optional_dependencies.values().flatten() {
+            let declared = parse_pep508(spec)?;
+            out.sections.push((String::new(), declared.clone()));
+            out.locked_only.push(declared);
         }
     }
-    // PEP 735 groups: `uv sync` installs `dev` by default.
-    if let Some(groups) = &parsed.dependency_groups
-        && let Some(dev) = groups.get("dev")
-    {
-        for item in dev {
-            if let Some(spec) = item.as_str() {
-                add_pep508(spec, &mut out)?;
+    // PEP 735 groups (with `include-group`), and uv's legacy `[tool.uv] dev-dependencies`,
+    // which uv reads as part of `dev`. `uv sync` installs its default groups: `dev`, unless
+    // `[tool.uv] default-groups` says otherwise.
+    let uv = parsed.tool.as_ref().and_then(|t| t.uv.as_ref());
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if let Some(declared) = &parsed.dependency_groups {
+        for name in declared.keys() {
+            let mut specs = Vec::new();
+            group_specs(declared, name, 0, &mut specs);
+            groups.insert(normalize(name), specs);
+        }
+    }
+    if let Some(uv) = uv {
+        groups
+            .entry("dev".to_owned())
+            .or_default()
+            .extend(uv.dev_dependencies.iter().cloned());
+    }
+    let default_groups: Option<Vec<String>> = match uv.and_then(|u| u.default_groups.as_ref()) {
+        Some(toml::Value::String(all)) if all == "all" => None,
+        Some(toml::Value::Array(list)) => Some(
+            list.iter()
+                .filter_map(toml::Value::as_str)
+                .map(normalize)
+                .collect(),
+        ),
+        _ => Some(vec!["dev".to_owned()]),
+    };
+    for (name, specs) in &groups {
+        let installed = default_groups
+            .as_ref()
+            .is_none_or(|defaults| defaults.contains(name));
+        for spec in specs {
+            let declared = parse_pep508(spec)?;
+            out.sections.push((name.clone(), declared.clone()));
+            if installed {
+                out.reqs.push(declared);
+            } else {
+                out.locked_only.push(declared);
             }
         }
     }
@@ -380,6 +440,37 @@ pub(crate) fn pyproject(file: &str, text: &str, python: &str) -> Result<Pyprojec
         }
     }
     Ok(out)
+}
+
+/// The requirement strings of dependency group `name`, with the groups it includes (PEP 735
+/// `{include-group = "…"}`), bounded against include cycles.
+fn group_specs(
+    groups: &BTreeMap<String, Vec<toml::Value>>,
+    name: &str,
+    depth: usize,
+    out: &mut Vec<String>,
+) {
+    if depth > MAX_INCLUDE_DEPTH {
+        return;
+    }
+    let Some(items) = groups
+        .iter()
+        .find(|(k, _)| normalize(k) == normalize(name))
+        .map(|(_, v)| v)
+    else {
+        return;
+    };
+    for item in items {
+        match item {
+            toml::Value::String(spec) => out.push(spec.clone()),
+            toml::Value::Table(table) => {
+                if let Some(included) = table.get("include-group").and_then(toml::Value::as_str) {
+                    group_specs(groups, included, depth + 1, out);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// One Poetry dependency (`name = "^1.2"` or a table), None when it does not apply here
@@ -599,6 +690,40 @@ pub(crate) fn key(declared: &Declared) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uv_groups_legacy_dev_and_extras() {
+        let text = "[project]\nname = \"app\"\ndependencies = [\"six>=1\"]\n\
+                    [project.optional-dependencies]\nidn = [\"idna\"]\n\
+                    [dependency-groups]\nlint = [\"ruff\"]\nTest = [{include-group = \"lint\"}, \"pytest\"]\n\
+                    [tool.uv]\ndev-dependencies = [\"mypy\"]\n";
+        let names = |list: &[Declared]| -> Vec<String> {
+            list.iter().map(|d| d.req.name.clone()).collect()
+        };
+        let deps = pyproject("pyproject.toml", text, "3.11").unwrap();
+        assert_eq!(names(&deps.reqs), ["six", "mypy"]);
+        assert_eq!(names(&deps.locked_only), ["idna", "ruff", "ruff", "pytest"]);
+        let sections: Vec<(&str, &str)> = deps
+            .sections
+            .iter()
+            .map(|(s, d)| (s.as_str(), d.req.name.as_str()))
+            .collect();
+        assert_eq!(
+            sections,
+            [
+                ("", "six"),
+                ("", "idna"),
+                ("dev", "mypy"),
+                ("lint", "ruff"),
+                ("test", "ruff"),
+                ("test", "pytest")
+            ]
+        );
+        // `default-groups` decides what `uv sync` installs.
+        let all = format!("{text}default-groups = \"all\"\n");
+        let deps = pyproject("pyproject.toml", &all, "3.11").unwrap();
+        assert_eq!(names(&deps.reqs), ["six", "mypy", "ruff", "ruff", "pytest"]);
+    }
 
     #[test]
     fn requirements_syntax() {

@@ -5,7 +5,7 @@
 //! installed at satisfying versions; then every installed distribution's `Requires-Dist` is
 //! checked the way `pip check` checks it, so the same problems are reported.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::discover::Manifests;
@@ -32,6 +32,10 @@ struct PyManifest {
     file_name: String,
     kind: Kind,
     reqs: Vec<Declared>,
+    /// Declared and locked but not installed by default (extras, non-default groups).
+    locked_only: Vec<Declared>,
+    /// pyproject.toml: each declaration with the section uv records it under.
+    sections: Vec<(String, Declared)>,
     constraints: Vec<Declared>,
     /// The project's own name (pyproject), which is installed editable, not a dependency.
     own_name: Option<String>,
@@ -151,6 +155,8 @@ fn check_dir(
                 .map_or_else(|| project.relative(&path), str::to_owned),
             kind: Kind::Requirements,
             reqs: parsed.reqs,
+            locked_only: Vec::new(),
+            sections: Vec::new(),
             constraints: parsed.constraints,
             own_name: None,
         });
@@ -170,6 +176,8 @@ fn check_dir(
                             poetry: deps.poetry,
                         },
                         reqs: deps.reqs,
+                        locked_only: deps.locked_only,
+                        sections: deps.sections,
                         constraints: Vec::new(),
                         own_name: deps.name,
                     });
@@ -188,6 +196,8 @@ fn check_dir(
                 file_name: "Pipfile".to_owned(),
                 kind: Kind::Pipfile,
                 reqs,
+                locked_only: Vec::new(),
+                sections: Vec::new(),
                 constraints: Vec::new(),
                 own_name: None,
             }),
@@ -620,12 +630,15 @@ fn lock_checks(
         }
         p
     };
-    for d in &manifest.reqs {
+    // Names already reported out of sync, so one edit is one finding.
+    let mut reported: HashSet<String> = HashSet::new();
+    for d in manifest.reqs.iter().chain(&manifest.locked_only) {
         let key = normalize(&d.req.name);
-        if own.as_deref() == Some(key.as_str()) {
+        if own.as_deref() == Some(key.as_str()) || reported.contains(&key) {
             continue;
         }
         checked += 1;
+        let before = out.lockfile.problems.len();
         match lock.versions.get(&key) {
             None => out.lockfile.push(out_of_sync(
                 Some(d),
@@ -661,18 +674,81 @@ fn lock_checks(
             }
             Some(_) => {}
         }
+        if out.lockfile.problems.len() > before {
+            reported.insert(key);
+        }
     }
-    // uv records the project's requirements: one the manifest dropped is stale.
-    if let Some(declared) = &lock.declared {
-        let names: HashSet<String> = manifest.reqs.iter().map(py_manifest::key).collect();
-        let mut stale: Vec<&String> = declared.keys().filter(|n| !names.contains(*n)).collect();
-        stale.sort();
-        for name in stale {
+    // uv records what the project declared (dependencies and extras, each group on its own):
+    // a requirement dropped, added or declared with another specifier in any of them means
+    // `uv lock --check` fails.
+    if let Some(recorded) = &lock.declared {
+        let mut now: BTreeMap<(String, String), (BTreeSet<String>, &Declared)> = BTreeMap::new();
+        for (section, d) in &manifest.sections {
+            now.entry((section.clone(), py_manifest::key(d)))
+                .or_insert_with(|| (BTreeSet::new(), d))
+                .0
+                .insert(py_lock::normalize_specifier(&d.req.specifier));
+        }
+        let place = |section: &str| {
+            if section.is_empty() {
+                "as a requirement".to_owned()
+            } else {
+                format!("in dependency group {section}")
+            }
+        };
+        let shown = |set: &BTreeSet<String>| {
+            set.iter()
+                .map(|s| {
+                    if s.is_empty() {
+                        "any version"
+                    } else {
+                        s.as_str()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        let mut flagged: HashSet<String> = reported.clone();
+        for ((section, name), (specs, d)) in &now {
+            if own.as_deref() == Some(name.as_str()) || flagged.contains(name) {
+                continue;
+            }
+            let message = match recorded.get(&(section.clone(), name.clone())) {
+                None => format!(
+                    "{} declares {name} {}, which {lock_rel} does not record ({} changed after locking)",
+                    d.file,
+                    place(section),
+                    manifest.file_name
+                ),
+                Some(locked) if locked != specs => format!(
+                    "{} declares {} {} {}, {lock_rel} was locked with {} ({} changed after locking)",
+                    d.file,
+                    d.req.name,
+                    shown(specs),
+                    place(section),
+                    shown(locked),
+                    manifest.file_name
+                ),
+                Some(_) => continue,
+            };
+            flagged.insert(name.clone());
+            let found = recorded
+                .get(&(section.clone(), name.clone()))
+                .map(&shown);
+            out.lockfile
+                .push(out_of_sync(Some(d), &d.req.name, message).with("found", found.as_deref()));
+        }
+        for (section, name) in recorded.keys() {
+            if now.contains_key(&(section.clone(), name.clone())) || flagged.contains(name) {
+                continue;
+            }
+            flagged.insert(name.clone());
             out.lockfile.push(out_of_sync(
                 None,
                 name,
                 format!(
-                    "{lock_rel} still records {name} as a requirement, which {} no longer declares",
+                    "{lock_rel} still records {name} {}, which {} no longer declares",
+                    place(section),
                     manifest.rel
                 ),
             ));
