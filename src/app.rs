@@ -125,7 +125,7 @@ fn init_logging(cli: &Cli) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(report::RedactingStderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
@@ -275,6 +275,8 @@ async fn execute(cli: &Cli) -> u8 {
             return finish(record, &sink, cli, &outputs, started);
         }
     };
+    // From here on every output also knows the project's own secrets (.env, config).
+    crate::redact::install(project.redactor());
     record.project = project.root.display().to_string();
     record.config = project
         .config_file
@@ -552,7 +554,7 @@ fn append_step_summary(markdown: &str) {
         .create(true)
         .append(true)
         .open(&path)
-        .and_then(|mut f| f.write_all(markdown.as_bytes()));
+        .and_then(|mut f| f.write_all(crate::redact::current().replace_known(markdown).as_bytes()));
     if let Err(e) = written {
         tracing::warn!("cannot append to $GITHUB_STEP_SUMMARY: {e}");
     }
@@ -610,15 +612,18 @@ fn finish(
         }
         _ => None,
     };
-    if let Some(root) = &history_root {
-        if let Some(previous) = report::history::previous(root) {
-            report::history::compare(&mut report, &previous);
-        }
-        if let Err(e) = report::history::append(root, &report) {
-            tracing::warn!("cannot append to .devops-agent/history.jsonl: {e}");
-        }
+    if let Some(root) = &history_root
+        && let Some(previous) = report::history::previous(root)
+    {
+        report::history::compare(&mut report, &previous);
     }
-    let report = report;
+    // Every output below is rendered from this one redacted report.
+    let report = report::redacted(&report);
+    if let Some(root) = &history_root
+        && let Err(e) = report::history::append(root, &report)
+    {
+        tracing::warn!("cannot append to .devops-agent/history.jsonl: {e}");
+    }
     let code = report::exit_code(&report);
     // Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
     let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
@@ -641,7 +646,7 @@ fn finish(
     }
     for (format, path) in outputs {
         if let Some(text) = render(*format)
-            && let Err(e) = std::fs::write(path, text)
+            && let Err(e) = report::write_file(path, &text)
         {
             tracing::error!("cannot write {}: {e}", path.display());
         }

@@ -71,6 +71,27 @@ impl Project {
         })
     }
 
+    /// A redactor that knows every secret this project defines: its environment
+    /// ([`Env::redactor`]), the `environment` of each configured service, the build `env`, and
+    /// the passwords of configured database and external URLs.
+    pub fn redactor(&self) -> crate::redact::Redactor {
+        let mut r = self.env.redactor();
+        let config = &self.config;
+        let services = config
+            .services
+            .values()
+            .flat_map(|s| s.environment.iter())
+            .chain(config.build.env.iter())
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        let urls = config
+            .databases
+            .iter()
+            .map(|d| ("url", d.url.as_str()))
+            .chain(config.external.iter().map(|e| ("url", e.url.as_str())));
+        r.learn_project(services.chain(urls));
+        r
+    }
+
     /// A path relative to the project for display.
     pub fn relative(&self, path: &Path) -> String {
         relative(&self.root, path)
@@ -152,9 +173,14 @@ impl Env {
             .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// A redactor that knows this environment's secret values.
+    /// A redactor that knows this environment's secret values: the process environment's by
+    /// name, `.env`'s by name and by looking random.
     pub fn redactor(&self) -> crate::redact::Redactor {
-        crate::redact::Redactor::new(self.pairs())
+        let mut r = crate::redact::Redactor::new(
+            self.process.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        r.learn_project(self.dotenv.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        r
     }
 
     /// Where `name` comes from: `process`, `.env`, or None.

@@ -150,14 +150,19 @@ impl EventSink {
         self.progress = enabled && io::stderr().is_terminal();
     }
 
-    /// Write one event to every writer, flushed. Write errors are logged, never fatal: the
-    /// report on stdout matters more than a side stream.
+    /// Write one event to every writer, flushed, every string in it redacted. Write errors are
+    /// logged, never fatal: the report on stdout matters more than a side stream.
     pub fn emit(&self, event: &Event) {
         let line = Line {
             event,
             timestamp: super::now_rfc3339(),
         };
-        let Ok(mut text) = serde_json::to_string(&line) else {
+        let redactor = crate::redact::current();
+        let Ok(mut value) = serde_json::to_value(&line) else {
+            return;
+        };
+        redactor.redact_json(&mut value);
+        let Ok(mut text) = serde_json::to_string(&value) else {
             return;
         };
         text.push('\n');
@@ -265,6 +270,7 @@ fn progress_line(event: &Event) {
         | Event::PortsAllocated { .. }
         | Event::ValidationComplete { .. } => return,
     };
+    let text = super::escape::terminal(&crate::redact::current().redact(&text));
     let mut err = io::stderr().lock();
     let _ = writeln!(err, "{text}");
 }

@@ -7,8 +7,11 @@ use std::fmt::Write as _;
 use super::model::{CheckStatus, Report, Severity};
 
 /// Workflow-command data escaping (`%`, CR, LF; plus `:` and `,` in properties).
+/// Control characters (terminal escapes in a tool's output) are shown escaped: the log view
+/// renders ANSI sequences.
 fn data(text: &str) -> String {
-    text.replace('%', "%25")
+    super::escape::terminal(&text.replace('\r', "\n"))
+        .replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }

@@ -1,7 +1,9 @@
-//! The `human` format: a short, readable summary for a terminal or a log.
+//! The `human` format: a short, readable summary for a terminal or a log. Text from the
+//! project is shown with its control characters escaped, so it cannot drive the terminal.
 
 use std::fmt::Write as _;
 
+use super::escape::terminal as t;
 use super::model::{CheckStatus, Report};
 
 /// The symbol shown for a status.
@@ -80,11 +82,12 @@ pub fn render(report: &Report, color: bool) -> String {
         .sprint_validation
         .story_id
         .as_deref()
-        .map_or_else(String::new, |s| format!(" {s}"));
+        .map_or_else(String::new, |s| format!(" {}", t(s)));
     let _ = writeln!(
         out,
         "devops-agent {}{story} — {}",
-        report.meta.command, report.meta.project
+        report.meta.command,
+        t(&report.meta.project)
     );
     if report.meta.interrupted {
         let by = report
@@ -99,12 +102,12 @@ pub fn render(report: &Report, color: bool) -> String {
     }
     for error in &report.errors {
         let location = match (&error.file, error.line, error.column) {
-            (Some(f), Some(l), Some(c)) => format!("{f}:{l}:{c}: "),
-            (Some(f), Some(l), None) => format!("{f}:{l}: "),
-            (Some(f), None, _) => format!("{f}: "),
+            (Some(f), Some(l), Some(c)) => format!("{}:{l}:{c}: ", t(f)),
+            (Some(f), Some(l), None) => format!("{}:{l}: ", t(f)),
+            (Some(f), None, _) => format!("{}: ", t(f)),
             (None, _, _) => String::new(),
         };
-        let _ = writeln!(out, "💥 {location}{}", error.message);
+        let _ = writeln!(out, "💥 {location}{}", t(&error.message));
     }
     for gate in &report.gates {
         let _ = writeln!(
@@ -125,17 +128,17 @@ pub fn render(report: &Report, color: bool) -> String {
                 "  {} {}: {}",
                 check_mark(check.status, &check.message),
                 check.id,
-                check.message
+                t(&check.message)
             );
             for finding in &check.findings {
                 let location = match (&finding.file, finding.line) {
-                    (Some(f), Some(l)) => format!("{f}:{l}: "),
-                    (Some(f), None) => format!("{f}: "),
+                    (Some(f), Some(l)) => format!("{}:{l}: ", t(f)),
+                    (Some(f), None) => format!("{}: ", t(f)),
                     (None, _) => String::new(),
                 };
-                let _ = write!(out, "      {location}{}", finding.message);
+                let _ = write!(out, "      {location}{}", t(&finding.message));
                 if let Some(s) = &finding.suggestion {
-                    let _ = write!(out, " → {s}");
+                    let _ = write!(out, " → {}", t(s));
                 }
                 out.push('\n');
             }
@@ -150,7 +153,11 @@ pub fn render(report: &Report, color: bool) -> String {
             let _ = writeln!(
                 out,
                 "  {:<16} {:>6}/{}  {}  ({})",
-                port.service, effective, port.protocol, port.expression, port.source
+                t(&port.service),
+                effective,
+                port.protocol,
+                t(&port.expression),
+                t(&port.source)
             );
         }
     }
@@ -177,9 +184,9 @@ pub fn render(report: &Report, color: bool) -> String {
         }
     }
     let verdict = if report.sprint_validation.deployment_ready {
-        paint.code("1;32", &report.summary)
+        paint.code("1;32", &t(&report.summary))
     } else {
-        paint.code("1;31", &report.summary)
+        paint.code("1;31", &t(&report.summary))
     };
     let _ = writeln!(out, "\n{verdict}");
     out

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use super::escape;
 use super::model::{CheckStatus, Report};
 
 fn mark(status: CheckStatus) -> &'static str {
@@ -16,9 +17,10 @@ fn mark(status: CheckStatus) -> &'static str {
     }
 }
 
-/// Table cells may not contain `|` or line breaks.
+/// Project text in prose or a table cell: escaped so it renders as itself (no HTML, links,
+/// mentions, `|` or line breaks).
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+    escape::markdown(text)
 }
 
 /// Render the report as GitHub-flavoured markdown.
@@ -37,28 +39,28 @@ pub fn render(report: &Report) -> String {
         "❌ not deployment ready"
     };
     let _ = writeln!(out, "# Deployment readiness: {}\n", cell(&title));
-    let _ = writeln!(out, "**{verdict}** — {}\n", report.summary);
+    let _ = writeln!(out, "**{verdict}** — {}\n", cell(&report.summary));
 
     if !sv.blocking_issues.is_empty() {
         out.push_str("## Blocking issues\n\n");
         for issue in &sv.blocking_issues {
             let _ = writeln!(
                 out,
-                "* {} `{}`: {}",
+                "* {} {}: {}",
                 mark(issue.status),
-                issue.check,
-                issue.message
+                escape::code(&issue.check),
+                cell(&issue.message)
             );
         }
         out.push('\n');
     }
     for error in &report.errors {
         let at = match (&error.file, error.line) {
-            (Some(f), Some(l)) => format!("`{f}:{l}`: "),
-            (Some(f), None) => format!("`{f}`: "),
+            (Some(f), Some(l)) => format!("{}: ", escape::code(&format!("{f}:{l}"))),
+            (Some(f), None) => format!("{}: ", escape::code(f)),
             _ => String::new(),
         };
-        let _ = writeln!(out, "* 💥 {at}{}", error.message);
+        let _ = writeln!(out, "* 💥 {at}{}", cell(&error.message));
     }
 
     out.push_str("## Gates\n\n| Gate | Status | Checks | Duration (ms) |\n|:-----|:------:|-------:|--------------:|\n");
@@ -101,34 +103,37 @@ pub fn render(report: &Report) -> String {
             );
             for f in &check.findings {
                 let at = match (&f.file, f.line) {
-                    (Some(file), Some(line)) => format!("`{file}:{line}` "),
-                    (Some(file), None) => format!("`{file}` "),
+                    (Some(file), Some(line)) => {
+                        format!("{} ", escape::code(&format!("{file}:{line}")))
+                    }
+                    (Some(file), None) => format!("{} ", escape::code(file)),
                     _ => String::new(),
                 };
-                let _ = write!(out, "* {at}{}", f.message);
+                let _ = write!(out, "* {at}{}", cell(&f.message));
                 match &f.suggestion {
                     // A fix of several lines (a Dockerfile `ARG` then `EXPOSE`) as a block, since
                     // inline code cannot hold a line break.
                     Some(s) if s.contains('\n') => {
-                        let _ = write!(out, " →\n\n  ```\n");
+                        let fence = escape::fence(s);
+                        let _ = write!(out, " →\n\n  {fence}\n");
                         for line in s.lines() {
-                            let _ = writeln!(out, "  {line}");
+                            let _ = writeln!(out, "  {}", super::escape::terminal(line));
                         }
-                        out.push_str("  ```");
+                        let _ = write!(out, "  {fence}");
                     }
                     Some(s) => {
-                        let _ = write!(out, " → `{s}`");
+                        let _ = write!(out, " → {}", escape::code(s));
                     }
                     None => {}
                 }
                 out.push('\n');
             }
             if !check.evidence.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "\n```json\n{}\n```",
-                    serde_json::to_string_pretty(&check.evidence).unwrap_or_default()
-                );
+                let json = serde_json::to_string_pretty(&check.evidence).unwrap_or_default();
+                // JSON escapes every control character; only a backtick run could end the
+                // block early, and the fence is longer than any.
+                let fence = escape::fence(&json);
+                let _ = writeln!(out, "\n{fence}json\n{json}\n{fence}");
             }
             out.push_str("\n</details>\n\n");
         }
@@ -139,13 +144,13 @@ pub fn render(report: &Report) -> String {
         for p in &report.infrastructure.ports {
             let _ = writeln!(
                 out,
-                "| {} | `{}` | {} | {} | `{}` |",
+                "| {} | {} | {} | {} | {} |",
                 cell(&p.service),
-                cell(&p.expression),
+                escape::code(&p.expression).replace('|', "\\|"),
                 p.effective
                     .map_or_else(|| "—".to_owned(), |e| e.to_string()),
                 p.protocol,
-                p.source
+                escape::code(&p.source).replace('|', "\\|")
             );
         }
         out.push('\n');

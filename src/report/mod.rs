@@ -2,6 +2,7 @@
 //! writes to stdout and stderr (enforced by clippy's `disallowed-macros`).
 
 mod build;
+mod escape;
 mod events;
 mod github;
 pub mod history;
@@ -11,6 +12,7 @@ mod junit;
 mod markdown;
 mod model;
 mod schema;
+mod stderr;
 
 pub use build::{RunRecord, assemble, exit_code};
 pub use events::{Event, EventSink};
@@ -21,6 +23,7 @@ pub use junit::render as render_junit;
 pub use markdown::render as render_markdown;
 pub use model::*;
 pub use schema::schema_json;
+pub use stderr::RedactingStderr;
 
 /// The current time, RFC 3339 UTC with millisecond precision.
 pub fn now_rfc3339() -> String {
@@ -39,12 +42,42 @@ pub fn format_time(t: time::OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
-/// Write a whole document to stdout. A closed pipe (`devops-agent … | head`) is not an error
-/// worth a panic; it is logged.
+/// Write a whole document to stdout, every known secret replaced ([`crate::redact::current`]).
+/// A closed pipe (`devops-agent … | head`) is not an error worth a panic; it is logged.
 pub fn write_stdout(text: &str) {
     use std::io::Write;
+    let text = crate::redact::current().replace_known(text);
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         tracing::debug!("stdout: {e}");
     }
+}
+
+/// Write a whole document to `path`, every known secret replaced.
+pub fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, crate::redact::current().replace_known(text))
+}
+
+/// The report with every string redacted by the run's redactor — the one step every output
+/// (each format, the history, the step summary) is rendered from. Should redaction ever make
+/// the report unreadable (a replacement landing on a status word), the report is replaced by
+/// one that says so rather than written unredacted.
+pub fn redacted(report: &Report) -> Report {
+    let redactor = crate::redact::current();
+    if let Some(clean) = redactor.redact_serde(report) {
+        return clean;
+    }
+    let record = RunRecord {
+        command: report.meta.command.clone(),
+        timestamp: report.meta.timestamp.clone(),
+        errors: vec![RunError {
+            message: "the report could not be redacted, so it is not shown".to_owned(),
+            file: None,
+            line: None,
+            column: None,
+        }],
+        config_error: true,
+        ..RunRecord::default()
+    };
+    assemble(&record)
 }

@@ -1,0 +1,121 @@
+//! Escaping text that came from the project (dependency names, file names, tool output) for
+//! each output: a terminal must not execute escape sequences it contains, markdown must not
+//! render HTML, links or mentions it contains, a code span or fence must not be closed by it.
+
+use std::fmt::Write as _;
+
+/// Characters a terminal or a text view acts on instead of showing: C0 controls (but newline
+/// and tab), DEL, C1 controls, and the bidirectional overrides that reorder what is shown
+/// ("Trojan Source").
+fn is_hidden(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\n' | '\t'))
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\u{1b}' => out.push_str("\\e"),
+        '\r' => out.push_str("\\r"),
+        c if (c as u32) < 0x100 => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        c => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+}
+
+/// Text for a terminal: control characters and escape sequences shown as `\e[31m`, `\x07`…
+pub(crate) fn terminal(text: &str) -> String {
+    if !text.chars().any(is_hidden) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_hidden(c) {
+            push_escaped(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Text for markdown prose (and table cells): `<`, `>`, `&` as entities, the characters that
+/// start links, code, emphasis, cells and mentions backslash-escaped, line breaks as spaces, controls escaped. A
+/// dependency called `<img src=x onerror=…>` or `[click](https://evil.example)` renders as
+/// that text.
+pub(crate) fn markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' | '\r' => out.push(' '),
+            // Enough to stop links, images, code spans, emphasis, table cells and mentions;
+            // `_` (in every identifier) is left alone: inside a word it is not emphasis.
+            '\\' | '`' | '*' | '[' | ']' | '|' | '@' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if is_hidden(c) => push_escaped(&mut out, c),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A markdown code span holding `text` literally, whatever backticks it contains.
+pub(crate) fn code(text: &str) -> String {
+    let one_line: String = terminal(&text.replace(['\n', '\r'], " "));
+    let fence = "`".repeat(longest_run(&one_line, '`') + 1);
+    let pad = if one_line.starts_with('`') || one_line.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{one_line}{pad}{fence}")
+}
+
+/// A fence for a code block holding `text`: longer than any backtick run inside it.
+pub(crate) fn fence(text: &str) -> String {
+    "`".repeat(longest_run(text, '`').max(2) + 1)
+}
+
+fn longest_run(text: &str, c: char) -> usize {
+    let mut best = 0;
+    let mut run = 0;
+    for ch in text.chars() {
+        if ch == c {
+            run += 1;
+            best = best.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_escapes_are_shown_not_executed() {
+        assert_eq!(terminal("a\u{1b}[2Jb\u{7}\r"), "a\\e[2Jb\\x07\\r");
+        assert_eq!(terminal("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(terminal("plain\ttext\n"), "plain\ttext\n");
+    }
+
+    #[test]
+    fn markdown_renders_html_and_links_as_text() {
+        assert_eq!(
+            markdown("<img src=x onerror=alert(1)> [a](http://e) @team"),
+            "&lt;img src=x onerror=alert(1)&gt; \\[a\\](http://e) \\@team"
+        );
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`x"), "`` `x ``");
+        assert_eq!(fence("```"), "````");
+    }
+}
