@@ -1,6 +1,13 @@
 //! Astro: `astro dev` and `astro preview`, both `--port N`; Vite's env-file order.
+//!
+//! Build: a static build writes pages and assets to `dist`; with a server adapter the
+//! browser's files are in `dist/client` and the server in `dist/server`.
 
-use super::model::{Ecosystem, Framework, Mode, PortStyle, Role, ServerCommand, VITE_ENV_FILES};
+use std::path::Path;
+
+use super::model::{
+    Ecosystem, Framework, Mode, Output, PortStyle, Role, ServerCommand, VITE_ENV_FILES,
+};
 
 const PORT: PortStyle = PortStyle::Flag {
     flag: "--port",
@@ -21,5 +28,10 @@ pub(crate) const ASTRO: Framework = Framework {
     default_port: Some(4321),
     url_markers: &["Local"],
     env_files: VITE_ENV_FILES,
+    outputs,
     ..Framework::BASE
 };
+
+fn outputs(_app: &Path) -> Vec<Output> {
+    vec![Output::at_root("dist/client"), Output::at_root("dist")]
+}

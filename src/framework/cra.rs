@@ -1,8 +1,14 @@
 //! Create React App: `react-scripts start` is the development server only; it reads `PORT`
 //! and, unless `BROWSER=none`, tries to open a browser. The production app is the static
 //! `build/` directory, served by any static server.
+//!
+//! Build: `react-scripts build` writes pages and assets to `build`.
 
-use super::model::{Ecosystem, FLOW_ENV_FILES, Framework, Mode, PortStyle, Role, ServerCommand};
+use std::path::Path;
+
+use super::model::{
+    Ecosystem, FLOW_ENV_FILES, Framework, Mode, Output, PortStyle, Role, ServerCommand,
+};
 
 pub(crate) const CRA: Framework = Framework {
     id: "cra",
@@ -26,5 +32,10 @@ pub(crate) const CRA: Framework = Framework {
         "react-scripts start is the development server; a Create React App is deployed as the static files of build/ (serve them with a static server, e.g. `npx serve -s build`)",
     ),
     static_output: Some("build"),
+    outputs,
     ..Framework::BASE
 };
+
+fn outputs(_app: &Path) -> Vec<Output> {
+    vec![Output::at_root("build")]
+}

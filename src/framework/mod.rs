@@ -40,4 +40,6 @@ mod vite;
 pub(crate) use catalogue::{ALL, Recognised, by_id, detect, recognise};
 pub(crate) use command::{Invocation, pinned_port, segments, with_port};
 pub(crate) use log_url::{LogUrl, urls_in_log};
-pub(crate) use model::{Ecosystem, Framework, Mode, PortStyle, Role, ServerCommand};
+pub(crate) use model::{
+    DevBuild, Ecosystem, Framework, Mode, Output, PortStyle, Role, ServerCommand, WarningPattern,
+};

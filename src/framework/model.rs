@@ -1,5 +1,7 @@
 //! The shape every catalogue entry has.
 
+use std::path::Path;
+
 /// Which package ecosystem a framework lives in (where its packages are declared).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ecosystem {
@@ -112,6 +114,15 @@ pub(crate) struct Framework {
     /// The directory its production build writes static files to, when it serves them with
     /// a plain static server (CRA `build`).
     pub(crate) static_output: Option<&'static str>,
+    /// How its development build runs, or why it has none.
+    pub(crate) dev_build: DevBuild,
+    /// Where the production build puts what the browser loads, given the app directory (some
+    /// name it in their own config: SvelteKit's adapter, `angular.json`). Tried in order; the
+    /// first that exists after the build is measured. Empty: the generic folders (`dist`,
+    /// `build`, `out`, `public/build`).
+    pub(crate) outputs: fn(&Path) -> Vec<Output>,
+    /// Build output lines that are warnings the generic build-output parser does not see.
+    pub(crate) build_warnings: &'static [WarningPattern],
 }
 
 impl Framework {
@@ -129,6 +140,9 @@ impl Framework {
         env_files: &[".env"],
         no_prod_server: None,
         static_output: None,
+        dev_build: DevBuild::Script,
+        outputs: no_outputs,
+        build_warnings: &[],
     };
 
     /// The `.env` files for `mode` (`development`/`production`), lowest precedence first.
@@ -149,3 +163,48 @@ pub(crate) const VITE_ENV_FILES: &[&str] =
 /// `.env.[mode].local`; later wins.
 pub(crate) const FLOW_ENV_FILES: &[&str] =
     &[".env", ".env.{mode}", ".env.local", ".env.{mode}.local"];
+
+fn no_outputs(_app: &Path) -> Vec<Output> {
+    Vec::new()
+}
+
+/// How a framework builds for development.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DevBuild {
+    /// The project's build script under `NODE_ENV=development` (or its `build:dev` script).
+    Script,
+    /// The framework has no development build; `build.dev_build` is skipped with this reason.
+    None(&'static str),
+}
+
+/// A build output folder: what the browser loads and where it is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Output {
+    /// Client files, relative to the app: everything under it counts for the browser budget.
+    pub(crate) dir: String,
+    /// URL path the folder is served at (`/` for most; `/_next/static` for Next).
+    pub(crate) public_path: String,
+    /// Where the built HTML pages are, relative to the app, when not inside `dir` (each folder
+    /// that exists after the build is read).
+    pub(crate) pages: Vec<String>,
+}
+
+impl Output {
+    /// Client files in `dir` served at `/`, pages among them.
+    pub(crate) fn at_root(dir: &str) -> Output {
+        Output {
+            dir: dir.to_owned(),
+            public_path: "/".to_owned(),
+            pages: Vec::new(),
+        }
+    }
+}
+
+/// A warning line a framework prints while building.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WarningPattern {
+    /// Text the line contains.
+    pub(crate) contains: &'static str,
+    /// The warning as reported.
+    pub(crate) message: &'static str,
+}

@@ -1,7 +1,12 @@
 //! Nuxt: `nuxt dev` / `nuxi dev` (`--port N`), `nuxt preview`, and the built Nitro server
 //! `node .output/server/index.mjs`, which reads `PORT`.
+//!
+//! Build: `nuxt build` (Nitro) writes what the browser loads to `.output/public`, served at
+//! `/`; the server is `.output/server`.
 
-use super::model::{Ecosystem, Framework, Mode, PortStyle, Role, ServerCommand};
+use std::path::Path;
+
+use super::model::{Ecosystem, Framework, Mode, Output, PortStyle, Role, ServerCommand};
 
 const PORT: PortStyle = PortStyle::Flag {
     flag: "--port",
@@ -29,5 +34,10 @@ pub(crate) const NUXT: Framework = Framework {
     ],
     default_port: Some(3000),
     url_markers: &["Local:"],
+    outputs,
     ..Framework::BASE
 };
+
+fn outputs(_app: &Path) -> Vec<Output> {
+    vec![Output::at_root(".output/public")]
+}

@@ -1,7 +1,14 @@
 //! Remix: `remix vite:dev` (Vite's `--port N`) and `remix-serve build/server/index.js`, which
 //! reads `PORT`.
+//!
+//! Build: the Vite build writes the browser's files to `build/client` (the server to
+//! `build/server`); classic Remix wrote them to `public/build`, served at `/build`.
 
-use super::model::{Ecosystem, Framework, Mode, PortStyle, Role, ServerCommand, VITE_ENV_FILES};
+use std::path::Path;
+
+use super::model::{
+    Ecosystem, Framework, Mode, Output, PortStyle, Role, ServerCommand, VITE_ENV_FILES,
+};
 
 pub(crate) const REMIX: Framework = Framework {
     id: "remix",
@@ -29,5 +36,17 @@ pub(crate) const REMIX: Framework = Framework {
     default_port: Some(3000),
     url_markers: &["Local:", "[remix-serve]"],
     env_files: VITE_ENV_FILES,
+    outputs,
     ..Framework::BASE
 };
+
+fn outputs(_app: &Path) -> Vec<Output> {
+    vec![
+        Output::at_root("build/client"),
+        Output {
+            dir: "public/build".to_owned(),
+            public_path: "/build".to_owned(),
+            pages: Vec::new(),
+        },
+    ]
+}

@@ -1,7 +1,16 @@
 //! SvelteKit: Vite's dev server and `vite preview`, and in production the Node adapter's
 //! `node build`, which reads `PORT`.
+//!
+//! Build: `vite build` writes the client bundle to `.svelte-kit/output/client` (with a Vite
+//! manifest), then the adapter copies it to its own output: adapter-node `build/client` with
+//! prerendered pages in `build/prerendered`, adapter-static `build`. The server bundle
+//! (`build/server`, `.svelte-kit/output/server`) is not for the browser.
 
-use super::model::{Ecosystem, Framework, Mode, PortStyle, Role, ServerCommand, VITE_ENV_FILES};
+use std::path::Path;
+
+use super::model::{
+    Ecosystem, Framework, Mode, Output, PortStyle, Role, ServerCommand, VITE_ENV_FILES,
+};
 
 const PORT: PortStyle = PortStyle::Flag {
     flag: "--port",
@@ -29,5 +38,29 @@ pub(crate) const SVELTEKIT: Framework = Framework {
     default_port: Some(5173),
     url_markers: &["Local:"],
     env_files: VITE_ENV_FILES,
+    outputs,
     ..Framework::BASE
 };
+
+fn outputs(app: &Path) -> Vec<Output> {
+    let config = ["svelte.config.js", "svelte.config.mjs", "svelte.config.ts"]
+        .iter()
+        .find_map(|f| std::fs::read_to_string(app.join(f)).ok())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    if config.contains("adapter-node") {
+        out.push(Output {
+            dir: "build/client".to_owned(),
+            public_path: "/".to_owned(),
+            pages: vec!["build/prerendered".to_owned()],
+        });
+    } else if config.contains("adapter-static") {
+        out.push(Output::at_root("build"));
+    }
+    out.push(Output {
+        dir: ".svelte-kit/output/client".to_owned(),
+        public_path: "/".to_owned(),
+        pages: vec![".svelte-kit/output/prerendered/pages".to_owned()],
+    });
+    out
+}

@@ -1,8 +1,14 @@
 //! Vite: the dev server (`vite`, `vite dev`, `vite serve`) and `vite preview`. Vite ignores
 //! `PORT`; it takes `--port N`, and without `--strictPort` it silently moves to the next free
 //! port when N is taken. It prints `Local:   http://localhost:5173/`.
+//!
+//! Build: `vite build` writes pages and assets to `dist`.
 
-use super::model::{Ecosystem, Framework, Mode, PortStyle, Role, ServerCommand, VITE_ENV_FILES};
+use std::path::Path;
+
+use super::model::{
+    Ecosystem, Framework, Mode, Output, PortStyle, Role, ServerCommand, VITE_ENV_FILES,
+};
 
 const PORT: PortStyle = PortStyle::Flag {
     flag: "--port",
@@ -25,5 +31,10 @@ pub(crate) const VITE: Framework = Framework {
     default_port: Some(5173),
     url_markers: &["Local:"],
     env_files: VITE_ENV_FILES,
+    outputs,
     ..Framework::BASE
 };
+
+fn outputs(_app: &Path) -> Vec<Output> {
+    vec![Output::at_root("dist")]
+}
