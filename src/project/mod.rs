@@ -8,6 +8,7 @@ mod error;
 mod k8s;
 mod package_json;
 mod walk;
+mod workspaces;
 mod yaml;
 
 pub use compose::{
@@ -23,3 +24,4 @@ pub use error::{FileError, LineIndex, line_col};
 pub use k8s::{K8sPort, K8sPortKind, Manifest, read as k8s_read};
 pub use package_json::{PackageJson, ScriptPort, read as package_json_read};
 pub use walk::Detected;
+pub(crate) use workspaces::{Orchestrator, fans_out, only_watches, read as workspaces_read};

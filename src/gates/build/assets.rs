@@ -23,11 +23,18 @@ pub(crate) struct Reference {
 /// Largest HTML file read.
 const MAX_HTML_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Every local reference in the HTML files under `output`. Absolute URLs to other hosts,
-/// `data:` URLs and fragments are not files of this build and are skipped.
-pub(crate) fn html_references(app: &Path, output: &Path, public_path: &str) -> Vec<Reference> {
+/// Every local reference in the HTML files under `pages` (the output itself for most
+/// frameworks; Next keeps its prerendered pages apart from the assets). A rooted URL under
+/// `public_path` is looked up in `output`. Absolute URLs to other hosts, `data:` URLs and
+/// fragments are not files of this build and are skipped.
+pub(crate) fn html_references(
+    app: &Path,
+    pages: &Path,
+    output: &Path,
+    public_path: &str,
+) -> Vec<Reference> {
     let mut refs = Vec::new();
-    for html in html_files(output) {
+    for html in html_files(pages) {
         let Ok(meta) = fs::metadata(&html) else {
             continue;
         };

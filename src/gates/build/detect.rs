@@ -1,11 +1,18 @@
 //! What to build and how: the build commands of each app in the project, from
-//! devops-agent.toml or detected from package.json, Cargo.toml, go.mod or a Makefile.
+//! devops-agent.toml or detected from package.json, Cargo.toml, go.mod or a Makefile, and the
+//! order they run in. In a monorepo each workspace with a build script is an app, built after
+//! the workspaces it imports ([`crate::project::Workspaces`]), or the orchestrator (turbo, nx)
+//! builds them all with its one command; a root script that only fans out to the workspaces is
+//! never run beside them.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::project::{FileError, Project, package_json_read};
+use crate::framework::{self, DevBuild, Ecosystem, Framework, Output};
+use crate::project::{
+    FileError, Orchestrator, Project, fans_out, package_json_read, workspaces_read,
+};
 
 /// The toolchain that builds an app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +46,43 @@ pub(crate) struct App {
     pub(crate) kind: Kind,
     pub(crate) dev: BuildCommand,
     pub(crate) prod: BuildCommand,
+    /// Why the development build does not run (the framework has none), if so.
+    pub(crate) no_dev_build: Option<&'static str>,
     /// Output directory candidates, relative to the app, first existing wins.
-    pub(crate) outputs: Vec<String>,
+    pub(crate) outputs: Vec<Output>,
+    /// The framework recognised, and the evidence (`next (Next.js, web/package.json
+    /// dependency next)`).
+    pub(crate) framework: Option<(&'static Framework, String)>,
+    /// Directories of the apps that must be built before this one (workspaces it imports).
+    pub(crate) after: Vec<String>,
+}
+
+/// How the apps of a project are built.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// Every app built, whose output is measured.
+    pub(crate) apps: Vec<App>,
+    pub(crate) order: Order,
+}
+
+/// The order builds run in.
+#[derive(Debug, Clone)]
+pub(crate) enum Order {
+    /// Each app its own command, level by level (indexes into the apps); the apps of one level
+    /// do not depend on each other and build concurrently.
+    Levels(Vec<Vec<usize>>),
+    /// The monorepo's orchestrator builds every app with one command.
+    Orchestrated(Box<Orchestrated>),
+}
+
+/// One orchestrator command that builds every workspace.
+#[derive(Debug, Clone)]
+pub(crate) struct Orchestrated {
+    pub(crate) tool: Orchestrator,
+    /// The root app running it (dir `.`), with its dev and prod commands.
+    pub(crate) runner: App,
+    /// Workspace name → directory, to attribute the orchestrator's output.
+    pub(crate) members: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,12 +93,153 @@ pub(crate) struct BuildCommand {
     pub(crate) source: String,
 }
 
-/// Default output directories of front-end tool chains, in the order they are tried.
-const NODE_OUTPUTS: &[&str] = &["dist", "build", "out", ".next", "public/build"];
+/// Default output directories of front-end tool chains without a recognised framework, in the
+/// order they are tried.
+const NODE_OUTPUTS: &[&str] = &["dist", "build", "out", "public/build"];
+
+fn node_outputs() -> Vec<Output> {
+    NODE_OUTPUTS.iter().map(|d| Output::at_root(d)).collect()
+}
+
+/// The apps to build (for listings; [`plan`] also says in which order).
+pub(crate) fn apps(project: &Project) -> (Vec<App>, Vec<FileError>) {
+    let (plan, errors) = plan(project);
+    (plan.apps, errors)
+}
+
+/// The apps to build and their order.
+pub(crate) fn plan(project: &Project) -> (Plan, Vec<FileError>) {
+    let (apps, mut errors) = detect(project);
+    let sequential = |apps: Vec<App>| {
+        let order = Order::Levels((0..apps.len()).map(|i| vec![i]).collect());
+        Plan { apps, order }
+    };
+    if project.config.build.dev.is_some()
+        || project.config.build.prod.is_some()
+        || project.config.build.dir.is_some()
+    {
+        return (sequential(apps), errors);
+    }
+    let workspaces = match workspaces_read(project) {
+        Ok(Some(w)) => w,
+        Ok(None) => return (sequential(apps), errors),
+        Err(e) => {
+            errors.push(e);
+            return (sequential(apps), errors);
+        }
+    };
+    let runner = package_manager(&project.root);
+    // The root's own build script, when it does more than fan out to the workspaces.
+    let root_script = workspaces.root.scripts.get("build");
+    let mut apps: Vec<App> = apps
+        .into_iter()
+        .filter(|a| a.dir != "." || root_script.is_some_and(|s| !fans_out(s)))
+        .collect();
+    for app in &mut apps {
+        if app.dir != "." {
+            // Members run with the monorepo's package manager (the lock file is at the root).
+            for cmd in [&mut app.dev, &mut app.prod] {
+                if let Some(rest) = cmd.command.split_once(" run ").map(|(_, r)| r.to_owned()) {
+                    cmd.command = format!("{runner} run {rest}");
+                }
+            }
+        }
+    }
+    let index_of = |dir: &str, apps: &[App]| apps.iter().position(|a| a.dir == dir);
+    if let Some(tool) = workspaces.orchestrator {
+        let command = match root_script {
+            Some(s) if s.contains(tool.as_str()) => format!("{runner} run build"),
+            _ => tool.command(runner, "build"),
+        };
+        let source = match root_script {
+            Some(s) if s.contains(tool.as_str()) => "package.json script build".to_owned(),
+            _ => tool.config_file().to_owned(),
+        };
+        let env = &project.config.build.env;
+        let runner_app = App {
+            dir: ".".to_owned(),
+            path: project.root.clone(),
+            kind: Kind::Node,
+            dev: BuildCommand {
+                command: command.clone(),
+                env: env_with(env, "NODE_ENV", "development"),
+                source: source.clone(),
+            },
+            prod: BuildCommand {
+                command,
+                env: env_with(env, "NODE_ENV", "production"),
+                source,
+            },
+            no_dev_build: None,
+            outputs: Vec::new(),
+            framework: None,
+            after: Vec::new(),
+        };
+        let members = workspaces
+            .members
+            .iter()
+            .map(|m| (m.name.clone(), m.dir.clone()))
+            .collect();
+        apps.retain(|a| a.dir != ".");
+        return (
+            Plan {
+                apps,
+                order: Order::Orchestrated(Box::new(Orchestrated {
+                    tool,
+                    runner: runner_app,
+                    members,
+                })),
+            },
+            errors,
+        );
+    }
+    let mut levels: Vec<Vec<usize>> = match workspaces.levels(|m| index_of(&m.dir, &apps).is_some())
+    {
+        Ok(levels) => levels
+            .into_iter()
+            .map(|l| {
+                l.into_iter()
+                    .filter_map(|i| index_of(&workspaces.members[i].dir, &apps))
+                    .collect()
+            })
+            .collect(),
+        Err(cycle) => {
+            errors.push(FileError::new("package.json", cycle.to_string()));
+            vec![(0..apps.len()).filter(|&i| apps[i].dir != ".").collect()]
+        }
+    };
+    // What each member waits for, so a failed library stops its dependents.
+    for app in &mut apps {
+        if let Some(m) = workspaces.member(&app.dir) {
+            let mut stack = m.depends_on.clone();
+            let mut seen = std::collections::BTreeSet::new();
+            while let Some(j) = stack.pop() {
+                if seen.insert(j) {
+                    stack.extend(workspaces.members[j].depends_on.iter().copied());
+                }
+            }
+            app.after = seen
+                .into_iter()
+                .map(|j| workspaces.members[j].dir.clone())
+                .collect();
+        }
+    }
+    // A root build of its own runs after every workspace.
+    if let Some(root) = index_of(".", &apps) {
+        levels.push(vec![root]);
+    }
+    (
+        Plan {
+            apps,
+            order: Order::Levels(levels),
+        },
+        errors,
+    )
+}
 
 /// Find the apps to build. Configuration wins; else every package.json with a build script,
 /// the Cargo project at the root, a Go module at the root, or a Makefile with a `build` target.
-pub(crate) fn apps(project: &Project) -> (Vec<App>, Vec<FileError>) {
+fn detect(project: &Project) -> (Vec<App>, Vec<FileError>) {
     let cfg = &project.config.build;
     let mut errors = Vec::new();
     let env: BTreeMap<String, String> = cfg.env.clone();
@@ -89,7 +272,10 @@ pub(crate) fn apps(project: &Project) -> (Vec<App>, Vec<FileError>) {
                 kind: Kind::Configured,
                 dev,
                 prod,
-                outputs: NODE_OUTPUTS.iter().map(|s| (*s).to_owned()).collect(),
+                no_dev_build: None,
+                outputs: node_outputs(),
+                framework: None,
+                after: Vec::new(),
             }],
             errors,
         );
@@ -116,10 +302,19 @@ pub(crate) fn apps(project: &Project) -> (Vec<App>, Vec<FileError>) {
             continue;
         };
         let runner = package_manager(dir_path);
-        let dev_script = ["build:dev", "build:development"]
+        let own_dev_script = ["build:dev", "build:development"]
             .into_iter()
-            .find(|s| pkg.scripts.contains_key(*s))
-            .unwrap_or(prod_script);
+            .find(|s| pkg.scripts.contains_key(*s));
+        let dev_script = own_dev_script.unwrap_or(prod_script);
+        let detection = framework::detect(Ecosystem::Node, |p| pkg.dependencies.contains(p));
+        let no_dev_build = match detection.map(|f| f.dev_build) {
+            Some(DevBuild::None(reason)) if own_dev_script.is_none() => Some(reason),
+            _ => None,
+        };
+        let outputs = detection
+            .map(|f| (f.outputs)(dir_path))
+            .filter(|o| !o.is_empty())
+            .unwrap_or_else(node_outputs);
         apps.push(App {
             dir: dir.clone(),
             path: dir_path.to_owned(),
@@ -134,7 +329,10 @@ pub(crate) fn apps(project: &Project) -> (Vec<App>, Vec<FileError>) {
                 env: env_with(&env, "NODE_ENV", "production"),
                 source: format!("{dir}/package.json script {prod_script}"),
             },
-            outputs: NODE_OUTPUTS.iter().map(|s| (*s).to_owned()).collect(),
+            no_dev_build,
+            outputs,
+            framework: detection.map(|f| (f, evidence(f, &pkg))),
+            after: Vec::new(),
         });
     }
     let root = &project.root;
@@ -161,7 +359,10 @@ pub(crate) fn apps(project: &Project) -> (Vec<App>, Vec<FileError>) {
                 env: env.clone(),
                 source: "Cargo.toml".to_owned(),
             },
-            outputs: vec!["target/release".to_owned()],
+            no_dev_build: None,
+            outputs: vec![Output::at_root("target/release")],
+            framework: None,
+            after: Vec::new(),
         });
     }
     if apps.is_empty() && root.join("go.mod").is_file() && in_scope(".") {
@@ -179,7 +380,10 @@ pub(crate) fn apps(project: &Project) -> (Vec<App>, Vec<FileError>) {
                 env: env_with(&env, "CGO_ENABLED", "0"),
                 source: "go.mod".to_owned(),
             },
+            no_dev_build: None,
             outputs: Vec::new(),
+            framework: None,
+            after: Vec::new(),
         });
     }
     if apps.is_empty()
@@ -211,11 +415,27 @@ pub(crate) fn apps(project: &Project) -> (Vec<App>, Vec<FileError>) {
                     env: env.clone(),
                     source: format!("Makefile target {prod}"),
                 },
-                outputs: vec!["dist".to_owned(), "build".to_owned(), "bin".to_owned()],
+                no_dev_build: None,
+                outputs: ["dist", "build", "bin"]
+                    .iter()
+                    .map(|d| Output::at_root(d))
+                    .collect(),
+                framework: None,
+                after: Vec::new(),
             });
         }
     }
     (apps, errors)
+}
+
+/// Which framework, from which file: `next (Next.js, web/package.json dependency next)`.
+fn evidence(f: &Framework, pkg: &crate::project::PackageJson) -> String {
+    let package = f
+        .packages
+        .iter()
+        .find(|p| pkg.dependencies.contains(**p))
+        .unwrap_or(&"");
+    format!("{} ({}, {} dependency {package})", f.id, f.name, pkg.path)
 }
 
 fn env_with(base: &BTreeMap<String, String>, key: &str, value: &str) -> BTreeMap<String, String> {

@@ -8,9 +8,11 @@ use serde_json::json;
 
 use super::assets;
 use super::bundle::{self, Compression};
-use super::detect::{self, App, BuildCommand, Kind};
+use super::detect::{self, App, BuildCommand, Kind, Order, Plan};
+use super::orchestrated;
 use super::warnings::{self, Level};
 use crate::check::{CheckId, CheckResult, Finding, GateId, GateResult, Severity, Status};
+use crate::framework::Output;
 use crate::gates::GateCtx;
 use crate::process::{self, CommandSpec, Ending, Finished};
 use crate::redact::Redactor;
@@ -19,11 +21,194 @@ use crate::report::{Event, EventSink};
 /// One build that ran.
 struct BuildRun<'a> {
     app: &'a App,
-    command: &'a BuildCommand,
+    command: BuildCommand,
     finished: Finished,
     /// Diagnostics parsed from its output.
     diagnostics: Vec<warnings::Diagnostic>,
     tail: Vec<String>,
+    /// For an orchestrator's run: what each workspace printed and whether it failed.
+    workspaces: Vec<orchestrated::MemberOutput>,
+}
+
+/// Development or production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Dev,
+    Prod,
+}
+
+/// The builds of one mode: those that ran, and the apps that did not, with why.
+struct ModeRuns<'a> {
+    runs: Vec<BuildRun<'a>>,
+    not_run: Vec<NotRun>,
+}
+
+/// An app whose build did not run.
+struct NotRun {
+    dir: String,
+    reason: String,
+    /// A workspace it needs failed: this counts as a failure. Otherwise (no development build
+    /// in its framework) it does not.
+    blocking: bool,
+}
+
+impl ModeRuns<'_> {
+    /// Whether `app`'s build ran and succeeded (for an orchestrator's run: its workspace).
+    fn built(&self, app: &App) -> bool {
+        self.runs.iter().any(|r| {
+            if r.workspaces.is_empty() {
+                r.app.dir == app.dir && r.finished.ending.success()
+            } else {
+                r.finished.ending.success()
+                    || r.workspaces
+                        .iter()
+                        .any(|w| w.dir == app.dir && !w.failed && w.lines > 0)
+            }
+        })
+    }
+}
+
+/// Run the builds of `mode` in the plan's order: level by level, the apps of a level
+/// concurrently, or the orchestrator's one command.
+async fn run_mode<'a>(
+    ctx: &GateCtx,
+    sink: &EventSink,
+    redactor: &Redactor,
+    plan: &'a Plan,
+    mode: Mode,
+) -> ModeRuns<'a> {
+    let purpose = match mode {
+        Mode::Dev => CheckId::BuildDevBuild,
+        Mode::Prod => CheckId::BuildProdBuild,
+    };
+    let command_of = |app: &'a App| match mode {
+        Mode::Dev => &app.dev,
+        Mode::Prod => &app.prod,
+    };
+    let mut out = ModeRuns {
+        runs: Vec::new(),
+        not_run: Vec::new(),
+    };
+    match &plan.order {
+        Order::Orchestrated(o) => {
+            let skipped: Vec<&App> = plan
+                .apps
+                .iter()
+                .filter(|a| mode == Mode::Dev && a.no_dev_build.is_some())
+                .collect();
+            for app in &skipped {
+                out.not_run.push(NotRun {
+                    dir: app.dir.clone(),
+                    reason: app.no_dev_build.unwrap_or_default().to_owned(),
+                    blocking: false,
+                });
+            }
+            if !plan.apps.is_empty() && skipped.len() == plan.apps.len() {
+                return out;
+            }
+            // Leave out the workspaces whose framework has no development build.
+            let mut command = command_of(&o.runner).clone();
+            let excluded: Vec<&String> = o
+                .members
+                .iter()
+                .filter(|(_, dir)| skipped.iter().any(|a| &a.dir == *dir))
+                .map(|(name, _)| name)
+                .collect();
+            if !excluded.is_empty() {
+                let flags = orchestrated::exclude_flags(o.tool, &excluded);
+                command.command = if command.command.contains(" run build")
+                    && !command.command.contains("turbo")
+                    && !command.command.contains(" nx ")
+                {
+                    format!("{} -- {flags}", command.command)
+                } else {
+                    format!("{} {flags}", command.command)
+                };
+            }
+            let mut runs =
+                build_many(ctx, sink, redactor, vec![(&o.runner, command)], purpose).await;
+            if let Some(mut run) = runs.pop() {
+                let text = crate::process::strip_ansi(&run.finished.output.text(redactor));
+                run.workspaces = orchestrated::attribute(o.tool, &text, &o.members);
+                run.diagnostics = run
+                    .workspaces
+                    .iter()
+                    .flat_map(|w| {
+                        let framework = plan.apps.iter().find(|a| a.dir == w.dir);
+                        let mut d = warnings::parse(&w.text);
+                        if let Some(app) = framework {
+                            d.extend(framework_warnings(app, &w.text));
+                        }
+                        for diag in &mut d {
+                            if let Some(f) = &diag.file
+                                && !Path::new(f).is_absolute()
+                            {
+                                diag.file = Some(format!("{}/{f}", w.dir));
+                            }
+                        }
+                        d
+                    })
+                    .collect();
+                out.runs.push(run);
+            }
+        }
+        Order::Levels(levels) => {
+            let mut failed: Vec<String> = Vec::new();
+            for level in levels {
+                let mut batch = Vec::new();
+                for &i in level {
+                    let app = &plan.apps[i];
+                    if mode == Mode::Dev
+                        && let Some(reason) = app.no_dev_build
+                    {
+                        out.not_run.push(NotRun {
+                            dir: app.dir.clone(),
+                            reason: reason.to_owned(),
+                            blocking: false,
+                        });
+                        continue;
+                    }
+                    if let Some(dep) = app.after.iter().find(|d| failed.contains(d)) {
+                        failed.push(app.dir.clone());
+                        out.not_run.push(NotRun {
+                            dir: app.dir.clone(),
+                            reason: format!("not built: {dep}, which it imports, failed to build"),
+                            blocking: true,
+                        });
+                        continue;
+                    }
+                    batch.push((app, command_of(app).clone()));
+                }
+                for run in build_many(ctx, sink, redactor, batch, purpose).await {
+                    if !run.finished.ending.success() {
+                        failed.push(run.app.dir.clone());
+                    }
+                    out.runs.push(run);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Warnings the app's framework prints that the generic parser does not recognise.
+fn framework_warnings(app: &App, text: &str) -> Vec<warnings::Diagnostic> {
+    let Some((framework, _)) = &app.framework else {
+        return Vec::new();
+    };
+    framework
+        .build_warnings
+        .iter()
+        .filter(|p| text.contains(p.contains))
+        .map(|p| warnings::Diagnostic {
+            file: None,
+            line: None,
+            column: None,
+            level: Level::Warning,
+            message: p.message.to_owned(),
+            tool: framework.id,
+        })
+        .collect()
 }
 
 /// Run the five build checks.
@@ -31,9 +216,10 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
     let started = Instant::now();
     sink.gate_started(GateId::Build);
     let redactor = ctx.project.env.redactor();
-    let (apps, errors) = detect::apps(&ctx.project);
+    let (plan, errors) = detect::plan(&ctx.project);
+    let apps = &plan.apps;
 
-    let checks = if apps.is_empty() {
+    let checks = if apps.is_empty() && !matches!(plan.order, Order::Orchestrated(_)) {
         let (status, message) = if let Some(e) = errors.first() {
             (Status::Error, format!("cannot read {e}"))
         } else {
@@ -61,37 +247,21 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
         .collect()
     } else {
         let mut checks = Vec::new();
-        let mut dev_runs = Vec::new();
         let check_started = Instant::now();
-        for app in &apps {
-            dev_runs.push(build(ctx, sink, &redactor, app, &app.dev, CheckId::BuildDevBuild).await);
-        }
+        let dev_runs = run_mode(ctx, sink, &redactor, &plan, Mode::Dev).await;
         let mut dev = build_check(CheckId::BuildDevBuild, "development", &dev_runs, ctx);
         dev.duration = check_started.elapsed();
         sink.check_completed(GateId::Build, &dev);
         checks.push(dev);
 
-        let mut prod_runs = Vec::new();
         let check_started = Instant::now();
-        for app in &apps {
-            prod_runs.push(
-                build(
-                    ctx,
-                    sink,
-                    &redactor,
-                    app,
-                    &app.prod,
-                    CheckId::BuildProdBuild,
-                )
-                .await,
-            );
-        }
+        let prod_runs = run_mode(ctx, sink, &redactor, &plan, Mode::Prod).await;
         let mut prod = build_check(CheckId::BuildProdBuild, "production", &prod_runs, ctx);
         prod.duration = check_started.elapsed();
         sink.check_completed(GateId::Build, &prod);
         checks.push(prod);
 
-        let all_runs: Vec<&BuildRun> = dev_runs.iter().chain(&prod_runs).collect();
+        let all_runs: Vec<&BuildRun> = dev_runs.runs.iter().chain(&prod_runs.runs).collect();
         let warnings = ctx
             .cancelled_check(CheckId::BuildNoBlockingWarnings)
             .unwrap_or_else(|| warnings_check(&all_runs, ctx));
@@ -99,9 +269,10 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
         checks.push(warnings);
 
         // Output checks look at what the production build left, file work off the runtime.
-        let outputs: Vec<(App, bool)> = prod_runs
+        let outputs: Vec<(App, bool)> = plan
+            .apps
             .iter()
-            .map(|r| (r.app.clone(), r.finished.ending.success()))
+            .map(|a| (a.clone(), prod_runs.built(a)))
             .collect();
         let project = ctx.project.clone();
         let cancelled = (
@@ -149,49 +320,69 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
     result
 }
 
-async fn build<'a>(
+/// Run `builds` concurrently; results in the order given.
+async fn build_many<'a>(
     ctx: &GateCtx,
     sink: &EventSink,
     redactor: &Redactor,
-    app: &'a App,
-    command: &'a BuildCommand,
+    builds: Vec<(&'a App, BuildCommand)>,
     purpose: CheckId,
-) -> BuildRun<'a> {
-    let spec = CommandSpec {
-        command: command.command.clone(),
-        cwd: app.path.clone(),
-        env: command.env.clone(),
-        timeout: ctx.build_timeout(),
-        grace: ctx.grace(),
-    };
-    sink.emit(&Event::CommandStarted {
-        gate: "build".to_owned(),
-        purpose: purpose.as_str().to_owned(),
-        command: redactor.redact(&command.command),
-        cwd: app.dir.clone(),
-    });
-    let finished = process::run(&spec, &ctx.processes).await;
-    sink.emit(&Event::CommandFinished {
-        gate: "build".to_owned(),
-        purpose: purpose.as_str().to_owned(),
-        command: redactor.redact(&command.command),
-        ending: finished.ending.kind().to_owned(),
-        exit_code: match finished.ending {
-            Ending::Exited(code) => Some(code),
-            _ => None,
-        },
-        duration_ms: ms(finished.duration),
-    });
-    let text = crate::process::strip_ansi(&finished.output.text(redactor));
-    let diagnostics = warnings::parse(&text);
-    let tail = finished.output.tail(redactor);
-    BuildRun {
-        app,
-        command,
-        finished,
-        diagnostics,
-        tail: tail.iter().map(|l| cargo_line(l)).collect(),
+) -> Vec<BuildRun<'a>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, (app, command)) in builds.iter().enumerate() {
+        let spec = CommandSpec {
+            command: command.command.clone(),
+            cwd: app.path.clone(),
+            env: command.env.clone(),
+            timeout: ctx.build_timeout(),
+            grace: ctx.grace(),
+        };
+        sink.emit(&Event::CommandStarted {
+            gate: "build".to_owned(),
+            purpose: purpose.as_str().to_owned(),
+            command: redactor.redact(&command.command),
+            cwd: app.dir.clone(),
+        });
+        let processes = ctx.processes.clone();
+        tasks.spawn(async move { (i, process::run(&spec, &processes).await) });
     }
+    let mut finished: Vec<Option<Finished>> = builds.iter().map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((i, f)) = joined {
+            finished[i] = Some(f);
+        }
+    }
+    let mut runs = Vec::new();
+    for ((app, command), finished) in builds.into_iter().zip(finished) {
+        // A task only fails to join when it panicked; nothing ran to report then.
+        let Some(finished) = finished else {
+            continue;
+        };
+        sink.emit(&Event::CommandFinished {
+            gate: "build".to_owned(),
+            purpose: purpose.as_str().to_owned(),
+            command: redactor.redact(&command.command),
+            ending: finished.ending.kind().to_owned(),
+            exit_code: match finished.ending {
+                Ending::Exited(code) => Some(code),
+                _ => None,
+            },
+            duration_ms: ms(finished.duration),
+        });
+        let text = crate::process::strip_ansi(&finished.output.text(redactor));
+        let mut diagnostics = warnings::parse(&text);
+        diagnostics.extend(framework_warnings(app, &text));
+        let tail = finished.output.tail(redactor);
+        runs.push(BuildRun {
+            app,
+            command,
+            finished,
+            diagnostics,
+            tail: tail.iter().map(|l| cargo_line(l)).collect(),
+            workspaces: Vec::new(),
+        });
+    }
+    runs
 }
 
 /// cargo's JSON lines carry a human rendering; show that instead of the JSON.
@@ -213,7 +404,8 @@ fn ms(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn build_check(id: CheckId, mode: &str, runs: &[BuildRun], ctx: &GateCtx) -> CheckResult {
+fn build_check(id: CheckId, mode: &str, mode_runs: &ModeRuns, ctx: &GateCtx) -> CheckResult {
+    let runs = &mode_runs.runs;
     let mut findings = Vec::new();
     let mut failed = Vec::new();
     let mut cancelled = None;
@@ -241,6 +433,9 @@ fn build_check(id: CheckId, mode: &str, runs: &[BuildRun], ctx: &GateCtx) -> Che
                 .collect::<Vec<_>>(),
             "stop": run.finished.stop.evidence(),
             "output_tail": if ending.success() { Vec::new() } else { run.tail.clone() },
+            "framework": run.app.framework.as_ref().map(|(_, e)| e),
+            "after": run.app.after,
+            "workspaces": run.workspaces.iter().map(orchestrated::MemberOutput::evidence).collect::<Vec<_>>(),
         }));
         match ending {
             Ending::Exited(0) => {}
@@ -254,11 +449,31 @@ fn build_check(id: CheckId, mode: &str, runs: &[BuildRun], ctx: &GateCtx) -> Che
                     .find(|d| d.level == Level::Error)
                     .map(|d| d.message.clone())
                     .or_else(|| last_meaningful(&run.tail));
+                let failed_workspaces: Vec<String> = run
+                    .workspaces
+                    .iter()
+                    .filter(|w| w.failed)
+                    .map(|w| format!("{} ({})", w.dir, w.name))
+                    .collect();
+                let first_error = run
+                    .diagnostics
+                    .iter()
+                    .find(|d| d.level == Level::Error)
+                    .map(|d| match &d.file {
+                        Some(f) => format!("{f}: {}", d.message),
+                        None => d.message.clone(),
+                    })
+                    .or(first_error);
                 failed.push(format!(
-                    "{} ({}) {}{}",
+                    "{} ({}) {}{}{}",
                     run.app.dir,
                     run.command.command,
                     ending.describe(ctx.build_timeout()),
+                    if failed_workspaces.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" in {}", failed_workspaces.join(", "))
+                    },
                     first_error.map_or_else(String::new, |e| format!(": {e}"))
                 ));
                 for d in run
@@ -287,6 +502,14 @@ fn build_check(id: CheckId, mode: &str, runs: &[BuildRun], ctx: &GateCtx) -> Che
             }
         }
     }
+    for n in mode_runs.not_run.iter().filter(|n| n.blocking) {
+        failed.push(format!("{} {}", n.dir, n.reason));
+    }
+    let not_run: Vec<String> = mode_runs
+        .not_run
+        .iter()
+        .map(|n| format!("{}: {}", n.dir, n.reason))
+        .collect();
     let (status, message) = if let Some(why) = cancelled.or_else(|| ctx.cancelled()) {
         let reason = format!("cancelled: {why} before the {mode} build finished; it was stopped");
         (
@@ -295,9 +518,25 @@ fn build_check(id: CheckId, mode: &str, runs: &[BuildRun], ctx: &GateCtx) -> Che
             },
             reason,
         )
+    } else if runs.is_empty() && failed.is_empty() {
+        let reason = not_run.join("; ");
+        (
+            Status::Skipped {
+                reason: reason.clone(),
+            },
+            reason,
+        )
     } else if failed.is_empty() {
         let total: u64 = runs.iter().map(|r| ms(r.finished.duration)).sum();
-        let built = format!("{} {mode} build(s) succeeded in {total} ms", runs.len());
+        let skipped = if not_run.is_empty() {
+            String::new()
+        } else {
+            format!("; not run: {}", not_run.join("; "))
+        };
+        let built = format!(
+            "{} {mode} build(s) succeeded in {total} ms{skipped}",
+            runs.len()
+        );
         if leaked == 0 {
             (Status::Passed, built)
         } else {
@@ -315,6 +554,7 @@ fn build_check(id: CheckId, mode: &str, runs: &[BuildRun], ctx: &GateCtx) -> Che
     CheckResult::new(id, status, message)
         .with_findings(findings)
         .evidence("builds", evidence)
+        .evidence("not_run", not_run)
 }
 
 /// A build that exited but left processes running (a forgotten watcher, a detached daemon):
@@ -461,18 +701,33 @@ fn warnings_check(runs: &[&BuildRun], ctx: &GateCtx) -> CheckResult {
 }
 
 /// The output directory of an app after its production build, if there is one.
-fn output_dir(project: &crate::project::Project, app: &App) -> Option<(String, PathBuf)> {
+fn output_dir(project: &crate::project::Project, app: &App) -> Option<(String, PathBuf, Output)> {
     let configured = project
         .config
         .build
         .output
         .as_ref()
-        .map(|o| vec![o.clone()]);
+        .map(|o| vec![Output::at_root(o)]);
     configured
         .unwrap_or_else(|| app.outputs.clone())
         .into_iter()
-        .map(|o| (o.trim_end_matches('/').to_owned(), app.path.join(&o)))
-        .find(|(_, p)| p.is_dir())
+        .map(|o| {
+            (
+                o.dir.trim_end_matches('/').to_owned(),
+                app.path.join(&o.dir),
+                o,
+            )
+        })
+        .find(|(_, p, _)| p.is_dir())
+}
+
+/// The output candidates of an app, for a "not found" message.
+fn candidates(app: &App) -> String {
+    app.outputs
+        .iter()
+        .map(|o| o.dir.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn bundle_check(project: &crate::project::Project, apps: &[(App, bool)]) -> CheckResult {
@@ -488,11 +743,11 @@ fn bundle_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
             skipped.push(format!("{}: the production build failed", app.dir));
             continue;
         }
-        let Some((output, dir)) = output_dir(project, app) else {
+        let Some((output, dir, _)) = output_dir(project, app) else {
             skipped.push(format!(
                 "{}: no output directory ({})",
                 app.dir,
-                app.outputs.join(", ")
+                candidates(app)
             ));
             continue;
         };
@@ -573,6 +828,7 @@ fn bundle_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
         evidence.push(json!({
             "app": app.dir,
             "output": output,
+            "framework": app.framework.as_ref().map(|(_, e)| e),
             "files": files.len(),
             "total": {
                 "raw": files.iter().map(|f| f.raw).sum::<u64>(),
@@ -637,7 +893,6 @@ fn assets_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
     let mut checked = 0usize;
     let mut skipped = Vec::new();
     let mut evidence = Vec::new();
-    let public_path = cfg.public_path.clone().unwrap_or_else(|| "/".to_owned());
     for (app, succeeded) in apps {
         if !succeeded {
             skipped.push(format!("{}: the production build failed", app.dir));
@@ -666,14 +921,34 @@ fn assets_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
                 ),
             }
         }
-        let Some((output, dir)) = output_dir(project, app) else {
+        let Some((output, dir, found)) = output_dir(project, app) else {
             if app_checked == 0 {
-                skipped.push(format!("{}: no output directory", app.dir));
+                skipped.push(format!(
+                    "{}: no output directory ({})",
+                    app.dir,
+                    candidates(app)
+                ));
             }
             checked += app_checked;
             continue;
         };
-        let mut refs = assets::html_references(&app.path, &dir, &public_path);
+        let public_path = cfg
+            .public_path
+            .clone()
+            .unwrap_or_else(|| found.public_path.clone());
+        let mut pages: Vec<PathBuf> = found
+            .pages
+            .iter()
+            .map(|p| app.path.join(p))
+            .filter(|p| p.is_dir())
+            .collect();
+        if pages.is_empty() {
+            pages.push(dir.clone());
+        }
+        let mut refs: Vec<assets::Reference> = pages
+            .iter()
+            .flat_map(|p| assets::html_references(&app.path, p, &dir, &public_path))
+            .collect();
         match assets::manifest_references(&app.path, &dir) {
             Ok(m) => refs.extend(m),
             Err(e) => findings.push(Finding::new(
@@ -712,6 +987,11 @@ fn assets_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
             "references": refs.len(),
             "missing": missing,
             "artifacts": cfg.artifacts,
+            "public_path": public_path,
+            "pages": pages
+                .iter()
+                .map(|p| p.strip_prefix(&app.path).unwrap_or(p).to_string_lossy().into_owned())
+                .collect::<Vec<_>>(),
         }));
         if app_checked == 0 {
             skipped.push(format!(

@@ -8,6 +8,7 @@ mod bundle;
 mod detect;
 mod gate;
 mod glob;
+mod orchestrated;
 mod warnings;
 
 pub(crate) use detect::{apps as detect_apps, package_manager};

@@ -19,3 +19,4 @@ mod python;
 mod read;
 
 pub use gate::run;
+pub(crate) use node::{expand_workspaces, pnpm_workspaces};

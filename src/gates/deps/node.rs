@@ -839,7 +839,7 @@ fn installed_matches_lock(
 }
 
 /// Workspace globs from pnpm-workspace.yaml (`packages:`), if present.
-fn pnpm_workspaces(dir: &Path) -> Vec<String> {
+pub(crate) fn pnpm_workspaces(dir: &Path) -> Vec<String> {
     #[derive(serde::Deserialize, Default)]
     struct Ws {
         #[serde(default)]
@@ -854,7 +854,7 @@ fn pnpm_workspaces(dir: &Path) -> Vec<String> {
 }
 
 /// Directories matched by workspace patterns that hold a package.json; `!pattern` excludes.
-fn expand_workspaces(dir: &Path, patterns: &[String]) -> Vec<PathBuf> {
+pub(crate) fn expand_workspaces(dir: &Path, patterns: &[String]) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
     let mut excluded: Vec<PathBuf> = Vec::new();
     for pattern in patterns {

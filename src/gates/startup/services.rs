@@ -113,7 +113,16 @@ pub(crate) fn detect(project: &Project, decls: &[PortDecl]) -> (Vec<Service>, Ve
                     continue;
                 }
             };
-            let has = |s: &str| pkg.scripts.contains_key(s);
+            // A script that only recompiles on change (a library's `tsc -w`) or hands the task
+            // to every workspace (the root's `turbo run dev`) is not a server: the workspaces'
+            // own scripts start the servers, each once.
+            let serves = |s: &str| {
+                pkg.scripts.get(s).is_some_and(|c| {
+                    let fan_out = pkg.dir == "." && crate::project::fans_out(c);
+                    !(crate::project::only_watches(c) || fan_out)
+                })
+            };
+            let has = |s: &str| serves(s);
             if !has("dev") && !has("start") {
                 continue;
             }
