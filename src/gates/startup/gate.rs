@@ -232,6 +232,7 @@ fn mode_check(id: CheckId, mode: Mode, runs: &[ServiceRun], ctx: &GateCtx) -> Ch
             "exit_code": match ending { Some(Ending::Exited(c)) => Some(*c), _ => None },
             "port_released": run.port_released,
             "stop": stop.map(crate::process::StopReport::evidence),
+            "prod_build": run.prod_build,
             "output_tail": if problem.is_some() { tail } else { Vec::new() },
         }));
     }

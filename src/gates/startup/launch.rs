@@ -40,6 +40,8 @@ pub(crate) struct ServiceRun {
     pub(crate) finished: Option<Finished>,
     /// After the stop: whether nothing listens on its port any more.
     pub(crate) port_released: Option<bool>,
+    /// What was done to have a production build before a production start.
+    pub(crate) prod_build: Option<String>,
 }
 
 /// One health request.
@@ -127,6 +129,7 @@ pub(crate) async fn run_mode(
                 samples: Vec::new(),
                 finished: None,
                 port_released: None,
+                prod_build: None,
             };
             if let Some(dep) = failed_dep {
                 run.ready = Err(format!(
@@ -134,6 +137,9 @@ pub(crate) async fn run_mode(
                 ));
                 runs[i] = Some((run, None));
                 continue;
+            }
+            if mode == Mode::Prod {
+                run.prod_build = super::prod_build::ensure(ctx, &service).await.describe();
             }
             let mut env = shared_env.clone();
             env.extend(launch.env.clone());
