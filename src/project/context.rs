@@ -106,6 +106,15 @@ impl Project {
     }
 }
 
+/// Files that document the variables an app reads, as `.env.example` does.
+pub(crate) const EXAMPLE_FILES: &[&str] = &[
+    ".env.example",
+    ".env.sample",
+    ".env.template",
+    ".env.default",
+    ".env.defaults",
+];
+
 /// The environment the application would see: the process environment first, then the
 /// project's `.env`, as docker compose resolves it.
 #[derive(Debug, Clone, Default)]
@@ -116,9 +125,12 @@ pub struct Env {
     pub dotenv_error: Option<FileError>,
     /// Whether a `.env` file was found.
     pub dotenv_present: bool,
-    /// Keys documented in `.env.example`, when that file exists and parses.
+    /// Keys documented in `.env.example` (and `.env.sample`, `.env.template`, `.env.default`,
+    /// `.env.defaults`), when one of them exists and parses.
     pub example_keys: Option<std::collections::BTreeSet<String>>,
-    /// `.env.example` exists but could not be read.
+    /// Which of those files were read.
+    pub example_files: Vec<String>,
+    /// One of them exists but could not be read.
     pub example_error: Option<FileError>,
 }
 
@@ -132,12 +144,21 @@ impl Env {
             process,
             ..Env::default()
         };
-        match dotenv::load(&root.join(".env.example")) {
-            Ok(Some(example)) => {
-                env.example_keys = Some(example.entries.iter().map(|e| e.key.clone()).collect());
+        for name in EXAMPLE_FILES {
+            match dotenv::load(&root.join(name)) {
+                Ok(Some(example)) => {
+                    env.example_keys
+                        .get_or_insert_with(Default::default)
+                        .extend(example.entries.iter().map(|e| e.key.clone()));
+                    env.example_files.push((*name).to_owned());
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    if env.example_error.is_none() {
+                        env.example_error = Some(file_error(root, &e));
+                    }
+                }
             }
-            Ok(None) => {}
-            Err(e) => env.example_error = Some(file_error(root, &e)),
         }
         let path = root.join(".env");
         let lookup_process = env.process.clone();

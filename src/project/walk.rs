@@ -12,6 +12,13 @@ use std::path::{Path, PathBuf};
 const MAX_DEPTH: usize = 5;
 /// An upper bound on directory entries visited, so a huge tree cannot stall a run.
 const MAX_ENTRIES: usize = 20_000;
+/// At most this many source files are listed.
+pub(crate) const MAX_SOURCES: usize = 5_000;
+/// Extensions of the source files listed.
+const SOURCE_EXTENSIONS: &[&str] = &[
+    "js", "mjs", "cjs", "jsx", "ts", "mts", "cts", "tsx", "svelte", "vue", "astro", "py", "go",
+    "rs",
+];
 
 /// Directories never descended into: installed dependencies, build output, VCS metadata.
 const SKIP_DIRS: &[&str] = &[
@@ -39,6 +46,9 @@ pub struct Detected {
     /// `Dockerfile`, `Dockerfile.*`, `*.Dockerfile`.
     pub dockerfiles: Vec<PathBuf>,
     pub package_json: Vec<PathBuf>,
+    /// Source files (JavaScript/TypeScript, Python, Go, Rust), at most [`MAX_SOURCES`], for
+    /// the environment variables the code reads.
+    pub sources: Vec<PathBuf>,
     /// True when the walk stopped early at its entry limit.
     pub truncated: bool,
 }
@@ -54,6 +64,7 @@ impl Detected {
         found.k8s.sort();
         found.dockerfiles.sort();
         found.package_json.sort();
+        found.sources.sort();
         found
     }
 }
@@ -109,6 +120,14 @@ fn classify(name: &str, path: PathBuf, found: &mut Detected) {
         found.dockerfiles.push(path);
     } else if name == "package.json" {
         found.package_json.push(path);
+    } else if found.sources.len() < MAX_SOURCES
+        && Path::new(&lower)
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| SOURCE_EXTENSIONS.contains(&e))
+        && !lower.ends_with(".min.js")
+    {
+        found.sources.push(path);
     }
 }
 

@@ -15,8 +15,9 @@ enum Source {
     Config(String),
     /// A compose `${VAR:?message}` or `${VAR?message}`: strict.
     ComposeRequired(String),
-    /// A key of `.env.example` that some reference uses without a default.
-    Example,
+    /// A key of `.env.example` (or `.env.sample`, …) that some reference uses without a
+    /// default: where.
+    Example(String),
 }
 
 impl Source {
@@ -24,7 +25,7 @@ impl Source {
         match self {
             Source::Config(s) => s.clone(),
             Source::ComposeRequired(at) => format!("required by {at}"),
-            Source::Example => ".env.example".to_owned(),
+            Source::Example(why) => why.clone(),
         }
     }
 }
@@ -90,15 +91,38 @@ pub(crate) fn check(project: &Project) -> CheckResult {
             }
         }
     }
+    // A documented key is required only where something reads it without a default: a
+    // compose/config reference, or the code.
     let mut optional = Vec::new();
-    for key in project.env.example_keys.iter().flatten() {
-        if defaulted.get(key) == Some(&true) {
-            optional.push(key.clone());
-        } else {
-            required
-                .entry(key.clone())
+    let mut unread = Vec::new();
+    let documented = project.env.example_files.join(", ");
+    let keys: Vec<&str> = project
+        .env
+        .example_keys
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let code = super::env_refs::scan(project, &keys);
+    for key in &keys {
+        let reads = code.get(*key);
+        let in_code = reads.and_then(|r| r.without_default.clone());
+        match (defaulted.get(*key), in_code) {
+            (Some(false), _) => required
+                .entry((*key).to_owned())
                 .or_default()
-                .push(Source::Example);
+                .push(Source::Example(format!(
+                    "{documented}; referenced without a default in compose, package.json or devops-agent.toml"
+                ))),
+            (_, Some(at)) => required
+                .entry((*key).to_owned())
+                .or_default()
+                .push(Source::Example(format!(
+                    "{documented}; read without a default at {at}"
+                ))),
+            (Some(true), None) => optional.push((*key).to_owned()),
+            (None, None) if reads.is_some() => optional.push((*key).to_owned()),
+            (None, None) => unread.push((*key).to_owned()),
         }
     }
 
@@ -107,7 +131,7 @@ pub(crate) fn check(project: &Project) -> CheckResult {
     let mut empty = Vec::new();
     let mut present = Vec::new();
     for (name, sources) in &required {
-        let strict = sources.iter().any(|s| !matches!(s, Source::Example));
+        let strict = sources.iter().any(|s| !matches!(s, Source::Example(_)));
         let why = sources
             .iter()
             .map(Source::describe)
@@ -154,9 +178,16 @@ pub(crate) fn check(project: &Project) -> CheckResult {
             "the project's .env cannot be read; which variables are set is unknown".to_owned(),
         )
     } else if required.is_empty() {
-        let reason =
-            "no required variable declared (devops-agent.toml, .env.example, compose ${VAR:?})"
+        let mut reason =
+            "no required variable declared (devops-agent.toml, compose ${VAR:?}, or a .env.example key the code reads without a default)"
                 .to_owned();
+        if !optional.is_empty() || !unread.is_empty() {
+            reason = format!(
+                "{reason}; {documented}: {} read with a default, {} read nowhere",
+                optional.len(),
+                unread.len()
+            );
+        }
         (
             Status::Skipped {
                 reason: reason.clone(),
@@ -199,7 +230,9 @@ pub(crate) fn check(project: &Project) -> CheckResult {
         .evidence("present", present)
         .evidence("missing", missing)
         .evidence("empty", empty)
-        .evidence("optional_with_defaults", optional);
+        .evidence("optional_with_defaults", optional)
+        .evidence("documented_but_unread", unread)
+        .evidence("documented_in", project.env.example_files.clone());
     result.duration = started.elapsed();
     result
 }

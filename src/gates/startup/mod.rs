@@ -5,10 +5,12 @@
 //! respond quickly (`startup.health_checks`).
 
 mod databases;
+mod env_refs;
 mod env_vars;
 mod external;
 mod gate;
 mod launch;
+mod prod_build;
 mod services;
 
 pub use gate::{run, start_live};
