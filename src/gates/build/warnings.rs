@@ -91,21 +91,43 @@ fn cargo_json(line: &str) -> Option<Diagnostic> {
         .find(|s| s.get("is_primary").and_then(serde_json::Value::as_bool) == Some(true));
     // Summary lines ("3 warnings emitted") have no span and repeat what was counted.
     let primary = primary?;
+    // An error raised inside a macro (sqlx's `query!`) has its primary span in the macro's
+    // source — the registry or a path dependency, an absolute path — and an `expansion` chain
+    // back to the call site. Point at the first span of that chain in the workspace (cargo
+    // writes workspace files relative to the workspace root); when none is, give no file
+    // rather than one the user cannot edit.
+    let mut span = primary;
+    let mut steps = 0;
+    let located = loop {
+        if span_in_workspace(span) {
+            break Some(span);
+        }
+        steps += 1;
+        match span.get("expansion").and_then(|e| e.get("span")) {
+            Some(outer) if steps < 64 => span = outer,
+            _ => break None,
+        }
+    };
+    let field = |key: &str| located.and_then(|s| s.get(key));
     Some(Diagnostic {
-        file: primary
-            .get("file_name")
+        file: field("file_name")
             .and_then(|f| f.as_str())
             .map(str::to_owned),
-        line: primary
-            .get("line_start")
-            .and_then(serde_json::Value::as_u64),
-        column: primary
-            .get("column_start")
-            .and_then(serde_json::Value::as_u64),
+        line: field("line_start").and_then(serde_json::Value::as_u64),
+        column: field("column_start").and_then(serde_json::Value::as_u64),
         level,
         message: text.to_owned(),
         tool: "cargo",
     })
+}
+
+/// Whether a cargo JSON span is in a file of the workspace: a relative path (cargo makes
+/// workspace paths relative), not an absolute one (registry, git checkouts, the standard
+/// library, path dependencies outside the workspace) nor a pseudo-file like `<macros>`.
+fn span_in_workspace(span: &serde_json::Value) -> bool {
+    span.get("file_name")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|f| !f.is_empty() && !f.starts_with('/') && !f.starts_with('<'))
 }
 
 /// tsc: `src/a.ts(3,7): error TS2322: …` or `src/a.ts:3:7 - error TS2322: …`.
@@ -238,9 +260,14 @@ fn bare_generic(line: &str) -> Option<Diagnostic> {
     let lower = t.to_ascii_lowercase();
     for prefix in ["warning: ", "warn ", "[warn] ", "[warning] "] {
         if lower.starts_with(prefix) {
-            // "warning: 3 warnings emitted" and npm's config chatter repeat or add noise.
+            // "warning: 3 warnings emitted" and npm's config chatter repeat or add noise;
+            // cargo's status lines ("build failed, waiting for other jobs to finish...",
+            // "`app` (bin \"app\") generated 2 warnings") report on the build, not a warning.
             let message = &t[prefix.len()..];
-            if message.contains("warnings emitted") || message.contains("warning emitted") {
+            if message.contains("warnings emitted")
+                || message.contains("warning emitted")
+                || cargo_status(message)
+            {
                 return None;
             }
             return Some(diag(Level::Warning, message, "generic"));
@@ -252,6 +279,21 @@ fn bare_generic(line: &str) -> Option<Diagnostic> {
         }
     }
     None
+}
+
+/// cargo's own progress and summary lines, printed with a `warning:` prefix.
+fn cargo_status(message: &str) -> bool {
+    if message.starts_with("build failed, waiting for other jobs to finish") {
+        return true;
+    }
+    // "`app` (bin "app") generated 1 warning (run `cargo fix …`)", also "… 1 duplicate".
+    message.starts_with('`')
+        && message.split_once(" generated ").is_some_and(|(_, rest)| {
+            rest.split_whitespace()
+                .next()
+                .is_some_and(|n| n.parse::<u64>().is_ok())
+                && rest.contains("warning")
+        })
 }
 
 fn looks_like_path(text: &str) -> bool {
@@ -273,6 +315,74 @@ mod tests {
         assert_eq!(d[0].file.as_deref(), Some("src/main.rs"));
         assert_eq!((d[0].line, d[0].column), (Some(2), Some(9)));
         assert_eq!(d[0].level, Level::Warning);
+    }
+
+    /// A real cargo build: a workspace calling a macro of a dependency outside it, whose body
+    /// fails to type-check. rustc puts the primary span in the dependency's file (an absolute
+    /// path, as for a crate from the registry) and the call site in `expansion`.
+    #[test]
+    fn error_inside_a_dependency_macro_points_at_the_call_site() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (path, text) in [
+            (
+                "macros/Cargo.toml",
+                "[package]\nname = \"macros\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+            ),
+            (
+                "macros/src/lib.rs",
+                "#[macro_export]\nmacro_rules! typed {\n    ($e:expr) => {{\n        let _ = $e;\n        let value: u32 = \"not a number\";\n        value\n    }};\n}\n",
+            ),
+            (
+                "app/Cargo.toml",
+                "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nmacros = { path = \"../macros\" }\n",
+            ),
+            (
+                "app/src/main.rs",
+                "fn main() {\n    let n = macros::typed!(\"text\");\n    let _ = n;\n}\n",
+            ),
+        ] {
+            let file = root.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+        let out = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--offline", "--quiet", "--message-format=json"])
+            .env("CARGO_TARGET_DIR", root.join("target"))
+            .current_dir(root.join("app"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // The raw message does point into the dependency, so the test shows the difference.
+        assert!(stdout.contains("macros/src/lib.rs"), "{stdout}");
+        let errors: Vec<Diagnostic> = parse(&stdout)
+            .into_iter()
+            .filter(|d| d.level == Level::Error)
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(errors[0].file.as_deref(), Some("src/main.rs"));
+        assert_eq!((errors[0].line, errors[0].column), (Some(2), Some(13)));
+    }
+
+    #[test]
+    fn a_span_only_outside_the_workspace_gives_no_file() {
+        let line = r#"{"reason":"compiler-message","message":{"level":"error","message":"boom","spans":[{"file_name":"/home/dev/.cargo/registry/src/index.example-0/x-1.0.0/src/lib.rs","line_start":3,"column_start":1,"is_primary":true,"expansion":null}]}}"#;
+        let d = parse(line);
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].file.as_deref(), d[0].line), (None, None));
+    }
+
+    #[test]
+    fn cargo_status_lines_are_not_warnings() {
+        // As cargo prints them (the first when a parallel job failed, with -j above 1).
+        let out = "warning: build failed, waiting for other jobs to finish...\n\
+                   warning: `app` (bin \"app\") generated 1 warning (run `cargo fix --bin \"app\" -p app` to apply 1 suggestion)\n\
+                   warning: `core-lib` (lib) generated 3 warnings\n\
+                   warning: unused manifest key: package.foo\n";
+        let d = parse(out);
+        assert_eq!(d.len(), 1, "{d:#?}");
+        assert_eq!(d[0].message, "unused manifest key: package.foo");
     }
 
     #[test]
