@@ -732,9 +732,7 @@ fn lock_checks(
                 Some(_) => continue,
             };
             flagged.insert(name.clone());
-            let found = recorded
-                .get(&(section.clone(), name.clone()))
-                .map(&shown);
+            let found = recorded.get(&(section.clone(), name.clone())).map(&shown);
             out.lockfile
                 .push(out_of_sync(Some(d), &d.req.name, message).with("found", found.as_deref()));
         }
