@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::common::{Run, check, devops_agent, findings, fixture, project, run, skip};
 
 /// How a fixture's tree is installed.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Installer {
     Npm,
     YarnClassic,
@@ -826,6 +826,91 @@ fn pnpm_store_layout_resolves_through_symlinks() {
             .any(|p| p["problem"] == "out_of_sync" && p["package"] == "ms"),
         "{lock:#?}"
     );
+}
+
+/// Whether `pnpm ls` accepts the tree (its exit code).
+fn pnpm_ls_ok(dir: &Path) -> bool {
+    Command::new("node")
+        .arg(tools().join("node/node_modules/pnpm/bin/pnpm.cjs"))
+        .args(["ls", "--depth", "Infinity"])
+        .current_dir(dir)
+        .output()
+        .expect("pnpm ls")
+        .status
+        .success()
+}
+
+fn npm_ls_ok(dir: &Path) -> bool {
+    Command::new("npm")
+        .args(["ls", "--all"])
+        .current_dir(dir)
+        .output()
+        .expect("npm ls")
+        .status
+        .success()
+}
+
+/// esbuild's 25 platform packages and fsevents, as npm and pnpm install them on this machine:
+/// every one restricted (`os`/`cpu`/`libc` in the lock) to another platform is skipped by the
+/// package manager, and devops-agent says nothing about it.
+#[test]
+fn platform_only_optional_packages_are_silent() {
+    for (name, installer) in [
+        ("deps-npm-platform", Installer::Npm),
+        ("deps-pnpm-platform", Installer::Pnpm),
+    ] {
+        let Some(dir) = installed(name, installer) else {
+            return;
+        };
+        let tool_ok = |d: &Path| match installer {
+            Installer::Pnpm => pnpm_ls_ok(d),
+            _ => npm_ls_ok(d),
+        };
+        assert!(
+            tool_ok(dir.path()),
+            "{name}: the package manager accepts its tree"
+        );
+        let out = deps(dir.path());
+        let report = out.report();
+        assert_all_passed(&report, &out, true);
+        for id in [
+            "deps.packages_installed",
+            "deps.lockfile_valid",
+            "deps.no_version_conflicts",
+            "deps.peer_dependencies",
+        ] {
+            let c = check(&report, id);
+            assert!(findings(c).is_empty(), "{name} {id}: {c:#}");
+        }
+        let skipped = check(&report, "deps.packages_installed")["evidence"]["manifests"][0]
+            ["platform_skipped"]
+            .as_u64()
+            .unwrap();
+        // All of esbuild's platforms but this one, and fsevents (macOS only).
+        assert!(skipped >= 20, "{name}: {skipped}");
+
+        // Broken: the installed esbuild no longer the version the manifest pins.
+        let esbuild = fs::canonicalize(dir.path().join("node_modules/esbuild")).unwrap();
+        edit(
+            &esbuild.join("package.json"),
+            "\"version\": \"0.25.12\"",
+            "\"version\": \"0.25.11\"",
+        );
+        let report = deps(dir.path()).report();
+        let verdict = status(&report, "deps.no_version_conflicts") == "passed";
+        if installer == Installer::Npm {
+            assert_eq!(
+                verdict,
+                tool_ok(dir.path()),
+                "{name}: agreement with npm ls"
+            );
+        }
+        assert!(
+            !verdict,
+            "{name}: {:#}",
+            check(&report, "deps.no_version_conflicts")
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -138,6 +138,7 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
     let production = project.env.get("NODE_ENV").as_deref() == Some("production");
 
     let pnp = dir.join(".pnp.cjs").is_file() && !dir.join("node_modules").is_dir();
+    let mut platform_skipped = 0usize;
     let mut visited: HashSet<usize> = HashSet::new();
     let mut edges = 0usize;
     let mut peer_edges = 0usize;
@@ -165,6 +166,7 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
                 Some(Ok(lock)) => &lock.foreign,
                 _ => &no_foreign,
             },
+            platform_skipped: std::cell::Cell::new(0),
         };
         walk_tree(
             project,
@@ -180,6 +182,7 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
             workspace_links(project, &mut tree, dir, &tops, &install, out);
         }
         extraneous(project, &mut tree, &tops, &visited, &install, &rel, out);
+        platform_skipped = opts.platform_skipped.get();
     }
 
     // Evidence: one entry per manifest in each check it fed.
@@ -190,6 +193,11 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
         .annotate(i, "node_modules", serde_json::Value::from(node_modules));
     out.installed
         .annotate(i, "workspaces", serde_json::Value::from(members.len()));
+    out.installed.annotate(
+        i,
+        "platform_skipped",
+        serde_json::Value::from(platform_skipped),
+    );
     out.conflicts.manifest(&rel, "node", edges);
     out.peers.manifest(&rel, "node", peer_edges);
 
@@ -280,6 +288,8 @@ struct WalkOpts<'a> {
     production: bool,
     /// Optional packages the lock restricts to other platforms.
     foreign: &'a HashSet<String>,
+    /// How many of those were (rightly) not installed.
+    platform_skipped: std::cell::Cell<usize>,
 }
 
 /// Resolve every edge reachable from the tops and report missing and invalid ones.
@@ -348,9 +358,12 @@ fn walk_tree(
                 let (acc, severity) = match kind {
                     DepKind::Dev if production => (&mut out.installed, Severity::Info),
                     DepKind::Prod | DepKind::Dev => (&mut out.installed, Severity::Error),
-                    // npm skips optional packages built for other platforms on purpose.
+                    // The package manager skips optional packages built for other platforms
+                    // on purpose (`@esbuild/darwin-arm64` on Linux): nothing to report, only
+                    // counted in the evidence.
                     DepKind::Optional if opts.foreign.contains(&dep.name) => {
-                        (&mut out.installed, Severity::Info)
+                        opts.platform_skipped.set(opts.platform_skipped.get() + 1);
+                        continue;
                     }
                     DepKind::Optional => (&mut out.installed, Severity::Warning),
                     DepKind::Peer => (&mut out.peers, Severity::Error),

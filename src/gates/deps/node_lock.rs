@@ -71,8 +71,8 @@ pub(crate) struct NodeLock {
     pub(crate) descriptors: HashSet<String>,
     /// yarn, pnpm: package name → versions locked.
     pub(crate) versions: HashMap<String, HashSet<String>>,
-    /// npm: optional packages the lock restricts to other platforms (`fsevents` on Linux),
-    /// which npm skips on purpose.
+    /// npm, pnpm, yarn berry: packages the lock restricts to other platforms (`fsevents` on
+    /// Linux, `@esbuild/darwin-arm64` on x64), which the package manager skips on purpose.
     pub(crate) foreign: HashSet<String>,
 }
 
@@ -125,6 +125,7 @@ struct NpmEntry {
     peer_dependencies: BTreeMap<String, Value>,
     os: Value,
     cpu: Value,
+    libc: Value,
 }
 
 /// Whether an npm `os`/`cpu` list (`["darwin"]`, `["!win32"]`) admits `current`.
@@ -138,6 +139,27 @@ fn platform_allows(list: &Value, current: &str) -> bool {
     }
     let allowed: Vec<&&str> = items.iter().filter(|i| !i.starts_with('!')).collect();
     allowed.is_empty() || allowed.iter().any(|i| **i == current)
+}
+
+/// Whether a package restricted by `os`, `cpu` and `libc` lists (npm's and pnpm's fields)
+/// can be installed on this machine: npm and pnpm skip an optional one that cannot.
+pub(crate) fn platform_fits(os: &Value, cpu: &Value, libc: &Value) -> bool {
+    let (this_os, this_cpu) = npm_platform();
+    // libc is only checked on Linux, as npm-install-checks does.
+    let libc_ok = this_os != "linux" || platform_allows(libc, machine_libc());
+    platform_allows(os, this_os) && platform_allows(cpu, this_cpu) && libc_ok
+}
+
+/// `glibc` or `musl`, as npm names the C library (musl systems have its dynamic loader).
+fn machine_libc() -> &'static str {
+    let musl = ["/lib", "/usr/lib"].iter().any(|dir| {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("ld-musl-"))
+        })
+    });
+    if musl { "musl" } else { "glibc" }
 }
 
 /// This machine as npm names it (`process.platform`, `process.arch`).
@@ -174,11 +196,10 @@ fn npm(rel: &str, text: &str) -> Result<NodeLock, FileError> {
     };
     if let Some(packages) = raw.packages {
         let mut importers = HashMap::new();
-        let (os, cpu) = npm_platform();
         for (key, entry) in packages {
             let is_location = key.starts_with("node_modules/") || key.contains("/node_modules/");
             if is_location {
-                if !(platform_allows(&entry.os, os) && platform_allows(&entry.cpu, cpu))
+                if !platform_fits(&entry.os, &entry.cpu, &entry.libc)
                     && let Some(name) = key.rsplit("node_modules/").next()
                 {
                     lock.foreign.insert(name.to_owned());
@@ -372,6 +393,37 @@ struct BerryEntry {
     dependencies: BTreeMap<String, Text>,
     #[serde(default, rename = "peerDependencies")]
     peer_dependencies: BTreeMap<String, Text>,
+    /// `os=darwin & cpu=arm64`: the platforms the package installs on.
+    #[serde(default)]
+    conditions: Option<String>,
+}
+
+/// Whether a berry `conditions` expression (`os=darwin & cpu=arm64 & libc=glibc`, the form
+/// yarn writes) admits this machine. Anything more complex is taken to fit.
+fn berry_conditions_fit(conditions: &str) -> bool {
+    let mut os = Vec::new();
+    let mut cpu = Vec::new();
+    let mut libc = Vec::new();
+    for clause in conditions.split('&') {
+        let Some((key, value)) = clause.trim().split_once('=') else {
+            return true;
+        };
+        let value = Value::from(value.trim());
+        match key.trim() {
+            "os" => os.push(value),
+            "cpu" => cpu.push(value),
+            "libc" => libc.push(value),
+            _ => return true,
+        }
+    }
+    let list = |v: Vec<Value>| {
+        if v.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(v)
+        }
+    };
+    platform_fits(&list(os), &list(cpu), &list(libc))
 }
 
 fn berry(rel: &str, text: &str) -> Result<NodeLock, FileError> {
@@ -407,6 +459,13 @@ fn berry(rel: &str, text: &str) -> Result<NodeLock, FileError> {
                 .collect();
             importers.insert(dir.to_owned(), declared);
         } else if let Some(version) = entry.version {
+            if entry
+                .conditions
+                .as_deref()
+                .is_some_and(|c| !berry_conditions_fit(c))
+            {
+                lock.foreign.insert(name.to_owned());
+            }
             lock.versions
                 .entry(name.to_owned())
                 .or_default()
@@ -446,13 +505,17 @@ struct PnpmLock {
     single: PnpmImporter,
     #[serde(default)]
     specifiers: BTreeMap<String, Text>,
-    /// Only the keys matter; each value is skipped unparsed.
     #[serde(default)]
-    #[expect(
-        clippy::zero_sized_map_values,
-        reason = "a set of keys, values skipped"
-    )]
-    packages: BTreeMap<String, serde::de::IgnoredAny>,
+    packages: BTreeMap<String, PnpmPackage>,
+}
+
+/// What a pnpm `packages` entry says about where it installs (the rest is not needed).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PnpmPackage {
+    os: Value,
+    cpu: Value,
+    libc: Value,
 }
 
 fn pnpm(rel: &str, text: &str) -> Result<NodeLock, FileError> {
@@ -497,7 +560,8 @@ fn pnpm(rel: &str, text: &str) -> Result<NodeLock, FileError> {
         importers.insert(String::new(), declared(&raw.single, &raw.specifiers));
     }
     lock.importers = Some(importers);
-    for key in raw.packages.keys() {
+    for (key, package) in &raw.packages {
+        let foreign = !platform_fits(&package.os, &package.cpu, &package.libc);
         // v9 `name@1.2.3`, v6 `/name@1.2.3(peer@1.0.0)`, v5 `/name/1.2.3_peer@1.0.0`.
         let key = key.trim_start_matches('/');
         let key = key.split('(').next().unwrap_or(key);
@@ -506,6 +570,9 @@ fn pnpm(rel: &str, text: &str) -> Result<NodeLock, FileError> {
             None => key.rsplit_once('/'),
         };
         if let Some((name, version)) = parsed {
+            if foreign {
+                lock.foreign.insert(name.to_owned());
+            }
             let version = version.split('_').next().unwrap_or(version);
             lock.versions
                 .entry(name.to_owned())
