@@ -155,6 +155,7 @@ fn planned(command: &Command) -> Vec<GateId> {
 
 /// `init`: write the configuration and print what was written as one JSON object.
 fn init(cli: &Cli, force: bool) -> u8 {
+    confine(cli);
     let outcome = Project::load(&cli.global.project, cli.global.config.as_deref())
         .map_err(|e| e.to_string())
         .and_then(|project| crate::init::write(&project, force).map_err(|e| e.to_string()));
@@ -174,6 +175,16 @@ fn init(cli: &Cli, force: bool) -> u8 {
             exit::USAGE_OR_CONFIG
         }
     }
+}
+
+/// Every file read from here on must be inside the project, the `--config` file or the state
+/// directory ([`crate::fsread`]).
+fn confine(cli: &Cli) {
+    crate::fsread::confine_to(&cli.global.project);
+    if let Some(config) = &cli.global.config {
+        crate::fsread::allow(config);
+    }
+    crate::fsread::allow(&gates::ports::state_dir());
 }
 
 fn command_name(command: &Command) -> &'static str {
@@ -266,6 +277,7 @@ async fn execute(cli: &Cli) -> u8 {
     if let Err(message) = check_selection(&cli.command) {
         return finish_with_error(record, &sink, cli, &outputs, message, started);
     }
+    confine(cli);
     let mut project = match Project::load(&cli.global.project, cli.global.config.as_deref()) {
         Ok(p) => p,
         Err(e) => {

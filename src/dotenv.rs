@@ -22,7 +22,6 @@
 //! messages name the file, line, column and at most the key.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -149,6 +148,18 @@ pub fn parse(path: &Path, text: &str) -> Result<DotEnv, DotEnvError> {
 /// `MAX_DOTENV_BYTES` and non-UTF-8 (Syntax error at line 1 or the offending
 /// line).
 pub fn load(path: &Path) -> Result<Option<DotEnv>, DotEnvError> {
+    load_with(path, crate::fsread::read)
+}
+
+/// [`load`] for another project's `.env` (the port registry's view), outside this project.
+pub fn load_other_project(path: &Path) -> Result<Option<DotEnv>, DotEnvError> {
+    load_with(path, crate::fsread::read_other_project)
+}
+
+fn load_with(
+    path: &Path,
+    read: fn(&Path, u64) -> Result<Vec<u8>, crate::fsread::ReadError>,
+) -> Result<Option<DotEnv>, DotEnvError> {
     let io_error = |source: std::io::Error| DotEnvError::Io {
         path: path.display().to_string(),
         source,
@@ -157,25 +168,14 @@ pub fn load(path: &Path) -> Result<Option<DotEnv>, DotEnvError> {
         path: path.display().to_string(),
         limit: MAX_DOTENV_BYTES,
     };
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(io_error(err)),
+    // Confined, regular files only, size-capped while reading (crate::fsread).
+    let bytes = match read(path, MAX_DOTENV_BYTES) {
+        Ok(bytes) => bytes,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(crate::fsread::ReadError::TooLarge { .. }) => return Err(too_large()),
+        Err(crate::fsread::ReadError::Io(err)) => return Err(io_error(err)),
+        Err(e) => return Err(io_error(std::io::Error::other(e.to_string()))),
     };
-    if let Ok(meta) = file.metadata()
-        && meta.len() > MAX_DOTENV_BYTES
-    {
-        return Err(too_large());
-    }
-    // The metadata check is not enough on its own: special files report a
-    // zero length and a file can grow after the check.
-    let mut bytes = Vec::new();
-    file.take(MAX_DOTENV_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_error)?;
-    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_DOTENV_BYTES {
-        return Err(too_large());
-    }
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(err) => {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod dotenv;
 pub mod exit;
 mod framework;
+pub mod fsread;
 pub mod gates;
 mod init;
 pub mod interp;

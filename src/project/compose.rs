@@ -5,7 +5,6 @@
 //! the host side is kept as written so a check can tell `8080` from `${WEB_PORT:-8080}`.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -135,17 +134,7 @@ pub fn read(root: &Path, path: &Path) -> Result<ComposeFile, FileError> {
 
 /// Read a whole file as UTF-8 text, refusing huge files.
 pub(crate) fn read_text(rel: &str, path: &Path, limit: u64) -> Result<String, FileError> {
-    let meta = fs::metadata(path).map_err(|e| FileError::new(rel, e.to_string()))?;
-    if meta.len() > limit {
-        return Err(FileError::new(
-            rel,
-            format!(
-                "file is {} bytes, more than the {limit} bytes devops-agent reads",
-                meta.len()
-            ),
-        ));
-    }
-    let bytes = fs::read(path).map_err(|e| FileError::new(rel, e.to_string()))?;
+    let bytes = crate::fsread::read(path, limit).map_err(|e| FileError::new(rel, e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| {
         let (line, _) = super::error::line_col(
             &String::from_utf8_lossy(e.as_bytes()),

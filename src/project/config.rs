@@ -4,7 +4,6 @@
 //! reported with file, line and column; so is a file that is not valid TOML.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -293,18 +292,12 @@ impl Config {
             column: None,
             message,
         };
-        let meta = match fs::metadata(path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
+        // A FIFO or /dev/zero (also behind a symlink) is refused, not read forever.
+        let bytes = match crate::fsread::read(path, MAX_CONFIG_BYTES) {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_not_found() && !required => return Ok(None),
             Err(e) => return Err(err(e.to_string())),
         };
-        if meta.len() > MAX_CONFIG_BYTES {
-            return Err(err(format!(
-                "file is {} bytes, more than the {MAX_CONFIG_BYTES} bytes devops-agent reads",
-                meta.len()
-            )));
-        }
-        let bytes = fs::read(path).map_err(|e| err(e.to_string()))?;
         let text = String::from_utf8(bytes).map_err(|_| err("file is not valid UTF-8".into()))?;
         let config = Self::parse(&text).map_err(|(line, column, message)| ConfigError {
             path: path.to_owned(),

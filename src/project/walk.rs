@@ -141,7 +141,7 @@ fn is_compose_name(lower: &str) -> bool {
 /// reports them as templates rather than failing on `{{ }}`.
 fn looks_like_k8s(path: &Path) -> bool {
     use std::io::Read;
-    let Ok(file) = fs::File::open(path) else {
+    let Ok((file, _)) = crate::fsread::open(path) else {
         return false;
     };
     let mut bytes = Vec::new();

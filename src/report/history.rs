@@ -31,8 +31,8 @@ fn path(root: &Path) -> PathBuf {
 
 /// The most recent entry, if the history exists and its last line parses.
 pub fn previous(root: &Path) -> Option<Entry> {
-    let mut file = fs::File::open(path(root)).ok()?;
-    let len = file.metadata().ok()?.len();
+    let (mut file, meta) = crate::fsread::open(&path(root)).ok()?;
+    let len = meta.len();
     file.seek(SeekFrom::Start(len.saturating_sub(TAIL_BYTES)))
         .ok()?;
     let mut bytes = Vec::new();

@@ -54,8 +54,9 @@ pub(crate) struct Case {
     pub(crate) name: &'static str,
     /// Project files (path, text with `{NAME}` placeholders).
     pub(crate) files: &'static [(&'static str, &'static str)],
-    /// What files cannot express: FIFOs, symlinks, special files. Gets the project directory.
-    pub(crate) setup: Option<fn(&Path)>,
+    /// What files cannot express: FIFOs, symlinks, special files. Gets the project and the
+    /// state directory.
+    pub(crate) setup: Option<fn(&Path, &Path)>,
     /// Arguments before `--project DIR` (the subcommand), and after it.
     pub(crate) args: &'static [&'static str],
     /// Exit codes this case may end with.
@@ -125,9 +126,10 @@ fn run_case(case: &Case) {
         std::fs::write(path, plant(text)).unwrap();
     }
     if let Some(setup) = case.setup {
-        setup(project.path());
+        setup(project.path(), state.path());
     }
     let before = snapshot(project.path());
+    let before_state = snapshot(state.path());
     let mut cmd = devops_agent(state.path());
     let events = outdir.path().join("events.jsonl");
     cmd.args(case.args.iter().take_while(|a| !a.starts_with('-')))
@@ -163,6 +165,9 @@ fn run_case(case: &Case) {
         outputs.insert(name, String::from_utf8_lossy(&bytes).into_owned());
     }
     for (path, bytes) in snapshot(state.path()) {
+        if before_state.get(&path) == Some(&bytes) {
+            continue;
+        }
         outputs.insert(
             format!("state:{}", path.display()),
             String::from_utf8_lossy(&bytes).into_owned(),
@@ -240,11 +245,145 @@ fn check_text(report: &Value, id: &str) -> String {
     crate::common::check(report, id).to_string()
 }
 
+fn mkfifo(path: &Path) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+}
+
+/// The report mentions `needle` somewhere (a finding, an error, a message).
+fn mentions(report: &Value, needle: &str) {
+    let text = report_text(report);
+    assert!(
+        text.contains(needle),
+        "the report does not mention {needle:?}:\n{report:#}"
+    );
+}
+
 /// A `.env` with a planted password, in every case that wants one.
 const DOTENV: (&str, &str) = (".env", "DB_PASSWORD=\"{DOTENV_PW}\"\nPORT=3000\n");
 
 fn cases() -> Vec<Case> {
     vec![
+        Case {
+            name: "requirements include of /proc/self/environ",
+            files: &[
+                DOTENV,
+                ("requirements.txt", "-r /proc/self/environ\nflask==3.0.0\n"),
+            ],
+            setup: None,
+            args: &["deps"],
+            codes: &[1, 2],
+            check: |report, _| mentions(report, "/proc or /sys entry"),
+        },
+        Case {
+            name: "requirements include of /etc/passwd, absolute and relative",
+            files: &[
+                DOTENV,
+                (
+                    "requirements.txt",
+                    "-r /etc/passwd\n-c ../../../../../../../../etc/passwd\nflask==3.0.0\n",
+                ),
+            ],
+            setup: None,
+            args: &["deps"],
+            codes: &[1, 2],
+            check: |report, _| {
+                mentions(report, "outside the project");
+                assert!(!report_text(report).contains("root:x:0"), "{report:#}");
+            },
+        },
+        Case {
+            name: "requirements include of .env and of a symlink out",
+            files: &[DOTENV, ("requirements.txt", "-r .env\n-r link.txt\n")],
+            setup: Some(|dir, _| {
+                std::os::unix::fs::symlink("/etc/hostname", dir.join("link.txt")).unwrap();
+            }),
+            args: &["deps"],
+            codes: &[1, 2],
+            check: |report, _| mentions(report, "outside the project"),
+        },
+        Case {
+            name: "FIFO named .env",
+            files: &[("package.json", "{\"name\":\"x\",\"version\":\"1.0.0\"}")],
+            setup: Some(|dir, _| mkfifo(&dir.join(".env"))),
+            args: &["ports"],
+            codes: &[0, 1, 2],
+            check: |_, _| {},
+        },
+        Case {
+            name: "FIFO named devops-agent.toml",
+            files: &[DOTENV],
+            setup: Some(|dir, _| mkfifo(&dir.join("devops-agent.toml"))),
+            args: &["ports"],
+            codes: &[2],
+            check: |report, _| mentions(report, "FIFO"),
+        },
+        Case {
+            name: "FIFO as the port registry",
+            files: &[
+                DOTENV,
+                (
+                    "docker-compose.yml",
+                    "services:\n  web:\n    image: nginx\n    ports:\n      - \"${WEB_PORT:-8080}:80\"\n",
+                ),
+            ],
+            setup: Some(|_, state| mkfifo(&state.join("ports.json"))),
+            args: &["ports", "allocate"],
+            codes: &[2],
+            check: |report, _| mentions(report, "FIFO"),
+        },
+        Case {
+            name: "--config /dev/zero",
+            files: &[DOTENV],
+            setup: None,
+            args: &["ports", "--config", "/dev/zero"],
+            codes: &[2],
+            check: |report, _| mentions(report, "character device"),
+        },
+        Case {
+            name: "devops-agent.toml symlinked to /dev/zero",
+            files: &[DOTENV],
+            setup: Some(|dir, _| {
+                std::os::unix::fs::symlink("/dev/zero", dir.join("devops-agent.toml")).unwrap();
+            }),
+            args: &["ports"],
+            codes: &[2],
+            check: |report, _| mentions(report, "devops-agent.toml"),
+        },
+        Case {
+            name: "built HTML and Vite manifest point outside the project",
+            files: &[
+                DOTENV,
+                (
+                    "devops-agent.toml",
+                    "[build]\ndev = \"true\"\nprod = \"true\"\noutput = \"dist\"\n",
+                ),
+                (
+                    "dist/index.html",
+                    "<!doctype html><script src=\"../../../../../../../../etc/passwd\"></script><link rel=stylesheet href=\"/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/hostname\"><img src=\"out.png\">",
+                ),
+                (
+                    "dist/.vite/manifest.json",
+                    "{\"main.js\":{\"file\":\"../../../../../../../etc/passwd\"}}",
+                ),
+            ],
+            setup: Some(|dir, _| {
+                std::os::unix::fs::symlink("/etc/hostname", dir.join("dist/out.png")).unwrap();
+            }),
+            args: &["build"],
+            codes: &[1],
+            check: |report, _| {
+                let assets = check_text(report, "build.assets_generated");
+                assert!(assets.contains("outside the project"), "{assets}");
+                assert!(assets.contains("out.png"), "{assets}");
+            },
+        },
         Case {
             name: "build command carries header tokens and key assignments",
             files: &[

@@ -35,13 +35,7 @@ pub(crate) fn html_references(
 ) -> Vec<Reference> {
     let mut refs = Vec::new();
     for html in html_files(pages) {
-        let Ok(meta) = fs::metadata(&html) else {
-            continue;
-        };
-        if meta.len() > MAX_HTML_BYTES {
-            continue;
-        }
-        let Ok(bytes) = fs::read(&html) else {
+        let Ok(bytes) = crate::fsread::read(&html, MAX_HTML_BYTES) else {
             continue;
         };
         let text = String::from_utf8_lossy(&bytes);
@@ -247,7 +241,9 @@ pub(crate) fn manifest_references(app: &Path, output: &Path) -> Result<Vec<Refer
         output.join(".vite/manifest.json"),
         output.join("manifest.json"),
     ] {
-        let Ok(text) = fs::read_to_string(&candidate) else {
+        let Ok(text) = crate::fsread::read(&candidate, MAX_HTML_BYTES)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+        else {
             continue;
         };
         let from = candidate

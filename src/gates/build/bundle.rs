@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -160,15 +160,15 @@ pub(crate) fn measure(app: &Path, dir: &Path) -> Vec<FileSize> {
     files
 }
 
-fn measure_file(app: &Path, path: &PathBuf) -> FileSize {
+fn measure_file(app: &Path, path: &Path) -> FileSize {
     let rel = path
         .strip_prefix(app)
         .unwrap_or(path)
         .to_string_lossy()
         .into_owned();
-    let raw = fs::metadata(path).map_or(0, |m| m.len());
+    let raw = crate::fsread::stat(path).map_or(0, |m| m.len());
     let (gzip, brotli) = if raw <= MAX_COMPRESS_BYTES {
-        match fs::read(path) {
+        match crate::fsread::read(path, MAX_COMPRESS_BYTES) {
             Ok(bytes) => (
                 gzip_size(&bytes),
                 if raw <= MAX_BROTLI_BYTES {
@@ -249,11 +249,12 @@ pub(crate) fn config_budgets(cfg: &BudgetsConfig, output: &str) -> Result<Vec<Bu
 /// Budgets the JavaScript ecosystem already writes: size-limit and bundlesize.
 pub(crate) fn ecosystem_budgets(app: &Path) -> Result<Vec<Budget>, String> {
     let mut budgets = Vec::new();
-    let package: Option<serde_json::Value> = fs::read_to_string(app.join("package.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+    let package: Option<serde_json::Value> =
+        crate::fsread::read_lossy(&app.join("package.json"), 32 * 1024 * 1024)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
     let size_limit_file: Option<serde_json::Value> =
-        fs::read_to_string(app.join(".size-limit.json"))
+        crate::fsread::read_lossy(&app.join(".size-limit.json"), 1024 * 1024)
             .ok()
             .map(|t| serde_json::from_str(&t).map_err(|e| format!(".size-limit.json: {e}")))
             .transpose()?;

@@ -6,7 +6,6 @@
 //! never run beside them.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::framework::{self, DevBuild, Ecosystem, Framework, Output};
@@ -461,7 +460,7 @@ pub(crate) fn package_manager(dir: &Path) -> &'static str {
 fn makefile_targets(root: &Path) -> Option<Vec<String>> {
     let text = ["Makefile", "makefile", "GNUmakefile"]
         .iter()
-        .find_map(|n| fs::read_to_string(root.join(n)).ok())?;
+        .find_map(|n| crate::fsread::read_lossy(&root.join(n), 4 * 1024 * 1024).ok())?;
     Some(
         text.lines()
             .filter(|l| !l.starts_with(['\t', ' ', '.', '#']))

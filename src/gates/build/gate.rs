@@ -958,7 +958,24 @@ fn assets_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
         }
         let mut missing = 0usize;
         for r in &refs {
-            let ok = std::fs::metadata(&r.path).is_ok_and(|m| m.is_file() && m.len() > 0);
+            // A reference that leaves the project (`../../etc/passwd`, a symlink out) is
+            // refused, not looked up.
+            let refused = crate::fsread::refusal(&project.root, &r.path);
+            if let Some(why) = refused {
+                missing += 1;
+                findings.push(
+                    Finding::new(
+                        Severity::Error,
+                        format!(
+                            "{} references {}, which is not checked: {why}",
+                            r.from, r.url
+                        ),
+                    )
+                    .at(in_app(app, &r.from), r.line, None),
+                );
+                continue;
+            }
+            let ok = crate::fsread::stat(&r.path).is_ok_and(|m| m.len() > 0);
             if !ok {
                 missing += 1;
                 let rel = r

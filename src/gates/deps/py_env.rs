@@ -48,6 +48,9 @@ pub(crate) fn locate(project: &Project, dir: &Path) -> Option<(PathBuf, String)>
             } else {
                 "$VIRTUAL_ENV".to_owned()
             };
+            // The activated environment is where the app loads its packages from: a named
+            // exception to the project confinement, as the state directory is.
+            crate::fsread::allow(&path);
             return Some((path, label));
         }
     }
@@ -172,10 +175,7 @@ fn read_site(project: &Project, site: &Path, venv: &mut Venv) {
 /// `Name`, `Version` and `Requires-Dist` from an RFC 822-style metadata file, reading only the
 /// header block (long descriptions follow the first blank line).
 fn headers(path: &Path) -> Option<Dist> {
-    if !fs::metadata(path).ok()?.is_file() {
-        return None;
-    }
-    let file = fs::File::open(path).ok()?;
+    let (file, _) = crate::fsread::open(path).ok()?;
     let reader = BufReader::new(file.take(read::MAX_INSTALLED_BYTES));
     let mut name = None;
     let mut version = None;

@@ -1,8 +1,6 @@
 //! Reading manifests and lock files: size limits, UTF-8, and parse errors turned into
 //! `file:line:column` [`FileError`]s.
 
-use std::fs;
-use std::io::Read;
 use std::path::Path;
 
 use crate::project::{FileError, line_col};
@@ -28,32 +26,8 @@ pub(crate) fn text(rel: &str, path: &Path, limit: u64) -> Result<String, FileErr
 /// Read `path` as bytes, refusing more than `limit` (checked while reading, so a file that
 /// grows or a FIFO cannot make it read forever).
 pub(crate) fn bytes(rel: &str, path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
-    // Checked before opening: opening a FIFO would block until a writer appears.
-    let meta = fs::metadata(path).map_err(|e| FileError::new(rel, e.to_string()))?;
-    if !meta.is_file() {
-        return Err(FileError::new(rel, "not a regular file"));
-    }
-    let file = fs::File::open(path).map_err(|e| FileError::new(rel, e.to_string()))?;
-    if meta.len() > limit {
-        return Err(FileError::new(
-            rel,
-            format!(
-                "file is {} bytes, more than the {limit} bytes devops-agent reads",
-                meta.len()
-            ),
-        ));
-    }
-    let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| FileError::new(rel, e.to_string()))?;
-    if buf.len() as u64 > limit {
-        return Err(FileError::new(
-            rel,
-            format!("file is more than the {limit} bytes devops-agent reads"),
-        ));
-    }
-    Ok(buf)
+    // Confined to the project, regular files only, capped while reading.
+    crate::fsread::read(path, limit).map_err(|e| FileError::new(rel, e.to_string()))
 }
 
 /// A small auxiliary file (`.gitignore`, `pyvenv.cfg`, …) as text, or None when it is absent,

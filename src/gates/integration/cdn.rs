@@ -163,7 +163,9 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
     let mut missing = Vec::new();
     for (url, path, written) in planned.iter().take(MAX_ASSETS) {
         let local = local_file(&dir, path);
-        let local_bytes = local.as_ref().and_then(|p| std::fs::read(p).ok());
+        let local_bytes = local
+            .as_ref()
+            .and_then(|p| crate::fsread::read(p, 64 * 1024 * 1024).ok());
         let local_rel = local.as_ref().map(|p| client.ctx.project.relative(p));
         let result = client.send(&client.request("GET", url)).await;
         let shown = client.clean(url);

@@ -281,14 +281,8 @@ fn load_file(
         line: 0,
         message,
     };
-    let meta = fs::metadata(path).map_err(|e| read_err(format!("cannot read: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(read_err(format!(
-            "file is {} bytes, more than the {MAX_FILE_BYTES} bytes devops-agent reads",
-            meta.len()
-        )));
-    }
-    let bytes = fs::read(path).map_err(|e| read_err(format!("cannot read: {e}")))?;
+    let bytes = crate::fsread::read(path, MAX_FILE_BYTES)
+        .map_err(|e| read_err(format!("cannot read: {e}")))?;
     let text = String::from_utf8_lossy(&bytes);
     let mut list = parse_str(&text, &name)?;
     resolve_includes(root, path, &mut list, depth, budget)?;

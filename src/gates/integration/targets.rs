@@ -488,11 +488,8 @@ fn compose_api_base(
 
 /// A text file of at most 4 MiB.
 pub(crate) fn read_small(path: &Path) -> Option<String> {
-    let meta = std::fs::metadata(path).ok()?;
-    if meta.len() > 4 * 1024 * 1024 {
-        return None;
-    }
-    std::fs::read_to_string(path).ok()
+    let bytes = crate::fsread::read(path, 4 * 1024 * 1024).ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]

@@ -146,10 +146,19 @@ pub fn allocate(
         });
     }
 
-    let text = match fs::read_to_string(&env_path) {
+    let read = crate::fsread::read(&env_path, crate::dotenv::MAX_DOTENV_BYTES).and_then(|b| {
+        String::from_utf8(b).map_err(|e| {
+            crate::fsread::ReadError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })
+    });
+    let text = match read {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(source) => {
+        Err(e) if e.is_not_found() => String::new(),
+        Err(e) => {
+            let source = match e {
+                crate::fsread::ReadError::Io(e) => e,
+                other => std::io::Error::other(other.to_string()),
+            };
             return Err(AllocateError::EnvFile {
                 path: env_path.display().to_string(),
                 source,

@@ -50,12 +50,16 @@ pub fn state_dir() -> PathBuf {
 /// missing or unreadable registry reads as empty; a stale reservation (its project is gone, or
 /// its `.env` no longer assigns that port) is left out, so no check warns about a port nobody
 /// holds — `ports allocate` removes it from the file later.
+/// A registry larger than this is not one devops-agent wrote.
+const MAX_REGISTRY_BYTES: u64 = 16 * 1024 * 1024;
+
 pub(crate) fn read(dir: &Path) -> Vec<Reservation> {
-    let mut reservations: Vec<Reservation> = fs::read(dir.join("ports.json"))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<RegistryFile>(&bytes).ok())
-        .map(|f| f.reservations)
-        .unwrap_or_default();
+    let mut reservations: Vec<Reservation> =
+        crate::fsread::read(&dir.join("ports.json"), MAX_REGISTRY_BYTES)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<RegistryFile>(&bytes).ok())
+            .map(|f| f.reservations)
+            .unwrap_or_default();
     // One `.env` read per project, however many ports it reserved.
     let mut envs: std::collections::HashMap<String, Option<crate::dotenv::DotEnv>> =
         std::collections::HashMap::new();
@@ -95,7 +99,11 @@ impl Registry {
             }
         }
         let path = dir.join("ports.json");
-        let reservations = match fs::read(&path) {
+        let reservations = match crate::fsread::read(&path, MAX_REGISTRY_BYTES).map_err(|e| match e
+        {
+            crate::fsread::ReadError::Io(e) => e,
+            other => io::Error::other(format!("{}: {other}", path.display())),
+        }) {
             Ok(bytes) => {
                 serde_json::from_slice::<RegistryFile>(&bytes)
                     .map_err(|e| {
@@ -147,7 +155,9 @@ fn project_env(project: &str) -> Option<crate::dotenv::DotEnv> {
     if !root.is_dir() {
         return None;
     }
-    crate::dotenv::load(&root.join(".env")).ok().flatten()
+    crate::dotenv::load_other_project(&root.join(".env"))
+        .ok()
+        .flatten()
 }
 
 fn held_by(r: &Reservation, env: Option<&crate::dotenv::DotEnv>) -> bool {

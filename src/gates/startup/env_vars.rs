@@ -61,8 +61,8 @@ pub(crate) fn check(project: &Project) -> CheckResult {
         .iter()
         .chain(&project.detected.package_json)
     {
-        if let Ok(text) = std::fs::read_to_string(path)
-            && text.len() < 4 * 1024 * 1024
+        if let Ok(bytes) = crate::fsread::read(path, 4 * 1024 * 1024)
+            && let Ok(text) = String::from_utf8(bytes)
         {
             texts.push((project.relative(path), text));
         }

@@ -111,8 +111,8 @@ async fn probe(ctx: &GateCtx, svc: &ExternalService) -> (Value, Vec<Finding>) {
     }
 
     let tls_config = match &svc.ca_file {
-        Some(file) => match std::fs::read(ctx.project.root.join(file))
-            .map_err(|e| e.to_string())
+        Some(file) => match crate::fsread::read(&ctx.project.root.join(file), 1024 * 1024)
+            .map_err(|e| format!("{file}: {e}"))
             .and_then(|pem| {
                 TlsConfig::default()
                     .with_extra_roots_pem(&pem)

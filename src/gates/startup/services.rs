@@ -1,7 +1,6 @@
 //! The services to start, how to start them in each mode, and the port each one gets.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
 use std::path::PathBuf;
 
@@ -255,7 +254,7 @@ fn set_port(service: &mut Service, expr: &PortExpr, project: &Project) {
 }
 
 fn procfile_web(project: &Project) -> Option<String> {
-    let text = fs::read_to_string(project.root.join("Procfile")).ok()?;
+    let text = crate::fsread::read_lossy(&project.root.join("Procfile"), 1024 * 1024).ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("web:"))
         .map(|c| c.trim().to_owned())

@@ -1,0 +1,268 @@
+//! The one way devops-agent reads a file: confined to the project, regular files only, size
+//! capped.
+//!
+//! Every reader of project files goes through [`read`] (or [`stat`] when only existence and
+//! size matter). A path is resolved (symlinks followed) and must land inside the project root
+//! set with [`confine_to`] — or be one of the named exceptions registered with [`allow`]: the
+//! file given with `--config` and the tool's state directory. It is opened with `O_NONBLOCK`
+//! (a FIFO cannot block the open) and checked with `fstat` on the opened descriptor: only a
+//! regular file is read — never a FIFO, socket, device, directory or `/proc`/`/sys` entry — and
+//! never more than the caller's limit, counted while reading (a file that grows cannot make it
+//! read forever). Anything else is an error that names the reason; the check that asked turns
+//! it into a finding naming the file.
+//!
+//! The root is process-wide because a run validates one project and every gate, parser and
+//! writer must see the same rule; a reader cannot forget it because there is no other reader.
+
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+/// Why a file was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Io(#[source] std::io::Error),
+    #[error("outside the project (resolves to {})", .0.display())]
+    Outside(PathBuf),
+    #[error("not a regular file (a {0})")]
+    Special(&'static str),
+    #[error("a /proc or /sys entry ({}), not a project file", .0.display())]
+    Kernel(PathBuf),
+    #[error("file is {size} bytes, more than the {limit} bytes devops-agent reads")]
+    TooLarge { size: u64, limit: u64 },
+}
+
+impl ReadError {
+    /// The file does not exist (callers often treat that as "not configured").
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Policy {
+    /// The project root, resolved.
+    root: Option<PathBuf>,
+    /// Resolved files and directories readable although outside the root.
+    allowed: Vec<PathBuf>,
+}
+
+static POLICY: RwLock<Policy> = RwLock::new(Policy {
+    root: None,
+    allowed: Vec::new(),
+});
+
+/// Confine every later read to `root` (resolved). Until this is called — unit tests, `schema` —
+/// only the regular-file and size rules apply.
+pub fn confine_to(root: &Path) {
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
+    POLICY
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .root = Some(root);
+}
+
+/// Make `path` (a file, or a directory and everything below it) readable although outside the
+/// root: the `--config` file and the state directory.
+pub fn allow(path: &Path) {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    POLICY
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .allowed
+        .push(path);
+}
+
+/// `path` resolved, if the rule lets it be read.
+fn resolve(path: &Path) -> Result<PathBuf, ReadError> {
+    let real = resolve_anywhere(path)?;
+    let policy = POLICY
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let inside = policy
+        .root
+        .as_ref()
+        .is_none_or(|root| real.starts_with(root))
+        || policy.allowed.iter().any(|a| real.starts_with(a));
+    if inside {
+        Ok(real)
+    } else {
+        Err(ReadError::Outside(real))
+    }
+}
+
+/// `path` resolved, refusing only kernel entries.
+fn resolve_anywhere(path: &Path) -> Result<PathBuf, ReadError> {
+    let real = std::fs::canonicalize(path).map_err(ReadError::Io)?;
+    if real.starts_with("/proc") || real.starts_with("/sys") {
+        return Err(ReadError::Kernel(real));
+    }
+    Ok(real)
+}
+
+/// Whether `path` may be read (exists, resolves inside the project or an exception, and is not
+/// a kernel entry) — for a reference that is only checked, not opened.
+pub fn check(path: &Path) -> Result<PathBuf, ReadError> {
+    resolve(path)
+}
+
+/// Why `path`, a reference found in a project file, must not be looked at: it leaves `root`
+/// lexically (`../../etc/passwd`) or resolves outside it; `None` when it may be checked
+/// (including when it does not exist inside the project).
+pub fn refusal(root: &Path, path: &Path) -> Option<String> {
+    let lexical = normalize(path);
+    if !lexical.starts_with(root) {
+        return Some(format!(
+            "it points outside the project ({})",
+            lexical.display()
+        ));
+    }
+    match resolve(path) {
+        Err(e @ (ReadError::Outside(_) | ReadError::Kernel(_))) => Some(e.to_string()),
+        Ok(_) | Err(_) => None,
+    }
+}
+
+/// `path` with `.` and `..` collapsed, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn kind(meta: &Metadata) -> Option<&'static str> {
+    let t = meta.file_type();
+    if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("directory")
+    } else if t.is_fifo() {
+        Some("FIFO")
+    } else if t.is_socket() {
+        Some("socket")
+    } else if t.is_char_device() {
+        Some("character device")
+    } else if t.is_block_device() {
+        Some("block device")
+    } else {
+        Some("special file")
+    }
+}
+
+/// Open `path` under the rule: resolved and confined, `O_NONBLOCK`, `fstat` says regular.
+pub fn open(path: &Path) -> Result<(File, Metadata), ReadError> {
+    open_resolved(&resolve(path)?)
+}
+
+fn open_resolved(real: &Path) -> Result<(File, Metadata), ReadError> {
+    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits().cast_signed())
+        .open(real)
+        .map_err(ReadError::Io)?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if let Some(kind) = kind(&meta) {
+        return Err(ReadError::Special(kind));
+    }
+    Ok((file, meta))
+}
+
+/// The metadata of a regular file under the rule, without reading it (bundle sizes, asset
+/// existence).
+pub fn stat(path: &Path) -> Result<Metadata, ReadError> {
+    let real = resolve(path)?;
+    let meta = std::fs::metadata(&real).map_err(ReadError::Io)?;
+    match kind(&meta) {
+        None => Ok(meta),
+        Some(kind) => Err(ReadError::Special(kind)),
+    }
+}
+
+/// Read `path` under the rule, at most `limit` bytes.
+pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    read_opened(open(path)?, limit)
+}
+
+/// Read a file of *another* project under every rule but the root: the port registry checks
+/// whether the projects it lists still hold their ports in their own `.env`.
+pub fn read_other_project(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    read_opened(open_resolved(&resolve_anywhere(path)?)?, limit)
+}
+
+fn read_opened((file, meta): (File, Metadata), limit: u64) -> Result<Vec<u8>, ReadError> {
+    if meta.len() > limit {
+        return Err(ReadError::TooLarge {
+            size: meta.len(),
+            limit,
+        });
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(ReadError::Io)?;
+    let size = buf.len() as u64;
+    if size > limit {
+        return Err(ReadError::TooLarge { size, limit });
+    }
+    Ok(buf)
+}
+
+/// Read `path` under the rule as UTF-8 text (lossy: callers that must reject non-UTF-8 use
+/// [`read`]).
+pub fn read_lossy(path: &Path, limit: u64) -> Result<String, ReadError> {
+    read(path, limit).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifos_devices_and_proc_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join(".env");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        assert!(matches!(read(&fifo, 10), Err(ReadError::Special("FIFO"))));
+        assert!(matches!(
+            read(Path::new("/dev/zero"), 10),
+            Err(ReadError::Special("character device"))
+        ));
+        assert!(matches!(
+            read(Path::new("/proc/self/environ"), 1 << 20),
+            Err(ReadError::Kernel(_))
+        ));
+        let link = dir.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        assert!(matches!(read(&link, 10), Err(ReadError::Special(_))));
+        std::fs::write(dir.path().join("big"), vec![b'x'; 11]).unwrap();
+        assert!(matches!(
+            read(&dir.path().join("big"), 10),
+            Err(ReadError::TooLarge { size: 11, .. })
+        ));
+        assert!(
+            read(&dir.path().join("missing"), 10)
+                .unwrap_err()
+                .is_not_found()
+        );
+    }
+}
