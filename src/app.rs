@@ -429,14 +429,14 @@ async fn execute(cli: &Cli) -> u8 {
             crate::process::ProcInfo::list(&strays)
         );
     }
-    if let Outcome::Interrupted(signal) = outcome {
+    let cut_short = match outcome {
+        Outcome::Interrupted(signal) => Some(format!("interrupted by {signal}")),
+        Outcome::TimedOut => Some("the run's --timeout passed".to_owned()),
+        Outcome::Completed => None,
+    };
+    if let Some(why) = cut_short {
         // Every planned gate is in the partial report: what ran, and the rest as cancelled.
-        gates::cancelled::complete(
-            &mut results,
-            &planned(&cli.command),
-            &sink,
-            &format!("interrupted by {signal}"),
-        );
+        gates::cancelled::complete(&mut results, &planned(&cli.command), &sink, &why);
     }
     for gate in &mut results {
         for check in &mut gate.checks {

@@ -39,6 +39,32 @@ pub(crate) fn cancel_words(reason: crate::process::CancelReason) -> String {
     }
 }
 
+/// The verdict of a check whose work (`what`: "the development build") was cut short: skipped
+/// as cancelled when a signal interrupted the run (nobody can tell how it would have ended), but
+/// failed at the run's deadline (it did not finish in the time allowed, as the spec says).
+pub(crate) fn cut_short(
+    reason: crate::process::CancelReason,
+    what: &str,
+) -> (crate::check::Status, String) {
+    match reason {
+        crate::process::CancelReason::Interrupted(signal) => {
+            let reason = format!(
+                "cancelled: interrupted by {signal} before {what} finished; it was stopped"
+            );
+            (
+                crate::check::Status::Skipped {
+                    reason: reason.clone(),
+                },
+                reason,
+            )
+        }
+        crate::process::CancelReason::Deadline => (
+            crate::check::Status::Failed,
+            format!("{what} did not finish within the run's --timeout; it was stopped"),
+        ),
+    }
+}
+
 /// Services left running by the startup gate for the integration gate to probe.
 #[derive(Debug)]
 pub struct LiveStack {
@@ -96,9 +122,17 @@ impl GateCtx {
         let live = self.live.lock().await.take();
         if let Some(live) = live {
             for running in live.running.into_iter().rev() {
-                running
+                let finished = running
                     .stop(self.grace(), crate::process::Ending::Stopped)
                     .await;
+                // The integration checks are already reported; what the stop could not end
+                // is at least said, and the run's final sweep tries again.
+                if !finished.stop.clean() {
+                    tracing::warn!(
+                        "after the integration gate, still running after SIGKILL: {}",
+                        crate::process::ProcInfo::list(&finished.stop.survived)
+                    );
+                }
             }
         }
     }

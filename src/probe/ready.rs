@@ -1,6 +1,6 @@
 //! Readiness of a local app: is its port accepting, on `127.0.0.1` or `::1`, and does its
-//! health endpoint answer 2xx. Built for tight polling on loopback: a bare TCP connect and a
-//! minimal HTTP/1.1 GET that reads only the status line.
+//! health endpoint answer 2xx. Built for tight polling on loopback: a bare TCP connect, kept
+//! for a minimal HTTP/1.1 GET that reads only the status line. Nothing here reads `/proc`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -11,25 +11,22 @@ use tokio::net::TcpStream;
 /// Health paths tried, in order, when none is configured.
 pub const HEALTH_CANDIDATES: &[&str] = &["/health", "/healthz", "/api/health", "/ready", "/"];
 
-/// Connect to `port` on `127.0.0.1` and `::1` at once; the first address that accepts wins. A
-/// server bound only to `::1` is ready too (the hang wait-on users hit when `localhost`
-/// resolves to one family only).
-pub async fn tcp_ready(port: u16, timeout: Duration) -> Option<SocketAddr> {
-    let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-    let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port);
-    let attempt = |addr| async move {
-        tokio::time::timeout(timeout, TcpStream::connect(addr))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .map(|_| addr)
-    };
-    let (a, b) = (attempt(v4), attempt(v6));
-    tokio::pin!(a, b);
-    tokio::select! {
-        r = &mut a => match r { Some(addr) => Some(addr), None => b.await },
-        r = &mut b => match r { Some(addr) => Some(addr), None => a.await },
+/// Connect to `port` on `127.0.0.1`, then `::1` when that is refused, and keep the connection:
+/// the readiness poll sends its first health request on it, so a just-started server has one
+/// connection to accept instead of three (both families, then the request) — under load, each
+/// accept is a turn of its event loop. A refused connect on loopback returns at once, so the
+/// second family costs microseconds; a server bound only to `::1` is found too.
+pub async fn tcp_connect(port: u16, timeout: Duration) -> Option<(SocketAddr, TcpStream)> {
+    for ip in [
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+    ] {
+        let addr = SocketAddr::new(ip, port);
+        if let Ok(Ok(stream)) = tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            return Some((addr, stream));
+        }
     }
+    None
 }
 
 /// GET `path` on `addr` and return the status code and the time to it. Reads only what it
@@ -39,11 +36,24 @@ pub async fn http_status(
     path: &str,
     timeout: Duration,
 ) -> Result<(u16, Duration), String> {
+    http_status_on(None, addr, path, timeout).await
+}
+
+/// The same on an already connected `stream` (from [`tcp_connect`]), else a new connection.
+pub async fn http_status_on(
+    stream: Option<TcpStream>,
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, Duration), String> {
     let started = Instant::now();
     let exchange = async {
-        let mut stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("connect {addr}: {e}"))?;
+        let mut stream = match stream {
+            Some(s) => s,
+            None => TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("connect {addr}: {e}"))?,
+        };
         let _ = stream.set_nodelay(true);
         let host = match addr.ip() {
             IpAddr::V4(ip) => format!("{ip}:{}", addr.port()),
@@ -150,12 +160,37 @@ mod tests {
                 let _ = s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await;
             }
         });
-        let addr = tcp_ready(port, Duration::from_secs(1)).await.unwrap();
+        let (addr, _) = tcp_connect(port, Duration::from_secs(1)).await.unwrap();
         assert!(addr.is_ipv6());
         let (status, _) = http_status(addr, "/health", Duration::from_secs(1))
             .await
             .unwrap();
         assert_eq!(status, 204);
+    }
+
+    #[tokio::test]
+    async fn ipv6_only_server_answers_on_the_kept_connection() {
+        let Ok(listener) = tokio::net::TcpListener::bind("[::1]:0").await else {
+            return;
+        };
+        let port = listener.local_addr().unwrap().port();
+        let accepted = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await;
+            // Only this one connection was made.
+            tokio::time::timeout(Duration::from_millis(100), listener.accept())
+                .await
+                .is_err()
+        });
+        let (addr, stream) = tcp_connect(port, Duration::from_secs(1)).await.unwrap();
+        assert!(addr.is_ipv6());
+        let (status, _) = http_status_on(Some(stream), addr, "/health", Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+        assert!(accepted.await.unwrap(), "a second connection was made");
     }
 
     #[tokio::test]
@@ -165,7 +200,11 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        assert!(tcp_ready(port, Duration::from_millis(200)).await.is_none());
+        assert!(
+            tcp_connect(port, Duration::from_millis(200))
+                .await
+                .is_none()
+        );
     }
 
     #[test]

@@ -440,7 +440,7 @@ fn build_check(id: CheckId, mode: &str, mode_runs: &ModeRuns, ctx: &GateCtx) -> 
         match ending {
             Ending::Exited(0) => {}
             Ending::Cancelled(reason) => {
-                cancelled = Some(crate::gates::context::cancel_words(*reason));
+                cancelled = Some(*reason);
             }
             _ => {
                 let first_error = run
@@ -510,14 +510,9 @@ fn build_check(id: CheckId, mode: &str, mode_runs: &ModeRuns, ctx: &GateCtx) -> 
         .iter()
         .map(|n| format!("{}: {}", n.dir, n.reason))
         .collect();
-    let (status, message) = if let Some(why) = cancelled.or_else(|| ctx.cancelled()) {
-        let reason = format!("cancelled: {why} before the {mode} build finished; it was stopped");
-        (
-            Status::Skipped {
-                reason: reason.clone(),
-            },
-            reason,
-        )
+    let (status, message) = if let Some(reason) = cancelled.or_else(|| ctx.processes.cancelled())
+    {
+        crate::gates::context::cut_short(reason, &format!("the {mode} build"))
     } else if runs.is_empty() && failed.is_empty() {
         let reason = not_run.join("; ");
         (

@@ -153,13 +153,13 @@ fn mode_check(id: CheckId, mode: Mode, runs: &[ServiceRun], ctx: &GateCtx) -> Ch
     let redactor = ctx.project.env.redactor();
     let mut findings = Vec::new();
     let mut problems = Vec::new();
-    let mut cancelled = ctx.cancelled();
+    let mut cancelled = ctx.processes.cancelled();
     let mut evidence = Vec::new();
     let mut mechanism = None;
     for run in runs {
         let ending = run.finished.as_ref().map(|f| &f.ending);
         if let Some(Ending::Cancelled(reason)) = ending {
-            cancelled.get_or_insert_with(|| crate::gates::context::cancel_words(*reason));
+            cancelled.get_or_insert(*reason);
         }
         let stop = run.finished.as_ref().map(|f| &f.stop);
         if let Some(stop) = stop {
@@ -236,17 +236,8 @@ fn mode_check(id: CheckId, mode: Mode, runs: &[ServiceRun], ctx: &GateCtx) -> Ch
             "output_tail": if problem.is_some() { tail } else { Vec::new() },
         }));
     }
-    let (status, message) = if let Some(why) = cancelled {
-        let reason = format!(
-            "cancelled: {why} while starting in {} mode; its services were stopped",
-            mode.name()
-        );
-        (
-            Status::Skipped {
-                reason: reason.clone(),
-            },
-            reason,
-        )
+    let (status, message) = if let Some(reason) = cancelled {
+        crate::gates::context::cut_short(reason, &format!("the {} start", mode.name()))
     } else if problems.is_empty() {
         let slowest = runs.iter().filter_map(|r| r.ready_ms).max().unwrap_or(0);
         // "Stopped cleanly" is what the stop verified: no process left, ports released.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::services::{Mode, Service, levels, pick_port};
 use crate::gates::GateCtx;
-use crate::probe::ready::{Backoff, HEALTH_CANDIDATES, http_status, tcp_ready};
+use crate::probe::ready::{Backoff, HEALTH_CANDIDATES, http_status, http_status_on, tcp_connect};
 use crate::process::{CommandSpec, Ending, Finished, Running};
 use crate::report::{Event, EventSink};
 
@@ -333,14 +333,18 @@ async fn wait_ready(
                     return Ready::Log;
                 }
             } else if let Some(port) = port
-                && let Some(addr) = tcp_ready(port, Duration::from_millis(200)).await
+                && let Some((addr, stream)) = tcp_connect(port, Duration::from_millis(200)).await
             {
                 let paths: Vec<String> = match &service.health {
                     Some(p) => vec![p.clone()],
                     None => HEALTH_CANDIDATES.iter().map(|p| (*p).to_owned()).collect(),
                 };
+                // The first request goes on the connection that proved the port open.
+                let mut stream = Some(stream);
                 for path in paths {
-                    if let Ok((status, _)) = http_status(addr, &path, Duration::from_secs(2)).await
+                    let answer =
+                        http_status_on(stream.take(), addr, &path, Duration::from_secs(2)).await;
+                    if let Ok((status, _)) = answer
                         && (200..300).contains(&status)
                     {
                         return Ready::Http { addr, path };
