@@ -510,8 +510,7 @@ fn build_check(id: CheckId, mode: &str, mode_runs: &ModeRuns, ctx: &GateCtx) -> 
         .iter()
         .map(|n| format!("{}: {}", n.dir, n.reason))
         .collect();
-    let (status, message) = if let Some(reason) = cancelled.or_else(|| ctx.processes.cancelled())
-    {
+    let (status, message) = if let Some(reason) = cancelled.or_else(|| ctx.processes.cancelled()) {
         crate::gates::context::cut_short(reason, &format!("the {mode} build"))
     } else if runs.is_empty() && failed.is_empty() {
         let reason = not_run.join("; ");
