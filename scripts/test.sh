@@ -29,4 +29,15 @@ if ! command -v envsubst >/dev/null && command -v apt-get >/dev/null; then
   apt-get install -y -qq gettext-base >/dev/null 2>&1 \
     || { apt-get update -qq >/dev/null && apt-get install -y -qq gettext-base >/dev/null; }
 fi
+# probe matrix: throwaway PostgreSQL and Redis servers with their reference clients
+# (psql, redis-cli, curl); only the binaries are used, never the system services.
+need=()
+command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v psql >/dev/null || need+=(postgresql-client)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null && apt-get install -y -qq "${need[@]}" >/dev/null; }
+fi
 cargo test --locked --all-targets "$@"

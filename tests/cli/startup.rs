@@ -592,3 +592,119 @@ fn expiring_expired_and_self_signed_certificates_are_caught() {
         "{text}"
     );
 }
+
+/// Serves plain HTTP on 127.0.0.1 from a thread: each request's path picks its canned response.
+fn http_routes(routes: Vec<(String, String)>) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let reply = routes.iter().find(|(p, _)| *p == path).map_or(
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                |(_, r)| r.as_str(),
+            );
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+fn redirect(status: &str, location: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+}
+
+/// `curl -fsSL`'s verdict: it follows redirects, verifies every HTTPS hop, fails on >= 400.
+fn curl_ok(url: &str, ca: &std::path::Path) -> bool {
+    let curl = std::process::Command::new("curl")
+        .args(["-fsSL", "--max-time", "10", "-o", "/dev/null", "--cacert"])
+        .arg(ca)
+        .arg(url)
+        .status();
+    match curl {
+        Ok(status) => status.success(),
+        Err(e) => panic!("this test needs curl (scripts/test.sh installs it): {e}"),
+    }
+}
+
+#[test]
+fn external_services_follow_redirects_as_curl_does() {
+    let ca = tls_server::ca();
+    let (chain, key) = tls_server::leaf(&ca, -2);
+    let expired = tls_server::serve(chain, key);
+    let (chain, key) = tls_server::leaf(&ca, 90);
+    let good_tls = tls_server::serve(chain, key);
+    let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".to_owned();
+    let port = http_routes(vec![
+        (
+            "/to-expired".into(),
+            redirect(
+                "301 Moved Permanently",
+                &format!("https://localhost:{expired}/"),
+            ),
+        ),
+        ("/to-missing".into(), redirect("302 Found", "/missing")),
+        (
+            "/to-good-tls".into(),
+            redirect(
+                "308 Permanent Redirect",
+                &format!("https://localhost:{good_tls}/health"),
+            ),
+        ),
+        ("/chain".into(), redirect("302 Found", "step")),
+        ("/step".into(), redirect("307 Temporary Redirect", "/ok")),
+        ("/ok".into(), ok),
+        ("/loop".into(), redirect("302 Found", "/loop")),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let cases = [
+        ("toexpired", format!("http://localhost:{port}/to-expired")),
+        ("tomissing", format!("http://localhost:{port}/to-missing")),
+        ("togoodtls", format!("http://localhost:{port}/to-good-tls")),
+        ("chain", format!("http://localhost:{port}/chain")),
+        ("loop", format!("http://localhost:{port}/loop")),
+    ];
+    let out = external(
+        &cases
+            .iter()
+            .map(|(n, u)| (*n, u.clone()))
+            .collect::<Vec<_>>(),
+        Some(&ca.pem),
+    );
+    let report = out.report();
+    let ext = check(&report, "startup.external_services");
+    let services = ext["evidence"]["services"].as_array().unwrap();
+    let mut disagree = Vec::new();
+    for ((name, url), svc) in cases.iter().zip(services) {
+        let ours = svc["ok"] == true;
+        let reference = curl_ok(url, &ca_file);
+        if ours != reference {
+            disagree.push(format!(
+                "{name}: curl {reference}, devops-agent {ours}: {svc}"
+            ));
+        }
+    }
+    assert!(disagree.is_empty(), "{disagree:#?}\n{ext:#}");
+    // The cases exercise both verdicts, and the hops are evidence.
+    let verdicts: Vec<bool> = services.iter().map(|s| s["ok"] == true).collect();
+    assert_eq!(verdicts, [false, false, true, true, false], "{ext:#}");
+    let chain = &services[3]["http"];
+    assert_eq!(chain["redirects"].as_array().unwrap().len(), 2, "{chain}");
+    assert_eq!(chain["final_url"], format!("http://localhost:{port}/ok"));
+    let text = findings(ext)
+        .iter()
+        .map(|f| f["message"].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(text.contains("HTTP 404 at redirect target"), "{text}");
+    assert!(text.contains("expired"), "{text}");
+    assert!(text.contains("more than 10 redirects"), "{text}");
+}

@@ -4,6 +4,8 @@
 
 mod amqp;
 mod crypto;
+#[cfg(test)]
+mod matrix;
 mod mqtt;
 mod mysql;
 mod nats;

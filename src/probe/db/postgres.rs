@@ -115,10 +115,11 @@ async fn attempt(
     }
 }
 
-/// The server turned the connection away before authentication (no `pg_hba.conf` entry for it,
-/// e.g. a `hostssl`-only or `hostnossl`-only rule).
+/// The server answered the startup with an error (a `hostssl`-only or `hostnossl`-only
+/// `pg_hba.conf` rule, a wrong password): libpq retries with the other `sslmode` on any such
+/// error, so the probe does too.
 fn refused(fail: &Fail) -> bool {
-    matches!(fail, Fail::Said { code: Some(code), .. } if code == "28000")
+    matches!(fail, Fail::Said { code: Some(_), .. })
 }
 
 fn tls_failed(fail: &Fail) -> bool {

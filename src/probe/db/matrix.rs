@@ -1,0 +1,505 @@
+//! The agreement matrix: throwaway servers configured the way users configure them, and for
+//! each case the probe's verdict compared with the reference client's (psql). A case where the
+//! probe passes and psql fails is the worst thing a validator can do, so every row is asserted.
+//!
+//! The servers run on free loopback ports in a temporary directory and are stopped when the
+//! test ends. Under `CI=true` a missing server binary fails the test; elsewhere too, with the
+//! name of what to install (`scripts/test.sh` installs them), because a matrix that ran nothing
+//! must not report `ok`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+use super::testutil::closed_port;
+use super::{DbUrl, probe};
+
+/// A program the matrix needs, found on `PATH` or in Debian's versioned directory.
+fn program(name: &str) -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let debian = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|dirs| {
+            dirs.flatten()
+                .map(|d| d.path().join("bin").join(name))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .chain(debian)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("the probe matrix needs `{name}` (PostgreSQL server and client; scripts/test.sh installs them)")
+        })
+}
+
+fn free_port() -> u16 {
+    closed_port()
+}
+
+/// Files for TLS: a CA, a server certificate for `localhost` only, and a client certificate for
+/// the role `certuser`.
+struct Pki {
+    ca: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
+}
+
+fn pki(dir: &Path) -> Pki {
+    let ca_key = KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+    let mut ca_params =
+        CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "matrix CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params
+        .self_signed(&ca_key)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf = |names: &[&str], cn: &str| {
+        let key = KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .unwrap_or_else(|e| panic!("{e}"));
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let cert = params
+            .signed_by(&key, &issuer)
+            .unwrap_or_else(|e| panic!("{e}"));
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = leaf(&["localhost"], "localhost");
+    let (client_cert, client_key) = leaf(&[], "certuser");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        path
+    };
+    let pki = Pki {
+        ca: write("ca.crt", &ca_cert.pem()),
+        server_cert: write("server.crt", &server_cert),
+        server_key: write("server.key", &server_key),
+        client_cert: write("client.crt", &client_cert),
+        client_key: write("client.key", &client_key),
+    };
+    for key in [&pki.server_key, &pki.client_key] {
+        set_mode(key, 0o600);
+    }
+    pki
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// `PostgreSQL` refuses to run as root; when the tests do, the server runs as `postgres`.
+fn as_server_user(program: &Path) -> Command {
+    if rustix::process::geteuid().is_root() {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"]).arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
+fn chown_to_server_user(path: &Path) {
+    if !rustix::process::geteuid().is_root() {
+        return;
+    }
+    let status = Command::new("chown")
+        .args(["-R", "postgres:"])
+        .arg(path)
+        .status()
+        .unwrap_or_else(|e| panic!("chown: {e}"));
+    assert!(status.success(), "chown {} failed", path.display());
+}
+
+/// An initdb'd cluster with SCRAM, MD5, SSL-only, no-SSL and certificate users.
+struct Postgres {
+    dir: tempfile::TempDir,
+    port: u16,
+    pki: Pki,
+}
+
+impl Postgres {
+    fn start() -> Postgres {
+        let initdb = program("initdb");
+        let pg_ctl = program("pg_ctl");
+        let dir = tempfile::Builder::new()
+            .prefix("probe-matrix-pg")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("{e}"));
+        set_mode(dir.path(), 0o755);
+        let pki = pki(dir.path());
+        let data = dir.path().join("data");
+        std::fs::write(dir.path().join("pw"), "superpw\n").unwrap_or_else(|e| panic!("{e}"));
+        chown_to_server_user(dir.path());
+        let out = as_server_user(&initdb)
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--auth=scram-sha-256",
+                "--pwfile",
+            ])
+            .arg(dir.path().join("pw"))
+            .stdout(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("initdb: {e}"));
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let hba = "\
+local all all trust
+hostssl all certuser 127.0.0.1/32 cert
+host all certuser 127.0.0.1/32 reject
+host all md5user 127.0.0.1/32 md5
+hostnossl all nossluser 127.0.0.1/32 scram-sha-256
+host all nossluser 127.0.0.1/32 reject
+hostssl all ssluser 127.0.0.1/32 scram-sha-256
+host all ssluser 127.0.0.1/32 reject
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+";
+        std::fs::write(data.join("pg_hba.conf"), hba).unwrap_or_else(|e| panic!("{e}"));
+        let port = free_port();
+        let conf = format!(
+            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
+             ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\nssl_ca_file = '{}'\n\
+             fsync = off\nshared_buffers = 16MB\nmax_connections = 20\n",
+            dir.path().display(),
+            pki.server_cert.display(),
+            pki.server_key.display(),
+            pki.ca.display()
+        );
+        let mut existing =
+            std::fs::read_to_string(data.join("postgresql.conf")).unwrap_or_default();
+        existing.push_str(&conf);
+        std::fs::write(data.join("postgresql.conf"), existing).unwrap_or_else(|e| panic!("{e}"));
+        chown_to_server_user(dir.path());
+        let out = as_server_user(&pg_ctl)
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.path().join("log"))
+            .args(["-w", "-t", "30", "start"])
+            .stdout(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("pg_ctl: {e}"));
+        let server = Postgres { dir, port, pki };
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {} {}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(server.dir.path().join("log")).unwrap_or_default()
+        );
+        server.sql(
+            "SET password_encryption = 'md5';
+             CREATE ROLE md5user LOGIN PASSWORD 'md5pw';
+             SET password_encryption = 'scram-sha-256';
+             CREATE ROLE scramuser LOGIN PASSWORD 'scrampw';
+             CREATE ROLE nossluser LOGIN PASSWORD 'plainpw';
+             CREATE ROLE ssluser LOGIN PASSWORD 'tlspw';
+             CREATE ROLE certuser LOGIN;
+             CREATE ROLE prepuser LOGIN PASSWORD 'pa\u{00AD}ss\u{2168}';",
+        );
+        server.sql("CREATE DATABASE app");
+        server
+    }
+
+    fn socket_dir(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+
+    /// Runs SQL as the superuser over the Unix socket.
+    fn sql(&self, sql: &str) {
+        let out = Command::new(program("psql"))
+            .args(["-X", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(self.socket_dir())
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-c",
+                sql,
+            ])
+            .env_clear()
+            .output()
+            .unwrap_or_else(|e| panic!("psql: {e}"));
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = as_server_user(&program("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// psql's verdict on a connection string, with a home directory of its own so that no
+/// `~/.pgpass` or `~/.postgresql/` of the machine's user changes it.
+fn psql(conninfo: &str, home: &Path) -> (bool, String) {
+    let out = Command::new(program("psql"))
+        .args(["-X", "-tA", "-c", "SELECT 1"])
+        .arg(conninfo)
+        .env_clear()
+        .env("HOME", home)
+        .env("PGCONNECT_TIMEOUT", "5")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("psql: {e}"));
+    (
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "1",
+        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn postgres_verdicts_match_psql() {
+    let pg = Postgres::start();
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let p = pg.port;
+    let closed = free_port();
+    let sock = pg.socket_dir().replace('/', "%2F");
+    let ca = pg.pki.ca.display().to_string();
+    let cert = pg.pki.client_cert.display().to_string();
+    let key = pg.pki.client_key.display().to_string();
+    let base = format!("postgresql://scramuser:scrampw@127.0.0.1:{p}/app");
+    // (case, what psql is expected to do, connection string)
+    let cases: Vec<(&str, bool, String)> = vec![
+        ("scram", true, format!("{base}?sslmode=disable")),
+        (
+            "scram wrong password",
+            false,
+            format!("postgresql://scramuser:nope@127.0.0.1:{p}/app?sslmode=disable"),
+        ),
+        (
+            "scram over TLS (SCRAM-SHA-256-PLUS)",
+            true,
+            format!("{base}?sslmode=require&channel_binding=require"),
+        ),
+        (
+            "md5",
+            true,
+            format!("postgresql://md5user:md5pw@127.0.0.1:{p}/app"),
+        ),
+        (
+            "md5 wrong password",
+            false,
+            format!("postgresql://md5user:bad@127.0.0.1:{p}/app"),
+        ),
+        (
+            "md5 with channel_binding=require",
+            false,
+            format!("postgresql://md5user:md5pw@127.0.0.1:{p}/app?channel_binding=require"),
+        ),
+        (
+            "SASLprep password",
+            true,
+            format!("postgresql://prepuser:pa%C2%ADss%E2%85%A8@127.0.0.1:{p}/app"),
+        ),
+        (
+            "SASLprep-equivalent password",
+            true,
+            format!("postgresql://prepuser:passIX@127.0.0.1:{p}/app"),
+        ),
+        (
+            "options bogus statement_timeout",
+            false,
+            format!("{base}?options=-c%20statement_timeout%3Dbogus"),
+        ),
+        (
+            "options good statement_timeout",
+            true,
+            format!("{base}?options=-c%20statement_timeout%3D5s"),
+        ),
+        (
+            "channel_binding=require with sslmode=disable",
+            false,
+            format!("{base}?channel_binding=require&sslmode=disable"),
+        ),
+        ("unknown parameter", false, format!("{base}?sslmod=require")),
+        ("invalid sslmode", false, format!("{base}?sslmode=bogus")),
+        (
+            "missing database",
+            false,
+            format!("postgresql://scramuser:scrampw@127.0.0.1:{p}/nope"),
+        ),
+        (
+            "hostssl user, sslmode=disable",
+            false,
+            format!("postgresql://ssluser:tlspw@127.0.0.1:{p}/app?sslmode=disable"),
+        ),
+        (
+            "hostssl user, sslmode=allow",
+            true,
+            format!("postgresql://ssluser:tlspw@127.0.0.1:{p}/app?sslmode=allow"),
+        ),
+        (
+            "hostssl user, sslmode=prefer",
+            true,
+            format!("postgresql://ssluser:tlspw@127.0.0.1:{p}/app?sslmode=prefer"),
+        ),
+        (
+            "hostnossl user, sslmode=prefer",
+            true,
+            format!("postgresql://nossluser:plainpw@127.0.0.1:{p}/app?sslmode=prefer"),
+        ),
+        (
+            "hostnossl user, sslmode=require",
+            false,
+            format!("postgresql://nossluser:plainpw@127.0.0.1:{p}/app?sslmode=require"),
+        ),
+        (
+            "verify-full, CA, name matches",
+            true,
+            format!(
+                "postgresql://scramuser:scrampw@localhost:{p}/app?sslmode=verify-full&sslrootcert={ca}"
+            ),
+        ),
+        (
+            "verify-full, CA, IP not in certificate",
+            false,
+            format!("{base}?sslmode=verify-full&sslrootcert={ca}"),
+        ),
+        (
+            "verify-ca, CA, IP not in certificate",
+            true,
+            format!("{base}?sslmode=verify-ca&sslrootcert={ca}"),
+        ),
+        (
+            "verify-full without a CA",
+            false,
+            format!("postgresql://scramuser:scrampw@localhost:{p}/app?sslmode=verify-full"),
+        ),
+        (
+            "client certificate",
+            true,
+            format!(
+                "postgresql://certuser@127.0.0.1:{p}/app?sslmode=require&sslcert={cert}&sslkey={key}"
+            ),
+        ),
+        (
+            "cert user without a certificate",
+            false,
+            format!("postgresql://certuser@127.0.0.1:{p}/app?sslmode=require"),
+        ),
+        (
+            "Unix socket, URI",
+            true,
+            format!("postgresql://scramuser@{sock}:{p}/app"),
+        ),
+        (
+            "Unix socket, keyword/value",
+            true,
+            format!(
+                "host={} port={p} user=scramuser dbname=app",
+                pg.socket_dir()
+            ),
+        ),
+        (
+            "Unix socket, wrong port",
+            false,
+            format!(
+                "host={} port={closed} user=scramuser dbname=app",
+                pg.socket_dir()
+            ),
+        ),
+        (
+            "several hosts, first down",
+            true,
+            format!("postgresql://scramuser:scrampw@127.0.0.1:{closed},127.0.0.1:{p}/app"),
+        ),
+        (
+            "several hosts, all down",
+            false,
+            format!(
+                "postgresql://scramuser:scrampw@127.0.0.1:{closed},127.0.0.1:{}/app",
+                free_port()
+            ),
+        ),
+        (
+            "target_session_attrs=read-write",
+            true,
+            format!("{base}?target_session_attrs=read-write"),
+        ),
+        (
+            "target_session_attrs=read-only on a primary",
+            false,
+            format!("{base}?target_session_attrs=read-only"),
+        ),
+        (
+            "closed port",
+            false,
+            format!("postgresql://scramuser:scrampw@127.0.0.1:{closed}/app"),
+        ),
+    ];
+    let mut table = String::new();
+    let mut disagreements = 0;
+    let mut unexpected = Vec::new();
+    for (name, expected, conninfo) in &cases {
+        let (reference, why) = psql(conninfo, home.path());
+        if reference != *expected {
+            unexpected.push(format!("{name}: psql {reference}: {why}"));
+        }
+        let url = DbUrl::parse(conninfo);
+        let (ours, detail) = match &url {
+            Ok(url) => {
+                let out = probe(url, Duration::from_secs(5)).await;
+                (out.ok, out.error.unwrap_or_default())
+            }
+            Err(e) => (false, e.clone()),
+        };
+        let mark = if ours == reference { "ok " } else { "DISAGREE" };
+        if ours != reference {
+            disagreements += 1;
+        }
+        let _ = writeln!(
+            table,
+            "{mark} {name}: psql {} ({}), probe {} ({})",
+            if reference { "connects" } else { "fails" },
+            why.lines().last().unwrap_or_default(),
+            if ours { "passes" } else { "fails" },
+            detail
+        );
+    }
+    assert_eq!(disagreements, 0, "probe and psql disagree:\n{table}");
+    // The cases are built to exercise both verdicts; a server that answers differently than
+    // designed (say, without SSL) would make the comparison prove less than it claims.
+    assert!(
+        unexpected.is_empty(),
+        "the server did not behave as the matrix expects: {unexpected:#?}\n{table}"
+    );
+}
