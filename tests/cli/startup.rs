@@ -626,6 +626,7 @@ fn curl_ok(url: &str, ca: &std::path::Path) -> bool {
         .args(["-fsSL", "--max-time", "10", "-o", "/dev/null", "--cacert"])
         .arg(ca)
         .arg(url)
+        .stderr(std::process::Stdio::null())
         .status();
     match curl {
         Ok(status) => status.success(),

@@ -307,6 +307,12 @@ pub(crate) async fn check(ctx: &GateCtx) -> CheckResult {
         } else if !outcome.protocol_verified {
             tcp_only.push(redacted.clone());
         }
+        if let Some(warning) = &outcome.warning {
+            findings.push(Finding::new(
+                Severity::Warning,
+                format!("{} ({redacted}): {warning}", sources.join(", ")),
+            ));
+        }
         let mut value = serde_json::to_value(outcome).unwrap_or_default();
         if let Some(map) = value.as_object_mut() {
             map.insert("from".to_owned(), serde_json::json!(sources));
@@ -352,7 +358,17 @@ pub(crate) async fn check(ctx: &GateCtx) -> CheckResult {
                 tcp_only.join(", ")
             );
         }
-        (Status::Passed, message)
+        let warnings: Vec<&str> = findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .map(|f| f.message.as_str())
+            .collect();
+        if warnings.is_empty() {
+            (Status::Passed, message)
+        } else {
+            let _ = write!(message, "; {}", warnings.join("; "));
+            (Status::Warning, message)
+        }
     };
     let mut result = CheckResult::new(CheckId::StartupDatabaseConnections, status, message)
         .with_findings(findings)

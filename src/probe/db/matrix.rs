@@ -503,3 +503,191 @@ async fn postgres_verdicts_match_psql() {
         "the server did not behave as the matrix expects: {unexpected:#?}\n{table}"
     );
 }
+
+/// A redis-server with an ACL file (a user without `+select`, a default user without a
+/// password) on a plain and a TLS port.
+struct Redis {
+    child: std::process::Child,
+    port: u16,
+    tls_port: u16,
+    _dir: tempfile::TempDir,
+    pki: Pki,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let server = program("redis-server");
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let pki = pki(dir.path());
+        let acl = dir.path().join("users.acl");
+        std::fs::write(
+            &acl,
+            "user default on nopass ~* &* +@all\nuser noselect on >pw1 ~* &* +@all -select\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let (port, tls_port) = (free_port(), free_port());
+        let child = Command::new(server)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--tls-port",
+                &tls_port.to_string(),
+            ])
+            .arg("--aclfile")
+            .arg(&acl)
+            .arg("--tls-cert-file")
+            .arg(&pki.server_cert)
+            .arg("--tls-key-file")
+            .arg(&pki.server_key)
+            .arg("--tls-ca-cert-file")
+            .arg(&pki.ca)
+            .args(["--tls-auth-clients", "no", "--dir"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("redis-server: {e}"));
+        let redis = Redis {
+            child,
+            port,
+            tls_port,
+            _dir: dir,
+            pki,
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return redis;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not start on port {port}");
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// redis-cli's verdict: it carries on after a failed AUTH or SELECT (as the default user, in
+/// database 0), so its complaints on stderr count as failures, as they would be in an app.
+fn redis_cli(url: &str, ca: Option<&Path>) -> (bool, String) {
+    // redis-cli waits forever on a peer that does not answer its TLS handshake.
+    let mut cmd = Command::new("timeout");
+    cmd.arg("5")
+        .arg(program("redis-cli"))
+        .args(["--no-auth-warning", "-u", url]);
+    if let Some(ca) = ca {
+        cmd.args(["--tls", "--cacert"]).arg(ca);
+    }
+    let out = cmd
+        .arg("PING")
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("redis-cli: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    let complained = stderr
+        .lines()
+        .chain(stdout.lines())
+        .any(|l| l.contains("failed:") && !l.contains("without any password configured"));
+    (
+        out.status.success() && stdout.ends_with("PONG") && !complained,
+        format!("{stdout} {stderr}"),
+    )
+}
+
+#[tokio::test]
+async fn redis_verdicts_match_redis_cli() {
+    let redis = Redis::start();
+    let (p, t) = (redis.port, redis.tls_port);
+    let ca = redis.pki.ca.display().to_string();
+    let ca_path = redis.pki.ca.clone();
+    // (case, what redis-cli is expected to do, URL, CA for redis-cli)
+    let cases: Vec<(&str, bool, String, Option<&Path>)> = vec![
+        ("no password", true, format!("redis://127.0.0.1:{p}"), None),
+        ("database 0", true, format!("redis://127.0.0.1:{p}/0"), None),
+        (
+            "ACL user without +select, /0",
+            true,
+            format!("redis://noselect:pw1@127.0.0.1:{p}/0"),
+            None,
+        ),
+        (
+            "ACL user without +select, /2",
+            false,
+            format!("redis://noselect:pw1@127.0.0.1:{p}/2"),
+            None,
+        ),
+        (
+            "ACL user, wrong password",
+            false,
+            format!("redis://noselect:bad@127.0.0.1:{p}"),
+            None,
+        ),
+        (
+            "rediss with the CA",
+            true,
+            format!("rediss://localhost:{t}?ssl_ca_certs={ca}"),
+            Some(&ca_path),
+        ),
+        (
+            "rediss without the CA",
+            false,
+            format!("rediss://localhost:{t}"),
+            None,
+        ),
+        (
+            "rediss to the plain port",
+            false,
+            format!("rediss://localhost:{p}?ssl_ca_certs={ca}"),
+            Some(&ca_path),
+        ),
+        (
+            "closed port",
+            false,
+            format!("redis://127.0.0.1:{}", free_port()),
+            None,
+        ),
+    ];
+    let mut table = String::new();
+    let mut bad = 0;
+    for (name, expected, url, cli_ca) in &cases {
+        // redis-cli takes the CA as a flag, not in the URL.
+        let cli_url = url.split('?').next().unwrap_or(url);
+        let (reference, why) = redis_cli(cli_url, *cli_ca);
+        let (ours, detail) = match DbUrl::parse(url) {
+            Ok(u) => {
+                let out = probe(&u, Duration::from_secs(5)).await;
+                (out.ok, format!("{:?} {:?}", out.error, out.warning))
+            }
+            Err(e) => (false, e),
+        };
+        let agree = ours == reference && reference == *expected;
+        if !agree {
+            bad += 1;
+        }
+        let _ = writeln!(
+            table,
+            "{} {name}: redis-cli {reference} ({why}), probe {ours} ({detail}), expected {expected}",
+            if agree { "ok " } else { "BAD" }
+        );
+    }
+    assert_eq!(bad, 0, "\n{table}");
+
+    // A password for a server without one: redis-cli reports the refused AUTH and goes on
+    // (PONG, exit 0), as the app's client does; the probe passes with a warning.
+    let url = format!("redis://:secret@127.0.0.1:{p}");
+    let (_, why) = redis_cli(&url, None);
+    assert!(
+        why.starts_with("PONG") && why.contains("AUTH failed"),
+        "{why}"
+    );
+    let parsed = DbUrl::parse(&url).unwrap_or_else(|e| panic!("{e}"));
+    let out = probe(&parsed, Duration::from_secs(5)).await;
+    assert!(out.ok && out.warning.is_some(), "{out:?}");
+}

@@ -34,6 +34,9 @@ pub struct DbOutcome {
     pub protocol_verified: bool,
     /// Whether the exchange ran over TLS.
     pub tls: bool,
+    /// On a connection that works: what the app's configuration says that the server does not
+    /// (a Redis password for a server without one).
+    pub warning: Option<String>,
 }
 
 /// Proves that what `url` names answers in its protocol and accepts its credentials, within
@@ -66,6 +69,7 @@ pub async fn probe(url: &DbUrl, timeout: Duration) -> DbOutcome {
         server_version: part.server_version.map(|v| scrub(&v, url)),
         protocol_verified: ok && url.kind != DbKind::Tcp,
         tls: part.tls,
+        warning: part.warning.filter(|_| ok),
     }
 }
 

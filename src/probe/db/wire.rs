@@ -74,6 +74,8 @@ pub(super) struct Partial {
     pub(super) tls: bool,
     /// A TLS handshake was started (`PostgreSQL`'s `prefer` falls back to plain if it fails).
     pub(super) tls_attempted: bool,
+    /// Something worth a warning on a connection that works.
+    pub(super) warning: Option<String>,
 }
 
 /// Shared record of a probe's progress (see [`Partial`]).
