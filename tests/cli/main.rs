@@ -5,6 +5,7 @@ mod build;
 mod committed_urls;
 mod common;
 mod deps;
+mod frameworks;
 mod hostile;
 mod integration;
 mod lifetime;
