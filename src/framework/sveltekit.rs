@@ -47,20 +47,25 @@ fn outputs(app: &Path) -> Vec<Output> {
         .iter()
         .find_map(|f| std::fs::read_to_string(app.join(f)).ok())
         .unwrap_or_default();
+    // adapter-static's `build` holds the pages and assets as deployed. Otherwise the client
+    // bundle in `.svelte-kit/output/client` comes first: it carries the Vite manifest that
+    // lists every asset (adapter-node copies the same files to `build/client`, without it).
+    let kit_client = Output {
+        dir: ".svelte-kit/output/client".to_owned(),
+        public_path: "/".to_owned(),
+        pages: vec![".svelte-kit/output/prerendered/pages".to_owned()],
+    };
     let mut out = Vec::new();
+    if config.contains("adapter-static") {
+        out.push(Output::at_root("build"));
+    }
+    out.push(kit_client);
     if config.contains("adapter-node") {
         out.push(Output {
             dir: "build/client".to_owned(),
             public_path: "/".to_owned(),
             pages: vec!["build/prerendered".to_owned()],
         });
-    } else if config.contains("adapter-static") {
-        out.push(Output::at_root("build"));
     }
-    out.push(Output {
-        dir: ".svelte-kit/output/client".to_owned(),
-        public_path: "/".to_owned(),
-        pages: vec![".svelte-kit/output/prerendered/pages".to_owned()],
-    });
     out
 }

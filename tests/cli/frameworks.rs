@@ -394,7 +394,11 @@ fn framework_output_is_measured(name: &str, output: &str, page: &str) {
 
 #[test]
 fn sveltekit_app_output_is_found_and_measured() {
-    framework_output_is_measured("sveltekit-app", "build/client", "src/routes/+page.svelte");
+    framework_output_is_measured(
+        "sveltekit-app",
+        ".svelte-kit/output/client",
+        "src/routes/+page.svelte",
+    );
 }
 
 #[test]
