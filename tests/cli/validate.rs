@@ -407,3 +407,73 @@ fn ctrl_c_mid_validate_writes_the_partial_report_and_stops_everything() {
     }
     assert!(left.is_empty(), "still running in the demo: {left:?}");
 }
+
+/// From a parent directory with `--project sub/app`, annotations name files from the
+/// repository root (GitHub places an annotation only then): a finding relative to the project
+/// and a config error's absolute path alike, with the git top level or `$GITHUB_WORKSPACE`.
+#[test]
+fn github_annotations_are_relative_to_the_repository_root() {
+    let repo = tempfile::tempdir().unwrap();
+    crate::common::copy_dir(&fixture("hardcoded"), &repo.path().join("sub/app"));
+    crate::common::copy_dir(&fixture("broken-toml"), &repo.path().join("sub/bad"));
+    let state = tempfile::tempdir().unwrap();
+    let annotations =
+        |project: &str, cwd: &std::path::Path, workspace: Option<&std::path::Path>| {
+            let mut cmd = devops_agent(state.path());
+            cmd.args(["ports", "--format", "github", "--project", project])
+                .current_dir(cwd)
+                .env_remove("GITHUB_WORKSPACE");
+            if let Some(w) = workspace {
+                cmd.env("GITHUB_WORKSPACE", w);
+            }
+            run(cmd)
+        };
+
+    // No `.git` anywhere above: the working directory is the root.
+    let out = annotations("sub/app", repo.path(), None);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("::error file=sub/app/docker-compose.yml,line=10,"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("file=docker-compose.yml"),
+        "{}",
+        out.stdout
+    );
+    let out = annotations("sub/bad", repo.path(), None);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("::error title=devops-agent,file=sub/bad/devops-agent.toml,line=5::"),
+        "{}",
+        out.stdout
+    );
+
+    // A real git top level wins over the working directory.
+    let git = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(repo.path())
+        .status()
+        .expect("git runs");
+    assert!(git.success());
+    let app = repo.path().join("sub/app");
+    let out = annotations(app.to_str().unwrap(), &app.join("web"), None);
+    assert!(
+        out.stdout
+            .contains("::error file=sub/app/docker-compose.yml,line=10,"),
+        "{}",
+        out.stdout
+    );
+
+    // `$GITHUB_WORKSPACE` wins over both.
+    let out = annotations(app.to_str().unwrap(), &app, Some(&repo.path().join("sub")));
+    assert!(
+        out.stdout
+            .contains("::error file=app/docker-compose.yml,line=10,"),
+        "{}",
+        out.stdout
+    );
+}
