@@ -48,7 +48,7 @@ pub fn run() -> ExitCode {
         | Command::Ports { .. }
         | Command::Deps
         | Command::Build
-        | Command::Startup
+        | Command::Startup { .. }
         | Command::Integration { .. } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -145,7 +145,7 @@ fn planned(command: &Command) -> Vec<GateId> {
         Command::Ports { .. } => vec![GateId::Ports],
         Command::Deps => vec![GateId::Deps],
         Command::Build => vec![GateId::Build],
-        Command::Startup => vec![GateId::Startup],
+        Command::Startup { .. } => vec![GateId::Startup],
         Command::Integration { .. } => vec![GateId::Integration],
         Command::Schema | Command::Completions { .. } | Command::Init { .. } | Command::Man => {
             Vec::new()
@@ -192,7 +192,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Validate { .. } => "validate",
         Command::Deps => "deps",
         Command::Build => "build",
-        Command::Startup => "startup",
+        Command::Startup { .. } => "startup",
         Command::Integration { .. } => "integration",
         Command::Ports { action: None } => "ports",
         Command::Ports {
@@ -336,11 +336,17 @@ async fn execute(cli: &Cli) -> u8 {
             selection, remote, ..
         } => {
             ctx.skip = skipped_checks(selection);
+            ctx.env = selection.env;
             ctx.remote = remote.clone();
             selection.keep_going
         }
-        Command::Integration { remote } => {
+        Command::Integration { remote, env } => {
             ctx.remote = remote.clone();
+            ctx.env = *env;
+            false
+        }
+        Command::Startup { env } => {
+            ctx.env = *env;
             false
         }
         _ => false,
@@ -500,12 +506,13 @@ fn check_selection(command: &Command) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks excluded by `--skip` and `--env`.
+/// Checks excluded by `--skip` (`--env` is the startup gate's own business: it reports the
+/// mode it did not run as "not selected").
 fn skipped_checks(
     selection: &crate::cli::Selection,
 ) -> std::collections::BTreeSet<crate::check::CheckId> {
     use crate::check::CheckId;
-    let mut skip: std::collections::BTreeSet<CheckId> = selection
+    let skip: std::collections::BTreeSet<CheckId> = selection
         .skip
         .iter()
         .flat_map(|name| {
@@ -516,15 +523,6 @@ fn skipped_checks(
             ids
         })
         .collect();
-    match selection.env {
-        Some(crate::cli::EnvMode::Dev) => {
-            skip.insert(CheckId::StartupProdMode);
-        }
-        Some(crate::cli::EnvMode::Prod) => {
-            skip.insert(CheckId::StartupDevMode);
-        }
-        None => {}
-    }
     skip
 }
 

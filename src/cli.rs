@@ -137,17 +137,28 @@ pub enum Command {
     /// startup.database_connections, startup.external_services and startup.health_checks.
     ///
     /// Each service (devops-agent.toml [services.*] with dev/prod commands, else package.json
-    /// `dev` / `start` scripts, a Procfile `web:` line, a Cargo binary or a Go module) starts in
-    /// its own process group on a free port given through PORT and its port variable, in
-    /// dependency order. Ready = its port accepts on 127.0.0.1 or ::1 and its health endpoint
-    /// (configured, else the first of /health, /healthz, /api/health, /ready, /) answers 2xx,
-    /// polled from 10 ms backing off to 250 ms; or a configured log line. It must then stay up
-    /// through a stability window; health endpoints are sampled (p50/p95/max) and every
-    /// service is stopped with its whole tree and its port checked free. Required variables
-    /// (config, .env.example keys used without a default, compose ${VAR:?}) must be set;
-    /// database and broker URLs from the environment get a real protocol round trip; external
-    /// URLs get DNS, TCP, HTTP and TLS certificate checks.
-    Startup,
+    /// `dev` / `start` / `preview` scripts or npm's implicit `node server.js`, a Procfile `web:`
+    /// line, a Python ASGI/WSGI app, a Cargo binary, a Go module, or the Dockerfile CMD) starts
+    /// in its own process group, in dependency order, with the project's virtualenv bin/ and
+    /// every node_modules/.bin on PATH. Its port is passed the way its framework takes it (Vite
+    /// `--port N --strictPort`, Next `-p N`, uvicorn `--port N`, gunicorn `--bind`, PORT for
+    /// CRA and Node servers); a port the script pins is kept; an app listening elsewhere is
+    /// found from its sockets and printed URLs and probed there, with a warning. Ready = its
+    /// port accepts on 127.0.0.1 or ::1 and a health endpoint (configured, else /health,
+    /// /healthz, /api/health, /ready) answers 2xx, or / answers below 500 (a redirect to a
+    /// login page means the app is up); or a configured log line. Polling starts at once and
+    /// pauses 2 ms growing to 5 ms (250 ms after 30 s). It must then stay up through a
+    /// stability window; health endpoints are sampled (p50/p95/max) and every service is
+    /// stopped with its whole tree and its port checked free. Required variables (config,
+    /// .env.example keys used without a default, compose ${VAR:?}) must be set; database and
+    /// broker URLs from the environment get a real protocol round trip; external URLs get DNS,
+    /// TCP, HTTP and TLS certificate checks.
+    Startup {
+        /// Start the app in this mode only; the other mode's check is reported skipped ("not
+        /// selected: --env dev").
+        #[arg(long, value_enum, value_name = "MODE")]
+        env: Option<EnvMode>,
+    },
     /// Detect the stack and write a commented devops-agent.toml that validates as written.
     Init {
         /// Replace an existing devops-agent.toml.
@@ -170,6 +181,10 @@ pub enum Command {
     Integration {
         #[command(flatten)]
         remote: Remote,
+        /// Locally, start the app in this mode to probe it (default: production when it has a
+        /// production command, else development).
+        #[arg(long, value_enum, value_name = "MODE")]
+        env: Option<EnvMode>,
     },
     /// Print the JSON Schema every report validates against.
     Schema,
@@ -200,7 +215,8 @@ pub struct Remote {
 /// What `validate` runs.
 #[derive(Debug, Clone, Default, Args)]
 pub struct Selection {
-    /// Run only these gates (comma-separated: ports,deps,build,startup).
+    /// Run only these gates, in the usual order (comma-separated names: ports, deps, build,
+    /// startup, integration). The others are not run and not reported.
     #[arg(long, value_delimiter = ',', value_name = "GATES")]
     pub gates: Vec<String>,
 
@@ -210,7 +226,9 @@ pub struct Selection {
     #[arg(long, value_delimiter = ',', value_name = "CHECKS")]
     pub skip: Vec<String>,
 
-    /// Start the app in this mode only (the other mode's check is skipped).
+    /// Start the app in this mode only: `dev` runs startup.dev_mode, `prod` runs
+    /// startup.prod_mode; the other is reported skipped ("not selected: --env dev"), and
+    /// integration probes the mode that ran.
     #[arg(long, value_enum, value_name = "MODE")]
     pub env: Option<EnvMode>,
 
@@ -227,7 +245,10 @@ pub struct Selection {
 /// Startup modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EnvMode {
+    /// Development: the dev server (`npm run dev`, `flask run`, …), NODE_ENV=development.
     Dev,
+    /// Production: the production server (`npm start`, `vite preview`, gunicorn, …),
+    /// NODE_ENV=production.
     Prod,
 }
 

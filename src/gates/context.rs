@@ -23,6 +23,8 @@ pub struct GateCtx {
     pub facts: Arc<Mutex<RunFacts>>,
     /// Checks not to run (`--skip`).
     pub skip: BTreeSet<CheckId>,
+    /// `--env`: start the app in this mode only.
+    pub env: Option<crate::cli::EnvMode>,
     /// Keep the last started mode's services running for a later gate (integration).
     pub keep_live: bool,
     /// The services the startup gate left running, if any.
@@ -111,6 +113,7 @@ impl GateCtx {
             processes: Processes::new(),
             facts: Arc::new(Mutex::new(RunFacts::default())),
             skip: BTreeSet::new(),
+            env: None,
             keep_live: false,
             live: Arc::new(tokio::sync::Mutex::new(None)),
             remote: crate::cli::Remote::default(),

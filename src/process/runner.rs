@@ -344,6 +344,13 @@ impl OutputTap {
         let captured = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         captured.contains(needle)
     }
+
+    /// The output so far, unredacted (for parsing, e.g. the URL a server printed; redact
+    /// before showing any of it).
+    pub fn text(&self) -> String {
+        let captured = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        captured.text(&crate::redact::Redactor::default())
+    }
 }
 
 async fn drain(mut stream: impl tokio::io::AsyncRead + Unpin, into: Arc<Mutex<Captured>>) {

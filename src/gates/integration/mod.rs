@@ -18,3 +18,4 @@ mod targets;
 mod websocket;
 
 pub use gate::run;
+pub(crate) use targets::read_small;

@@ -79,8 +79,21 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
         (Mode::Prod, CheckId::StartupProdMode),
     ] {
         let check_started = Instant::now();
-        let mut check = if ctx.skipped(id) {
-            let reason = format!("{} mode not run (--env / --skip)", mode.name());
+        let not_selected = match (ctx.env, mode) {
+            (Some(crate::cli::EnvMode::Dev), Mode::Prod) => Some("not selected: --env dev"),
+            (Some(crate::cli::EnvMode::Prod), Mode::Dev) => Some("not selected: --env prod"),
+            _ => None,
+        };
+        let mut check = if let Some(reason) = not_selected {
+            CheckResult::new(
+                id,
+                Status::Skipped {
+                    reason: reason.to_owned(),
+                },
+                reason,
+            )
+        } else if ctx.skipped(id) {
+            let reason = "skipped with --skip".to_owned();
             CheckResult::new(
                 id,
                 Status::Skipped {
@@ -93,8 +106,18 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
         } else if services.iter().all(|s| s.launch(mode).is_none()) {
             let reason = match errors.first() {
                 Some(e) => format!("cannot read {e}"),
-                None if services.is_empty() => "no service to start: no start command configured or detected (package.json dev/start scripts, Procfile web, Cargo binary, go.mod)".to_owned(),
-                None => format!("no service has a {} start command", mode.name()),
+                None if services.is_empty() => "no service to start: no start command configured or detected (package.json dev/start scripts or server.js, Procfile web, a Python ASGI/WSGI app, Cargo binary, go.mod, Dockerfile CMD)".to_owned(),
+                None => {
+                    let why: Vec<String> = services
+                        .iter()
+                        .filter_map(|s| s.prod_skip.as_ref().map(|w| format!("{}: {w}", s.name)))
+                        .collect();
+                    if mode == Mode::Prod && !why.is_empty() {
+                        format!("no production server to start: {}", why.join("; "))
+                    } else {
+                        format!("no service has a {} start command", mode.name())
+                    }
+                }
             };
             if errors.is_empty() {
                 CheckResult::new(
@@ -111,10 +134,11 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
             // The last mode that runs stays up when a later gate (integration) will probe it.
             let last = mode == Mode::Prod
                 || services.iter().all(|s| s.prod.is_none())
-                || ctx.skipped(CheckId::StartupProdMode);
+                || ctx.skipped(CheckId::StartupProdMode)
+                || ctx.env == Some(crate::cli::EnvMode::Dev);
             let keep = ctx.keep_live && last;
             let runs = launch::run_mode(ctx, sink, &services, mode, &settings, keep).await;
-            let check = mode_check(id, mode, &runs, ctx);
+            let check = mode_check(id, mode, &runs, &services, ctx);
             record_environment(ctx, mode, &runs);
             all_runs.push((mode, runs));
             check
@@ -144,15 +168,22 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
 
 fn url(run: &ServiceRun) -> Option<String> {
     match &run.ready {
-        Ok(Ready::Http { addr, path }) => Some(format!("http://{addr}{path}")),
+        Ok(Ready::Http { addr, path, .. }) => Some(format!("http://{addr}{path}")),
         _ => None,
     }
 }
 
-fn mode_check(id: CheckId, mode: Mode, runs: &[ServiceRun], ctx: &GateCtx) -> CheckResult {
+fn mode_check(
+    id: CheckId,
+    mode: Mode,
+    runs: &[ServiceRun],
+    services: &[services::Service],
+    ctx: &GateCtx,
+) -> CheckResult {
     let redactor = ctx.project.env.redactor();
     let mut findings = Vec::new();
     let mut problems = Vec::new();
+    let mut elsewhere = Vec::new();
     let mut cancelled = ctx.processes.cancelled();
     let mut evidence = Vec::new();
     let mut mechanism = None;
@@ -202,25 +233,42 @@ fn mode_check(id: CheckId, mode: Mode, runs: &[ServiceRun], ctx: &GateCtx) -> Ch
             (Ok(_), None) => None,
         };
         if let Some(p) = &problem {
-            let last = tail
-                .last()
-                .cloned()
-                .unwrap_or_else(|| "(no output)".to_owned());
-            problems.push(format!("{}: {p}", run.name));
+            let lines = super::output::first_error_lines(&tail);
+            let said = if lines.is_empty() {
+                "(no output)".to_owned()
+            } else {
+                lines.join(" | ")
+            };
+            problems.push(format!("{}: {p}; output: {said}", run.name));
             findings.push(Finding::new(
                 Severity::Error,
-                format!("{} ({}): {p}; last output: {last}", run.name, run.command),
+                format!("{} ({}): {p}; output: {said}", run.name, run.command),
             ));
+        } else if let (Some(seen), Some(offered)) = (&run.elsewhere, run.offered) {
+            let fix = fix_for_port(run, services);
+            let text = format!(
+                "{} listens on port {}, not on the port it was offered ({offered}, through {}): probed on {} (seen: {}); fix: {fix}",
+                run.name, seen.port, run.port_passing, seen.port, seen.how
+            );
+            elsewhere.push(text.clone());
+            findings.push(Finding::new(Severity::Warning, text).suggest(fix));
         }
         evidence.push(json!({
             "service": run.name,
             "command": run.command,
             "source": run.source,
             "port": run.port,
+            "port_offered": run.offered,
             "port_variable": run.port_var,
+            "port_passed_as": run.port_passing,
+            "listened_elsewhere": run.elsewhere.as_ref().map(|s| json!({"port": s.port, "seen": s.how})),
+            "framework": run.framework,
+            "environment": run.environment,
+            "http_answers_seen": run.statuses,
             "ready": run.ready.is_ok(),
             "ready_via": match &run.ready {
-                Ok(Ready::Http { path, .. }) => format!("tcp + GET {path} 2xx"),
+                Ok(Ready::Http { path, status, fallback: false, .. }) => format!("tcp + GET {path} {status}"),
+                Ok(Ready::Http { path, status, fallback: true, .. }) => format!("tcp + GET {path} {status} (no health endpoint; below 500 means the app answers)"),
                 Ok(Ready::Log) => "log line".to_owned(),
                 Ok(Ready::Running) => "process stayed up (no port)".to_owned(),
                 Err(_) => "not ready".to_owned(),
@@ -238,6 +286,11 @@ fn mode_check(id: CheckId, mode: Mode, runs: &[ServiceRun], ctx: &GateCtx) -> Ch
     }
     let (status, message) = if let Some(reason) = cancelled {
         crate::gates::context::cut_short(reason, &format!("the {} start", mode.name()))
+    } else if problems.is_empty() && !elsewhere.is_empty() {
+        (
+            Status::Warning,
+            format!("{} mode: {}", mode.name(), elsewhere.join("; ")),
+        )
     } else if problems.is_empty() {
         let slowest = runs.iter().filter_map(|r| r.ready_ms).max().unwrap_or(0);
         // "Stopped cleanly" is what the stop verified: no process left, ports released.
@@ -264,9 +317,49 @@ fn mode_check(id: CheckId, mode: Mode, runs: &[ServiceRun], ctx: &GateCtx) -> Ch
             format!("{} mode: {}", mode.name(), problems.join("; ")),
         )
     };
+    let not_started: Vec<serde_json::Value> = services
+        .iter()
+        .filter(|s| s.launch(mode).is_none())
+        .map(|s| {
+            json!({
+                "service": s.name,
+                "reason": match (mode, &s.prod_skip) {
+                    (Mode::Prod, Some(why)) => why.clone(),
+                    _ => format!("no {} start command", mode.name()),
+                },
+            })
+        })
+        .collect();
     CheckResult::new(id, status, message)
         .with_findings(findings)
         .evidence("services", evidence)
+        .evidence("not_started", not_started)
+}
+
+/// How to make a service listen where it is told: the framework's own way.
+fn fix_for_port(run: &ServiceRun, services: &[services::Service]) -> String {
+    let var = run.port_var.as_deref().unwrap_or("PORT");
+    let framework = services
+        .iter()
+        .find(|s| s.name == run.name)
+        .and_then(|s| s.framework)
+        .or_else(|| run.framework.and_then(crate::framework::by_id));
+    match framework.and_then(|f| f.commands.first().map(|c| (f, c.port))) {
+        Some((f, crate::framework::PortStyle::Flag { flag, extra })) => format!(
+            "{} ignores {var}: start it with `{flag} ${var}{}` (or pin the port in its config)",
+            f.name,
+            extra.iter().map(|e| format!(" {e}")).collect::<String>()
+        ),
+        Some((f, crate::framework::PortStyle::Bind(flag))) => {
+            format!("start {} with `{flag} 0.0.0.0:${var}`", f.name)
+        }
+        Some((f, crate::framework::PortStyle::Positional)) => {
+            format!("start {} with the address `0.0.0.0:${var}`", f.name)
+        }
+        Some((_, crate::framework::PortStyle::Env(_))) | None => {
+            format!("listen on the port in the {var} environment variable")
+        }
+    }
 }
 
 fn record_environment(ctx: &GateCtx, mode: Mode, runs: &[ServiceRun]) {
@@ -322,10 +415,20 @@ fn health_check(
             }
             endpoints += 1;
             names.push(run.name.clone());
+            // A real health endpoint must answer 2xx; `/` standing in for one only has to
+            // answer (a redirect to a login page is the app working).
+            let fallback = matches!(run.ready, Ok(Ready::Http { fallback: true, .. }));
+            let good = |c: u16| {
+                if fallback {
+                    c < 500
+                } else {
+                    (200..300).contains(&c)
+                }
+            };
             let mut ok: Vec<f64> = run
                 .samples
                 .iter()
-                .filter(|s| s.status.is_some_and(|c| (200..300).contains(&c)))
+                .filter(|s| s.status.is_some_and(good))
                 .map(|s| s.ms)
                 .collect();
             ok.sort_by(f64::total_cmp);
@@ -349,10 +452,7 @@ fn health_check(
             });
             if bad > 0 {
                 mode_ok = false;
-                let first = run
-                    .samples
-                    .iter()
-                    .find(|s| !s.status.is_some_and(|c| (200..300).contains(&c)));
+                let first = run.samples.iter().find(|s| !s.status.is_some_and(good));
                 let what = first.map_or_else(String::new, |s| match (&s.error, s.status) {
                     (Some(e), _) => e.clone(),
                     (None, Some(c)) => format!("status {c}"),
@@ -393,6 +493,7 @@ fn health_check(
                 "service": run.name,
                 "mode": mode.name(),
                 "endpoint": endpoint,
+                "rule": if fallback { "any status below 500 (/ stands in for a health endpoint)" } else { "2xx" },
                 "samples": run.samples.len(),
                 "failed": bad,
                 "p50_ms": (!ok.is_empty()).then(|| round(p50)),
@@ -454,7 +555,9 @@ pub async fn start_live(ctx: &GateCtx, sink: &EventSink) -> Result<(), String> {
     if let Some(e) = errors.first() {
         return Err(format!("cannot read {e}"));
     }
-    let mode = if services.iter().any(|s| s.prod.is_some()) {
+    let mode = if ctx.env == Some(crate::cli::EnvMode::Dev) {
+        Mode::Dev
+    } else if services.iter().any(|s| s.prod.is_some()) {
         Mode::Prod
     } else if services.iter().any(|s| s.dev.is_some()) {
         Mode::Dev

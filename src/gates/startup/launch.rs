@@ -5,17 +5,25 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::discover::{Seen, log_ports, tree_ports};
 use super::services::{Mode, Service, levels, pick_port};
 use crate::gates::GateCtx;
-use crate::probe::ready::{Backoff, HEALTH_CANDIDATES, http_status, http_status_on, tcp_connect};
+use crate::probe::ready::{Backoff, HEALTH_CANDIDATES, http_status, tcp_connect};
 use crate::process::{CommandSpec, Ending, Finished, Running};
 use crate::report::{Event, EventSink};
 
 /// How a service became ready.
 #[derive(Debug, Clone)]
 pub(crate) enum Ready {
-    /// Its port accepted and its health endpoint answered 2xx.
-    Http { addr: SocketAddr, path: String },
+    /// Its port accepted and its health endpoint answered 2xx — or, with no health endpoint,
+    /// `/` answered below 500 (`fallback`: a redirect to a login page or a 401 means the app
+    /// is up).
+    Http {
+        addr: SocketAddr,
+        path: String,
+        status: u16,
+        fallback: bool,
+    },
     /// A configured log line appeared.
     Log,
     /// No port is known: it stayed up.
@@ -28,8 +36,22 @@ pub(crate) struct ServiceRun {
     pub(crate) name: String,
     pub(crate) command: String,
     pub(crate) source: String,
+    /// The port it was probed on: where it listens (the offered one unless it listened
+    /// elsewhere).
     pub(crate) port: Option<u16>,
+    /// The port it was offered.
+    pub(crate) offered: Option<u16>,
     pub(crate) port_var: Option<String>,
+    /// How the port was passed (`--port 41234 --strictPort (Vite's flag)`, `environment PORT`).
+    pub(crate) port_passing: String,
+    /// Set when it listened somewhere else than offered: where, and how that was seen.
+    pub(crate) elsewhere: Option<Seen>,
+    /// The framework the catalogue recognised (`vite`).
+    pub(crate) framework: Option<&'static str>,
+    /// What was put before PATH (virtualenv, node_modules/.bin).
+    pub(crate) environment: String,
+    /// HTTP answers seen while waiting (`/health 404`, `/ 302`), the last round.
+    pub(crate) statuses: Vec<String>,
     pub(crate) ready: Result<Ready, String>,
     pub(crate) ready_ms: Option<u64>,
     /// Wall-clock time readiness was seen (RFC 3339, ms).
@@ -77,7 +99,12 @@ pub(crate) async fn run_mode(
     let mut taken = Vec::new();
     let mut ports: BTreeMap<String, u16> = BTreeMap::new();
     for s in &chosen {
-        if let Some(p) = pick_port(s.port_preferred, &taken) {
+        // A port the command pins is where the app will listen, free or not.
+        let pinned = s
+            .launch(mode)
+            .and_then(|l| l.server.as_ref())
+            .and_then(|srv| srv.pinned);
+        if let Some(p) = pinned.or_else(|| pick_port(s.port_preferred, &taken)) {
             taken.push(p);
             ports.insert(s.name.clone(), p);
         }
@@ -116,12 +143,23 @@ pub(crate) async fn run_mode(
                 continue;
             };
             let port = ports.get(&service.name).copied();
+            let (command, port_passing) = launch.with_port(port, service.port_var.as_deref());
             let mut run = ServiceRun {
                 name: service.name.clone(),
-                command: redactor.redact(&launch.command),
+                command: redactor.redact(&command),
                 source: launch.source.clone(),
                 port,
+                offered: port,
                 port_var: service.port_var.clone(),
+                port_passing,
+                elsewhere: None,
+                framework: launch
+                    .server
+                    .as_ref()
+                    .map(|s| s.framework.id)
+                    .or(service.framework.map(|f| f.id)),
+                environment: service.run_env.describe(),
+                statuses: Vec::new(),
                 ready: Err(String::new()),
                 ready_ms: None,
                 ready_at: None,
@@ -150,8 +188,9 @@ pub(crate) async fn run_mode(
                     env.insert(var.clone(), p.to_string());
                 }
             }
+            service.run_env.apply(&mut env);
             let spec = CommandSpec {
-                command: launch.command.clone(),
+                command,
                 cwd: service.path.clone(),
                 env,
                 timeout: settings.ready_timeout,
@@ -165,6 +204,10 @@ pub(crate) async fn run_mode(
             });
             let processes = ctx.processes.clone();
             let timeout = settings.ready_timeout;
+            let markers: &'static [&'static str] = launch
+                .server
+                .as_ref()
+                .map_or(&[], |s| s.framework.url_markers);
             tasks.spawn(async move {
                 let started = Instant::now();
                 match Running::spawn(&spec, &processes) {
@@ -173,7 +216,14 @@ pub(crate) async fn run_mode(
                         (i, run, None)
                     }
                     Ok(mut running) => {
-                        run.ready = wait_ready(&mut running, &service, port, timeout).await;
+                        let waited =
+                            wait_ready(&mut running, &service, port, markers, timeout).await;
+                        run.ready = waited.ready;
+                        run.statuses = waited.statuses;
+                        if let Some(seen) = waited.elsewhere {
+                            run.port = Some(seen.port);
+                            run.elsewhere = Some(seen);
+                        }
                         if run.ready.is_ok() {
                             run.ready_at = Some(crate::report::now_rfc3339());
                             run.ready_ms = Some(ms(started.elapsed()));
@@ -191,7 +241,7 @@ pub(crate) async fn run_mode(
                         mode: mode.name().to_owned(),
                         port: run.port,
                         url: match ready {
-                            Ready::Http { addr, path } => Some(format!("http://{addr}{path}")),
+                            Ready::Http { addr, path, .. } => Some(format!("http://{addr}{path}")),
                             Ready::Log | Ready::Running => None,
                         },
                         ready_at: at.clone(),
@@ -229,7 +279,7 @@ pub(crate) async fn run_mode(
         if run.crashed.is_some() || ctx.processes.cancelled().is_some() {
             continue;
         }
-        if let Ok(Ready::Http { addr, path }) = &run.ready {
+        if let Ok(Ready::Http { addr, path, .. }) = &run.ready {
             for _ in 0..settings.samples {
                 let sample = match http_status(*addr, path, Duration::from_secs(5)).await {
                     Ok((status, took)) => Sample {
@@ -272,8 +322,13 @@ pub(crate) async fn run_mode(
                     Ok(Ready::Http { addr, .. }) => Some(format!("http://{addr}")),
                     _ => run.port.map(|p| format!("http://127.0.0.1:{p}")),
                 },
+                // `/` answering a redirect says the app is up, not that it has a health path.
                 health_path: match &run.ready {
-                    Ok(Ready::Http { path, .. }) => Some(path.clone()),
+                    Ok(Ready::Http {
+                        path,
+                        fallback: false,
+                        ..
+                    }) => Some(path.clone()),
                     _ => None,
                 },
             });
@@ -314,66 +369,205 @@ pub(crate) async fn run_mode(
     out
 }
 
-/// Wait until `service` is ready, exits, or `timeout` passes.
+/// What waiting for readiness found.
+struct Waited {
+    ready: Result<Ready, String>,
+    /// The app listened on another port than offered.
+    elsewhere: Option<Seen>,
+    /// Answers seen in the last round of health requests.
+    statuses: Vec<String>,
+}
+
+/// Health paths that must answer 2xx, then `/`, which only has to answer below 500.
+async fn answer(addr: SocketAddr, health: Option<&str>) -> Result<Ready, Vec<String>> {
+    let mut seen = Vec::new();
+    let required: Vec<&str> = match health {
+        Some(p) => vec![p],
+        None => HEALTH_CANDIDATES
+            .iter()
+            .copied()
+            .filter(|p| *p != "/")
+            .collect(),
+    };
+    for path in required {
+        match http_status(addr, path, Duration::from_secs(2)).await {
+            Ok((status, _)) if (200..300).contains(&status) => {
+                return Ok(Ready::Http {
+                    addr,
+                    path: path.to_owned(),
+                    status,
+                    fallback: false,
+                });
+            }
+            Ok((status, _)) => seen.push(format!("{path} {status}")),
+            Err(e) => seen.push(format!("{path} {e}")),
+        }
+    }
+    if health.is_none() {
+        match http_status(addr, "/", Duration::from_secs(2)).await {
+            Ok((status, _)) if status < 500 => {
+                return Ok(Ready::Http {
+                    addr,
+                    path: "/".to_owned(),
+                    status,
+                    fallback: true,
+                });
+            }
+            Ok((status, _)) => seen.push(format!("/ {status}")),
+            Err(e) => seen.push(format!("/ {e}")),
+        }
+    }
+    Err(seen)
+}
+
+/// Wait until `service` is ready, exits, or `timeout` passes. The offered port is probed
+/// first; the ports its process tree listens on and the URLs it prints are probed too, so an
+/// app that ignores the offer is found where it really listens.
 async fn wait_ready(
     running: &mut Running,
     service: &Service,
     port: Option<u16>,
+    markers: &[&str],
     timeout: Duration,
-) -> Result<Ready, String> {
+) -> Waited {
     if port.is_none() && service.ready_log.is_none() {
-        return Ok(Ready::Running);
+        return Waited {
+            ready: Ok(Ready::Running),
+            elsewhere: None,
+            statuses: Vec::new(),
+        };
     }
+    let root = running.root;
+    let statuses = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let discovered = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Seen>::new()));
     let tap = running.output_tap();
-    let probe = async {
-        let mut backoff = Backoff::default();
-        loop {
-            if let Some(needle) = &service.ready_log {
-                if tap.contains(needle) {
-                    return Ready::Log;
-                }
-            } else if let Some(port) = port
-                && let Some((addr, stream)) = tcp_connect(port, Duration::from_millis(200)).await
-            {
-                let paths: Vec<String> = match &service.health {
-                    Some(p) => vec![p.clone()],
-                    None => HEALTH_CANDIDATES.iter().map(|p| (*p).to_owned()).collect(),
-                };
-                // The first request goes on the connection that proved the port open.
-                let mut stream = Some(stream);
-                for path in paths {
-                    let answer =
-                        http_status_on(stream.take(), addr, &path, Duration::from_secs(2)).await;
-                    if let Ok((status, _)) = answer
-                        && (200..300).contains(&status)
-                    {
-                        return Ready::Http { addr, path };
+    let probe = {
+        let statuses = std::sync::Arc::clone(&statuses);
+        let discovered = std::sync::Arc::clone(&discovered);
+        async move {
+            let mut backoff = Backoff::default();
+            let mut scanned: Option<Instant> = None;
+            loop {
+                if let Some(needle) = &service.ready_log {
+                    if tap.contains(needle) {
+                        return (Ready::Log, None);
+                    }
+                } else {
+                    // Sockets and log are read every 100 ms: /proc walks cost more than a
+                    // refused loopback connect.
+                    if scanned.is_none_or(|t| t.elapsed() >= Duration::from_millis(100)) {
+                        scanned = Some(Instant::now());
+                        let mut found = log_ports(&tap.text(), markers);
+                        for seen in tree_ports(root) {
+                            if !found.iter().any(|f| f.port == seen.port) {
+                                found.push(seen);
+                            }
+                        }
+                        found.retain(|f| Some(f.port) != port);
+                        *discovered
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = found;
+                    }
+                    let others = discovered
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone();
+                    let candidates = port
+                        .map(|p| (p, None))
+                        .into_iter()
+                        .chain(others.into_iter().map(|s| (s.port, Some(s))));
+                    for (p, seen) in candidates {
+                        if let Some((addr, _)) = tcp_connect(p, Duration::from_millis(200)).await {
+                            match answer(addr, service.health.as_deref()).await {
+                                Ok(ready) => return (ready, seen),
+                                Err(got) => {
+                                    *statuses
+                                        .lock()
+                                        .unwrap_or_else(std::sync::PoisonError::into_inner) = got
+                                        .into_iter()
+                                        .map(|g| format!("{g} (port {p})"))
+                                        .collect();
+                                }
+                            }
+                        }
                     }
                 }
+                tokio::time::sleep(backoff.step()).await;
             }
-            tokio::time::sleep(backoff.step()).await;
         }
     };
     tokio::pin!(probe);
-    tokio::select! {
-        ready = &mut probe => Ok(ready),
-        ending = running.wait(Some(timeout)) => Err(match ending {
-            Ending::TimedOut => {
-                let what = if let Some(needle) = &service.ready_log {
-                    format!("the log line \"{needle}\" never appeared")
-                } else if let Some(p) = port {
-                    let health = service
-                        .health
-                        .clone()
-                        .unwrap_or_else(|| format!("a health endpoint ({})", HEALTH_CANDIDATES.join(", ")));
-                    format!("127.0.0.1:{p} and [::1]:{p} never accepted with {health} answering 2xx")
-                } else {
-                    "no port to probe".to_owned()
-                };
-                format!("not ready within {}: {what}", humantime::format_duration(timeout))
+    let result = tokio::select! {
+        (ready, seen) = &mut probe => Ok((ready, seen)),
+        ending = running.wait(Some(timeout)) => Err(ending),
+    };
+    let seen_statuses = statuses
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let discovered = discovered
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    match result {
+        Ok((ready, elsewhere)) => Waited {
+            ready: Ok(ready),
+            elsewhere,
+            statuses: seen_statuses,
+        },
+        Err(ending) => {
+            let why = match ending {
+                Ending::TimedOut => {
+                    let what = if let Some(needle) = &service.ready_log {
+                        format!("the log line \"{needle}\" never appeared")
+                    } else if let Some(p) = port {
+                        let health = service.health.clone().map_or_else(
+                            || {
+                                format!(
+                                    "a health endpoint ({}) answering 2xx or / answering below 500",
+                                    HEALTH_CANDIDATES.join(", ")
+                                )
+                            },
+                            |h| format!("{h} answering 2xx"),
+                        );
+                        let mut what = if seen_statuses.is_empty() {
+                            format!(
+                                "nothing accepted on 127.0.0.1:{p} or [::1]:{p} (waited for {health})"
+                            )
+                        } else {
+                            format!("no {health}: answers seen {}", seen_statuses.join(", "))
+                        };
+                        if discovered.is_empty() {
+                            what.push_str(
+                                "; its processes opened no other port and printed no local URL",
+                            );
+                        } else {
+                            what.push_str(&format!(
+                                "; also tried {}",
+                                discovered
+                                    .iter()
+                                    .map(|d| format!("{} ({})", d.port, d.how))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ));
+                        }
+                        what
+                    } else {
+                        "no port to probe".to_owned()
+                    };
+                    format!(
+                        "not ready within {}: {what}",
+                        humantime::format_duration(timeout)
+                    )
+                }
+                other => format!("{} before it was ready", other.describe(timeout)),
+            };
+            Waited {
+                ready: Err(why),
+                elsewhere: None,
+                statuses: seen_statuses,
             }
-            other => format!("{} before it was ready", other.describe(timeout)),
-        }),
+        }
     }
 }
 

@@ -5,11 +5,14 @@
 //! respond quickly (`startup.health_checks`).
 
 mod databases;
+mod discover;
 mod env_refs;
 mod env_vars;
+mod environment;
 mod external;
 mod gate;
 mod launch;
+mod output;
 mod prod_build;
 mod services;
 

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
 use std::path::PathBuf;
 
+use super::environment::RunEnv;
+use crate::framework::{self, Ecosystem, Framework, PortStyle};
 use crate::gates::ports::{PortDecl, PortExpr};
 use crate::project::{FileError, Project, package_json_read};
 
@@ -30,6 +32,89 @@ pub(crate) struct Launch {
     pub(crate) env: BTreeMap<String, String>,
     /// Where the command came from ("backend/package.json script start").
     pub(crate) source: String,
+    /// The framework server it runs, when the catalogue recognises the command.
+    pub(crate) server: Option<Server>,
+}
+
+/// A recognised framework server command, and how a port reaches it.
+#[derive(Debug, Clone)]
+pub(crate) struct Server {
+    pub(crate) framework: &'static Framework,
+    pub(crate) style: PortStyle,
+    /// The port the command line pins (`vite --port 3333`): kept, never overridden.
+    pub(crate) pinned: Option<u16>,
+    /// The command line sets the port from a variable (`--port $PORT`): nothing to add.
+    pub(crate) pinned_by_variable: bool,
+    pub(crate) append: Append,
+}
+
+/// How extra arguments reach the server command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Append {
+    /// `npm run dev -- --port N`.
+    AfterDashes,
+    /// `pnpm run dev --port N`, `yarn dev --port N`, or the command itself.
+    Directly,
+    /// The server is not the script's last command (or runs behind another `npm run`): only
+    /// the environment reaches it.
+    Never,
+}
+
+impl Launch {
+    fn plain(command: impl Into<String>, env: BTreeMap<String, String>, source: String) -> Launch {
+        Launch {
+            command: command.into(),
+            env,
+            source,
+            server: None,
+        }
+    }
+
+    /// The command with `port` passed the framework's way, and how it was passed (for
+    /// evidence).
+    pub(crate) fn with_port(&self, port: Option<u16>, port_var: Option<&str>) -> (String, String) {
+        let env_way = match port_var {
+            Some(v) if v != "PORT" => format!("environment PORT and {v}"),
+            _ => "environment PORT".to_owned(),
+        };
+        let (Some(server), Some(port)) = (&self.server, port) else {
+            return (self.command.clone(), env_way);
+        };
+        if let Some(pinned) = server.pinned {
+            return (
+                self.command.clone(),
+                format!("pinned by the command ({pinned})"),
+            );
+        }
+        if server.pinned_by_variable {
+            return (
+                self.command.clone(),
+                format!("{env_way}, which the command reads"),
+            );
+        }
+        let args = crate::framework::with_port(server.style, port);
+        if args.is_empty() {
+            return (self.command.clone(), env_way);
+        }
+        let joined = args.join(" ");
+        match server.append {
+            Append::AfterDashes => (
+                format!("{} -- {joined}", self.command),
+                format!("{joined} ({}'s flag)", server.framework.name),
+            ),
+            Append::Directly => (
+                format!("{} {joined}", self.command),
+                format!("{joined} ({}'s flag)", server.framework.name),
+            ),
+            Append::Never => (
+                self.command.clone(),
+                format!(
+                    "{env_way} only: {} takes {joined}, but the server is not the script's last command",
+                    server.framework.name
+                ),
+            ),
+        }
+    }
 }
 
 /// A service of the application.
@@ -49,6 +134,13 @@ pub(crate) struct Service {
     pub(crate) ready_log: Option<String>,
     pub(crate) depends_on: Vec<String>,
     pub(crate) environment: BTreeMap<String, String>,
+    /// The framework its dependencies name, when the catalogue knows it.
+    pub(crate) framework: Option<&'static Framework>,
+    /// Why it has no production command, when that is known (CRA: the production app is
+    /// the static build).
+    pub(crate) prod_skip: Option<String>,
+    /// Virtualenv and `node_modules/.bin` directories put before `PATH`.
+    pub(crate) run_env: RunEnv,
 }
 
 impl Service {
@@ -65,9 +157,10 @@ fn with_node_env(mode: Mode) -> BTreeMap<String, String> {
 }
 
 /// Find the services: those of devops-agent.toml with start commands, else one per
-/// package.json with a `dev` or `start` script, else a Procfile `web:` line, a Cargo binary or
-/// a Go module at the root. Configuration for a detected service (matched by name or `dir`)
-/// adds its port, health path and environment.
+/// package.json with a `dev` or `start` script (or a `server.js`, which `npm start` runs),
+/// else a Procfile `web:` line, a Python ASGI/WSGI app, a Cargo binary, a Go module, or the
+/// Dockerfile's `CMD` as a last hint. Configuration for a detected service (matched by name or
+/// `dir`) adds its port, health path and environment.
 pub(crate) fn detect(project: &Project, decls: &[PortDecl]) -> (Vec<Service>, Vec<FileError>) {
     let mut errors = Vec::new();
     let mut services: Vec<Service> = Vec::new();
@@ -78,84 +171,54 @@ pub(crate) fn detect(project: &Project, decls: &[PortDecl]) -> (Vec<Service>, Ve
             continue;
         }
         let dir = cfg.dir.clone().unwrap_or_else(|| ".".to_owned());
+        let path = project.root.join(&dir);
         let launch = |command: &Option<String>, mode: Mode| {
-            command.as_ref().map(|c| Launch {
-                command: c.clone(),
-                env: with_node_env(mode),
-                source: format!(
-                    "devops-agent.toml [services.{name}] {}",
-                    if mode == Mode::Dev { "dev" } else { "prod" }
-                ),
+            command.as_ref().map(|c| {
+                let mut launch = Launch::plain(
+                    c.clone(),
+                    with_node_env(mode),
+                    format!(
+                        "devops-agent.toml [services.{name}] {}",
+                        if mode == Mode::Dev { "dev" } else { "prod" }
+                    ),
+                );
+                launch.server = server_of(c, None, Append::Directly);
+                launch
             })
         };
-        services.push(Service {
-            name: name.clone(),
-            path: project.root.join(&dir),
-            dir,
-            dev: launch(&cfg.dev, Mode::Dev),
-            prod: launch(&cfg.prod, Mode::Prod),
-            port_var: None,
-            port_preferred: None,
-            health: None,
-            ready_log: None,
-            depends_on: Vec::new(),
-            environment: BTreeMap::new(),
-        });
+        let mut service = blank(project, name, &dir);
+        service.dev = launch(&cfg.dev, Mode::Dev);
+        service.prod = launch(&cfg.prod, Mode::Prod);
+        service.run_env = RunEnv::find(project, &path);
+        services.push(service);
     }
 
     if services.is_empty() {
         for path in &project.detected.package_json {
-            let pkg = match package_json_read(&project.root, path) {
-                Ok(p) => p,
-                Err(e) => {
-                    errors.push(e);
-                    continue;
-                }
-            };
-            // A script that only recompiles on change (a library's `tsc -w`) or hands the task
-            // to every workspace (the root's `turbo run dev`) is not a server: the workspaces'
-            // own scripts start the servers, each once.
-            let serves = |s: &str| {
-                pkg.scripts.get(s).is_some_and(|c| {
-                    let fan_out = pkg.dir == "." && crate::project::fans_out(c);
-                    !(crate::project::only_watches(c) || fan_out)
-                })
-            };
-            let has = |s: &str| serves(s);
-            if !has("dev") && !has("start") {
-                continue;
+            match package_json_read(&project.root, path) {
+                Ok(pkg) => services.extend(node_service(project, path, &pkg)),
+                Err(e) => errors.push(e),
             }
-            let runner =
-                crate::gates::build::package_manager(path.parent().unwrap_or(&project.root));
-            let script = |s: &str, mode: Mode| Launch {
-                command: format!("{runner} run {s}"),
-                env: with_node_env(mode),
-                source: format!("{}/package.json script {s}", pkg.dir),
-            };
-            let dev = if has("dev") {
-                script("dev", Mode::Dev)
-            } else {
-                script("start", Mode::Dev)
-            };
-            services.push(Service {
-                name: pkg.service_name(),
-                dir: pkg.dir.clone(),
-                path: project.root.join(&pkg.dir),
-                dev: Some(dev),
-                prod: has("start").then(|| script("start", Mode::Prod)),
-                port_var: None,
-                port_preferred: None,
-                health: None,
-                ready_log: None,
-                depends_on: Vec::new(),
-                environment: BTreeMap::new(),
-            });
         }
     }
     if services.is_empty()
         && let Some(web) = procfile_web(project)
     {
-        services.push(plain(project, "web", &web, &web, "Procfile web"));
+        let mut service = plain(project, "web", &web, &web, "Procfile web");
+        let hint = python_framework(project);
+        for launch in [service.dev.as_mut(), service.prod.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            launch.server = server_of(&web, hint, Append::Directly);
+        }
+        service.framework = hint;
+        services.push(service);
+    }
+    if services.is_empty()
+        && let Some(service) = python_app(project)
+    {
+        services.push(service);
     }
     if services.is_empty()
         && project.root.join("Cargo.toml").is_file()
@@ -177,6 +240,30 @@ pub(crate) fn detect(project: &Project, decls: &[PortDecl]) -> (Vec<Service>, Ve
             "go run .",
             "go.mod",
         ));
+    }
+    if services.is_empty()
+        && let Some(cmd) = dockerfile_cmd(project)
+    {
+        let mut service = plain(
+            project,
+            &project.name,
+            &cmd,
+            &cmd,
+            "Dockerfile CMD (a hint: the image's command, run here)",
+        );
+        let hint = python_framework(project);
+        for launch in [service.dev.as_mut(), service.prod.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            // A port written in the image's command is the container's, not this machine's.
+            launch.server = server_of(&cmd, hint, Append::Directly).map(|mut s| {
+                s.pinned = None;
+                s.pinned_by_variable = false;
+                s
+            });
+        }
+        services.push(service);
     }
 
     // Configuration and port declarations complete what detection found.
@@ -218,25 +305,331 @@ pub(crate) fn detect(project: &Project, decls: &[PortDecl]) -> (Vec<Service>, Ve
     (services, errors)
 }
 
-fn plain(project: &Project, name: &str, dev: &str, prod: &str, source: &str) -> Service {
-    let launch = |c: &str, mode: Mode| Launch {
-        command: c.to_owned(),
-        env: BTreeMap::new(),
-        source: format!("{source} ({})", mode.name()),
-    };
+/// A service with nothing known yet.
+fn blank(project: &Project, name: &str, dir: &str) -> Service {
     Service {
         name: name.to_owned(),
-        dir: ".".to_owned(),
-        path: project.root.clone(),
-        dev: Some(launch(dev, Mode::Dev)),
-        prod: Some(launch(prod, Mode::Prod)),
+        dir: dir.to_owned(),
+        path: project.root.join(dir),
+        dev: None,
+        prod: None,
         port_var: None,
         port_preferred: None,
         health: None,
         ready_log: None,
         depends_on: Vec::new(),
         environment: BTreeMap::new(),
+        framework: None,
+        prod_skip: None,
+        run_env: RunEnv::default(),
     }
+}
+
+/// The recognised server of `command`, with what its command line pins.
+fn server_of(command: &str, hint: Option<&'static Framework>, append: Append) -> Option<Server> {
+    let found = framework::recognise(command, hint)?;
+    let pin = framework::pinned_port(&found.invocation, found.command.port, found.command.pins);
+    let by_variable = pin.is_none()
+        && found.invocation.words.iter().enumerate().any(|(i, w)| {
+            w.contains('$')
+                && (found.command.pins.iter().any(|p| {
+                    i > 0 && found.invocation.words[i - 1] == *p
+                        || w.starts_with(&format!("{}=", p.trim_end_matches('=')))
+                }) || (found.command.port == PortStyle::Positional
+                    && i > found.invocation.program + 1))
+        });
+    Some(Server {
+        framework: found.framework,
+        style: found.command.port,
+        pinned: pin,
+        pinned_by_variable: by_variable,
+        append: if found.invocation.last {
+            append
+        } else {
+            Append::Never
+        },
+    })
+}
+
+/// The service of one package.json: `dev` (else `start`) for development; `start` for
+/// production unless the catalogue says it is a development server (CRA's `react-scripts
+/// start`), else a `preview` script that runs a production server (`vite preview`); npm's
+/// implicit `node server.js` when there is no start script.
+fn node_service(
+    project: &Project,
+    path: &std::path::Path,
+    pkg: &crate::project::PackageJson,
+) -> Option<Service> {
+    let dir = path.parent().unwrap_or(&project.root);
+    let runner = crate::gates::build::package_manager(dir);
+    let fw = framework::detect(Ecosystem::Node, |p| pkg.dependencies.contains(p));
+    // A script that only recompiles on change (a library's `tsc -w`) or hands the task to
+    // every workspace (the root's `turbo run dev`) is not a server: the workspaces' own
+    // scripts start the servers, each once.
+    let has = |s: &str| {
+        pkg.scripts.get(s).is_some_and(|c| {
+            let fan_out = pkg.dir == "." && crate::project::fans_out(c);
+            !(crate::project::only_watches(c) || fan_out)
+        })
+    };
+    let append = if runner == "npm" {
+        Append::AfterDashes
+    } else {
+        Append::Directly
+    };
+    let script = |name: &str, mode: Mode| -> Launch {
+        let text = pkg.scripts.get(name).map_or("", String::as_str);
+        let mut launch = Launch::plain(
+            format!("{runner} run {name}"),
+            with_node_env(mode),
+            format!("{}/package.json script {name}", pkg.dir),
+        );
+        // A script that runs another script (`npm run start:dev`) does not pass arguments on.
+        let nested = framework::segments(text)
+            .last()
+            .is_some_and(|s| matches!(s.program(), "npm" | "pnpm" | "yarn" | "bun"));
+        launch.server = server_of(text, fw, if nested { Append::Never } else { append });
+        if let Some(found) = framework::recognise(text, fw) {
+            for (k, v) in found.command.env {
+                launch.env.insert((*k).to_owned(), (*v).to_owned());
+            }
+        }
+        launch
+    };
+    let mode_of = |name: &str| {
+        pkg.scripts
+            .get(name)
+            .and_then(|t| framework::recognise(t, fw))
+            .map(|r| r.command.mode)
+    };
+    let mut service = blank(project, &pkg.service_name(), &pkg.dir);
+    service.framework = fw;
+    service.run_env = RunEnv::find(project, dir);
+    if !has("dev") && !has("start") {
+        // `npm start` with no start script runs `node server.js` (npm's documented default).
+        if !dir.join("server.js").is_file() {
+            return None;
+        }
+        let implicit = |mode: Mode| {
+            let mut launch = Launch::plain(
+                format!("{runner} start"),
+                with_node_env(mode),
+                format!(
+                    "{}/package.json has no start script: npm start runs node server.js",
+                    pkg.dir
+                ),
+            );
+            launch.server = server_of("node server.js", None, Append::Never);
+            launch
+        };
+        service.dev = Some(implicit(Mode::Dev));
+        service.prod = Some(implicit(Mode::Prod));
+        return Some(service);
+    }
+    let start_is_prod = has("start") && mode_of("start") != Some(framework::Mode::Dev);
+    service.dev = Some(
+        if has("dev") && mode_of("dev") != Some(framework::Mode::Prod) {
+            script("dev", Mode::Dev)
+        } else {
+            script("start", Mode::Dev)
+        },
+    );
+    if start_is_prod {
+        service.prod = Some(script("start", Mode::Prod));
+    } else if let Some(name) = ["preview", "serve", "start:prod"]
+        .into_iter()
+        .find(|n| has(n) && mode_of(n).is_some_and(|m| m != framework::Mode::Dev))
+    {
+        service.prod = Some(script(name, Mode::Prod));
+    } else if let Some(fw) = fw
+        && let Some(why) = fw.no_prod_server
+    {
+        service.prod_skip = Some(why.to_owned());
+    } else if has("start") {
+        service.prod_skip = Some(
+            "its start script runs a development server and no script starts a production one"
+                .to_owned(),
+        );
+    }
+    Some(service)
+}
+
+/// Python packages the project declares (requirements*.txt, pyproject.toml, Pipfile), by a
+/// plain word search: enough to tell Flask from FastAPI from Django.
+fn python_framework(project: &Project) -> Option<&'static Framework> {
+    let mut text = String::new();
+    for name in [
+        "requirements.txt",
+        "requirements/base.txt",
+        "requirements/prod.txt",
+        "pyproject.toml",
+        "Pipfile",
+    ] {
+        if let Some(t) = crate::gates::integration::read_small(&project.root.join(name)) {
+            text.push_str(&t.to_ascii_lowercase());
+            text.push('\n');
+        }
+    }
+    let words: std::collections::BTreeSet<&str> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    framework::detect(Ecosystem::Python, |p| words.contains(p))
+}
+
+/// A Python web app with no Procfile: a module that creates `FastAPI(…)` (run by uvicorn),
+/// `Flask(…)` (`flask run` in development, gunicorn in production when installed) or a
+/// Django `manage.py`.
+fn python_app(project: &Project) -> Option<Service> {
+    let root = &project.root;
+    let run_env = RunEnv::find(project, root);
+    let mut service = blank(project, &project.name, ".");
+    if root.join("manage.py").is_file() {
+        let dev = "python manage.py runserver --noreload";
+        let mut launch = Launch::plain(dev, BTreeMap::new(), "manage.py (Django)".to_owned());
+        launch.server = server_of(dev, framework::by_id("django"), Append::Directly);
+        service.dev = Some(launch);
+        service.framework = framework::by_id("django");
+        let wsgi = std::fs::read_dir(root).ok()?.flatten().find_map(|e| {
+            let p = e.path();
+            p.join("wsgi.py")
+                .is_file()
+                .then(|| e.file_name().to_string_lossy().into_owned())
+        });
+        match wsgi {
+            Some(project_dir) if run_env.has("gunicorn") => {
+                let cmd = format!("gunicorn {project_dir}.wsgi");
+                let mut launch = Launch::plain(cmd.clone(), BTreeMap::new(), format!("{project_dir}/wsgi.py with gunicorn"));
+                launch.server = server_of(&cmd, framework::by_id("gunicorn"), Append::Directly);
+                service.prod = Some(launch);
+            }
+            _ => service.prod_skip = Some("manage.py runserver is Django's development server, and no WSGI server (gunicorn) is installed to run it in production".to_owned()),
+        }
+        service.run_env = run_env;
+        return Some(service);
+    }
+    for file in [
+        "main.py",
+        "app.py",
+        "asgi.py",
+        "wsgi.py",
+        "server.py",
+        "app/main.py",
+        "src/main.py",
+        "api/main.py",
+        "app/__init__.py",
+    ] {
+        let Some(text) = crate::gates::integration::read_small(&root.join(file)) else {
+            continue;
+        };
+        let module = file
+            .trim_end_matches(".py")
+            .trim_end_matches("/__init__")
+            .replace('/', ".");
+        let Some((var, kind)) = app_variable(&text) else {
+            continue;
+        };
+        let target = format!("{module}:{var}");
+        let source = format!("{file} creates {kind}() as {var}");
+        let launch = |cmd: String, env: BTreeMap<String, String>, fw: &str| {
+            let mut l = Launch::plain(cmd.clone(), env, source.clone());
+            l.server = server_of(&cmd, framework::by_id(fw), Append::Directly);
+            l
+        };
+        if kind == "FastAPI" || kind == "Starlette" {
+            service.dev = Some(launch(
+                format!("uvicorn {target}"),
+                BTreeMap::new(),
+                "fastapi",
+            ));
+            service.prod = Some(launch(
+                format!("uvicorn {target}"),
+                BTreeMap::new(),
+                "fastapi",
+            ));
+            service.framework = framework::by_id("fastapi");
+        } else {
+            let env = BTreeMap::from([("FLASK_APP".to_owned(), target.clone())]);
+            service.dev = Some(launch("flask run".to_owned(), env, "flask"));
+            service.framework = framework::by_id("flask");
+            if run_env.has("gunicorn") {
+                service.prod = Some(launch(
+                    format!("gunicorn {target}"),
+                    BTreeMap::new(),
+                    "gunicorn",
+                ));
+            } else {
+                service.prod_skip = Some("flask run is Flask's development server, and no WSGI server (gunicorn) is installed to run it in production".to_owned());
+            }
+        }
+        service.run_env = run_env;
+        return Some(service);
+    }
+    None
+}
+
+/// `app = FastAPI(` / `application = Flask(__name__)`: the variable and the class.
+fn app_variable(text: &str) -> Option<(String, &'static str)> {
+    for line in text.lines() {
+        let Some((lhs, rhs)) = line.split_once('=') else {
+            continue;
+        };
+        let var = lhs.trim();
+        if var.is_empty()
+            || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || line.starts_with(char::is_whitespace)
+        {
+            continue;
+        }
+        let rhs = rhs.trim_start();
+        for kind in ["FastAPI", "Starlette", "Flask"] {
+            if rhs.starts_with(&format!("{kind}(")) || rhs.contains(&format!(".{kind}(")) {
+                return Some((var.to_owned(), kind));
+            }
+        }
+    }
+    None
+}
+
+/// The root Dockerfile's last `CMD` (exec form joined into a shell line).
+fn dockerfile_cmd(project: &Project) -> Option<String> {
+    let text = crate::gates::integration::read_small(&project.root.join("Dockerfile"))?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().to_ascii_uppercase().starts_with("CMD "))?;
+    let args = line.trim_start()[4..].trim();
+    if args.starts_with('[') {
+        let words: Vec<String> = serde_json::from_str(args).ok()?;
+        Some(
+            words
+                .iter()
+                .map(|w| {
+                    if w.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_./:=".contains(c))
+                    {
+                        w.clone()
+                    } else {
+                        format!("'{}'", w.replace('\'', "'\\''"))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+    } else {
+        Some(args.to_owned())
+    }
+}
+
+fn plain(project: &Project, name: &str, dev: &str, prod: &str, source: &str) -> Service {
+    let launch = |c: &str, mode: Mode| {
+        Launch::plain(c, BTreeMap::new(), format!("{source} ({})", mode.name()))
+    };
+    let mut service = blank(project, name, ".");
+    service.dev = Some(launch(dev, Mode::Dev));
+    service.prod = Some(launch(prod, Mode::Prod));
+    service.run_env = RunEnv::find(project, &project.root);
+    service
 }
 
 fn set_port(service: &mut Service, expr: &PortExpr, project: &Project) {
