@@ -7,7 +7,7 @@
 #![allow(
     dead_code,
     unused_imports,
-    reason = "the catalogue lands before its callers (issues 19 and 21); removed once they use it"
+    reason = "the catalogue is kept whole (default ports, static outputs, ALL) for `list` and the build gate (issue 19), which read facts startup does not"
 )]
 #![allow(
     clippy::needless_update,
@@ -41,5 +41,6 @@ pub(crate) use catalogue::{ALL, Recognised, by_id, detect, recognise};
 pub(crate) use command::{Invocation, pinned_port, segments, with_port};
 pub(crate) use log_url::{LogUrl, urls_in_log};
 pub(crate) use model::{
-    DevBuild, Ecosystem, Framework, Mode, Output, PortStyle, Role, ServerCommand, WarningPattern,
+    DevBuild, Ecosystem, Framework, Mode, Output, PortStyle, Role, ServerCommand, VITE_ENV_FILES,
+    WarningPattern,
 };

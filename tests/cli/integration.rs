@@ -885,7 +885,7 @@ fn a_lone_api_service_is_not_failed_for_lacking_a_frontend() {
         check(&report, "integration.frontend_backend")["message"]
             .as_str()
             .unwrap()
-            .contains("only one service runs (api)")
+            .contains("the only service (api) shows no sign of serving a browser app")
     );
     // The WebSocket endpoint is still checked, directly.
     let ws = check(&report, "integration.websocket");

@@ -14,5 +14,6 @@ mod ports;
 mod ports_allocate;
 mod ports_fixes;
 mod startup;
+mod stock;
 mod usage;
 mod validate;

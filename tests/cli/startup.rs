@@ -73,7 +73,7 @@ fn app_starts_in_both_modes_with_health_samples() {
     }
     let dev = service(check(&report, "startup.dev_mode"));
     assert_eq!(dev["ready"], true);
-    assert_eq!(dev["ready_via"], "tcp + GET /health 2xx");
+    assert_eq!(dev["ready_via"], "tcp + GET /health 200");
     assert_eq!(dev["ending"], "stopped");
     assert_eq!(dev["port_released"], true);
     let health = &check(&report, "startup.health_checks")["evidence"]["endpoints"][0];

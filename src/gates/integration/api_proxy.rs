@@ -277,6 +277,30 @@ pub(crate) async fn check(
     }
     let static_errors = findings.len();
 
+    // No proxy configured and an absolute API base: the browser calls the API directly. When
+    // the frontend's origin does not forward the prefix either, there is no proxy to judge
+    // (integration.frontend_backend and integration.cors judge the direct call).
+    let direct_api = match targets {
+        Ok(t)
+            if nginx.is_empty()
+                && t.frontend_dir
+                    .as_deref()
+                    .is_none_or(|d| super::targets::dev_proxy(project, d).is_none()) =>
+        {
+            super::targets::api_base(project, t)
+                .filter(|b| b.value.contains("://"))
+                .map(|base| {
+                    format!(
+                        "the frontend calls the API directly ({} = {} in {}): no proxy is in use (no nginx proxy_pass, no dev-server proxy, and {prefix} on the frontend's origin does not reach the backend)",
+                        base.variable,
+                        client.clean(&base.value),
+                        base.source
+                    )
+                })
+        }
+        _ => None,
+    };
+
     // Run time: through the frontend's origin, and directly.
     let mut runtime = Value::Null;
     let mut runtime_problem: Option<String> = None;
@@ -400,6 +424,18 @@ pub(crate) async fn check(
         }
     }
 
+    if let Some(reason) = direct_api
+        && runtime_ok.is_none()
+    {
+        return CheckResult::new(
+            ID,
+            Status::Skipped {
+                reason: reason.clone(),
+            },
+            reason,
+        )
+        .evidence("runtime", runtime);
+    }
     let checked_static = !static_evidence.is_empty() || static_errors > 0;
     let unavailable = targets.err();
     let (status, message) = if !findings.is_empty() {

@@ -121,7 +121,6 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
         .clone()
         .unwrap_or_else(|| DEFAULT_HEADERS.iter().map(|h| (*h).to_owned()).collect());
     let url = backend.at(&targets.backend_health);
-    let origin = frontend.origin.as_str();
     let request_headers = headers
         .iter()
         .map(|h| h.to_ascii_lowercase())
@@ -145,9 +144,56 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
         request
     };
 
+    // The origin the frontend is really used at: the one the project configures, else what
+    // the dev server prints (localhost), else the loopback addresses. The first one the
+    // backend allows is the one the browser will send.
+    let candidates = origins(client, targets, frontend);
+    let mut tried = Vec::new();
+    let mut chosen: Option<String> = None;
+    for (candidate, why) in &candidates {
+        let result = client.send(&preflight(candidate, "GET")).await;
+        let problem = match &result {
+            Ok(resp) => preflight_refusal(resp, candidate, "GET", &headers),
+            Err(e) => Some(client.clean(&e.to_string())),
+        };
+        tried.push(json!({
+            "origin": candidate,
+            "why": why,
+            "allowed": problem.is_none(),
+            "problem": problem,
+        }));
+        if problem.is_none() {
+            chosen = Some(candidate.clone());
+            break;
+        }
+    }
+    let all_refused = chosen.is_none();
+    let origin_owned = chosen.unwrap_or_else(|| {
+        candidates
+            .first()
+            .map_or_else(|| frontend.origin.clone(), |(o, _)| o.clone())
+    });
+    let origin = origin_owned.as_str();
     let mut findings = Vec::new();
     let mut evidence = Vec::new();
     let mut refused = Vec::new();
+    if all_refused && candidates.len() > 1 {
+        findings.push(Finding::new(
+            Severity::Error,
+            format!(
+                "the backend allows none of the origins the frontend is served at: {}",
+                tried
+                    .iter()
+                    .map(|t| format!(
+                        "{} ({})",
+                        t["origin"].as_str().unwrap_or(""),
+                        t["problem"].as_str().unwrap_or("refused")
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
     for method in &methods {
         let method = method.to_ascii_uppercase();
         let result = client.send(&preflight(origin, &method)).await;
@@ -278,6 +324,7 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
     CheckResult::new(ID, status, message)
         .with_findings(findings)
         .evidence("origin", origin)
+        .evidence("origins_tried", tried)
         .evidence("url", client.clean(&url))
         .evidence("preflights", evidence)
         .evidence(
@@ -293,6 +340,78 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
             }),
         )
         .evidence("null_origin_allowed", null_allowed)
+}
+
+/// Variables in which projects write where their frontend is served, or which origins the
+/// backend allows (`FastAPI`'s template `BACKEND_CORS_ORIGINS`, Express apps' `CORS_ORIGIN`).
+const ORIGIN_VARS: [&str; 11] = [
+    "FRONTEND_URL",
+    "FRONTEND_HOST",
+    "FRONTEND_ORIGIN",
+    "CLIENT_URL",
+    "CLIENT_ORIGIN",
+    "APP_URL",
+    "CORS_ORIGIN",
+    "CORS_ORIGINS",
+    "BACKEND_CORS_ORIGINS",
+    "ALLOWED_ORIGINS",
+    "CORS_ALLOWED_ORIGINS",
+];
+
+/// The origins to send, in order, each with why: configured URLs that are where the frontend
+/// runs (same port locally), then `http://localhost:PORT`, `http://127.0.0.1:PORT`,
+/// `http://[::1]:PORT` (locally), or the frontend's own origin (remotely).
+fn origins(
+    client: &Client<'_>,
+    targets: &Targets,
+    frontend: &super::targets::Endpoint,
+) -> Vec<(String, String)> {
+    let project = &client.ctx.project;
+    let lookup = |name: &str| {
+        targets
+            .port_vars
+            .get(name)
+            .map(u16::to_string)
+            .or_else(|| project.env.get(name))
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut add = |origin: String, why: String| {
+        if !out.iter().any(|(o, _)| *o == origin) {
+            out.push((origin, why));
+        }
+    };
+    for var in ORIGIN_VARS {
+        let Some(value) = project.env.get(var) else {
+            continue;
+        };
+        let value = crate::interp::interpolate(&value, &lookup).unwrap_or(value);
+        for item in value.split(|c: char| c == ',' || c.is_whitespace()) {
+            let item = item.trim_matches(|c: char| matches!(c, '[' | ']' | '"' | '\''));
+            if !item.contains("://") {
+                continue;
+            }
+            let Ok(e) = super::targets::Endpoint::parse("configured", item) else {
+                continue;
+            };
+            let here = targets.remote
+                || (super::targets::same_host(&e.host, "127.0.0.1") && e.port == frontend.port);
+            if here {
+                add(e.origin, format!("{var} (configured)"));
+            }
+        }
+    }
+    if targets.remote {
+        add(frontend.origin.clone(), "the frontend's URL".to_owned());
+    } else {
+        let p = frontend.port;
+        add(
+            format!("http://localhost:{p}"),
+            "what dev servers print (Vite's Local:)".to_owned(),
+        );
+        add(format!("http://127.0.0.1:{p}"), "loopback IPv4".to_owned());
+        add(format!("http://[::1]:{p}"), "loopback IPv6".to_owned());
+    }
+    out
 }
 
 fn credentials(result: &Result<Response, HttpError>) -> bool {

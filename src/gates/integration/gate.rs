@@ -45,8 +45,23 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
     let mut checks = Vec::new();
     for id in GateId::Integration.checks() {
         let check_started = Instant::now();
+        let needs_frontend = matches!(
+            id,
+            CheckId::IntegrationFrontendBackend
+                | CheckId::IntegrationCors
+                | CheckId::IntegrationStaticAssets
+        );
+        let unknown_roles = resolved.as_ref().ok().and_then(|t| {
+            t.roles
+                .unknown
+                .clone()
+                .filter(|_| !matches!(id, CheckId::IntegrationApiProxy | CheckId::IntegrationCdn))
+                .or_else(|| t.roles.no_frontend.clone().filter(|_| needs_frontend))
+        });
         let mut check = if ctx.skipped(id) {
             skipped(id, "skipped with --skip")
+        } else if let Some(why) = unknown_roles {
+            skipped(id, &format!("roles not identified: {why}"))
         } else {
             match (id, &resolved) {
                 (CheckId::IntegrationApiProxy, r) => {
@@ -69,6 +84,9 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
         };
         if let Ok(t) = &resolved {
             check = check.evidence("target_mode", if t.remote { "remote" } else { "local" });
+            if !t.roles.evidence.is_empty() {
+                check = check.evidence("roles", t.roles.evidence.clone());
+            }
         }
         check.duration = check_started.elapsed();
         sink.check_completed(GateId::Integration, &check);

@@ -88,6 +88,21 @@ pub(crate) struct Targets {
     pub(crate) port_vars: BTreeMap<String, u16>,
     /// The frontend service's directory, relative to the project.
     pub(crate) frontend_dir: Option<String>,
+    /// How the roles were decided (evidence per service), or why they could not be.
+    pub(crate) roles: RoleNote,
+    /// `development` or `production`: which `.env.[mode]` files the frontend's toolchain loads.
+    pub(crate) mode: String,
+}
+
+/// What the role decision rests on.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RoleNote {
+    /// `frontend web: has dist/index.html; uses Vite`, …
+    pub(crate) evidence: Vec<String>,
+    /// Set when several services run and nothing says which is the frontend or the backend.
+    pub(crate) unknown: Option<String>,
+    /// Set when the one running service shows no sign of serving a browser app.
+    pub(crate) no_frontend: Option<String>,
 }
 
 impl Targets {
@@ -152,6 +167,8 @@ pub(crate) async fn resolve(
                 .as_ref()
                 .and_then(|f| ctx.project.config.services.get(f))
                 .and_then(|s| s.dir.clone()),
+            roles: RoleNote::default(),
+            mode: "production".to_owned(),
         };
         // Without --backend-url, the API base the production build calls is the best word on
         // where the backend is; --base-url alone then means "the site", not "the API".
@@ -183,12 +200,12 @@ pub(crate) async fn resolve(
                 reason,
             })?;
     }
-    let services: Vec<LiveService> = ctx
+    let (services, mode): (Vec<LiveService>, String) = ctx
         .live
         .lock()
         .await
         .as_ref()
-        .map(|l| l.services.clone())
+        .map(|l| (l.services.clone(), l.mode.clone()))
         .unwrap_or_default();
     if services.is_empty() {
         return Err(Unavailable {
@@ -196,7 +213,12 @@ pub(crate) async fn resolve(
             reason: "no service is running to probe".to_owned(),
         });
     }
-    let (front, back) = roles(&services, cfg.frontend.as_deref(), cfg.backend.as_deref());
+    let (front, back, note) = roles(
+        &ctx.project,
+        &services,
+        cfg.frontend.as_deref(),
+        cfg.backend.as_deref(),
+    );
     let endpoint = |s: &LiveService| {
         s.base_url
             .as_ref()
@@ -220,38 +242,225 @@ pub(crate) async fn resolve(
             .collect(),
         port_vars: port_vars(&ctx.project, &services),
         frontend_dir: front.map(|f| f.dir.clone()),
+        roles: note,
+        mode,
     })
 }
 
 /// Which running service is the frontend and which the backend: configuration first, then
-/// names (and directories) that say so. One service plays both roles.
+/// evidence in each service's directory (see [`frontend_evidence`], [`backend_evidence`]) —
+/// never its name. One service plays both roles. With several services and no evidence the
+/// roles stay unknown, and the checks that need them are skipped saying so.
 fn roles<'a>(
+    project: &Project,
     services: &'a [LiveService],
     frontend: Option<&str>,
     backend: Option<&str>,
-) -> (Option<&'a LiveService>, Option<&'a LiveService>) {
+) -> (Option<&'a LiveService>, Option<&'a LiveService>, RoleNote) {
+    let mut note = RoleNote::default();
     let named = |n: Option<&str>| n.and_then(|n| services.iter().find(|s| s.name == n));
-    let like = |words: &[&str]| {
-        services.iter().find(|s| {
-            let name = format!("{} {}", s.name, s.dir).to_ascii_lowercase();
-            words.iter().any(|w| name.contains(w))
-        })
-    };
-    let front = named(frontend)
-        .or_else(|| like(&["front", "web", "client", "ui", "nginx", "proxy", "site"]));
-    let back = named(backend).or_else(|| like(&["back", "api", "server", "service"]));
-    match (front, back) {
-        (Some(f), Some(b)) => (Some(f), Some(b)),
-        (Some(f), None) => (
-            Some(f),
-            services.iter().find(|s| s.name != f.name).or(Some(f)),
-        ),
-        (None, Some(b)) => (
-            services.iter().find(|s| s.name != b.name).or(Some(b)),
-            Some(b),
-        ),
-        (None, None) => (services.first(), services.get(1).or(services.first())),
+    if let [only] = services {
+        // One service plays both roles — if anything shows it serves a browser app; an API
+        // on its own has no frontend to probe.
+        let why = frontend_evidence(project, &only.dir);
+        if why.is_empty() && named(frontend).is_none() {
+            note.no_frontend = Some(format!(
+                "the only service ({}) shows no sign of serving a browser app (no built index.html, dev-server proxy, API base variable or frontend framework), so there is no frontend to probe; set [integration] frontend if it serves one",
+                only.name
+            ));
+            return (None, Some(only), note);
+        }
+        note.evidence.push(format!(
+            "{} looks like a frontend: {}",
+            only.name,
+            why.join("; ")
+        ));
+        return (Some(only), Some(only), note);
     }
+    let fronts: Vec<(&LiveService, Vec<String>)> = services
+        .iter()
+        .map(|s| (s, frontend_evidence(project, &s.dir)))
+        .collect();
+    let backs: Vec<(&LiveService, Vec<String>)> = services
+        .iter()
+        .map(|s| (s, backend_evidence(project, &s.dir)))
+        .collect();
+    for (s, why) in &fronts {
+        if !why.is_empty() {
+            note.evidence.push(format!(
+                "{} looks like a frontend: {}",
+                s.name,
+                why.join("; ")
+            ));
+        }
+    }
+    for (s, why) in &backs {
+        if !why.is_empty() {
+            note.evidence.push(format!(
+                "{} looks like a backend: {}",
+                s.name,
+                why.join("; ")
+            ));
+        }
+    }
+    // The frontend: configured, else the one service with the most frontend evidence (and
+    // more of it than backend evidence).
+    let front = named(frontend).or_else(|| {
+        let score = |s: &LiveService| {
+            let f = fronts
+                .iter()
+                .find(|(x, _)| x.name == s.name)
+                .map_or(0, |(_, w)| w.len());
+            let b = backs
+                .iter()
+                .find(|(x, _)| x.name == s.name)
+                .map_or(0, |(_, w)| w.len());
+            if f > b { f } else { 0 }
+        };
+        let best = services.iter().map(score).max().unwrap_or(0);
+        let top: Vec<&LiveService> = services
+            .iter()
+            .filter(|s| best > 0 && score(s) == best)
+            .collect();
+        (top.len() == 1).then(|| top[0])
+    });
+    let back = named(backend).or_else(|| {
+        let others: Vec<&LiveService> = services
+            .iter()
+            .filter(|s| front.is_none_or(|f| f.name != s.name))
+            .collect();
+        let with_evidence: Vec<&LiveService> = others
+            .iter()
+            .copied()
+            .filter(|s| backs.iter().any(|(x, w)| x.name == s.name && !w.is_empty()))
+            .collect();
+        match (with_evidence.as_slice(), others.as_slice()) {
+            ([one], _) => Some(*one),
+            // Two services, one known to be the frontend: the other is what it talks to.
+            (_, [one]) if front.is_some() => Some(*one),
+            _ => None,
+        }
+    });
+    if front.is_none() || back.is_none() {
+        let running: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        note.unknown = Some(format!(
+            "{} services run ({}) and nothing says which is the {} (looked for: a built index.html, a dev-server proxy, an API base variable, a frontend or backend framework among the dependencies); set [integration] frontend and backend",
+            services.len(),
+            running.join(", "),
+            match (front.is_none(), back.is_none()) {
+                (true, true) => "frontend and which the backend",
+                (true, false) => "frontend",
+                _ => "backend",
+            }
+        ));
+        return (None, None, note);
+    }
+    (front, back, note)
+}
+
+/// Why the service in `dir` serves a browser app: a built or source `index.html`, a
+/// dev-server proxy, an API base variable in its env files, a frontend framework dependency.
+pub(crate) fn frontend_evidence(project: &Project, dir: &str) -> Vec<String> {
+    let base = project.root.join(dir);
+    let mut why = Vec::new();
+    for html in [
+        "dist/index.html",
+        "build/index.html",
+        "out/index.html",
+        "index.html",
+        "public/index.html",
+    ] {
+        if base.join(html).is_file() {
+            why.push(format!("has {html}"));
+            break;
+        }
+    }
+    if let Some(proxy) = dev_proxy(project, dir) {
+        why.push(format!("dev-server proxy in {proxy}"));
+    }
+    for file in [".env", ".env.local", ".env.development", ".env.production"] {
+        if let Ok(Some(env)) = crate::dotenv::load(&base.join(file))
+            && let Some(var) = API_VARS
+                .iter()
+                .find(|v| env.entries.iter().any(|e| e.key == **v))
+        {
+            why.push(format!("sets {var} in {file}"));
+            break;
+        }
+    }
+    if let Some(fw) = node_framework(project, dir)
+        && fw.role != crate::framework::Role::Backend
+    {
+        why.push(format!("uses {}", fw.name));
+    }
+    why
+}
+
+/// Why the service in `dir` serves an API: a backend framework among its dependencies.
+pub(crate) fn backend_evidence(project: &Project, dir: &str) -> Vec<String> {
+    let mut why = Vec::new();
+    if let Some(fw) = node_framework(project, dir)
+        && fw.role == crate::framework::Role::Backend
+    {
+        why.push(format!("uses {}", fw.name));
+    }
+    let base = project.root.join(dir);
+    for file in [
+        "requirements.txt",
+        "pyproject.toml",
+        "Pipfile",
+        "manage.py",
+        "Gemfile",
+    ] {
+        if base.join(file).is_file() {
+            why.push(format!("has {file}"));
+            break;
+        }
+    }
+    why
+}
+
+/// The framework the package.json in `dir` depends on.
+fn node_framework(project: &Project, dir: &str) -> Option<&'static crate::framework::Framework> {
+    let path = project.root.join(dir).join("package.json");
+    let pkg = crate::project::package_json_read(&project.root, &path).ok()?;
+    crate::framework::detect(crate::framework::Ecosystem::Node, |p| {
+        pkg.dependencies.contains(p)
+    })
+}
+
+/// Where the frontend in `dir` configures a dev-server proxy: `server.proxy` in
+/// `vite.config.*`, `devServer.proxy` in `webpack.config.js`, CRA's package.json `proxy` or
+/// `src/setupProxy.js`, Next's `rewrites`.
+pub(crate) fn dev_proxy(project: &Project, dir: &str) -> Option<String> {
+    let base = project.root.join(dir);
+    let rel = |f: &str| project.relative(&base.join(f));
+    for file in [
+        "vite.config.js",
+        "vite.config.ts",
+        "vite.config.mjs",
+        "vite.config.mts",
+        "webpack.config.js",
+        "next.config.js",
+        "next.config.mjs",
+        "next.config.ts",
+    ] {
+        if let Some(text) = read_small(&base.join(file))
+            && (text.contains("proxy") || text.contains("rewrites"))
+        {
+            return Some(rel(file));
+        }
+    }
+    if base.join("src/setupProxy.js").is_file() {
+        return Some(rel("src/setupProxy.js"));
+    }
+    if let Some(text) = read_small(&base.join("package.json"))
+        && let Ok(value) = serde_json::from_str::<serde_json::Value>(&text)
+        && value.get("proxy").is_some_and(serde_json::Value::is_string)
+    {
+        return Some(format!("{} \"proxy\"", rel("package.json")));
+    }
+    None
 }
 
 /// Port variables (`BACKEND_PORT`) of the running services, with the ports they got: the
@@ -354,29 +563,37 @@ pub(crate) fn api_base(project: &Project, targets: &Targets) -> Option<ApiBase> 
     }
     dirs.extend(["frontend", "client", "web", "."]);
     dirs.dedup();
-    // A deployed environment was built for production: local development settings (`.env`,
-    // `.env.local`, compose) say nothing about it.
-    let names: &[&str] = if targets.remote {
-        &[".env.production.local", ".env.production"]
+    // The env files the frontend's toolchain loads for the mode it runs (a deployed
+    // environment was built for production), highest precedence first: Vite's `.env`,
+    // `.env.local`, `.env.[mode]`, `.env.[mode].local` (later wins); CRA and Next put
+    // `.env.local` after `.env.[mode]`.
+    let framework = targets
+        .frontend_dir
+        .as_deref()
+        .and_then(|d| node_framework(project, d));
+    let mode = if targets.remote {
+        "production"
     } else {
-        &[
-            ".env.production.local",
-            ".env.production",
-            ".env.local",
-            ".env",
-        ]
+        targets.mode.as_str()
     };
-    let mut files: Vec<(&str, &str)> = Vec::new();
+    let mode = if mode.is_empty() { "production" } else { mode };
+    let mut names: Vec<String> = framework
+        .map_or(crate::framework::VITE_ENV_FILES, |f| f.env_files)
+        .iter()
+        .map(|f| f.replace("{mode}", mode))
+        .collect();
+    names.reverse();
+    let mut files: Vec<(&str, String)> = Vec::new();
     if !targets.remote {
         // The project's `.env` is in every started service's environment, which front-end
         // tools let win over their own `.env*` files.
-        files.push((".", ".env"));
+        files.push((".", ".env".to_owned()));
     }
     for dir in &dirs {
-        files.extend(names.iter().map(|n| (*dir, *n)));
+        files.extend(names.iter().map(|n| (*dir, n.clone())));
     }
     for (dir, name) in files {
-        let path = project.root.join(dir).join(name);
+        let path = project.root.join(dir).join(&name);
         let Ok(Some(file)) = crate::dotenv::load(&path) else {
             continue;
         };
@@ -495,32 +712,6 @@ pub(crate) fn read_small(path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn svc(name: &str, port: u16) -> LiveService {
-        LiveService {
-            name: name.to_owned(),
-            dir: name.to_owned(),
-            port: Some(port),
-            base_url: Some(format!("http://127.0.0.1:{port}")),
-            health_path: None,
-        }
-    }
-
-    #[test]
-    fn roles_come_from_names_or_configuration() {
-        let services = [svc("frontend", 1), svc("backend", 2)];
-        let (f, b) = roles(&services, None, None);
-        assert_eq!((f.unwrap().port, b.unwrap().port), (Some(1), Some(2)));
-        let services = [svc("api", 2), svc("nginx", 1)];
-        let (f, b) = roles(&services, None, None);
-        assert_eq!((f.unwrap().port, b.unwrap().port), (Some(1), Some(2)));
-        let services = [svc("one", 1), svc("two", 2)];
-        let (f, b) = roles(&services, Some("two"), Some("one"));
-        assert_eq!((f.unwrap().port, b.unwrap().port), (Some(2), Some(1)));
-        let services = [svc("app", 1)];
-        let (f, b) = roles(&services, None, None);
-        assert_eq!((f.unwrap().port, b.unwrap().port), (Some(1), Some(1)));
-    }
 
     #[test]
     fn endpoints_keep_origin_and_build_ws_urls() {

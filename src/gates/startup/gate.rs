@@ -348,7 +348,11 @@ fn fix_for_port(run: &ServiceRun, services: &[services::Service]) -> String {
         Some((f, crate::framework::PortStyle::Flag { flag, extra })) => format!(
             "{} ignores {var}: start it with `{flag} ${var}{}` (or pin the port in its config)",
             f.name,
-            extra.iter().map(|e| format!(" {e}")).collect::<String>()
+            extra.iter().fold(String::new(), |mut out, e| {
+                out.push(' ');
+                out.push_str(e);
+                out
+            })
         ),
         Some((f, crate::framework::PortStyle::Bind(flag))) => {
             format!("start {} with `{flag} 0.0.0.0:${var}`", f.name)

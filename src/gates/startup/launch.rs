@@ -48,7 +48,7 @@ pub(crate) struct ServiceRun {
     pub(crate) elsewhere: Option<Seen>,
     /// The framework the catalogue recognised (`vite`).
     pub(crate) framework: Option<&'static str>,
-    /// What was put before PATH (virtualenv, node_modules/.bin).
+    /// What was put before `PATH` (virtualenv, `node_modules/.bin`).
     pub(crate) environment: String,
     /// HTTP answers seen while waiting (`/health 404`, `/ 302`), the last round.
     pub(crate) statuses: Vec<String>,
@@ -369,6 +369,10 @@ pub(crate) async fn run_mode(
     out
 }
 
+/// How often the process tree's sockets and the output are searched for where the app
+/// listens, when the offered port does not answer.
+const SCAN_EVERY: Duration = Duration::from_millis(250);
+
 /// What waiting for readiness found.
 struct Waited {
     ready: Result<Ready, String>,
@@ -379,7 +383,7 @@ struct Waited {
 }
 
 /// Health paths that must answer 2xx, then `/`, which only has to answer below 500.
-async fn answer(addr: SocketAddr, health: Option<&str>) -> Result<Ready, Vec<String>> {
+async fn answer(addr: SocketAddr, health: Option<&str>) -> (Option<Ready>, Vec<String>) {
     let mut seen = Vec::new();
     let required: Vec<&str> = match health {
         Some(p) => vec![p],
@@ -392,12 +396,14 @@ async fn answer(addr: SocketAddr, health: Option<&str>) -> Result<Ready, Vec<Str
     for path in required {
         match http_status(addr, path, Duration::from_secs(2)).await {
             Ok((status, _)) if (200..300).contains(&status) => {
-                return Ok(Ready::Http {
+                seen.push(format!("{path} {status}"));
+                let ready = Ready::Http {
                     addr,
                     path: path.to_owned(),
                     status,
                     fallback: false,
-                });
+                };
+                return (Some(ready), seen);
             }
             Ok((status, _)) => seen.push(format!("{path} {status}")),
             Err(e) => seen.push(format!("{path} {e}")),
@@ -406,18 +412,20 @@ async fn answer(addr: SocketAddr, health: Option<&str>) -> Result<Ready, Vec<Str
     if health.is_none() {
         match http_status(addr, "/", Duration::from_secs(2)).await {
             Ok((status, _)) if status < 500 => {
-                return Ok(Ready::Http {
+                seen.push(format!("/ {status}"));
+                let ready = Ready::Http {
                     addr,
                     path: "/".to_owned(),
                     status,
                     fallback: true,
-                });
+                };
+                return (Some(ready), seen);
             }
             Ok((status, _)) => seen.push(format!("/ {status}")),
             Err(e) => seen.push(format!("/ {e}")),
         }
     }
-    Err(seen)
+    (None, seen)
 }
 
 /// Wait until `service` is ready, exits, or `timeout` passes. The offered port is probed
@@ -446,16 +454,18 @@ async fn wait_ready(
         let discovered = std::sync::Arc::clone(&discovered);
         async move {
             let mut backoff = Backoff::default();
-            let mut scanned: Option<Instant> = None;
+            // The first scan waits too: most apps take the offered port, and a /proc walk
+            // on a busy machine would only delay seeing it.
+            let mut scanned: Option<Instant> = Some(Instant::now());
             loop {
                 if let Some(needle) = &service.ready_log {
                     if tap.contains(needle) {
                         return (Ready::Log, None);
                     }
                 } else {
-                    // Sockets and log are read every 100 ms: /proc walks cost more than a
+                    // Sockets and log are read every SCAN_EVERY: /proc walks cost more than a
                     // refused loopback connect.
-                    if scanned.is_none_or(|t| t.elapsed() >= Duration::from_millis(100)) {
+                    if scanned.is_none_or(|t| t.elapsed() >= SCAN_EVERY) {
                         scanned = Some(Instant::now());
                         let mut found = log_ports(&tap.text(), markers);
                         for seen in tree_ports(root) {
@@ -478,16 +488,13 @@ async fn wait_ready(
                         .chain(others.into_iter().map(|s| (s.port, Some(s))));
                     for (p, seen) in candidates {
                         if let Some((addr, _)) = tcp_connect(p, Duration::from_millis(200)).await {
-                            match answer(addr, service.health.as_deref()).await {
-                                Ok(ready) => return (ready, seen),
-                                Err(got) => {
-                                    *statuses
-                                        .lock()
-                                        .unwrap_or_else(std::sync::PoisonError::into_inner) = got
-                                        .into_iter()
-                                        .map(|g| format!("{g} (port {p})"))
-                                        .collect();
-                                }
+                            let (ready, got) = answer(addr, service.health.as_deref()).await;
+                            *statuses
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                                got.into_iter().map(|g| format!("{g} (port {p})")).collect();
+                            if let Some(ready) = ready {
+                                return (ready, seen);
                             }
                         }
                     }
@@ -542,14 +549,12 @@ async fn wait_ready(
                                 "; its processes opened no other port and printed no local URL",
                             );
                         } else {
-                            what.push_str(&format!(
-                                "; also tried {}",
-                                discovered
-                                    .iter()
-                                    .map(|d| format!("{} ({})", d.port, d.how))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ));
+                            let tried: Vec<String> = discovered
+                                .iter()
+                                .map(|d| format!("{} ({})", d.port, d.how))
+                                .collect();
+                            what.push_str("; also tried ");
+                            what.push_str(&tried.join(", "));
                         }
                         what
                     } else {

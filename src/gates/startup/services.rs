@@ -455,7 +455,7 @@ fn node_service(
 }
 
 /// Python packages the project declares (requirements*.txt, pyproject.toml, Pipfile), by a
-/// plain word search: enough to tell Flask from FastAPI from Django.
+/// plain word search: enough to tell Flask from `FastAPI` from Django.
 fn python_framework(project: &Project) -> Option<&'static Framework> {
     let mut text = String::new();
     for name in [

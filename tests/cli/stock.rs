@@ -1,0 +1,575 @@
+//! Stock stacks, zero configuration: a real Vite app (`npm ci` of a real lock), CRA- and
+//! Next-style scripts (stand-in CLIs with the real ones' server behaviour), a Flask app in a
+//! real `.venv` started by a Procfile, a `FastAPI` app run by uvicorn, and a frontend/backend
+//! pair named `vote`/`result` whose backend allows only `http://localhost:<frontend port>`.
+//! Each passes `validate` with no devops-agent.toml; a broken variant of each fails with a
+//! message that names the cause. Installed trees are cached under `target/fixture-cache/`.
+
+use std::collections::hash_map::DefaultHasher;
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use crate::common::{Run, check, devops_agent, fixture, project, run, skip};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+const INSTALLED: &[&str] = &["node_modules", ".venv", "dist", "build", ".next"];
+
+fn hash_dir(dir: &Path, hasher: &mut DefaultHasher) {
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if INSTALLED.contains(&name.as_str()) {
+            continue;
+        }
+        name.hash(hasher);
+        if path.is_dir() {
+            hash_dir(&path, hasher);
+        } else {
+            fs::read(&path).unwrap_or_default().hash(hasher);
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path, skip_installed: bool) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap().flatten() {
+        let name = entry.file_name();
+        if skip_installed && INSTALLED.contains(&name.to_string_lossy().as_ref()) {
+            continue;
+        }
+        let kind = entry.file_type().unwrap();
+        let target = to.join(&name);
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else if kind.is_dir() {
+            copy_tree(&entry.path(), &target, skip_installed);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// How a fixture's tree is installed.
+#[derive(Clone, Copy)]
+enum Install {
+    /// `npm ci` in this subdirectory.
+    Npm(&'static str),
+    /// `python3 -m venv .venv` and `pip install -r requirements.txt`.
+    Pip,
+}
+
+fn sh(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn install(dir: &Path, how: Install) -> Result<(), String> {
+    match how {
+        Install::Npm(sub) => sh(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(dir.join(sub)),
+            "npm ci",
+        ),
+        Install::Pip => {
+            sh(
+                Command::new("python3")
+                    .args(["-m", "venv", ".venv"])
+                    .current_dir(dir),
+                "python3 -m venv",
+            )?;
+            sh(
+                Command::new(dir.join(".venv/bin/python"))
+                    .args(["-m", "pip", "install", "--quiet", "-r", "requirements.txt"])
+                    .current_dir(dir),
+                "pip install",
+            )
+        }
+    }
+}
+
+static INSTALLS: Mutex<()> = Mutex::new(());
+
+/// A private copy of fixture `name` with its tree installed (cached by content), or None
+/// after `skip` when npm or python3 is missing or the install fails.
+fn installed(name: &str, how: Install) -> Option<tempfile::TempDir> {
+    let tool = match how {
+        Install::Npm(_) => "npm",
+        Install::Pip => "python3",
+    };
+    if Command::new(tool)
+        .arg("--version")
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
+        skip(&format!("{tool} is not installed"));
+        return None;
+    }
+    let source = fixture(name);
+    let mut hasher = DefaultHasher::new();
+    hash_dir(&source, &mut hasher);
+    let cached = repo()
+        .join("target/fixture-cache")
+        .join(format!("{name}-{:016x}", hasher.finish()));
+    {
+        let _guard = INSTALLS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !cached.is_dir() {
+            let partial = cached.with_extension("partial");
+            let _ = fs::remove_dir_all(&partial);
+            copy_tree(&source, &partial, true);
+            if let Err(e) = install(&partial, how) {
+                let _ = fs::remove_dir_all(&partial);
+                skip(&e);
+                return None;
+            }
+            fs::rename(&partial, &cached).unwrap();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&cached, dir.path(), false);
+    // A virtualenv's scripts name its interpreter by absolute path: make a fresh one here
+    // rather than trusting the cached copy's paths.
+    if matches!(how, Install::Pip) {
+        let venv = dir.path().join(".venv");
+        let _ = fs::remove_dir_all(&venv);
+        // Installed under the `.partial` name, then renamed.
+        copy_venv(
+            &cached.join(".venv"),
+            &venv,
+            (&cached.with_extension("partial").join(".venv"), &venv),
+        );
+    }
+    Some(dir)
+}
+
+/// Copy a virtualenv, rewriting the absolute paths its scripts and pyvenv.cfg carry.
+fn copy_venv(from: &Path, to: &Path, (old_root, new_root): (&Path, &Path)) {
+    fs::create_dir_all(to).unwrap();
+    let new = new_root.to_string_lossy().into_owned();
+    let old = old_root.to_string_lossy().into_owned();
+    for entry in fs::read_dir(from).unwrap().flatten() {
+        let kind = entry.file_type().unwrap();
+        let target = to.join(entry.file_name());
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else if kind.is_dir() {
+            copy_venv(&entry.path(), &target, (old_root, new_root));
+        } else {
+            let bytes = fs::read(entry.path()).unwrap();
+            match String::from_utf8(bytes) {
+                Ok(text) if text.contains(&old) => {
+                    fs::write(&target, text.replace(&old, &new)).unwrap();
+                    fs::set_permissions(&target, entry.metadata().unwrap().permissions()).unwrap();
+                }
+                _ => {
+                    fs::copy(entry.path(), &target).unwrap();
+                }
+            }
+        }
+    }
+}
+
+fn agent(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.args(args)
+        .arg("--project")
+        .arg(dir)
+        .env_remove("VIRTUAL_ENV")
+        .env_remove("NODE_ENV")
+        .env_remove("PORT");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(cmd)
+}
+
+fn validate(dir: &Path, env: &[(&str, &str)]) -> Run {
+    agent(dir, &["validate", "STORY-21", "--no-history"], env)
+}
+
+fn status<'a>(report: &'a Value, id: &str) -> &'a str {
+    check(report, id)["status"].as_str().unwrap_or("")
+}
+
+fn message(report: &Value, id: &str) -> String {
+    check(report, id)["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn service<'a>(report: &'a Value, id: &str) -> &'a Value {
+    &check(report, id)["evidence"]["services"][0]
+}
+
+/// Every startup and integration check passed or was skipped with a reason; none failed.
+fn assert_ready(out: &Run) -> Value {
+    let report = out.report();
+    for gate in report["gates"].as_array().unwrap() {
+        for c in gate["checks"].as_array().unwrap() {
+            let s = c["status"].as_str().unwrap();
+            assert!(
+                matches!(s, "passed" | "skipped" | "warning"),
+                "{} is {s}: {}\n{}",
+                c["id"],
+                c["message"],
+                out.stderr
+            );
+            if s == "skipped" {
+                assert!(
+                    !c["message"].as_str().unwrap().is_empty(),
+                    "{} skipped without a reason",
+                    c["id"]
+                );
+            }
+        }
+    }
+    assert_eq!(out.code, 0, "{}", report["summary"]);
+    assert!(!fixture_has_toml(&report));
+    report
+}
+
+fn fixture_has_toml(report: &Value) -> bool {
+    report["meta"]["config"]
+        .as_str()
+        .is_some_and(|c| !c.is_empty())
+}
+
+#[test]
+fn stock_vite_app_gets_its_port_as_vite_takes_it() {
+    let Some(dir) = installed("stock-vite", Install::Npm(".")) else {
+        return;
+    };
+    let out = validate(dir.path(), &[]);
+    let report = assert_ready(&out);
+    assert_eq!(status(&report, "startup.dev_mode"), "passed");
+    assert_eq!(status(&report, "startup.prod_mode"), "passed");
+    let dev = service(&report, "startup.dev_mode");
+    assert_eq!(dev["framework"], "vite");
+    let command = dev["command"].as_str().unwrap();
+    assert!(
+        command.starts_with("npm run dev -- --port ") && command.ends_with(" --strictPort"),
+        "{command}"
+    );
+    assert_eq!(dev["port"], dev["port_offered"]);
+    assert!(
+        dev["environment"]
+            .as_str()
+            .unwrap()
+            .contains("node_modules/.bin")
+    );
+    let prod = service(&report, "startup.prod_mode");
+    assert!(
+        prod["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("npm run preview -- --port ")
+    );
+    assert_eq!(status(&report, "integration.static_assets"), "passed");
+
+    // Broken: a config Vite cannot load. The message carries Vite's own error line.
+    fs::write(
+        dir.path().join("vite.config.js"),
+        "export default {\n  plugins: [\n",
+    )
+    .unwrap();
+    let out = agent(dir.path(), &["startup"], &[]);
+    let report = out.report();
+    assert_eq!(status(&report, "startup.dev_mode"), "failed");
+    let m = message(&report, "startup.dev_mode");
+    assert!(m.contains("vite.config.js"), "{m}");
+    assert!(!m.contains("ELIFECYCLE"), "{m}");
+}
+
+#[test]
+fn app_listening_elsewhere_is_found_probed_and_warned_about() {
+    let fixed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = format!(
+        "require('http').createServer((q, s) => s.end('ok')).listen({fixed}, () => console.log('listening on http://localhost:{fixed}'));\n"
+    );
+    let dir = project(&[
+        (
+            "package.json",
+            r#"{"name":"fixed","private":true,"scripts":{"start":"node server.js"}}"#,
+        ),
+        ("server.js", &server),
+    ]);
+    let out = agent(dir.path(), &["startup", "--env", "dev"], &[]);
+    let report = out.report();
+    assert_eq!(
+        status(&report, "startup.dev_mode"),
+        "warning",
+        "{}",
+        message(&report, "startup.dev_mode")
+    );
+    let dev = service(&report, "startup.dev_mode");
+    assert_eq!(dev["port"], fixed);
+    assert_ne!(dev["port_offered"], fixed);
+    let m = message(&report, "startup.dev_mode");
+    assert!(m.contains(&format!("listens on port {fixed}")), "{m}");
+    assert!(
+        m.contains(&dev["port_offered"].to_string()) && m.contains("PORT"),
+        "{m}"
+    );
+    // --env dev: production is not selected, not "skipped with --skip".
+    assert_eq!(status(&report, "startup.prod_mode"), "skipped");
+    assert_eq!(
+        message(&report, "startup.prod_mode"),
+        "not selected: --env dev"
+    );
+}
+
+#[test]
+fn cra_scripts_run_the_dev_server_and_say_why_there_is_no_production_one() {
+    let Some(dir) = installed("stock-cra", Install::Npm(".")) else {
+        return;
+    };
+    let out = validate(dir.path(), &[]);
+    let report = assert_ready(&out);
+    assert_eq!(status(&report, "startup.dev_mode"), "passed");
+    assert_eq!(service(&report, "startup.dev_mode")["framework"], "cra");
+    assert_eq!(status(&report, "startup.prod_mode"), "skipped");
+    assert!(
+        message(&report, "startup.prod_mode")
+            .contains("react-scripts start is the development server")
+    );
+
+    fs::remove_file(dir.path().join("src/App.js")).unwrap();
+    let out = agent(dir.path(), &["startup"], &[]);
+    let report = out.report();
+    assert_eq!(status(&report, "startup.dev_mode"), "failed");
+    let m = message(&report, "startup.dev_mode");
+    assert!(
+        m.contains("Module not found: Error: Can't resolve './App'"),
+        "{m}"
+    );
+    assert!(!m.contains("ELIFECYCLE") && !m.contains("npm error"), "{m}");
+}
+
+#[test]
+fn next_start_gets_a_production_build_first() {
+    let Some(dir) = installed("stock-next", Install::Npm(".")) else {
+        return;
+    };
+    let out = validate(dir.path(), &[]);
+    let report = assert_ready(&out);
+    let prod = service(&report, "startup.prod_mode");
+    assert!(
+        prod["command"]
+            .as_str()
+            .unwrap()
+            .contains("npm run start -- -p "),
+        "{prod}"
+    );
+    // `next dev` deleted the build the build gate made; startup rebuilt it before next start.
+    assert!(
+        prod["prod_build"].as_str().unwrap().starts_with("rebuilt"),
+        "{prod}"
+    );
+
+    // Broken: no build script, so nothing can make the production build.
+    let pkg = fs::read_to_string(dir.path().join("package.json")).unwrap();
+    fs::write(
+        dir.path().join("package.json"),
+        pkg.replace("\"build\": \"next build\",", ""),
+    )
+    .unwrap();
+    let _ = fs::remove_dir_all(dir.path().join(".next"));
+    let out = agent(dir.path(), &["startup", "--env", "prod"], &[]);
+    let report = out.report();
+    assert_eq!(status(&report, "startup.prod_mode"), "failed");
+    let m = message(&report, "startup.prod_mode");
+    assert!(m.contains("Could not find a production build"), "{m}");
+    assert!(!m.contains("ELIFECYCLE"), "{m}");
+    assert_eq!(
+        message(&report, "startup.dev_mode"),
+        "not selected: --env prod"
+    );
+}
+
+#[test]
+fn flask_procfile_runs_in_the_venv_and_a_login_redirect_is_ready() {
+    let Some(dir) = installed("stock-flask", Install::Pip) else {
+        return;
+    };
+    let out = validate(dir.path(), &[]);
+    let report = assert_ready(&out);
+    for id in ["startup.dev_mode", "startup.prod_mode"] {
+        let s = service(&report, id);
+        assert_eq!(s["framework"], "gunicorn");
+        assert!(
+            s["environment"]
+                .as_str()
+                .unwrap()
+                .contains(".venv/bin (VIRTUAL_ENV)"),
+            "{s}"
+        );
+        assert!(
+            s["command"]
+                .as_str()
+                .unwrap()
+                .starts_with("gunicorn app:app --bind 127.0.0.1:")
+        );
+        assert!(
+            s["ready_via"].as_str().unwrap().contains("GET / 302"),
+            "{s}"
+        );
+        assert!(s["http_answers_seen"].to_string().contains("/ 302"), "{s}");
+    }
+    assert_eq!(status(&report, "startup.health_checks"), "passed");
+
+    fs::write(
+        dir.path().join("Procfile"),
+        "web: gunicorn app:application\n",
+    )
+    .unwrap();
+    let out = agent(dir.path(), &["startup", "--env", "prod"], &[]);
+    let report = out.report();
+    assert_eq!(status(&report, "startup.prod_mode"), "failed");
+    let m = message(&report, "startup.prod_mode");
+    assert!(
+        m.contains("Failed to find attribute 'application' in 'app'"),
+        "{m}"
+    );
+}
+
+#[test]
+fn fastapi_app_without_procfile_runs_under_uvicorn() {
+    let Some(dir) = installed("stock-fastapi", Install::Pip) else {
+        return;
+    };
+    let out = validate(dir.path(), &[]);
+    let report = assert_ready(&out);
+    let dev = service(&report, "startup.dev_mode");
+    assert_eq!(dev["framework"], "fastapi");
+    assert!(
+        dev["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("uvicorn main:app --port "),
+        "{dev}"
+    );
+    assert!(
+        dev["ready_via"].as_str().unwrap().contains("/health 200"),
+        "{dev}"
+    );
+
+    let main = fs::read_to_string(dir.path().join("main.py")).unwrap();
+    fs::write(
+        dir.path().join("main.py"),
+        format!("import fastapi_missing_plugin\n{main}"),
+    )
+    .unwrap();
+    let out = agent(dir.path(), &["startup", "--env", "dev"], &[]);
+    let report = out.report();
+    assert_eq!(status(&report, "startup.dev_mode"), "failed");
+    let m = message(&report, "startup.dev_mode");
+    assert!(
+        m.contains("ModuleNotFoundError: No module named 'fastapi_missing_plugin'"),
+        "{m}"
+    );
+}
+
+#[test]
+fn cors_is_probed_from_the_origin_the_frontend_is_served_at() {
+    let Some(dir) = installed("stock-cors", Install::Npm("vote")) else {
+        return;
+    };
+    let out = validate(dir.path(), &[]);
+    let report = assert_ready(&out);
+    let cors = check(&report, "integration.cors");
+    assert_eq!(cors["status"], "passed", "{cors}");
+    assert!(
+        cors["evidence"]["origin"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://localhost:")
+    );
+    assert_eq!(status(&report, "integration.frontend_backend"), "passed");
+    assert_eq!(status(&report, "integration.api_proxy"), "skipped");
+    assert!(message(&report, "integration.api_proxy").contains("calls the API directly"));
+    let roles = check(&report, "integration.cors")["evidence"]["roles"].to_string();
+    assert!(roles.contains("vote looks like a frontend"), "{roles}");
+    // result has no start script: npm start runs node server.js.
+    let dev = &check(&report, "startup.dev_mode")["evidence"]["services"];
+    assert!(
+        dev.to_string().contains("npm start runs node server.js"),
+        "{dev}"
+    );
+
+    // Broken: the backend allows an origin the frontend is not served at.
+    let out = validate(dir.path(), &[("ALLOWED_ORIGIN", "http://localhost:1")]);
+    let report = out.report();
+    assert_eq!(out.code, 1);
+    let cors = check(&report, "integration.cors");
+    assert_eq!(cors["status"], "failed");
+    let tried = cors["evidence"]["origins_tried"].as_array().unwrap();
+    assert_eq!(tried.len(), 3, "{cors}");
+    assert!(
+        cors["message"]
+            .as_str()
+            .unwrap()
+            .contains("allows none of the origins"),
+        "{cors}"
+    );
+}
+
+#[test]
+fn unknown_roles_skip_the_integration_checks_with_the_reason() {
+    let server = "require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT);\n";
+    let dir = project(&[
+        (
+            "one/package.json",
+            r#"{"name":"one","private":true,"scripts":{"start":"node server.js"}}"#,
+        ),
+        ("one/server.js", server),
+        (
+            "two/package.json",
+            r#"{"name":"two","private":true,"scripts":{"start":"node server.js"}}"#,
+        ),
+        ("two/server.js", server),
+    ]);
+    let out = agent(dir.path(), &["integration"], &[]);
+    let report = out.report();
+    for id in [
+        "integration.frontend_backend",
+        "integration.cors",
+        "integration.static_assets",
+    ] {
+        assert_eq!(status(&report, id), "skipped", "{id}");
+        assert!(
+            message(&report, id).contains("nothing says which is the frontend"),
+            "{}",
+            message(&report, id)
+        );
+    }
+    assert_ne!(out.code, 1, "no failure from a name guess");
+}
