@@ -56,8 +56,9 @@ pub struct ScriptPort {
     /// Line of the script in package.json.
     pub line: u64,
     /// The whole command line, and the byte offset of `value` in it (for a fix that rewrites
-    /// this one value and keeps the rest).
-    pub command: String,
+    /// this one value and keeps the rest). Shared by every port of the script: a command
+    /// pinning thousands of ports is not copied once per port.
+    pub command: std::sync::Arc<str>,
     pub offset: usize,
     /// The script only runs tests.
     pub test_only: bool,
@@ -139,13 +140,14 @@ pub(crate) fn parse(rel: &str, dir: &str, text: &str) -> Result<PackageJson, Fil
             continue;
         }
         let line = script_line(text, &index, scripts_at, script);
+        let shared: std::sync::Arc<str> = command.as_str().into();
         for (form, value, offset) in found {
             ports.push(ScriptPort {
                 script: script.clone(),
                 form,
                 value,
                 line,
-                command: command.clone(),
+                command: shared.clone(),
                 offset,
                 test_only: is_test_script(script),
             });

@@ -65,7 +65,7 @@ pub enum Written {
     /// A port pinned in an npm script: the script, its command and the value's byte offset.
     Script {
         name: String,
-        command: String,
+        command: std::sync::Arc<str>,
         offset: usize,
         test_only: bool,
     },
@@ -474,19 +474,15 @@ fn name_fix_vars(decls: &mut [PortDecl]) {
                 }
             })
             .collect();
-        let mut candidates = vec![
+        // Generated lazily: the first candidate is nearly always free.
+        let name = [
             format!("{base}_{suffix}"),
             format!("{base}_{qualifier}_{suffix}"),
-        ];
-        candidates.extend(
-            (2..)
-                .take(1000)
-                .map(|n| format!("{base}_{qualifier}_{n}_{suffix}")),
-        );
-        let name = candidates
-            .into_iter()
-            .find(|c| owners.get(c).is_none_or(|o| *o == identity))
-            .unwrap_or_else(|| format!("{base}_{suffix}"));
+        ]
+        .into_iter()
+        .chain((2..1000).map(|n| format!("{base}_{qualifier}_{n}_{suffix}")))
+        .find(|c| owners.get(c).is_none_or(|o| *o == identity))
+        .unwrap_or_else(|| format!("{base}_{suffix}"));
         owners.insert(name.clone(), identity);
         decl.fix_var = name;
     }

@@ -2,6 +2,7 @@
 //! default, so several projects can run side by side by changing `.env` alone.
 
 use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use super::decl::{Declarations, Origin, PortDecl, PortExpr, Written};
@@ -325,21 +326,24 @@ fn script_finding(group: &[&PortDecl]) -> Finding {
         return hard_coded_finding(first);
     };
     let values: Vec<&str> = group.iter().map(|d| d.expression.as_str()).collect();
-    // Rewrite from the end so earlier offsets stay valid.
-    let mut fixed = command.clone();
-    let mut by_offset: Vec<&&PortDecl> = group.iter().collect();
-    by_offset.sort_by_key(|d| match d.written {
-        Written::Script { offset, .. } => std::cmp::Reverse(offset),
-        _ => std::cmp::Reverse(0),
-    });
-    for decl in by_offset {
-        if let Written::Script { offset, .. } = decl.written {
-            fixed.replace_range(
-                offset..offset + decl.expression.len(),
-                &format!("${{{}:-{}}}", decl.fix_var, decl.expression),
-            );
-        }
+    // One pass over the command, copying the text between the rewritten values: rewriting
+    // each value in place would shift the rest of a long command once per port.
+    let mut by_offset: Vec<(usize, &PortDecl)> = group
+        .iter()
+        .filter_map(|d| match d.written {
+            Written::Script { offset, .. } => Some((offset, *d)),
+            _ => None,
+        })
+        .collect();
+    by_offset.sort_by_key(|(offset, _)| *offset);
+    let mut fixed = String::with_capacity(command.len() + group.len() * 16);
+    let mut copied = 0;
+    for (offset, decl) in by_offset {
+        fixed.push_str(&command[copied..offset]);
+        let _ = write!(fixed, "${{{}:-{}}}", decl.fix_var, decl.expression);
+        copied = offset + decl.expression.len();
     }
+    fixed.push_str(&command[copied..]);
     let message = if group.len() == 1 {
         format!("{} pins port {}", first.raw, values[0])
     } else {

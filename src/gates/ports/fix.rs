@@ -81,7 +81,7 @@ pub(crate) fn from_variable(decl: &PortDecl, var: &str, default: &str) -> Option
             offset,
             ..
         } => {
-            let mut command = command.clone();
+            let mut command = command.to_string();
             command.replace_range(*offset..*offset + decl.expression.len(), &reference);
             script_member(name, &command)
         }
