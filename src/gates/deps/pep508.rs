@@ -47,14 +47,14 @@ impl Requirement {
             .unwrap_or(text.len());
         let name = &text[..name_end];
         if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-            return Err(format!("no package name in {text:?}"));
+            return Err(format!("no package name in {:?}", excerpt(text)));
         }
         let mut rest = text[name_end..].trim_start();
         let mut extras = Vec::new();
         if let Some(after) = rest.strip_prefix('[') {
             let close = after
                 .find(']')
-                .ok_or_else(|| format!("unclosed [ in {text:?}"))?;
+                .ok_or_else(|| format!("unclosed [ in {:?}", excerpt(text)))?;
             extras = after[..close]
                 .split(',')
                 .map(normalize)
@@ -179,11 +179,17 @@ impl MarkerEnv {
     }
 }
 
-/// A parsed marker expression.
+/// Parentheses in a marker nest at most this deep. Real markers nest two or three levels; the
+/// limit exists because parsing, evaluating and dropping a marker recurse once per level, and a
+/// 6 KB line of `(((…` must be a located error rather than a stack overflow.
+pub(crate) const MAX_MARKER_NESTING: usize = 32;
+
+/// A parsed marker expression. `and`/`or` chains are flat lists, so a long chain costs no
+/// recursion depth; only parentheses nest (bounded by [`MAX_MARKER_NESTING`]).
 #[derive(Debug, Clone)]
 pub(crate) enum Marker {
-    And(Box<Marker>, Box<Marker>),
-    Or(Box<Marker>, Box<Marker>),
+    And(Vec<Marker>),
+    Or(Vec<Marker>),
     Compare {
         left: Value,
         op: String,
@@ -206,6 +212,15 @@ enum Token {
     Op(String),
 }
 
+/// At most the first 80 characters of `text`, so an error about a hostile 6 KB marker stays one
+/// readable line.
+fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
 fn tokenize(text: &str) -> Result<Vec<Token>, String> {
     let mut out = Vec::new();
     let chars: Vec<char> = text.chars().collect();
@@ -224,7 +239,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
             let end = chars[i + 1..]
                 .iter()
                 .position(|&x| x == c)
-                .ok_or_else(|| format!("unterminated string in marker {text:?}"))?;
+                .ok_or_else(|| format!("unterminated string in marker {:?}", excerpt(text)))?;
             out.push(Token::Str(chars[i + 1..i + 1 + end].iter().collect()));
             i += end + 2;
         } else if "<>=!~".contains(c) {
@@ -242,7 +257,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
             }
             out.push(Token::Word(word));
         } else {
-            return Err(format!("unexpected {c:?} in marker {text:?}"));
+            return Err(format!("unexpected {c:?} in marker {:?}", excerpt(text)));
         }
     }
     Ok(out)
@@ -251,6 +266,8 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Open parentheses around the current position.
+    depth: usize,
 }
 
 impl Parser {
@@ -259,29 +276,42 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<Marker, String> {
-        let mut left = self.and()?;
+        let mut terms = vec![self.and()?];
         while self.peek_word("or") {
             self.pos += 1;
-            let right = self.and()?;
-            left = Marker::Or(Box::new(left), Box::new(right));
+            terms.push(self.and()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.swap_remove(0)
+        } else {
+            Marker::Or(terms)
+        })
     }
 
     fn and(&mut self) -> Result<Marker, String> {
-        let mut left = self.atom()?;
+        let mut terms = vec![self.atom()?];
         while self.peek_word("and") {
             self.pos += 1;
-            let right = self.atom()?;
-            left = Marker::And(Box::new(left), Box::new(right));
+            terms.push(self.atom()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.swap_remove(0)
+        } else {
+            Marker::And(terms)
+        })
     }
 
     fn atom(&mut self) -> Result<Marker, String> {
         if self.tokens.get(self.pos) == Some(&Token::LParen) {
+            if self.depth >= MAX_MARKER_NESTING {
+                return Err(format!(
+                    "marker parentheses nest more than {MAX_MARKER_NESTING} levels deep"
+                ));
+            }
             self.pos += 1;
+            self.depth += 1;
             let inner = self.or()?;
+            self.depth -= 1;
             if self.tokens.get(self.pos) != Some(&Token::RParen) {
                 return Err("missing ) in marker".to_owned());
             }
@@ -332,10 +362,11 @@ impl Marker {
         let mut parser = Parser {
             tokens: tokenize(text)?,
             pos: 0,
+            depth: 0,
         };
         let marker = parser.or()?;
         if parser.pos != parser.tokens.len() {
-            return Err(format!("unexpected text in marker {text:?}"));
+            return Err(format!("unexpected text in marker {:?}", excerpt(text)));
         }
         Ok(marker)
     }
@@ -343,8 +374,8 @@ impl Marker {
     /// Evaluate for `env` with `extra` (`""` when no extra is requested).
     pub(crate) fn eval(&self, env: &MarkerEnv, extra: &str) -> bool {
         match self {
-            Marker::And(a, b) => a.eval(env, extra) && b.eval(env, extra),
-            Marker::Or(a, b) => a.eval(env, extra) || b.eval(env, extra),
+            Marker::And(terms) => terms.iter().all(|m| m.eval(env, extra)),
+            Marker::Or(terms) => terms.iter().any(|m| m.eval(env, extra)),
             Marker::Compare { left, op, right } => {
                 let is_extra = matches!(left, Value::Var(v) if v == "extra")
                     || matches!(right, Value::Var(v) if v == "extra");
@@ -446,5 +477,28 @@ mod tests {
         assert!(m("platform_python_implementation == 'CPython'", ""));
         assert!(Marker::parse("python_version <").is_err());
         assert!(Marker::parse("python_version < '3' junk").is_err());
+    }
+
+    #[test]
+    fn nesting_is_bounded_and_chains_are_flat() {
+        let e = env();
+        let nested = |n: usize| format!("{}os_name == 'posix'{}", "(".repeat(n), ")".repeat(n));
+        assert!(
+            Marker::parse(&nested(MAX_MARKER_NESTING))
+                .unwrap()
+                .eval(&e, "")
+        );
+        let err = Marker::parse(&nested(MAX_MARKER_NESTING + 1)).unwrap_err();
+        assert!(err.contains("nest more than 32 levels"), "{err}");
+        // 3,000 levels (the reported 6 KB line) and far more: an error, not a stack overflow.
+        assert!(Marker::parse(&nested(3_000)).is_err());
+        assert!(Marker::parse(&nested(200_000)).is_err());
+        // A long chain is one flat list: parsing, evaluating and dropping it do not recurse.
+        let chain = vec!["os_name == 'posix'"; 100_000].join(" and ");
+        assert!(Marker::parse(&chain).unwrap().eval(&e, ""));
+        let chain = vec!["os_name == 'nt'"; 100_000].join(" or ");
+        assert!(!Marker::parse(&chain).unwrap().eval(&e, ""));
+        let req = Requirement::parse(&format!("pkg ; {}", nested(3_000))).unwrap_err();
+        assert!(req.contains("levels deep"), "{req}");
     }
 }

@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 /// `include` nesting beyond this is treated as a loop.
 const MAX_INCLUDE_DEPTH: usize = 10;
+/// Blocks nest at most this deep in one file (`http { server { location { if {` is four). The
+/// parser and the summary walk recurse once per level, so a 50,000-deep file must stop here as
+/// a located error instead of overflowing the stack.
+const MAX_BLOCK_DEPTH: usize = 64;
 /// Total files read through `include`, so a glob over a huge directory cannot stall a run.
 const MAX_FILES: usize = 200;
 
@@ -158,7 +162,7 @@ fn tokenize(text: &str, file: &str) -> Result<Vec<(Tok, u64)>, NginxError> {
 /// Parses tokens into directives.
 fn parse_tokens(tokens: &[(Tok, u64)], file: &str) -> Result<Vec<Directive>, NginxError> {
     let mut pos = 0;
-    let list = parse_block(tokens, &mut pos, file, None)?;
+    let list = parse_block(tokens, &mut pos, file, None, 0)?;
     Ok(list)
 }
 
@@ -167,6 +171,7 @@ fn parse_block(
     pos: &mut usize,
     file: &str,
     opened_at: Option<u64>,
+    depth: usize,
 ) -> Result<Vec<Directive>, NginxError> {
     let err = |line: u64, message: String| NginxError {
         file: file.to_owned(),
@@ -224,8 +229,16 @@ fn parse_block(
                         }
                         Some((Tok::Open, open_line)) => {
                             let open_line = *open_line;
+                            if depth >= MAX_BLOCK_DEPTH {
+                                return Err(err(
+                                    open_line,
+                                    format!(
+                                        "blocks nested more than {MAX_BLOCK_DEPTH} levels deep"
+                                    ),
+                                ));
+                            }
                             *pos += 1;
-                            let block = parse_block(tokens, pos, file, Some(open_line))?;
+                            let block = parse_block(tokens, pos, file, Some(open_line), depth + 1)?;
                             list.push(Directive {
                                 name: name.clone(),
                                 args,
@@ -664,6 +677,13 @@ server {
         let e = parse_str("listen 80", "a.conf").unwrap_err();
         assert!(e.message.contains("not terminated"), "{e}");
         assert!(parse_str("", "a.conf").unwrap().is_empty());
+        // Deep nesting is a located error, not a stack overflow (50,000 levels was exit 134).
+        let deep = |n: usize| format!("{}listen 80;{}", "a {\n".repeat(n), "}".repeat(n));
+        assert!(parse_str(&deep(MAX_BLOCK_DEPTH), "a.conf").is_ok());
+        let e = parse_str(&deep(MAX_BLOCK_DEPTH + 1), "a.conf").unwrap_err();
+        assert_eq!(e.line, MAX_BLOCK_DEPTH as u64 + 1);
+        assert!(e.message.contains("nested more than 64 levels"), "{e}");
+        assert!(parse_str(&deep(50_000), "a.conf").is_err());
         // Arbitrary bytes never panic.
         for text in ["{{{{", ";;", "'", "\\", "${", "a $", "\"\\", "#"] {
             let _ = parse_str(text, "x");
