@@ -207,6 +207,11 @@ fn brotli_size(bytes: &[u8]) -> Option<u64> {
     Some(out.len() as u64)
 }
 
+/// `pattern` unchanged when it is a valid glob, else the error naming it.
+fn checked(pattern: String) -> Result<String, String> {
+    glob::Glob::new(&pattern).map(|_| pattern)
+}
+
 /// Budgets from devops-agent.toml; patterns there are relative to the output directory, so
 /// they are prefixed with it.
 pub(crate) fn config_budgets(cfg: &BudgetsConfig, output: &str) -> Result<Vec<Budget>, String> {
@@ -236,7 +241,10 @@ pub(crate) fn config_budgets(cfg: &BudgetsConfig, output: &str) -> Result<Vec<Bu
     for f in &cfg.files {
         budgets.push(Budget {
             source: format!("devops-agent.toml [[build.budgets.files]] {}", f.path),
-            pattern: Some(format!("{output}/{}", f.path.trim_start_matches("./"))),
+            pattern: Some(checked(format!(
+                "{output}/{}",
+                f.path.trim_start_matches("./")
+            ))?),
             limit: parse_size(&f.limit)?,
             compression: Compression::parse(f.compression.as_deref(), default)?,
             per_file: false,
@@ -291,7 +299,7 @@ pub(crate) fn ecosystem_budgets(app: &Path) -> Result<Vec<Budget>, String> {
             for path in paths {
                 budgets.push(Budget {
                     source: format!("{source} {path}"),
-                    pattern: Some(path),
+                    pattern: Some(checked(path)?),
                     limit: parse_size(limit)?,
                     compression,
                     per_file: false,
@@ -314,7 +322,7 @@ pub(crate) fn ecosystem_budgets(app: &Path) -> Result<Vec<Budget>, String> {
             )?;
             budgets.push(Budget {
                 source: format!("package.json \"bundlesize\" {path}"),
-                pattern: Some(path.to_owned()),
+                pattern: Some(checked(path.to_owned())?),
                 limit: parse_size(max)?,
                 compression,
                 per_file: true,
@@ -343,13 +351,14 @@ pub(crate) fn evaluate(files: &[FileSize], budgets: &[Budget]) -> (Vec<Excess>, 
     let mut excess = Vec::new();
     let mut unmatched = Vec::new();
     for budget in budgets {
+        // Patterns were checked when the budget was read; one that still fails matches nothing.
+        let glob = budget.pattern.as_deref().map(glob::Glob::new);
         let matched: Vec<&FileSize> = files
             .iter()
-            .filter(|f| {
-                budget
-                    .pattern
-                    .as_deref()
-                    .is_none_or(|p| glob::matches(p, &f.path))
+            .filter(|f| match &glob {
+                None => true,
+                Some(Ok(g)) => g.is_match(&f.path),
+                Some(Err(_)) => false,
             })
             .collect();
         if matched.is_empty() {
