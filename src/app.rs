@@ -61,7 +61,12 @@ pub fn run() -> ExitCode {
                     return ExitCode::from(exit::USAGE_OR_CONFIG);
                 }
             };
-            ExitCode::from(runtime.block_on(execute(&cli)))
+            let code = runtime.block_on(execute(&cli));
+            // The report is written. Blocking work still running (a cancelled walk finishing
+            // its current file) must not keep the process alive: dropping the runtime would
+            // wait for it.
+            runtime.shutdown_timeout(Duration::from_millis(100));
+            ExitCode::from(code)
         }
     }
 }
@@ -216,10 +221,44 @@ fn outputs(cli: &Cli) -> Result<Vec<(Format, PathBuf)>, String> {
                 Format::from_str(name, true).unwrap_or(cli.global.format),
                 PathBuf::from(file),
             )),
+            // `xml=report.xml`: a format name that is not one, not a file called that.
+            Some((name, _))
+                if !name.is_empty()
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+            {
+                let known: Vec<String> = Format::value_variants()
+                    .iter()
+                    .filter_map(|f| f.to_possible_value().map(|v| v.get_name().to_owned()))
+                    .filter(|name| name != "auto")
+                    .collect();
+                Err(format!(
+                    "--output {spec}: unknown format `{name}` (one of {})",
+                    known.join(", ")
+                ))
+            }
             _ if spec.is_empty() => Err("--output needs a file name".to_owned()),
             _ => Ok((cli.global.format, PathBuf::from(spec))),
         })
         .collect()
+}
+
+/// Make sure a report or events file can be written before any gate runs: its missing parent
+/// directories are created, and a path that cannot be opened for writing is a usage error now
+/// rather than a lost artifact after a long run.
+fn prepare_output(path: &std::path::Path) -> Result<(), String> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map(drop)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 async fn execute(cli: &Cli) -> u8 {
@@ -250,6 +289,11 @@ async fn execute(cli: &Cli) -> u8 {
         Ok(o) => o,
         Err(message) => return finish_with_error(record, &sink, cli, &[], message, started),
     };
+    for (_, path) in &outputs {
+        if let Err(message) = prepare_output(path) {
+            return finish_with_error(record, &sink, cli, &[], message, started);
+        }
+    }
     let mut event_files: Vec<PathBuf> = cli.global.events.iter().cloned().collect();
     event_files.extend(
         outputs
@@ -258,7 +302,10 @@ async fn execute(cli: &Cli) -> u8 {
             .map(|(_, p)| p.clone()),
     );
     for path in &event_files {
-        if let Err(e) = sink.add_file(path) {
+        if let Err(e) = prepare_output(path)
+            .map_err(std::io::Error::other)
+            .and_then(|()| sink.add_file(path))
+        {
             let message = format!("cannot write events to {}: {e}", path.display());
             return finish_with_error(record, &sink, cli, &outputs, message, started);
         }
@@ -412,8 +459,10 @@ async fn execute(cli: &Cli) -> u8 {
             () = tokio::time::sleep(cli.global.timeout) => Outcome::TimedOut,
         };
         if !matches!(outcome, Outcome::Completed) {
-            // Let the gates stop their own commands and record how they ended; if they cannot
-            // within the grace period, stop every process group here.
+            // Work the tool does itself stops at its next check; the gates stop their own
+            // commands and record how they ended; if they cannot within the grace period,
+            // every process group is stopped here.
+            crate::cancel::request();
             ctx.processes.cancel(match outcome {
                 Outcome::Interrupted(signal) => CancelReason::Interrupted(signal),
                 Outcome::Completed | Outcome::TimedOut => CancelReason::Deadline,
@@ -634,7 +683,7 @@ fn finish(
     {
         tracing::warn!("cannot append to .devops-agent/history.jsonl: {e}");
     }
-    let code = report::exit_code(&report);
+    let mut code = report::exit_code(&report);
     // Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
     let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
@@ -649,17 +698,32 @@ fn finish(
     if cli.global.format == Format::Github || outputs.iter().any(|(f, _)| *f == Format::Github) {
         append_step_summary(&report::render_markdown(&report));
     }
-    if cli.global.format == Format::Human {
-        report::write_stdout(&report::render_human(&report, color));
+    let stdout = if cli.global.format == Format::Human {
+        report::try_write_stdout(&report::render_human(&report, color))
     } else if let Some(text) = render(cli.global.format) {
-        report::write_stdout(&text);
-    }
+        report::try_write_stdout(&text)
+    } else {
+        Ok(())
+    };
+    // A reader that closed the pipe (`| head`) chose to stop reading; any other failure (a full
+    // disk) lost the report, which the exit code must say.
+    let mut lost = match stdout {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            tracing::error!("cannot write the report to stdout: {e}");
+            true
+        }
+        _ => false,
+    };
     for (format, path) in outputs {
         if let Some(text) = render(*format)
             && let Err(e) = report::write_file(path, &text)
         {
             tracing::error!("cannot write {}: {e}", path.display());
+            lost = true;
         }
+    }
+    if lost && !record.interrupted {
+        code = exit::USAGE_OR_CONFIG;
     }
     sink.emit(&Event::ValidationComplete {
         story: record.story.clone(),

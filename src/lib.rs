@@ -5,12 +5,15 @@
 //! thin wrapper around [`run`]; everything lives here so tests can drive it.
 
 mod app;
+pub mod cancel;
 pub mod check;
 pub mod cli;
 pub mod dotenv;
 pub mod exit;
 mod framework;
 pub mod fsread;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod gates;
 mod init;
 pub mod interp;

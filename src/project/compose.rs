@@ -30,6 +30,18 @@ pub struct ComposeFile {
     pub path: String,
     /// Service name → its published ports, in file order.
     pub services: BTreeMap<String, Vec<ComposePort>>,
+    /// Service name → the services its `depends_on` names, with the line of that key.
+    pub depends_on: BTreeMap<String, DependsOn>,
+}
+
+/// One service's `depends_on`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DependsOn {
+    /// Services it names; `false` when the long syntax says `required: false` (compose then
+    /// accepts a service that does not exist).
+    pub services: Vec<(String, bool)>,
+    pub line: u64,
+    pub column: u64,
 }
 
 /// One entry of a service's `ports:` list.
@@ -64,6 +76,22 @@ struct RawFile {
 struct RawService {
     #[serde(default)]
     ports: Option<Vec<Spanned<RawPort>>>,
+    #[serde(default)]
+    depends_on: Option<Spanned<RawDependsOn>>,
+}
+
+/// `depends_on: [db]` or `depends_on: {db: {condition: service_healthy, required: false}}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDependsOn {
+    List(Vec<String>),
+    Map(BTreeMap<String, Option<RawDependency>>),
+}
+
+#[derive(Deserialize)]
+struct RawDependency {
+    #[serde(default)]
+    required: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +137,7 @@ pub fn group(root: &Path, paths: &[PathBuf]) -> (Vec<ComposeSet>, Vec<FileError>
                 Err(e) => errors.push(e),
             }
         }
+        errors.extend(dependency_errors(&files));
         sets.push(ComposeSet {
             name: relative(root, base),
             files,
@@ -154,9 +183,31 @@ pub(crate) fn parse(rel: &str, text: &str) -> Result<ComposeFile, FileError> {
     };
     let mut services = BTreeMap::new();
     let mut lines: Option<Vec<&str>> = None;
+    let mut depends_on = BTreeMap::new();
     for (name, service) in raw.services.unwrap_or_default() {
         let mut ports = Vec::new();
-        for entry in service.and_then(|s| s.ports).unwrap_or_default() {
+        let (raw_ports, raw_depends) = service.map_or((None, None), |s| (s.ports, s.depends_on));
+        if let Some(deps) = raw_depends {
+            let services = match deps.value {
+                RawDependsOn::List(names) => names.into_iter().map(|n| (n, true)).collect(),
+                RawDependsOn::Map(map) => map
+                    .into_iter()
+                    .map(|(n, d)| {
+                        let required = d.and_then(|d| d.required).unwrap_or(true);
+                        (n, required)
+                    })
+                    .collect(),
+            };
+            depends_on.insert(
+                name.clone(),
+                DependsOn {
+                    services,
+                    line: deps.defined.line(),
+                    column: deps.defined.column(),
+                },
+            );
+        }
+        for entry in raw_ports.unwrap_or_default() {
             let line = entry.defined.line();
             let column = entry.defined.column();
             let port = match entry.value {
@@ -194,6 +245,7 @@ pub(crate) fn parse(rel: &str, text: &str) -> Result<ComposeFile, FileError> {
     Ok(ComposeFile {
         path: rel.to_owned(),
         services,
+        depends_on,
     })
 }
 
@@ -214,6 +266,105 @@ fn published_line(lines: &[&str], entry: u64) -> u64 {
         }
     }
     entry
+}
+
+/// What `docker compose config` refuses in a set's `depends_on`: a service depending on
+/// itself, on a service the set does not define (unless `required: false`), or a cycle. Each
+/// is located at the `depends_on` that causes it. Kahn's algorithm: linear in services and
+/// edges.
+pub(crate) fn dependency_errors(files: &[ComposeFile]) -> Vec<FileError> {
+    let mut errors = Vec::new();
+    let defined: std::collections::BTreeSet<&str> = files
+        .iter()
+        .flat_map(|f| f.services.keys().map(String::as_str))
+        .collect();
+    // A later file (the override) replaces an earlier one's list for the same service.
+    let mut edges: BTreeMap<&str, (&ComposeFile, &DependsOn)> = BTreeMap::new();
+    for file in files {
+        for (name, deps) in &file.depends_on {
+            edges.insert(name.as_str(), (file, deps));
+        }
+    }
+    let at = |file: &ComposeFile, deps: &DependsOn, message: String| FileError {
+        file: file.path.clone(),
+        line: Some(deps.line),
+        column: Some(deps.column),
+        message,
+    };
+    let mut graph: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (&name, &(file, deps)) in &edges {
+        for (dep, required) in &deps.services {
+            if dep == name {
+                errors.push(at(file, deps, format!("service {name} depends on itself")));
+            } else if !defined.contains(dep.as_str()) {
+                if *required {
+                    errors.push(at(
+                        file,
+                        deps,
+                        format!("service {name} depends on undefined service {dep}"),
+                    ));
+                }
+            } else {
+                graph.entry(name).or_default().push(dep.as_str());
+            }
+        }
+    }
+    let mut indegree: BTreeMap<&str, usize> = defined.iter().map(|&n| (n, 0)).collect();
+    for targets in graph.values() {
+        for &t in targets {
+            *indegree.entry(t).or_default() += 1;
+        }
+    }
+    let mut queue: Vec<&str> = indegree
+        .iter()
+        .filter(|&(_, &d)| d == 0)
+        .map(|(&n, _)| n)
+        .collect();
+    while let Some(n) = queue.pop() {
+        for &t in graph.get(n).into_iter().flatten() {
+            if let Some(d) = indegree.get_mut(t) {
+                *d -= 1;
+                if *d == 0 {
+                    queue.push(t);
+                }
+            }
+        }
+    }
+    let in_cycle: std::collections::BTreeSet<&str> = indegree
+        .iter()
+        .filter(|&(_, &d)| d > 0)
+        .map(|(&n, _)| n)
+        .collect();
+    // Every service left depends on a cycle or is on one; walk from the first along edges that
+    // stay among them until a service repeats, and report that cycle once.
+    if let Some(&start) = in_cycle.iter().next() {
+        let mut path = vec![start];
+        let mut position: BTreeMap<&str, usize> = BTreeMap::from([(start, 0)]);
+        let mut current = start;
+        while let Some(&next) = graph
+            .get(current)
+            .into_iter()
+            .flatten()
+            .find(|t| in_cycle.contains(*t))
+        {
+            if let Some(&pos) = position.get(next) {
+                let cycle = &path[pos..];
+                let (file, deps) = edges[cycle[0]];
+                let mut names: Vec<&str> = cycle.to_vec();
+                names.push(cycle[0]);
+                errors.push(at(
+                    file,
+                    deps,
+                    format!("depends_on cycle: {}", names.join(" -> ")),
+                ));
+                break;
+            }
+            position.insert(next, path.len());
+            path.push(next);
+            current = next;
+        }
+    }
+    errors
 }
 
 fn from_long(long: LongPort, entry_line: u64) -> Result<ComposePort, String> {
@@ -349,6 +500,41 @@ mod tests {
         let api = &file.services["api"];
         assert_eq!(api[0].published.as_deref(), Some("${API_PORT:-3000}"));
         assert_eq!(api[0].line, 10, "the long syntax points at `published:`");
+    }
+
+    #[test]
+    fn depends_on_cycles_self_and_unknown_services_are_located() {
+        use std::fmt::Write as _;
+        let set = |yaml: &str| {
+            let file = parse("compose.yaml", yaml).unwrap();
+            dependency_errors(&[file])
+                .into_iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            set("services:\n  db: {}\n  api:\n    depends_on: [db]\n  web:\n    depends_on:\n      api: {condition: service_started}\n      cache: {required: false}\n").is_empty()
+        );
+        assert_eq!(
+            set("services:\n  api:\n    depends_on: [api]\n"),
+            ["compose.yaml:3:17: service api depends on itself"]
+        );
+        assert_eq!(
+            set("services:\n  api:\n    depends_on:\n      - db\n"),
+            ["compose.yaml:4:7: service api depends on undefined service db"]
+        );
+        assert_eq!(
+            set(
+                "services:\n  a:\n    depends_on: [b]\n  b:\n    depends_on: [c]\n  c:\n    depends_on: [a]\n  d:\n    depends_on: [a]\n"
+            ),
+            ["compose.yaml:3:17: depends_on cycle: a -> b -> c -> a"]
+        );
+        // A long chain is no cycle, and checking it is linear.
+        let mut chain = String::from("services:\n  s0: {}\n");
+        for i in 1..5_000 {
+            let _ = write!(chain, "  s{i}:\n    depends_on: [s{}]\n", i - 1);
+        }
+        assert!(set(&chain).is_empty());
     }
 
     #[test]

@@ -139,8 +139,10 @@ pub struct BuildConfig {
     /// Directory to build in, relative to the project; with it, only this app is built.
     pub dir: Option<String>,
     /// Development build command (run with `sh -c`); replaces detection.
+    #[serde(default, deserialize_with = "command")]
     pub dev: Option<String>,
     /// Production build command; replaces detection.
+    #[serde(default, deserialize_with = "command")]
     pub prod: Option<String>,
     /// Extra environment for both builds.
     #[serde(default)]
@@ -187,6 +189,18 @@ pub struct FileBudget {
     pub compression: Option<String>,
 }
 
+/// A command to run: an empty or blank one would "succeed" without doing anything (`sh -c ""`
+/// exits 0), so it is an error at its line rather than a passed build or start.
+fn command<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim().is_empty() {
+        return Err(serde::de::Error::custom(
+            "the command is empty: write the command to run, or remove the key",
+        ));
+    }
+    Ok(Some(text))
+}
+
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(&text)
@@ -210,8 +224,10 @@ pub struct ServiceConfig {
     /// The host port, written as an expression: `"${BACKEND_PORT:-3000}"`.
     pub port: Option<toml::Spanned<String>>,
     /// Start command in development mode (run with `sh -c` in `dir`).
+    #[serde(default, deserialize_with = "command")]
     pub dev: Option<String>,
     /// Start command in production mode.
+    #[serde(default, deserialize_with = "command")]
     pub prod: Option<String>,
     /// Health endpoint path, e.g. `/health` (default: the first of `/health`, `/healthz`,
     /// `/api/health`, `/ready`, `/` that answers 2xx).
@@ -330,6 +346,22 @@ mod tests {
             Config::parse("[ports]\nignore = []\nsearch_widht = 3\n").unwrap_err();
         assert_eq!((line, column), (Some(3), Some(1)));
         assert!(message.contains("search_widht"), "{message}");
+    }
+
+    #[test]
+    fn blank_commands_are_located_errors() {
+        for text in [
+            "[build]\ndev = \"\"\n",
+            "[build]\nprod = \"  \\t \"\n",
+            "[services.api]\ndev = \"\"\n",
+        ] {
+            let (line, _, message) = Config::parse(text).unwrap_err();
+            assert_eq!(line, Some(2), "{text}");
+            assert!(message.contains("the command is empty"), "{message}");
+        }
+        let c = Config::parse("[build]\ndev = \"make\"\n").unwrap();
+        assert_eq!(c.build.dev.as_deref(), Some("make"));
+        assert_eq!(c.build.prod, None);
     }
 
     #[test]

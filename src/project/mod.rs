@@ -5,6 +5,8 @@ mod config;
 mod context;
 mod dockerfile;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod k8s;
 mod package_json;
 mod walk;
@@ -12,7 +14,7 @@ mod workspaces;
 mod yaml;
 
 pub use compose::{
-    ComposeFile, ComposePort, ComposeSet, group as compose_group, read as compose_read,
+    ComposeFile, ComposePort, ComposeSet, DependsOn, group as compose_group, read as compose_read,
 };
 pub use config::{
     BudgetsConfig, BuildConfig, Config, ConfigError, ExternalService, FileBudget,

@@ -45,10 +45,7 @@ pub fn format_time(t: time::OffsetDateTime) -> String {
 /// Write a whole document to stdout, every known secret replaced ([`crate::redact::current`]).
 /// A closed pipe (`devops-agent … | head`) is not an error worth a panic; it is logged.
 pub fn write_stdout(text: &str) {
-    use std::io::Write;
-    let text = crate::redact::current().replace_known(text);
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    if let Err(e) = try_write_stdout(text) {
         tracing::debug!("stdout: {e}");
     }
 }
@@ -80,4 +77,13 @@ pub fn redacted(report: &Report) -> Report {
         ..RunRecord::default()
     };
     assemble(&record)
+}
+
+/// Write `text` to stdout (every known secret replaced) and flush it, saying whether it
+/// arrived (a full disk, a closed pipe).
+pub fn try_write_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let text = crate::redact::current().replace_known(text);
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|()| out.flush())
 }

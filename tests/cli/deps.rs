@@ -1630,7 +1630,12 @@ fn hostile_trees_give_a_report_not_a_panic_or_a_hang() {
         // Odd but valid JSON: npm reads non-object maps as empty.
         (
             "web/package.json",
-            r#"{"name":"web","version":"1.0.0","dependencies":[],"peerDependenciesMeta":7,"optionalDependencies":{"x":{"not":"a string"}},"devDependencies":{"bad":"^^1","a":"^1.0.0"}}"#,
+            r#"{"name":"web","version":"1.0.0","dependencies":{},"optionalDependencies":{"x":{"not":"a string"}},"devDependencies":{"bad":"^^1","a":"^1.0.0"}}"#,
+        ),
+        // A project manifest whose dependency maps are not objects declares nothing knowable.
+        (
+            "shape/package.json",
+            "{\"name\":\"shape\",\n\"dependencies\":[],\"peerDependenciesMeta\":7}",
         ),
         ("web/package-lock.json", "[1, 2, 3]"),
         (
@@ -1690,6 +1695,15 @@ fn hostile_trees_give_a_report_not_a_panic_or_a_hang() {
         .filter(|f| f["severity"] == "error" && f["line"].is_u64())
         .filter_map(|f| f["file"].as_str())
         .collect();
+    let installed_check = check(&report, "deps.packages_installed");
+    assert!(
+        findings(installed_check)
+            .iter()
+            .any(|f| f["file"] == "shape/package.json"
+                && f["line"] == 2
+                && f["severity"] == "error"),
+        "{installed_check:#}"
+    );
     for file in [
         "web/package-lock.json",
         "pnpmapp/pnpm-lock.yaml",

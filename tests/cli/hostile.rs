@@ -11,12 +11,16 @@
 //! attacks (a refusal finding, a `[redacted]`), so it cannot pass by testing nothing.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{assert_valid, devops_agent};
+use crate::common::{assert_valid, check, devops_agent, run};
+
+/// The wall-time bound of the cases outside the table (signals).
+const WALL: Duration = Duration::from_secs(10);
 
 /// Secrets planted in every case: (placeholder, value). Each is put where the tool could pick
 /// it up — the process environment, `.env`, devops-agent.toml, URLs, commands.
@@ -485,7 +489,7 @@ fn cases() -> Vec<Case> {
 fn hostile_corpus() {
     let only = std::env::var("HOSTILE_CASE").ok();
     let mut ran = 0;
-    for case in cases() {
+    for case in cases().into_iter().chain(robust_cases()) {
         if only.as_deref().is_some_and(|o| !case.name.contains(o)) {
             continue;
         }
@@ -493,4 +497,532 @@ fn hostile_corpus() {
         ran += 1;
     }
     assert!(ran > 0, "no hostile case matched HOSTILE_CASE");
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A virtualenv as the deps gate reads it, without starting Python: `pyvenv.cfg` and an empty
+/// `site-packages`.
+fn fake_venv(dir: &Path) {
+    write(
+        dir,
+        ".venv/pyvenv.cfg",
+        "home = /usr/bin\nversion = 3.12.1\n",
+    );
+    std::fs::create_dir_all(dir.join(".venv/lib/python3.12/site-packages")).unwrap();
+}
+
+/// Every check message and finding of the report as `file:line: message` lines, for
+/// `contains` assertions.
+fn said(report: &Value) -> String {
+    let mut out = String::new();
+    for gate in report["gates"].as_array().into_iter().flatten() {
+        for c in gate["checks"].as_array().into_iter().flatten() {
+            let _ = writeln!(out, "{}: {}: {}", c["id"], c["status"], c["message"]);
+            for f in c["findings"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    out,
+                    "  {}:{}: {}",
+                    f["file"].as_str().unwrap_or("-"),
+                    f["line"],
+                    f["message"]
+                );
+            }
+        }
+    }
+    for e in report["sprint_validation"]["blocking_issues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(out, "blocking: {e}");
+    }
+    out
+}
+
+fn assert_said(report: &Value, wanted: &[&str]) {
+    let text = said(report);
+    for w in wanted {
+        assert!(text.contains(w), "expected {w:?} in:\n{text}");
+    }
+}
+
+fn status<'a>(report: &'a Value, id: &str) -> &'a str {
+    check(report, id)["status"].as_str().unwrap_or("")
+}
+
+/// The parser-depth, scale, silent-pass and output cases (issue 12 part B).
+fn robust_cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "pep508 marker nested 3,000 deep",
+            files: &[],
+            setup: Some(|d, _| {
+                fake_venv(d);
+                let marker = format!("{}os_name == 'nt'{}", "(".repeat(3_000), ")".repeat(3_000));
+                write(
+                    d,
+                    "requirements.txt",
+                    &format!("six\nrequests ; {marker}\n"),
+                );
+            }),
+            args: &["deps"],
+            codes: &[2],
+            check: |r, _| {
+                // The file cannot be fully read: an error (exit 2), at its line, and the
+                // rest of it is still checked.
+                assert_eq!(status(r, "deps.packages_installed"), "error");
+                assert_said(
+                    r,
+                    &[
+                        "requirements.txt:2: \"marker parentheses nest more than 32 levels deep",
+                        "requirements.txt:1: \"six is not installed",
+                    ],
+                );
+            },
+        },
+        Case {
+            name: "100k-term marker chain",
+            files: &[],
+            setup: Some(|d, _| {
+                fake_venv(d);
+                let chain = vec!["os_name == 'posix'"; 100_000].join(" and ");
+                write(d, "requirements.txt", &format!("six ; {chain}\n"));
+            }),
+            args: &["deps"],
+            codes: &[1],
+            check: |r, _| assert_said(r, &["six", "is not installed"]),
+        },
+        Case {
+            name: "nginx.conf nested 50,000 deep",
+            files: &[],
+            setup: Some(|d, _| {
+                let deep = format!("{}listen 80;{}", "a {\n".repeat(50_000), "}".repeat(50_000));
+                write(d, "nginx.conf", &deep);
+                write(
+                    d,
+                    "devops-agent.toml",
+                    "[integration]\nnginx = \"nginx.conf\"\n",
+                );
+            }),
+            args: &["integration"],
+            codes: &[1],
+            check: |r, _| {
+                assert_eq!(status(r, "integration.api_proxy"), "failed");
+                assert_said(
+                    r,
+                    &[
+                        "nginx.conf:65: \"cannot parse",
+                        "nested more than 64 levels",
+                    ],
+                );
+            },
+        },
+        Case {
+            name: "20k declared npm dependencies, none installed",
+            files: &[],
+            setup: Some(|d, _| {
+                let deps: Vec<String> = (0..20_000)
+                    .map(|i| format!("    \"pkg-{i:05}\": \"^1.0.0\""))
+                    .collect();
+                write(
+                    d,
+                    "package.json",
+                    &format!(
+                        "{{\n  \"dependencies\": {{\n{}\n  }}\n}}\n",
+                        deps.join(",\n")
+                    ),
+                );
+                std::fs::create_dir_all(d.join("node_modules")).unwrap();
+            }),
+            args: &["deps"],
+            codes: &[1],
+            check: |r, _| {
+                let c = check(r, "deps.packages_installed");
+                assert!(c["message"].as_str().unwrap().contains("20000"), "{c}");
+                // Lines come from the index: the last dependency is on line 20002.
+                let last = crate::common::findings(c)
+                    .into_iter()
+                    .find(|f| f["message"].as_str().unwrap().contains("pkg-19999"));
+                if let Some(f) = last {
+                    assert_eq!(f["line"], 20_002);
+                }
+                assert_said(
+                    r,
+                    &["package.json:3: ", "pkg-00000@^1.0.0 is not installed"],
+                );
+            },
+        },
+        Case {
+            name: "package.json that is an array",
+            files: &[],
+            setup: Some(|d, _| write(d, "package.json", "[\"react\", \"vite\"]\n")),
+            args: &["deps"],
+            codes: &[2],
+            check: |r, _| {
+                assert_eq!(status(r, "deps.packages_installed"), "error");
+                assert_said(r, &["package.json:1", "must be a JSON object"]);
+            },
+        },
+        Case {
+            name: "package.json dependencies that is an array",
+            files: &[],
+            setup: Some(|d, _| {
+                write(
+                    d,
+                    "package.json",
+                    "{\n  \"name\": \"app\",\n  \"dependencies\": [\"react\"]\n}\n",
+                );
+                std::fs::create_dir_all(d.join("node_modules")).unwrap();
+            }),
+            args: &["deps"],
+            codes: &[2],
+            check: |r, _| {
+                assert_eq!(status(r, "deps.packages_installed"), "error");
+                assert_said(
+                    r,
+                    &["package.json:3", "expected an object of package names"],
+                );
+            },
+        },
+        Case {
+            name: "requirements include loop through ../ keeps the root checked",
+            files: &[],
+            setup: Some(|d, _| {
+                fake_venv(d);
+                write(
+                    d,
+                    "requirements.txt",
+                    "-r sub/requirements.txt\nroot-only\n",
+                );
+                write(
+                    d,
+                    "sub/requirements.txt",
+                    "-r ../requirements.txt\nsub-only\n",
+                );
+            }),
+            args: &["deps"],
+            codes: &[1],
+            check: |r, _| {
+                // Each directory is a project of its own, each including the other: every
+                // package is flagged once per project, at its own line, and nothing loops.
+                let text = said(r);
+                assert!(!text.contains("nest too deep"), "{text}");
+                assert!(!text.contains("sub/../"), "{text}");
+                assert_said(
+                    r,
+                    &[
+                        "  requirements.txt:2: \"root-only is not installed",
+                        "  sub/requirements.txt:2: \"sub-only is not installed",
+                    ],
+                );
+                let c = check(r, "deps.packages_installed");
+                assert!(
+                    c["message"].as_str().unwrap().starts_with("4 problems"),
+                    "{c}"
+                );
+            },
+        },
+        Case {
+            name: "compose depends_on cycle",
+            files: &[],
+            setup: Some(|d, _| {
+                write(
+                    d,
+                    "docker-compose.yml",
+                    "services:\n  web:\n    image: x\n    depends_on: [api]\n  api:\n    image: x\n    depends_on:\n      web:\n        condition: service_started\n",
+                );
+            }),
+            args: &["ports"],
+            codes: &[2],
+            check: |r, _| {
+                assert_said(
+                    r,
+                    &[
+                        "docker-compose.yml:8",
+                        "depends_on cycle: api -> web -> api",
+                    ],
+                );
+            },
+        },
+        Case {
+            name: "compose self-dependency and unknown service",
+            files: &[],
+            setup: Some(|d, _| {
+                write(
+                    d,
+                    "compose.yaml",
+                    "services:\n  web:\n    image: x\n    depends_on: [web]\n  api:\n    image: x\n    depends_on: [db]\n  worker:\n    image: x\n    depends_on:\n      cache: {required: false}\n",
+                );
+            }),
+            args: &["ports"],
+            codes: &[2],
+            check: |r, _| {
+                let text = said(r);
+                assert!(text.contains("service web depends on itself"), "{text}");
+                assert!(
+                    text.contains("service api depends on undefined service db"),
+                    "{text}"
+                );
+                assert!(
+                    !text.contains("cache"),
+                    "required: false is allowed: {text}"
+                );
+            },
+        },
+        Case {
+            name: "blank build command in devops-agent.toml",
+            files: &[],
+            setup: Some(|d, _| {
+                write(
+                    d,
+                    "devops-agent.toml",
+                    "[build]\ndev = \"   \"\nprod = \"make\"\n",
+                );
+            }),
+            args: &["build"],
+            codes: &[2],
+            check: |r, _| {
+                let errors = r["sprint_validation"]["blocking_issues"].to_string();
+                assert!(errors.contains("the command is empty"), "{r:#}");
+                assert!(r.to_string().contains("devops-agent.toml"), "{r:#}");
+            },
+        },
+        Case {
+            name: "empty build script in package.json",
+            files: &[],
+            setup: Some(|d, _| {
+                write(
+                    d,
+                    "package.json",
+                    "{\n  \"name\": \"app\",\n  \"scripts\": {\n    \"build\": \"\"\n  }\n}\n",
+                );
+            }),
+            args: &["build"],
+            codes: &[2],
+            check: |r, _| {
+                assert_eq!(status(r, "build.prod_build"), "error");
+                assert_said(r, &["package.json:4", "script \\\"build\\\" is empty"]);
+            },
+        },
+        Case {
+            name: "17 MB index.html is too large, not missing",
+            files: &[],
+            setup: Some(|d, _| {
+                write(
+                    d,
+                    "devops-agent.toml",
+                    "[build]\ndev = \"true\"\nprod = \"true\"\noutput = \"dist\"\n",
+                );
+                let mut html = String::from("<!doctype html><script src=\"/app.js\"></script>");
+                html.push_str(&"<p>padding</p>".repeat(17 * 1024 * 1024 / 14));
+                write(d, "dist/index.html", &html);
+                write(d, "dist/app.js", "console.log(1)\n");
+            }),
+            args: &["build"],
+            codes: &[2],
+            check: |r, _| {
+                assert_eq!(status(r, "build.assets_generated"), "error");
+                assert_said(r, &["dist/index.html is ", "more than the 16777216 bytes"]);
+                assert!(!said(r).contains("no built HTML"));
+            },
+        },
+        Case {
+            name: "budget glob with twelve **/ segments",
+            files: &[],
+            setup: Some(|d, _| {
+                write(
+                    d,
+                    "devops-agent.toml",
+                    &format!(
+                        "[build]\ndev = \"true\"\nprod = \"true\"\noutput = \"dist\"\n[[build.budgets.files]]\npath = \"{}*.js\"\nlimit = \"1 MB\"\n",
+                        "**/".repeat(12)
+                    ),
+                );
+                write(d, &format!("dist/{}x.css", "a/".repeat(40)), "p{}\n");
+                write(d, "dist/app.js", "console.log(1)\n");
+            }),
+            args: &["build"],
+            codes: &[0],
+            check: |r, _| assert_eq!(status(r, "build.bundle_size"), "passed"),
+        },
+        Case {
+            name: "--output with an unknown format",
+            files: &[],
+            setup: Some(|d, _| write(d, "README", "")),
+            args: &["ports", "--output", "xml=report.xml"],
+            codes: &[2],
+            check: |r, o| {
+                assert!(r.to_string().contains("unknown format `xml`"), "{r:#}");
+                assert!(
+                    !o.0.keys().any(|k| k.contains("report.xml")),
+                    "nothing written"
+                );
+            },
+        },
+        Case {
+            name: "--output that cannot be created",
+            files: &[],
+            setup: Some(|d, _| write(d, "blocker", "a file, not a directory\n")),
+            args: &["ports", "--output", "json=/proc/version/report.json"],
+            codes: &[2],
+            check: |r, _| {
+                assert!(r.to_string().contains("/proc/version"), "{r:#}");
+                assert_eq!(r["gates"].as_array().map_or(0, Vec::len), 0, "no gate ran");
+            },
+        },
+    ]
+}
+
+#[test]
+fn stdout_on_a_full_device_exits_2() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = crate::common::project(&[("README", "")]);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("devops-agent"))
+        .args(["ports", "--project"])
+        .arg(dir.path())
+        .env("DEVOPS_AGENT_STATE_DIR", state.path())
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot write the report to stdout"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn output_parents_are_created_and_the_report_written() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = crate::common::project(&[("README", "")]);
+    let mut cmd = devops_agent(state.path());
+    cmd.args([
+        "ports",
+        "--output",
+        "json=out/a/b/report.json",
+        "--events",
+        "out/c/events.jsonl",
+    ])
+    .arg("--project")
+    .arg(dir.path())
+    .current_dir(dir.path());
+    let out = run(cmd);
+    let stdout = out.report();
+    assert_eq!(out.code, 0, "{}", said(&stdout));
+    let written: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/a/b/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(written["meta"]["command"], "ports");
+    let events = std::fs::read_to_string(dir.path().join("out/c/events.jsonl")).unwrap();
+    assert!(
+        events
+            .lines()
+            .last()
+            .unwrap()
+            .contains("validation_complete")
+    );
+}
+
+#[test]
+fn a_garbage_port_registry_is_set_aside_and_allocate_works() {
+    for garbage in [
+        "",
+        "{\"version\": 1, \"reservations\": [{\"port\": \"x\"}",
+        "\u{7f}ELF",
+    ] {
+        let state = tempfile::tempdir().unwrap();
+        std::fs::write(state.path().join("ports.json"), garbage).unwrap();
+        let dir = crate::common::project(&[(
+            "docker-compose.yml",
+            "services:\n  web:\n    image: x\n    ports:\n      - \"${WEB_PORT:-8080}:80\"\n",
+        )]);
+        let mut cmd = devops_agent(state.path());
+        cmd.args(["ports", "allocate", "--project"]).arg(dir.path());
+        let out = run(cmd);
+        out.report();
+        assert_eq!(out.code, 0, "{garbage:?}: {}", out.stderr);
+        assert!(out.stderr.contains("moved it to"), "{}", out.stderr);
+        let env = std::fs::read_to_string(dir.path().join(".env")).unwrap();
+        assert!(env.contains("WEB_PORT="), "{env}");
+        let registry: Value = serde_json::from_str(
+            &std::fs::read_to_string(state.path().join("ports.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(registry["reservations"].as_array().unwrap().len(), 1);
+        let aside = std::fs::read_dir(state.path())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("ports.json.corrupt-"))
+            .count();
+        assert_eq!(aside, 1);
+    }
+}
+
+/// Start `build` on a command that sleeps, send `signal` once it runs, and return the exit code
+/// and report.
+fn interrupt_build(signal: rustix::process::Signal) -> (Option<i32>, Value, Duration) {
+    let state = tempfile::tempdir().unwrap();
+    let dir = crate::common::project(&[(
+        "devops-agent.toml",
+        "[build]\ndev = \"touch started && sleep 30\"\nprod = \"true\"\n[timeouts]\ngrace = \"300ms\"\n",
+    )]);
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("devops-agent"))
+        .args(["build", "--project"])
+        .arg(dir.path())
+        .env("DEVOPS_AGENT_STATE_DIR", state.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !dir.path().join("started").exists() {
+        assert!(Instant::now() < deadline, "the build never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    let sent = Instant::now();
+    rustix::process::kill_process(pid, signal).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no report after {signal:?} ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    crate::common::assert_valid(&report);
+    (out.status.code(), report, took)
+}
+
+#[test]
+fn sighup_writes_the_report_and_exits_129() {
+    let (code, report, took) = interrupt_build(rustix::process::Signal::HUP);
+    assert_eq!(code, Some(129));
+    assert_eq!(report["meta"]["interrupted"], true);
+    assert!(took < WALL, "took {took:?}");
+}
+
+#[test]
+fn sigterm_writes_the_report_and_exits_130() {
+    let (code, report, took) = interrupt_build(rustix::process::Signal::TERM);
+    assert_eq!(code, Some(130));
+    assert_eq!(report["meta"]["interrupted"], true);
+    let dev = check(&report, "build.dev_build");
+    assert_eq!(dev["status"], "skipped");
+    assert!(
+        dev["message"].as_str().unwrap().starts_with("cancelled"),
+        "{dev:#}"
+    );
+    assert!(took < WALL, "took {took:?}");
 }

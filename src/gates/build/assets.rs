@@ -26,38 +26,71 @@ const MAX_HTML_BYTES: u64 = 16 * 1024 * 1024;
 /// Every local reference in the HTML files under `pages` (the output itself for most
 /// frameworks; Next keeps its prerendered pages apart from the assets). A rooted URL under
 /// `public_path` is looked up in `output`. Absolute URLs to other hosts, `data:` URLs and
-/// fragments are not files of this build and are skipped.
+/// fragments are not files of this build and are skipped. The second list names the HTML
+/// files that could not be read (too large, unreadable): their references are unknown, which
+/// the check must say rather than report "no built HTML".
 pub(crate) fn html_references(
     app: &Path,
     pages: &Path,
     output: &Path,
     public_path: &str,
-) -> Vec<Reference> {
+) -> (Vec<Reference>, Vec<String>) {
     let mut refs = Vec::new();
+    let mut unread = Vec::new();
     for html in html_files(pages) {
-        let Ok(bytes) = crate::fsread::read(&html, MAX_HTML_BYTES) else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&bytes);
         let from = html
             .strip_prefix(app)
             .unwrap_or(&html)
             .to_string_lossy()
             .into_owned();
-        let html_dir = html.parent().unwrap_or(output).to_owned();
-        let mut base: Option<String> = None;
-        for (url, offset) in urls_in_html(&text, &mut base) {
-            if let Some(path) = resolve(&url, base.as_deref(), &html_dir, output, public_path) {
-                refs.push(Reference {
-                    from: from.clone(),
-                    line: Some(crate::project::line_col(&text, offset).0),
-                    url,
-                    path,
-                });
+        let bytes = match crate::fsread::read(&html, MAX_HTML_BYTES) {
+            Ok(bytes) => bytes,
+            Err(crate::fsread::ReadError::TooLarge { size, limit }) => {
+                unread.push(format!(
+                    "{from} is {size} bytes, more than the {limit} bytes devops-agent reads"
+                ));
+                continue;
             }
+            Err(e) => {
+                unread.push(format!("{from}: {e}"));
+                continue;
+            }
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let html_dir = html.parent().unwrap_or(output);
+        refs.extend(text_references(&from, &text, html_dir, output, public_path));
+    }
+    (refs, unread)
+}
+
+/// The local references of one HTML text, `from` naming it.
+fn text_references(
+    from: &str,
+    text: &str,
+    html_dir: &Path,
+    output: &Path,
+    public_path: &str,
+) -> Vec<Reference> {
+    let lines = crate::project::LineIndex::new(text);
+    let mut base: Option<String> = None;
+    let mut refs = Vec::new();
+    for (url, offset) in urls_in_html(text, &mut base) {
+        if let Some(path) = resolve(&url, base.as_deref(), html_dir, output, public_path) {
+            refs.push(Reference {
+                from: from.to_owned(),
+                line: Some(lines.line(offset)),
+                url,
+                path,
+            });
         }
     }
     refs
+}
+
+/// The references of HTML text as if it were `from` at the top of a `dist` output (fuzzing).
+pub(crate) fn references_in(from: &str, text: &str) -> Vec<Reference> {
+    let output = Path::new("/nonexistent/dist");
+    text_references(from, text, output, output, "/")
 }
 
 fn html_files(output: &Path) -> Vec<PathBuf> {

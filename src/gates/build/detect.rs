@@ -92,6 +92,22 @@ pub(crate) struct BuildCommand {
     pub(crate) source: String,
 }
 
+/// The line of `"script":` in a package.json (only for an error, so a plain search).
+fn script_line(path: &Path, script: &str) -> Option<u64> {
+    let text = crate::fsread::read_lossy(path, 4 * 1024 * 1024).ok()?;
+    let needle = format!("\"{script}\"");
+    let scripts = text.find("\"scripts\"")?;
+    let mut from = scripts;
+    while let Some(at) = text.get(from..)?.find(&needle) {
+        let at = from + at;
+        if text[at + needle.len()..].trim_start().starts_with(':') {
+            return Some(crate::project::line_col(&text, at).0);
+        }
+        from = at + needle.len();
+    }
+    None
+}
+
 /// Default output directories of front-end tool chains without a recognised framework, in the
 /// order they are tried.
 const NODE_OUTPUTS: &[&str] = &["dist", "build", "out", "public/build"];
@@ -305,6 +321,20 @@ fn detect(project: &Project) -> (Vec<App>, Vec<FileError>) {
             .into_iter()
             .find(|s| pkg.scripts.contains_key(*s));
         let dev_script = own_dev_script.unwrap_or(prod_script);
+        // `npm run build` of an empty script exits 0 having built nothing: not a build.
+        let blank: Vec<&str> = [dev_script, prod_script]
+            .into_iter()
+            .filter(|s| pkg.scripts.get(*s).is_some_and(|c| c.trim().is_empty()))
+            .collect();
+        if let Some(script) = blank.first() {
+            let mut error = FileError::new(
+                &pkg.path,
+                format!("script \"{script}\" is empty: it would build nothing"),
+            );
+            error.line = script_line(pkg_path, script);
+            errors.push(error);
+            continue;
+        }
         let detection = framework::detect(Ecosystem::Node, |p| pkg.dependencies.contains(p));
         let no_dev_build = match detection.map(|f| f.dev_build) {
             Some(DevBuild::None(reason)) if own_dev_script.is_none() => Some(reason),

@@ -221,7 +221,7 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
 
     let checks = if apps.is_empty() && !matches!(plan.order, Order::Orchestrated(_)) {
         let (status, message) = if let Some(e) = errors.first() {
-            (Status::Error, format!("cannot read {e}"))
+            (Status::Error, format!("cannot build: {e}"))
         } else {
             let reason = "no build command configured or detected (package.json build script, Cargo.toml, go.mod, Makefile build target)".to_owned();
             (
@@ -249,14 +249,26 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
         let mut checks = Vec::new();
         let check_started = Instant::now();
         let dev_runs = run_mode(ctx, sink, &redactor, &plan, Mode::Dev).await;
-        let mut dev = build_check(CheckId::BuildDevBuild, "development", &dev_runs, ctx);
+        let mut dev = build_check(
+            CheckId::BuildDevBuild,
+            "development",
+            &dev_runs,
+            &errors,
+            ctx,
+        );
         dev.duration = check_started.elapsed();
         sink.check_completed(GateId::Build, &dev);
         checks.push(dev);
 
         let check_started = Instant::now();
         let prod_runs = run_mode(ctx, sink, &redactor, &plan, Mode::Prod).await;
-        let mut prod = build_check(CheckId::BuildProdBuild, "production", &prod_runs, ctx);
+        let mut prod = build_check(
+            CheckId::BuildProdBuild,
+            "production",
+            &prod_runs,
+            &errors,
+            ctx,
+        );
         prod.duration = check_started.elapsed();
         sink.check_completed(GateId::Build, &prod);
         checks.push(prod);
@@ -404,9 +416,22 @@ fn ms(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn build_check(id: CheckId, mode: &str, mode_runs: &ModeRuns, ctx: &GateCtx) -> CheckResult {
+/// The verdict on one mode's builds. `unbuildable` are apps whose build could not be known
+/// (an unreadable package.json, an empty build script): the check cannot pass over them.
+fn build_check(
+    id: CheckId,
+    mode: &str,
+    mode_runs: &ModeRuns,
+    unbuildable: &[crate::project::FileError],
+    ctx: &GateCtx,
+) -> CheckResult {
     let runs = &mode_runs.runs;
-    let mut findings = Vec::new();
+    let mut findings: Vec<Finding> = unbuildable
+        .iter()
+        .map(|e| {
+            Finding::new(Severity::Error, e.message.clone()).at(e.file.clone(), e.line, e.column)
+        })
+        .collect();
     let mut failed = Vec::new();
     let mut cancelled = None;
     let mut evidence = Vec::new();
@@ -519,6 +544,12 @@ fn build_check(id: CheckId, mode: &str, mode_runs: &ModeRuns, ctx: &GateCtx) -> 
                 reason: reason.clone(),
             },
             reason,
+        )
+    } else if failed.is_empty() && !unbuildable.is_empty() {
+        let named: Vec<String> = unbuildable.iter().map(ToString::to_string).collect();
+        (
+            Status::Error,
+            format!("cannot build every app: {}", named.join("; ")),
         )
     } else if failed.is_empty() {
         let total: u64 = runs.iter().map(|r| ms(r.finished.duration)).sum();
@@ -887,6 +918,7 @@ fn assets_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
     let mut checked = 0usize;
     let mut skipped = Vec::new();
     let mut evidence = Vec::new();
+    let mut unreadable: Vec<String> = Vec::new();
     for (app, succeeded) in apps {
         if !succeeded {
             skipped.push(format!("{}: the production build failed", app.dir));
@@ -939,10 +971,18 @@ fn assets_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
         if pages.is_empty() {
             pages.push(dir.clone());
         }
-        let mut refs: Vec<assets::Reference> = pages
-            .iter()
-            .flat_map(|p| assets::html_references(&app.path, p, &dir, &public_path))
-            .collect();
+        let mut refs: Vec<assets::Reference> = Vec::new();
+        for page_dir in &pages {
+            let (found, unread) = assets::html_references(&app.path, page_dir, &dir, &public_path);
+            refs.extend(found);
+            // Built HTML that could not be read: its references are unknown, so the check
+            // cannot pass (and must not say there is no HTML).
+            app_checked += unread.len();
+            for why in unread {
+                unreadable.push(format!("{}: {why}", app.dir));
+                findings.push(Finding::new(Severity::Error, format!("cannot read {why}")));
+            }
+        }
         match assets::manifest_references(&app.path, &dir) {
             Ok(m) => refs.extend(m),
             Err(e) => findings.push(Finding::new(
@@ -1014,11 +1054,17 @@ fn assets_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
     let errors = findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
-        .count();
+        .count()
+        - unreadable.len();
     let (status, message) = if errors > 0 {
         (
             Status::Failed,
             format!("{errors} expected asset(s) missing or empty"),
+        )
+    } else if !unreadable.is_empty() {
+        (
+            Status::Error,
+            format!("could not check the built HTML: {}", unreadable.join("; ")),
         )
     } else if checked == 0 {
         let reason = format!("nothing to check: {}", skipped.join("; "));

@@ -6,6 +6,8 @@
 mod assets;
 mod bundle;
 mod detect;
+#[doc(hidden)]
+pub mod fuzz;
 mod gate;
 mod glob;
 mod orchestrated;

@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::lines::TomlKeyLines;
 use super::outcome::{Outcome, Problem};
 use super::read;
 use crate::check::Severity;
-use crate::project::{Project, line_col};
+use crate::project::Project;
 
 #[derive(Debug, Default, Deserialize)]
 struct CargoToml {
@@ -411,6 +412,7 @@ fn member(
         tables.push(&target.build_dependencies);
     }
     let mut deps: BTreeMap<String, CrateDep> = BTreeMap::new();
+    let key_lines = TomlKeyLines::new(text);
     for table in tables {
         for (key, value) in table {
             let inherited = value
@@ -436,7 +438,7 @@ fn member(
                     .map(str::to_owned),
                 _ => None,
             };
-            let line = dep_line(text, key);
+            let line = key_lines.get(key);
             deps.entry(real.clone()).or_insert(CrateDep {
                 name: real,
                 req,
@@ -450,21 +452,6 @@ fn member(
         version,
         deps: deps.into_values().collect(),
     })
-}
-
-/// The line of `key = …` or `key.workspace = true` in a Cargo.toml.
-fn dep_line(text: &str, key: &str) -> Option<u64> {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let t = line.trim_start();
-        if let Some(rest) = t.strip_prefix(key)
-            && (rest.trim_start().starts_with('=') || rest.starts_with('.'))
-        {
-            return Some(line_col(text, offset).0);
-        }
-        offset += line.len();
-    }
-    None
 }
 
 #[cfg(test)]
@@ -483,7 +470,8 @@ mod tests {
     #[test]
     fn dependency_lines() {
         let text = "[dependencies]\nitoa.workspace = true\nfastrand = { version = \"2\" }\n";
-        assert_eq!(dep_line(text, "itoa"), Some(2));
-        assert_eq!(dep_line(text, "fastrand"), Some(3));
+        let lines = TomlKeyLines::new(text);
+        assert_eq!(lines.get("itoa"), Some(2));
+        assert_eq!(lines.get("fastrand"), Some(3));
     }
 }

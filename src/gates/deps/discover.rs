@@ -87,7 +87,7 @@ fn walk(
     };
     let mut subdirs = Vec::new();
     for entry in entries.flatten() {
-        if *budget == 0 {
+        if *budget == 0 || crate::cancel::requested() {
             return;
         }
         *budget -= 1;

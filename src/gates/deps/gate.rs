@@ -23,6 +23,19 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
     // workers so a signal is still noticed promptly.
     let work = tokio::task::spawn_blocking(move || checks(&project));
     let checks = match work.await {
+        // A pass cut short by cancellation found only part of the project: no verdict.
+        Ok(checks) if crate::cancel::requested() => checks
+            .iter()
+            .map(|c| {
+                ctx.cancelled_check(c.id).unwrap_or_else(|| {
+                    CheckResult::new(
+                        c.id,
+                        Status::Error,
+                        "cancelled before the deps gate finished",
+                    )
+                })
+            })
+            .collect(),
         Ok(checks) => checks,
         Err(e) => vec![CheckResult::new(
             CheckId::DepsPackagesInstalled,
@@ -48,10 +61,18 @@ pub(crate) fn checks(project: &Project) -> Vec<CheckResult> {
     let started = Instant::now();
     let manifests = discover::scan(&project.root);
     let mut out = Outcome::default();
+    // Each ecosystem checks for cancellation inside its own long loops; between them is cheap.
+    let cancelled = crate::cancel::requested;
     node::check_all(project, &manifests.package_json, &mut out);
-    python::check_all(project, &manifests, &mut out);
-    cargo::check_all(project, &manifests.cargo, &mut out);
-    gomod::check_all(project, &manifests.go_mod, &mut out);
+    if !cancelled() {
+        python::check_all(project, &manifests, &mut out);
+    }
+    if !cancelled() {
+        cargo::check_all(project, &manifests.cargo, &mut out);
+    }
+    if !cancelled() {
+        gomod::check_all(project, &manifests.go_mod, &mut out);
+    }
     if manifests.truncated {
         out.installed.unverified.push(
             "the manifest search stopped at its entry limit; manifests deeper in the tree were not checked"

@@ -27,7 +27,7 @@ enum Replacement {
 }
 
 #[derive(Debug, Default)]
-struct GoMod {
+pub(crate) struct GoMod {
     go: Option<String>,
     requires: Vec<Require>,
     /// `path` or `path version` → replacement.
@@ -271,7 +271,7 @@ fn go_at_least_1_14(go: &str) -> bool {
     major > 1 || (major == 1 && minor >= 14)
 }
 
-fn parse_sum(rel: &str, text: &str) -> Result<HashSet<(String, String)>, FileError> {
+pub(crate) fn parse_sum(rel: &str, text: &str) -> Result<HashSet<(String, String)>, FileError> {
     let mut out = HashSet::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -305,7 +305,7 @@ fn unquote(s: &str) -> String {
     s.trim().trim_matches('"').trim_matches('`').to_owned()
 }
 
-fn parse(rel: &str, text: &str) -> Result<GoMod, FileError> {
+pub(crate) fn parse(rel: &str, text: &str) -> Result<GoMod, FileError> {
     let mut module = GoMod::default();
     let mut block: Option<String> = None;
     let mut saw_module = false;

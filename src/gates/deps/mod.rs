@@ -4,10 +4,14 @@
 
 mod cargo;
 mod discover;
+#[doc(hidden)]
+pub mod fuzz;
 mod gate;
 mod gomod;
+mod lines;
 mod node;
 mod node_lock;
+mod node_shape;
 mod node_tree;
 mod npm_spec;
 mod outcome;

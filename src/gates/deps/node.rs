@@ -7,11 +7,17 @@
 //! specifier. Missing and invalid edges, extraneous packages and lock drift are reported with the
 //! same meaning npm gives them.
 
-use std::collections::{HashMap, HashSet};
+use std::cell::OnceCell;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+// Path and index maps are hot (one entry per installed package); foldhash is several times
+// faster than the default SipHash there, and nothing here needs DoS-resistant hashing.
+use foldhash::{HashMap, HashSet, HashSetExt};
+
+use super::lines::JsonKeyLines;
 use super::node_lock::{self, LockKind, NodeLock};
+use super::node_shape;
 use super::node_tree::{Dep, DepKind, Manifest, Tree};
 use super::npm_spec::Spec;
 use super::outcome::{Outcome, Problem};
@@ -35,6 +41,17 @@ struct Top {
     key: String,
     text: String,
     pkg: usize,
+    /// Lines of the manifest's keys, indexed on the first finding that needs one.
+    lines: OnceCell<JsonKeyLines>,
+}
+
+impl Top {
+    /// The line of `key` in the manifest's `section` object.
+    fn key_line(&self, section: &str, key: &str) -> Option<u64> {
+        self.lines
+            .get_or_init(|| JsonKeyLines::new(&self.text))
+            .get(section, key)
+    }
 }
 
 /// Check every Node project among `package_jsons` (sorted shallow-first so roots come before
@@ -44,6 +61,9 @@ pub(crate) fn check_all(project: &Project, package_jsons: &[PathBuf], out: &mut 
     sorted.sort_by_key(|p| (p.components().count(), p.clone()));
     let mut covered: HashSet<PathBuf> = HashSet::new();
     for path in sorted {
+        if crate::cancel::requested() {
+            return;
+        }
         if covered.contains(&path) || fs::canonicalize(&path).is_ok_and(|c| covered.contains(&c)) {
             continue;
         }
@@ -55,6 +75,7 @@ fn read_manifest(project: &Project, path: &Path) -> Result<(String, Manifest), F
     let rel = project.relative(path);
     let text = read::text(&rel, path, read::MAX_FILE_BYTES)?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| read::json_error(&rel, &e))?;
+    node_shape::check(&rel, &text)?;
     Ok((text, manifest))
 }
 
@@ -93,6 +114,7 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
         key: String::new(),
         text,
         pkg: root_pkg,
+        lines: OnceCell::new(),
     }];
     for member in &members {
         covered.insert(member.join("package.json"));
@@ -109,6 +131,7 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
                         .unwrap_or_default(),
                     text,
                     pkg,
+                    lines: OnceCell::new(),
                 });
             }
             Err(e) => out.unreadable(&e, true),
@@ -158,7 +181,7 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
             tree.installed_under(top_dir, &mut physical);
         }
         tree.preload(&physical);
-        let no_foreign = HashSet::new();
+        let no_foreign = std::collections::HashSet::new();
         let opts = WalkOpts {
             install: &install,
             production,
@@ -287,7 +310,7 @@ struct WalkOpts<'a> {
     /// `NODE_ENV=production`: devDependencies are omitted on purpose.
     production: bool,
     /// Optional packages the lock restricts to other platforms.
-    foreign: &'a HashSet<String>,
+    foreign: &'a std::collections::HashSet<String>,
     /// How many of those were (rightly) not installed.
     platform_skipped: std::cell::Cell<usize>,
 }
@@ -315,6 +338,9 @@ fn walk_tree(
     visited.extend(queue.iter().copied());
     let mut reported_broken: HashSet<usize> = HashSet::new();
     while let Some(from) = queue.pop() {
+        if crate::cancel::requested() {
+            return;
+        }
         let top = top_of.get(&from).copied();
         let deps: Vec<Dep> = tree.pkgs[from].manifest.deps(top.is_some());
         let from_label = tree.pkgs[from].label(&match top {
@@ -352,8 +378,8 @@ fn walk_tree(
             } else {
                 *edges += 1;
             }
-            let line =
-                top.and_then(|t| read::json_key_line(&t.text, dep.kind.section(), &dep.name));
+            // Only findings need a line; the index behind it is built on the first.
+            let line = || top.and_then(|t| t.key_line(dep.kind.section(), &dep.name));
             let Some(found) = tree.resolve(from, &dep.name) else {
                 let (acc, severity) = match kind {
                     DepKind::Dev if production => (&mut out.installed, Severity::Info),
@@ -389,7 +415,7 @@ fn walk_tree(
                     .with("wanted", Some(&dep.spec))
                     .with("required_by", Some(&from_label))
                     .with("dependency_type", Some(dep.kind.section()))
-                    .at(&from_rel, line)
+                    .at(&from_rel, line())
                     .fix(install),
                 );
                 continue;
@@ -445,7 +471,7 @@ fn walk_tree(
                     .with("path", Some(&location))
                     .with("required_by", Some(&from_label))
                     .with("dependency_type", Some(dep.kind.section()))
-                    .at(&from_rel, line)
+                    .at(&from_rel, line())
                     .fix(install),
                 );
             }
@@ -569,7 +595,7 @@ fn sync(
         let label = tree.pkgs[top.pkg].label(&top.rel);
         let recorded = lock.importers.as_ref().map(|i| i.get(&top.key));
         let mut problem = |dep: Option<&Dep>, name: &str, message: String, locked: Option<&str>| {
-            let line = dep.and_then(|d| read::json_key_line(&top.text, d.kind.section(), name));
+            let line = dep.and_then(|d| top.key_line(d.kind.section(), name));
             out.lockfile.push(
                 Problem::new(Severity::Error, "out_of_sync", name, &top.rel, message)
                     .with("wanted", dep.map(|d| d.spec.as_str()))

@@ -79,16 +79,21 @@ pub(crate) struct NodeLock {
 /// Read the lock at `path`; `rel` names it in errors.
 pub(crate) fn read(rel: &str, path: &Path, kind_hint: &str) -> Result<NodeLock, FileError> {
     let text = read::text(rel, path, read::MAX_FILE_BYTES)?;
+    parse(rel, &text, kind_hint)
+}
+
+/// Parse lock text; `kind_hint` is the lock's file name.
+pub(crate) fn parse(rel: &str, text: &str, kind_hint: &str) -> Result<NodeLock, FileError> {
     match kind_hint {
         "yarn.lock" => {
             if text.contains("__metadata:") {
-                berry(rel, &text)
+                berry(rel, text)
             } else {
-                yarn_classic(rel, &text)
+                yarn_classic(rel, text)
             }
         }
-        "pnpm-lock.yaml" => pnpm(rel, &text),
-        _ => npm(rel, &text),
+        "pnpm-lock.yaml" => pnpm(rel, text),
+        _ => npm(rel, text),
     }
 }
 

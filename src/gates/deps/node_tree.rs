@@ -6,11 +6,13 @@
 //!
 //! Each directory listing and each package.json is read at most once.
 
-use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+// Path and index maps are hot (one entry per installed package); foldhash is several times
+// faster than the default SipHash there, and nothing here needs DoS-resistant hashing.
+use foldhash::{HashMap, HashSet, HashSetExt};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -345,6 +347,7 @@ impl Tree {
                 .map(|part| {
                     s.spawn(move || {
                         part.iter()
+                            .take_while(|_| !crate::cancel::requested())
                             .map(|dir| {
                                 let (m, broken) = read_manifest(dir);
                                 ((*dir).clone(), m, broken)
@@ -377,7 +380,7 @@ impl Tree {
         let mut guard = 0usize;
         while let Some(nm) = stack.pop() {
             guard += 1;
-            if guard > 100_000 {
+            if guard > 100_000 || crate::cancel::requested() {
                 break;
             }
             let Some(listing) = self.listing(&nm) else {

@@ -126,6 +126,16 @@ pub(crate) fn read(
     project_name: Option<&str>,
 ) -> Result<PyLock, FileError> {
     let text = read::text(rel, path, read::MAX_FILE_BYTES)?;
+    parse(rel, &text, kind, project_name)
+}
+
+/// Parse lock text of `kind`.
+pub(crate) fn parse(
+    rel: &str,
+    text: &str,
+    kind: PyLockKind,
+    project_name: Option<&str>,
+) -> Result<PyLock, FileError> {
     let mut lock = PyLock {
         versions: HashMap::new(),
         declared: None,
@@ -133,7 +143,7 @@ pub(crate) fn read(
     match kind {
         PyLockKind::Poetry | PyLockKind::Uv => {
             let raw: TomlLock =
-                toml::from_str(&text).map_err(|e| read::toml_error(rel, &text, &e))?;
+                toml::from_str(text).map_err(|e| read::toml_error(rel, text, &e))?;
             for package in raw.package {
                 let is_project = kind == PyLockKind::Uv
                     && (project_name.is_some_and(|n| normalize(n) == normalize(&package.name))
@@ -170,7 +180,7 @@ pub(crate) fn read(
         }
         PyLockKind::Pipenv => {
             let raw: PipfileLock =
-                serde_json::from_str(&text).map_err(|e| read::json_error(rel, &e))?;
+                serde_json::from_str(text).map_err(|e| read::json_error(rel, &e))?;
             for (name, entry) in raw.default.iter().chain(&raw.develop) {
                 let versions = lock.versions.entry(normalize(name)).or_default();
                 if let Some(version) = &entry.version {

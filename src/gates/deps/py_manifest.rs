@@ -2,14 +2,16 @@
 //! `--hash` options, markers and extras), pyproject.toml (`[project]`, `[dependency-groups]`,
 //! Poetry) and Pipfile — read into one list of declared requirements with their file and line.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::lines::TomlKeyLines;
 use super::pep508::{Requirement, normalize};
 use super::read;
-use crate::project::{FileError, line_col};
+use crate::project::{FileError, LineIndex};
 
 /// `-r` nesting deeper than this is a loop or a mistake.
 const MAX_INCLUDE_DEPTH: usize = 10;
@@ -40,10 +42,33 @@ pub(crate) struct Requirements {
 /// Read a requirements file and everything it includes.
 pub(crate) fn requirements(root: &Path, path: &Path) -> Requirements {
     let mut out = Requirements::default();
-    // The file itself counts as read, so `-r` of itself (or a cycle back) is not read again.
-    out.included.push(path.to_owned());
-    read_requirements(root, path, false, 0, &mut out);
-    out.included.retain(|p| p != path);
+    // The file itself counts as read, so `-r` of itself (or a cycle back) is not read again,
+    // however the include spells it (`../app/requirements.txt`, a symlink to it).
+    let mut seen = HashSet::from([identity(path)]);
+    read_requirements(root, path, false, 0, &mut seen, &mut out);
+    out
+}
+
+/// What makes two spellings of an include the same file: its resolved path when it exists.
+fn identity(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// `a/b/../c` as `a/c`, without touching the file system (the file may not exist; a symlink is
+/// caught by [`identity`]).
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
     out
 }
 
@@ -59,6 +84,7 @@ fn read_requirements(
     path: &Path,
     constraint: bool,
     depth: usize,
+    seen: &mut HashSet<PathBuf>,
     out: &mut Requirements,
 ) {
     let file = rel(root, path);
@@ -93,13 +119,17 @@ fn read_requirements(
                             .push(located(format!("{option} needs a file name")));
                         continue;
                     };
-                    let target = base.join(value);
-                    if out.included.contains(&target) {
+                    let target = lexical(&base.join(value));
+                    let real = identity(&target);
+                    if !seen.insert(real.clone()) {
                         continue;
                     }
                     out.included.push(target.clone());
+                    if real != target {
+                        out.included.push(real);
+                    }
                     let is_constraint = constraint || option == "-c" || option == "--constraint";
-                    read_requirements(root, &target, is_constraint, depth + 1, out);
+                    read_requirements(root, &target, is_constraint, depth + 1, seen, out);
                 }
                 "-e" | "--editable" => {
                     let Some(value) = value else {
@@ -339,12 +369,42 @@ pub(crate) struct PyprojectDeps {
     pub(crate) name: Option<String>,
 }
 
+/// Lines of PEP 508 strings in pyproject.toml. Dependencies are searched for in the order they
+/// are written, each from where the previous one was found, so finding them all is one pass
+/// over the text rather than one search from the top per dependency.
+struct SpecLocator<'a> {
+    text: &'a str,
+    index: LineIndex,
+    cursor: Cell<usize>,
+}
+
+impl<'a> SpecLocator<'a> {
+    fn new(text: &'a str) -> SpecLocator<'a> {
+        SpecLocator {
+            text,
+            index: LineIndex::new(text),
+            cursor: Cell::new(0),
+        }
+    }
+
+    fn line(&self, needle: &str) -> Option<u64> {
+        let from = self.cursor.get();
+        let at = match self.text.get(from..).and_then(|rest| rest.find(needle)) {
+            Some(at) => from + at,
+            // Out of order (another table, a repeat): one search from the top.
+            None => self.text.find(needle)?,
+        };
+        self.cursor.set(at + needle.len());
+        Some(self.index.line(at))
+    }
+}
+
 /// Parse pyproject.toml text.
 pub(crate) fn pyproject(file: &str, text: &str, python: &str) -> Result<PyprojectDeps, FileError> {
     let parsed: Pyproject = toml::from_str(text).map_err(|e| read::toml_error(file, text, &e))?;
     let mut out = PyprojectDeps::default();
-    let line_of =
-        |needle: &str| -> Option<u64> { text.find(needle).map(|at| line_col(text, at).0) };
+    let locator = SpecLocator::new(text);
+    let line_of = |needle: &str| locator.line(needle);
     let parse_pep508 = |spec: &str| -> Result<Declared, FileError> {
         let req = Requirement::parse(spec).map_err(|e| {
             let mut err = FileError::new(file, e);
@@ -416,6 +476,7 @@ pub(crate) fn pyproject(file: &str, text: &str, python: &str) -> Result<Pyprojec
     }
     if let Some(poetry) = parsed.tool.as_ref().and_then(|t| t.poetry.as_ref()) {
         out.poetry = true;
+        let key_lines = TomlKeyLines::new(text);
         if out.name.is_none() {
             out.name.clone_from(&poetry.name);
         }
@@ -433,7 +494,7 @@ pub(crate) fn pyproject(file: &str, text: &str, python: &str) -> Result<Pyprojec
                 if name == "python" {
                     continue;
                 }
-                if let Some(declared) = poetry_dep(file, text, name, value, python) {
+                if let Some(declared) = poetry_dep(file, &key_lines, name, value, python) {
                     out.reqs.push(declared);
                 }
             }
@@ -477,20 +538,12 @@ fn group_specs(
 /// (optional, or for another Python).
 fn poetry_dep(
     file: &str,
-    text: &str,
+    key_lines: &TomlKeyLines,
     name: &str,
     value: &toml::Value,
     python: &str,
 ) -> Option<Declared> {
-    let line = text
-        .lines()
-        .position(|l| {
-            let l = l.trim_start();
-            l.strip_prefix(name)
-                .or_else(|| l.strip_prefix(&format!("\"{name}\"")))
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        })
-        .map(|i| i as u64 + 1);
+    let line = key_lines.get(name);
     let (constraint, presence_only, marker) = match value {
         toml::Value::String(s) => (s.clone(), false, None),
         toml::Value::Table(t) => {
@@ -617,16 +670,9 @@ struct Pipfile {
 pub(crate) fn pipfile(file: &str, text: &str) -> Result<Vec<Declared>, FileError> {
     let parsed: Pipfile = toml::from_str(text).map_err(|e| read::toml_error(file, text, &e))?;
     let mut out = Vec::new();
+    let key_lines = TomlKeyLines::new(text);
     for (name, value) in parsed.packages.iter().chain(&parsed.dev_packages) {
-        let line = text
-            .lines()
-            .position(|l| {
-                let l = l.trim_start();
-                l.strip_prefix(name.as_str())
-                    .or_else(|| l.strip_prefix(&format!("\"{name}\"")))
-                    .is_some_and(|rest| rest.trim_start().starts_with('='))
-            })
-            .map(|i| i as u64 + 1);
+        let line = key_lines.get(name);
         let (version, presence_only, marker) = match value {
             toml::Value::String(s) => (s.clone(), false, None),
             toml::Value::Table(t) => (
@@ -723,6 +769,41 @@ mod tests {
         let all = format!("{text}default-groups = \"all\"\n");
         let deps = pyproject("pyproject.toml", &all, "3.11").unwrap();
         assert_eq!(names(&deps.reqs), ["six", "mypy", "ruff", "ruff", "pytest"]);
+    }
+
+    #[test]
+    fn include_loops_read_each_file_once_however_spelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(
+            root.join("requirements.txt"),
+            "-r sub/requirements.txt\n-r ./requirements.txt\n-r link.txt\nroot-pkg\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("sub/requirements.txt"),
+            "-r ../requirements.txt\n-r ../sub/../sub/requirements.txt\nsub-pkg\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("requirements.txt", root.join("link.txt")).unwrap();
+        let out = requirements(root, &root.join("requirements.txt"));
+        assert!(out.errors.is_empty(), "{:?}", out.errors);
+        let found: Vec<(&str, &str, Option<u64>)> = out
+            .reqs
+            .iter()
+            .map(|d| (d.req.name.as_str(), d.file.as_str(), d.line))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("sub-pkg", "sub/requirements.txt", Some(3)),
+                ("root-pkg", "requirements.txt", Some(4)),
+            ]
+        );
+        // The root is never recorded as included (it must stay a root), the others are.
+        assert!(!out.included.contains(&root.join("requirements.txt")));
+        assert!(out.included.contains(&root.join("sub/requirements.txt")));
     }
 
     #[test]

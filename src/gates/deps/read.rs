@@ -59,14 +59,3 @@ pub(crate) fn toml_error(rel: &str, text: &str, e: &toml::de::Error) -> FileErro
         message: format!("invalid TOML: {}", e.message()),
     }
 }
-
-/// The line of `"key"` inside the JSON object introduced by `"section"`, for findings that
-/// point at a dependency in package.json. A text search, not a parse: good enough to put a
-/// cursor on the line, and it never fails the check.
-pub(crate) fn json_key_line(text: &str, section: &str, key: &str) -> Option<u64> {
-    let start = text.find(&format!("\"{section}\""))?;
-    let rest = &text[start..];
-    let end = rest.find('}').unwrap_or(rest.len());
-    let offset = rest[..end].find(&format!("\"{key}\""))?;
-    Some(line_col(text, start + offset).0)
-}

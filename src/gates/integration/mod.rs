@@ -10,6 +10,8 @@ mod cdn;
 mod client;
 mod cors;
 mod frontend_backend;
+#[doc(hidden)]
+pub mod fuzz;
 mod gate;
 mod html;
 mod nginx;

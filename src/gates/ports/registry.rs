@@ -104,16 +104,23 @@ impl Registry {
             crate::fsread::ReadError::Io(e) => e,
             other => io::Error::other(format!("{}: {other}", path.display())),
         }) {
-            Ok(bytes) => {
-                serde_json::from_slice::<RegistryFile>(&bytes)
-                    .map_err(|e| {
-                        io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!("{}: {e}", path.display()),
-                        )
-                    })?
-                    .reservations
-            }
+            Ok(bytes) => match serde_json::from_slice::<RegistryFile>(&bytes) {
+                Ok(file) => file.reservations,
+                // An empty or garbage registry (a crash mid-write on a filesystem without
+                // atomic rename, a hand edit) must not make every allocation fail until someone
+                // finds and deletes it: keep it for inspection and start a fresh one. Other
+                // projects' reservations are lost with it; their next allocate records them
+                // again, and ports still held by running processes are seen as taken anyway.
+                Err(e) => {
+                    let aside = set_aside(&path)?;
+                    tracing::warn!(
+                        "the port registry {} was unreadable ({e}); moved it to {} and started a new one",
+                        path.display(),
+                        aside.display()
+                    );
+                    Vec::new()
+                }
+            },
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),
         };
@@ -144,6 +151,21 @@ impl Registry {
     }
 }
 
+/// Rename a corrupt registry to `ports.json.corrupt-UNIXTIME[-N]` beside it (the lock is held).
+fn set_aside(path: &Path) -> io::Result<PathBuf> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut aside = path.with_extension(format!("json.corrupt-{stamp}"));
+    let mut n = 1;
+    while aside.exists() {
+        aside = path.with_extension(format!("json.corrupt-{stamp}-{n}"));
+        n += 1;
+    }
+    fs::rename(path, &aside)?;
+    Ok(aside)
+}
+
 fn still_held(r: &Reservation) -> bool {
     held_by(r, project_env(&r.project).as_ref())
 }
@@ -163,4 +185,42 @@ fn project_env(project: &str) -> Option<crate::dotenv::DotEnv> {
 fn held_by(r: &Reservation, env: Option<&crate::dotenv::DotEnv>) -> bool {
     env.and_then(|env| env.get(&r.variable))
         .is_some_and(|e| e.value.trim() == r.port.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_or_garbage_registry_is_set_aside_and_rebuilt() {
+        for garbage in ["", "   \n", "{not json", "[1,2,3]", "\u{0}\u{1}binary"] {
+            let dir = tempfile::tempdir().unwrap();
+            fs::write(dir.path().join("ports.json"), garbage).unwrap();
+            let mut registry = Registry::open(dir.path()).unwrap();
+            assert!(registry.reservations.is_empty());
+            let aside: Vec<String> = fs::read_dir(dir.path())
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with("ports.json.corrupt-"))
+                .collect();
+            assert_eq!(aside.len(), 1, "{garbage:?}: {aside:?}");
+            assert_eq!(
+                fs::read_to_string(dir.path().join(&aside[0])).unwrap(),
+                garbage,
+                "kept for inspection"
+            );
+            registry.reservations.push(Reservation {
+                port: 20001,
+                project: "/p".to_owned(),
+                variable: "PORT".to_owned(),
+                service: "web".to_owned(),
+                reserved_at: "2026-12-01T00:00:00Z".to_owned(),
+            });
+            registry.save().unwrap();
+            drop(registry);
+            let saved: RegistryFile =
+                serde_json::from_slice(&fs::read(dir.path().join("ports.json")).unwrap()).unwrap();
+            assert_eq!(saved.reservations.len(), 1, "the new registry is valid");
+        }
+    }
 }
