@@ -13,8 +13,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// services and is configured for ports that will not collide, and says so in one report.
 ///
 /// stdout carries exactly one machine document (JSON by default); progress and logs go to
-/// stderr. Exit codes: 0 ready, 1 not ready, 2 usage or configuration error, 130 interrupted
-/// (SIGINT, SIGTERM), 129 hung up (SIGHUP).
+/// stderr.
+///
+/// Exit codes, in order of precedence: 130 interrupted (SIGINT/SIGTERM), 129 SIGHUP; 1 not
+/// ready (a check failed, also when others errored or --timeout was reached: a step still
+/// running at the deadline has failed); 2 no verdict (usage or configuration error, a check in
+/// error, the deadline reached before anything failed); 0 ready.
 #[derive(Debug, Parser)]
 #[command(name = "devops-agent", version, max_term_width = 100)]
 pub struct Cli {
@@ -45,7 +49,7 @@ pub struct GlobalArgs {
     pub output: Vec<String>,
 
     /// Write the JSONL event stream to FILE as it happens.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", env = "DEVOPS_AGENT_EVENTS")]
     pub events: Option<PathBuf>,
 
     /// Deadline for the whole run, e.g. `90s`, `10m`.

@@ -9,6 +9,6 @@ pub const NOT_READY: u8 = 1;
 pub const USAGE_OR_CONFIG: u8 = 2;
 /// Interrupted by Ctrl-C or SIGTERM; the partial report is still written.
 pub const INTERRUPTED: u8 = 130;
-/// Interrupted by SIGHUP (a closed terminal, a cancelled CI step); the partial report is still
+/// Stopped by SIGHUP (a closed terminal, a cancelled CI step); the partial report is still
 /// written.
 pub const HANGUP: u8 = 129;

@@ -1,15 +1,27 @@
 //! What every gate receives: the loaded project, the run's deadline and its cancellation.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::check::CheckId;
+use crate::check::{CheckId, GateId};
 use crate::process::Processes;
 use crate::project::Project;
 
 /// Default time a stopped command gets to exit after SIGTERM.
 pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(3);
+
+/// What one run runs, decided once before any gate starts (from `--gates`, `--skip`, `--env`
+/// and `--keep-going`); gates read it here and never the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// The gates to run, in order.
+    pub gates: Vec<GateId>,
+    /// Checks not to run, with the reason reported as their `skipped` message.
+    pub excluded: BTreeMap<CheckId, String>,
+    /// Run a gate even when the gate it depends on failed.
+    pub keep_going: bool,
+}
 
 /// Shared, read-only context for one run of the gates.
 #[derive(Debug, Clone)]
@@ -21,9 +33,13 @@ pub struct GateCtx {
     pub processes: Processes,
     /// Measurements gates make for the report's `monitoring` and `infrastructure` sections.
     pub facts: Arc<Mutex<RunFacts>>,
-    /// Checks not to run (`--skip`).
-    pub skip: BTreeSet<CheckId>,
-    /// `--env`: start the app in this mode only.
+    /// What this run runs: the gates, and the checks it excludes with the reason.
+    pub plan: Arc<Plan>,
+    /// Every check's result, recorded by [`super::GateScope`]: the one truth the report, the
+    /// events and the exit code are derived from.
+    pub(crate) ledger: super::scope::SharedLedger,
+    /// `--env`: start the app in this mode only (the other mode is also excluded in the
+    /// plan; the startup gate uses this to know which mode stays up for integration).
     pub env: Option<crate::cli::EnvMode>,
     /// Keep the last started mode's services running for a later gate (integration).
     pub keep_live: bool,
@@ -31,40 +47,6 @@ pub struct GateCtx {
     pub live: Arc<tokio::sync::Mutex<Option<LiveStack>>>,
     /// `--base-url` / `--frontend-url` / `--backend-url`: probe a deployed environment.
     pub remote: crate::cli::Remote,
-}
-
-/// "interrupted by SIGTERM", "the run's --timeout passed".
-pub(crate) fn cancel_words(reason: crate::process::CancelReason) -> String {
-    match reason {
-        crate::process::CancelReason::Interrupted(signal) => format!("interrupted by {signal}"),
-        crate::process::CancelReason::Deadline => "the run's --timeout passed".to_owned(),
-    }
-}
-
-/// The verdict of a check whose work (`what`: "the development build") was cut short: skipped
-/// as cancelled when a signal interrupted the run (nobody can tell how it would have ended), but
-/// failed at the run's deadline (it did not finish in the time allowed, as the spec says).
-pub(crate) fn cut_short(
-    reason: crate::process::CancelReason,
-    what: &str,
-) -> (crate::check::Status, String) {
-    match reason {
-        crate::process::CancelReason::Interrupted(signal) => {
-            let reason = format!(
-                "cancelled: interrupted by {signal} before {what} finished; it was stopped"
-            );
-            (
-                crate::check::Status::Skipped {
-                    reason: reason.clone(),
-                },
-                reason,
-            )
-        }
-        crate::process::CancelReason::Deadline => (
-            crate::check::Status::Failed,
-            format!("{what} did not finish within the run's --timeout; it was stopped"),
-        ),
-    }
 }
 
 /// Services left running by the startup gate for the integration gate to probe.
@@ -112,7 +94,8 @@ impl GateCtx {
             timeout,
             processes: Processes::new(),
             facts: Arc::new(Mutex::new(RunFacts::default())),
-            skip: BTreeSet::new(),
+            plan: Arc::new(Plan::default()),
+            ledger: Arc::default(),
             env: None,
             keep_live: false,
             live: Arc::new(tokio::sync::Mutex::new(None)),
@@ -140,29 +123,9 @@ impl GateCtx {
         }
     }
 
-    /// Why the run was cancelled, in words for a check's message ("interrupted by SIGINT"), or
-    /// `None` while it runs on.
-    pub fn cancelled(&self) -> Option<String> {
-        self.processes.cancelled().map(cancel_words)
-    }
-
-    /// A check not run (or not finished) because the run was cancelled: `skipped`, with a
-    /// reason that begins "cancelled".
-    pub fn cancelled_check(&self, id: CheckId) -> Option<crate::check::CheckResult> {
-        let why = self.cancelled()?;
-        let reason = format!("cancelled: {why} before this check ran");
-        Some(crate::check::CheckResult::new(
-            id,
-            crate::check::Status::Skipped {
-                reason: reason.clone(),
-            },
-            reason,
-        ))
-    }
-
-    /// Whether `--skip` (or `--env`) excludes a check.
+    /// Whether the plan (`--skip`, `--env`) excludes a check.
     pub fn skipped(&self, id: CheckId) -> bool {
-        self.skip.contains(&id)
+        self.plan.excluded.contains_key(&id)
     }
 
     /// Record measurements (see [`RunFacts`]).
@@ -183,13 +146,15 @@ impl GateCtx {
         self.project.config.timeouts.grace.unwrap_or(DEFAULT_GRACE)
     }
 
-    /// The timeout of one build command: `[timeouts] build`, else the run's `--timeout`.
+    /// The timeout of one build command: `[timeouts] build`. Without it a build may take the
+    /// whole run: the run's `--timeout` stops it, and the build check then says it "did not
+    /// finish within the run's --timeout" (the margin keeps the command's own timer from racing
+    /// the run's deadline).
     pub fn build_timeout(&self) -> Duration {
         self.project
             .config
             .timeouts
             .build
-            .unwrap_or(self.timeout)
-            .min(self.timeout)
+            .unwrap_or(self.timeout + Duration::from_secs(60))
     }
 }

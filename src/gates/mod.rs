@@ -1,11 +1,12 @@
 //! The readiness gates. Each is a module with `run(ctx, sink) -> GateResult`.
 
 pub mod build;
-pub mod cancelled;
 mod context;
 pub mod deps;
 pub mod integration;
 pub mod ports;
+mod scope;
 pub mod startup;
 
-pub use context::{GateCtx, LiveService, LiveStack, RunFacts};
+pub use context::{GateCtx, LiveService, LiveStack, Plan, RunFacts};
+pub use scope::{Cut, GateScope, Ledger, cancelled_status};

@@ -28,13 +28,38 @@ pub struct RunRecord {
     pub planned: Vec<&'static str>,
     pub ports: Vec<PortAssignment>,
     pub errors: Vec<RunError>,
-    pub interrupted: bool,
-    /// The signal that interrupted the run, when one did.
-    pub interrupted_by: Option<crate::process::Interrupt>,
+    /// How the run ended: completed, interrupted by a signal, or cut by its deadline.
+    pub ending: RunEnding,
     /// A usage or configuration error stopped the run before any gate.
     pub config_error: bool,
     /// What probes measured (latencies, environments, alerts).
     pub facts: crate::gates::RunFacts,
+}
+
+/// How a run ended; with the check results it decides the exit code ([`exit_code`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RunEnding {
+    /// Every planned gate ran to its end.
+    #[default]
+    Completed,
+    /// A signal stopped the run; the report is partial.
+    Interrupted(crate::process::Interrupt),
+    /// The run's `--timeout` passed before every gate finished.
+    DeadlineReached(Duration),
+}
+
+impl RunEnding {
+    pub fn interrupted(self) -> bool {
+        matches!(self, RunEnding::Interrupted(_))
+    }
+
+    /// The signal that stopped the run, if one did.
+    pub fn signal(self) -> Option<crate::process::Interrupt> {
+        match self {
+            RunEnding::Interrupted(signal) => Some(signal),
+            RunEnding::Completed | RunEnding::DeadlineReached(_) => None,
+        }
+    }
 }
 
 fn ms(d: Duration) -> u64 {
@@ -141,9 +166,11 @@ pub fn assemble(record: &RunRecord) -> Report {
     }
 
     let ran_anything = !gates.is_empty();
-    let deployment_ready =
-        blocking.is_empty() && !record.interrupted && !record.config_error && ran_anything;
-    let validation_status = if record.interrupted {
+    let deployment_ready = blocking.is_empty()
+        && record.ending == RunEnding::Completed
+        && !record.config_error
+        && ran_anything;
+    let validation_status = if record.ending.interrupted() {
         ValidationStatus::Pending
     } else if deployment_ready {
         ValidationStatus::Passed
@@ -181,8 +208,8 @@ pub fn assemble(record: &RunRecord) -> Report {
             project: record.project.clone(),
             config: record.config.clone(),
             duration_ms: ms(record.duration),
-            interrupted: record.interrupted,
-            interrupted_by: record.interrupted_by.map(|i| i.name().to_owned()),
+            interrupted: record.ending.interrupted(),
+            interrupted_by: record.ending.signal().map(|i| i.name().to_owned()),
         },
         summary,
         totals,
@@ -281,11 +308,14 @@ fn summary_sentence(record: &RunRecord, totals: &Totals, ready: bool) -> String 
         .clone()
         .unwrap_or_else(|| format!("devops-agent {}", record.command));
     let cancelled;
-    let verdict = if record.interrupted {
-        cancelled = match record.interrupted_by {
-            Some(signal) => format!("cancelled by {signal} before a verdict"),
-            None => "cancelled before a verdict".to_owned(),
-        };
+    let verdict = if let Some(signal) = record.ending.signal() {
+        cancelled = format!("cancelled by {signal} before a verdict");
+        cancelled.as_str()
+    } else if let RunEnding::DeadlineReached(timeout) = record.ending {
+        cancelled = format!(
+            "not deployment ready: the run reached its --timeout {}",
+            humantime::format_duration(timeout)
+        );
         cancelled.as_str()
     } else if record.config_error {
         "could not run: configuration error"
@@ -333,33 +363,37 @@ fn next_agent_needs(blocking: &[BlockingIssue], ready: bool) -> BTreeMap<String,
     needs
 }
 
-/// The exit code for a report: interrupted 130 (129 for SIGHUP); configuration or evaluation error 2; a blocking
-/// failure 1; otherwise 0.
-pub fn exit_code(report: &Report) -> u8 {
-    if report.meta.interrupted {
-        let hangup = report
-            .meta
-            .interrupted_by
-            .as_deref()
-            .and_then(crate::process::Interrupt::parse)
-            == Some(crate::process::Interrupt::Hup);
-        return if hangup {
-            exit::HANGUP
-        } else {
-            exit::INTERRUPTED
-        };
+/// The exit code of a run, from its typed outcome (SPEC "Exit codes"): interrupted 130 (129 for
+/// SIGHUP); a required check `failed` 1, whatever else happened (the verdict is known: not
+/// ready); otherwise 2 when something could not be evaluated (a usage or configuration error, a
+/// check in `error`, the deadline reached before a verdict); otherwise 0 when ready.
+pub fn exit_code(record: &RunRecord) -> u8 {
+    match record.ending {
+        RunEnding::Interrupted(crate::process::Interrupt::Hup) => return exit::HANGUP,
+        RunEnding::Interrupted(
+            crate::process::Interrupt::Int | crate::process::Interrupt::Term,
+        ) => {
+            return exit::INTERRUPTED;
+        }
+        RunEnding::Completed | RunEnding::DeadlineReached(_) => {}
     }
-    let config_error = report
-        .sprint_validation
-        .blocking_issues
-        .iter()
-        .any(|b| b.check == "config");
-    if config_error || report.totals.error > 0 {
-        return exit::USAGE_OR_CONFIG;
+    let mut failed = false;
+    let mut unknown = record.config_error || matches!(record.ending, RunEnding::DeadlineReached(_));
+    for check in record.gates.iter().flat_map(|g| &g.checks) {
+        match check.status {
+            Status::Failed => failed = true,
+            Status::Error => unknown = true,
+            Status::Passed | Status::Warning | Status::Skipped { .. } => {}
+        }
     }
-    if report.sprint_validation.deployment_ready {
-        exit::READY
-    } else {
+    if failed {
         exit::NOT_READY
+    } else if unknown {
+        exit::USAGE_OR_CONFIG
+    } else if record.gates.is_empty() {
+        // Nothing was evaluated, so nothing is proven ready.
+        exit::NOT_READY
+    } else {
+        exit::READY
     }
 }

@@ -99,21 +99,11 @@ struct Line<'a> {
 }
 
 /// Where events go: any number of JSONL writers, plus an optional one-line-per-step progress
-/// display on stderr for people. It also keeps a [`Journal`] of the gates started and the
-/// checks completed, so a run cut short by a signal can still report every one of them.
+/// display on stderr for people. (What the checks reported is kept by the run's ledger,
+/// `gates::Ledger`, not here: this only writes.)
 pub struct EventSink {
     writers: Mutex<Vec<Box<dyn Write + Send>>>,
     progress: bool,
-    journal: Mutex<Journal>,
-}
-
-/// What the gates reported so far, in order.
-#[derive(Debug, Clone, Default)]
-pub struct Journal {
-    /// Each gate that started, and when.
-    pub started: Vec<(crate::check::GateId, std::time::Instant)>,
-    /// Each check completed, with its gate.
-    pub checks: Vec<(crate::check::GateId, crate::check::CheckResult)>,
 }
 
 impl EventSink {
@@ -122,7 +112,6 @@ impl EventSink {
         EventSink {
             writers: Mutex::new(Vec::new()),
             progress: false,
-            journal: Mutex::new(Journal::default()),
         }
     }
 
@@ -186,28 +175,13 @@ impl EventSink {
 }
 
 impl EventSink {
-    fn journal_mut(&self) -> std::sync::MutexGuard<'_, Journal> {
-        self.journal
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// A copy of what was reported so far.
-    pub fn journal(&self) -> Journal {
-        self.journal_mut().clone()
-    }
-
     pub fn gate_started(&self, gate: crate::check::GateId) {
-        self.journal_mut()
-            .started
-            .push((gate, std::time::Instant::now()));
         self.emit(&Event::GateStarted {
             gate: gate.as_str().to_owned(),
         });
     }
 
     pub fn check_completed(&self, gate: crate::check::GateId, check: &crate::check::CheckResult) {
-        self.journal_mut().checks.push((gate, check.clone()));
         let status = super::build::wire_status(&check.status);
         self.emit(&Event::CheckCompleted {
             gate: gate.as_str().to_owned(),

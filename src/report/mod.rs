@@ -14,7 +14,7 @@ mod model;
 mod schema;
 mod stderr;
 
-pub use build::{RunRecord, assemble, exit_code};
+pub use build::{RunEnding, RunRecord, assemble, exit_code};
 pub use events::{Event, EventSink};
 pub use github::render as render_github;
 pub use human::render as render_human;

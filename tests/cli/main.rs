@@ -15,5 +15,6 @@ mod ports_allocate;
 mod ports_fixes;
 mod startup;
 mod stock;
+mod truth;
 mod usage;
 mod validate;

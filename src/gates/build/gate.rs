@@ -13,7 +13,7 @@ use super::orchestrated;
 use super::warnings::{self, Level};
 use crate::check::{CheckId, CheckResult, Finding, GateId, GateResult, Severity, Status};
 use crate::framework::Output;
-use crate::gates::GateCtx;
+use crate::gates::{GateCtx, GateScope};
 use crate::process::{self, CommandSpec, Ending, Finished};
 use crate::redact::Redactor;
 use crate::report::{Event, EventSink};
@@ -213,13 +213,12 @@ fn framework_warnings(app: &App, text: &str) -> Vec<warnings::Diagnostic> {
 
 /// Run the five build checks.
 pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
-    let started = Instant::now();
-    sink.gate_started(GateId::Build);
+    let scope = GateScope::begin(ctx, sink, GateId::Build);
     let redactor = ctx.project.env.redactor();
     let (plan, errors) = detect::plan(&ctx.project);
     let apps = &plan.apps;
 
-    let checks = if apps.is_empty() && !matches!(plan.order, Order::Orchestrated(_)) {
+    if apps.is_empty() && !matches!(plan.order, Order::Orchestrated(_)) {
         let (status, message) = if let Some(e) = errors.first() {
             (Status::Error, format!("cannot build: {e}"))
         } else {
@@ -231,105 +230,82 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
                 reason,
             )
         };
-        [
-            CheckId::BuildDevBuild,
-            CheckId::BuildProdBuild,
-            CheckId::BuildNoBlockingWarnings,
-            CheckId::BuildBundleSize,
-            CheckId::BuildAssetsGenerated,
-        ]
-        .into_iter()
-        .map(|id| {
-            let check = CheckResult::new(id, status.clone(), message.clone());
-            sink.check_completed(GateId::Build, &check);
-            check
+        for id in GateId::Build.checks() {
+            scope
+                .check(id, async {
+                    CheckResult::new(id, status.clone(), message.clone())
+                })
+                .await;
+        }
+        return scope.finish();
+    }
+
+    let mut dev_runs = None;
+    scope
+        .check(CheckId::BuildDevBuild, async {
+            let runs = dev_runs.insert(run_mode(ctx, sink, &redactor, &plan, Mode::Dev).await);
+            build_check(CheckId::BuildDevBuild, "development", runs, &errors, ctx)
         })
-        .collect()
-    } else {
-        let mut checks = Vec::new();
-        let check_started = Instant::now();
-        let dev_runs = run_mode(ctx, sink, &redactor, &plan, Mode::Dev).await;
-        let mut dev = build_check(
-            CheckId::BuildDevBuild,
-            "development",
-            &dev_runs,
-            &errors,
-            ctx,
-        );
-        dev.duration = check_started.elapsed();
-        sink.check_completed(GateId::Build, &dev);
-        checks.push(dev);
+        .await;
 
-        let check_started = Instant::now();
-        let prod_runs = run_mode(ctx, sink, &redactor, &plan, Mode::Prod).await;
-        let mut prod = build_check(
-            CheckId::BuildProdBuild,
-            "production",
-            &prod_runs,
-            &errors,
-            ctx,
-        );
-        prod.duration = check_started.elapsed();
-        sink.check_completed(GateId::Build, &prod);
-        checks.push(prod);
+    let mut prod_runs = None;
+    scope
+        .check(CheckId::BuildProdBuild, async {
+            let runs = prod_runs.insert(run_mode(ctx, sink, &redactor, &plan, Mode::Prod).await);
+            build_check(CheckId::BuildProdBuild, "production", runs, &errors, ctx)
+        })
+        .await;
 
-        let all_runs: Vec<&BuildRun> = dev_runs.runs.iter().chain(&prod_runs.runs).collect();
-        let warnings = ctx
-            .cancelled_check(CheckId::BuildNoBlockingWarnings)
-            .unwrap_or_else(|| warnings_check(&all_runs, ctx));
-        sink.check_completed(GateId::Build, &warnings);
-        checks.push(warnings);
+    let all_runs: Vec<&BuildRun> = dev_runs
+        .iter()
+        .chain(&prod_runs)
+        .flat_map(|m| &m.runs)
+        .collect();
+    scope
+        .check(CheckId::BuildNoBlockingWarnings, async {
+            warnings_check(&all_runs, ctx)
+        })
+        .await;
 
-        // Output checks look at what the production build left, file work off the runtime.
-        let outputs: Vec<(App, bool)> = plan
-            .apps
+    // Output checks look at what the production build left, file work off the runtime.
+    let outputs: Option<Vec<(App, bool)>> = prod_runs.as_ref().map(|prod| {
+        plan.apps
             .iter()
-            .map(|a| (a.clone(), prod_runs.built(a)))
-            .collect();
-        let project = ctx.project.clone();
-        let cancelled = (
-            ctx.cancelled_check(CheckId::BuildBundleSize),
-            ctx.cancelled_check(CheckId::BuildAssetsGenerated),
-        );
-        let measured = if let (Some(bundle), Some(assets)) = cancelled {
-            // What a cut-short build left is not the output to judge.
-            Ok((bundle, assets))
-        } else {
-            tokio::task::spawn_blocking(move || {
-                (
-                    bundle_check(&project, &outputs),
-                    assets_check(&project, &outputs),
-                )
-            })
-            .await
-        };
-        let (bundle, assets) = measured.unwrap_or_else(|e| {
-            let broken = |id| {
-                CheckResult::new(
-                    id,
-                    Status::Error,
-                    format!("the check stopped unexpectedly: {e}"),
-                )
-            };
-            (
-                broken(CheckId::BuildBundleSize),
-                broken(CheckId::BuildAssetsGenerated),
-            )
-        });
-        sink.check_completed(GateId::Build, &bundle);
-        sink.check_completed(GateId::Build, &assets);
-        checks.push(bundle);
-        checks.push(assets);
-        checks
-    };
-    let result = GateResult {
-        id: GateId::Build,
-        checks,
-        duration: started.elapsed(),
-        ports: Vec::new(),
-    };
-    sink.gate_completed(&result);
-    result
+            .map(|a| (a.clone(), prod.built(a)))
+            .collect()
+    });
+    let project = ctx.project.clone();
+    scope
+        .checks(
+            &[CheckId::BuildBundleSize, CheckId::BuildAssetsGenerated],
+            async {
+                let Some(outputs) = outputs else {
+                    let reason =
+                        "the production build did not run, so there is no output to measure";
+                    return Ok([CheckId::BuildBundleSize, CheckId::BuildAssetsGenerated]
+                        .map(|id| {
+                            CheckResult::new(
+                                id,
+                                Status::Skipped {
+                                    reason: reason.to_owned(),
+                                },
+                                reason,
+                            )
+                        })
+                        .to_vec());
+                };
+                tokio::task::spawn_blocking(move || {
+                    vec![
+                        bundle_check(&project, &outputs),
+                        assets_check(&project, &outputs),
+                    ]
+                })
+                .await
+                .map_err(|e| e.to_string())
+            },
+        )
+        .await;
+    scope.finish()
 }
 
 /// Run `builds` concurrently; results in the order given.
@@ -464,9 +440,7 @@ fn build_check(
         }));
         match ending {
             Ending::Exited(0) => {}
-            Ending::Cancelled(reason) => {
-                cancelled = Some(*reason);
-            }
+            Ending::Cancelled(reason) => cancelled = Some(*reason),
             _ => {
                 let first_error = run
                     .diagnostics
@@ -535,8 +509,8 @@ fn build_check(
         .iter()
         .map(|n| format!("{}: {}", n.dir, n.reason))
         .collect();
-    let (status, message) = if let Some(reason) = cancelled.or_else(|| ctx.processes.cancelled()) {
-        crate::gates::context::cut_short(reason, &format!("the {mode} build"))
+    let (status, message) = if let Some(reason) = cancelled {
+        crate::gates::cancelled_status(reason, &format!("the {mode} build"), ctx.timeout)
     } else if runs.is_empty() && failed.is_empty() {
         let reason = not_run.join("; ");
         (

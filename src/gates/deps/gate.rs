@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::outcome::Outcome;
 use super::{cargo, discover, gomod, node, python};
 use crate::check::{CheckId, CheckResult, GateId, GateResult, Status};
-use crate::gates::GateCtx;
+use crate::gates::{GateCtx, GateScope};
 use crate::project::Project;
 use crate::report::EventSink;
 
@@ -16,44 +16,35 @@ const NO_MANIFEST: &str =
 /// Run `deps.packages_installed`, `deps.lockfile_valid`, `deps.no_version_conflicts` and
 /// `deps.peer_dependencies`.
 pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
-    let started = Instant::now();
-    sink.gate_started(GateId::Deps);
+    let scope = GateScope::begin(ctx, sink, GateId::Deps);
     let project = ctx.project.clone();
-    // Reading manifests, locks and installed trees is blocking file work; keep it off the async
-    // workers so a signal is still noticed promptly.
-    let work = tokio::task::spawn_blocking(move || checks(&project));
-    let checks = match work.await {
-        // A pass cut short by cancellation found only part of the project: no verdict.
-        Ok(checks) if crate::cancel::requested() => checks
-            .iter()
-            .map(|c| {
-                ctx.cancelled_check(c.id).unwrap_or_else(|| {
-                    CheckResult::new(
-                        c.id,
-                        Status::Error,
-                        "cancelled before the deps gate finished",
-                    )
-                })
-            })
-            .collect(),
-        Ok(checks) => checks,
-        Err(e) => vec![CheckResult::new(
-            CheckId::DepsPackagesInstalled,
-            Status::Error,
-            format!("the deps gate stopped unexpectedly: {e}"),
-        )],
-    };
-    for check in &checks {
-        sink.check_completed(GateId::Deps, check);
-    }
-    let result = GateResult {
-        id: GateId::Deps,
-        checks,
-        duration: started.elapsed(),
-        ports: Vec::new(),
-    };
-    sink.gate_completed(&result);
-    result
+    scope
+        .checks(&GateId::Deps.checks(), async {
+            // Reading manifests, locks and installed trees is blocking file work; keep it off
+            // the async workers so a signal is still noticed promptly.
+            let checks = tokio::task::spawn_blocking(move || checks(&project))
+                .await
+                .map_err(|e| e.to_string())?;
+            // A pass cut short by cancellation found only part of the project: no verdict.
+            if crate::cancel::requested() {
+                let reason = "cancelled: the run was cut short before the deps gate finished";
+                return Ok(checks
+                    .into_iter()
+                    .map(|c| {
+                        CheckResult::new(
+                            c.id,
+                            Status::Skipped {
+                                reason: reason.to_owned(),
+                            },
+                            reason,
+                        )
+                    })
+                    .collect());
+            }
+            Ok(checks)
+        })
+        .await;
+    scope.finish()
 }
 
 /// The four checks over every manifest of `project`.

@@ -2,13 +2,13 @@
 //! the run is local), read the nginx configuration once, then run the six checks in catalogue
 //! order, each reported as soon as it completes.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::client::Client;
 use super::targets::{self, Targets, Unavailable};
 use super::{api_proxy, cdn, cors, frontend_backend, static_assets, websocket};
 use crate::check::{CheckId, CheckResult, GateId, GateResult, Status};
-use crate::gates::GateCtx;
+use crate::gates::{GateCtx, GateScope};
 use crate::report::EventSink;
 
 /// Deadline of one probe request when `[integration] request_timeout` is not set.
@@ -16,8 +16,7 @@ const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Run the six integration checks.
 pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
-    let started = Instant::now();
-    sink.gate_started(GateId::Integration);
+    let scope = GateScope::begin(ctx, sink, GateId::Integration);
     let timeout = ctx
         .project
         .config
@@ -29,22 +28,20 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
     let runtime_wanted = GateId::Integration
         .checks()
         .iter()
-        .any(|&id| id != CheckId::IntegrationCdn && !ctx.skipped(id));
+        .any(|&id| id != CheckId::IntegrationCdn && scope.wants(id));
     let resolved: Result<Targets, Unavailable> = if runtime_wanted {
         targets::resolve(ctx, sink, timeout).await
     } else {
         Err(Unavailable {
             skip: true,
-            reason: "skipped with --skip".to_owned(),
+            reason: "no check that needs the running app is selected".to_owned(),
         })
     };
     let nginx = api_proxy::load_nginx(&ctx.project);
     // The CDN check needs no running app: a failed start must not hide a stale CDN.
     let offline = Targets::default();
 
-    let mut checks = Vec::new();
     for id in GateId::Integration.checks() {
-        let check_started = Instant::now();
         let needs_frontend = matches!(
             id,
             CheckId::IntegrationFrontendBackend
@@ -58,49 +55,44 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
                 .filter(|_| !matches!(id, CheckId::IntegrationApiProxy | CheckId::IntegrationCdn))
                 .or_else(|| t.roles.no_frontend.clone().filter(|_| needs_frontend))
         });
-        let mut check = if ctx.skipped(id) {
-            skipped(id, "skipped with --skip")
-        } else if let Some(why) = unknown_roles {
-            skipped(id, &format!("roles not identified: {why}"))
-        } else {
-            match (id, &resolved) {
-                (CheckId::IntegrationApiProxy, r) => {
-                    api_proxy::check(&client, r.as_ref(), &nginx).await
+        scope
+            .check(id, async {
+                let mut check = if let Some(why) = unknown_roles {
+                    skipped(id, &format!("roles not identified: {why}"))
+                } else {
+                    match (id, &resolved) {
+                        (CheckId::IntegrationApiProxy, r) => {
+                            api_proxy::check(&client, r.as_ref(), &nginx).await
+                        }
+                        (CheckId::IntegrationCdn, r) => {
+                            cdn::check(&client, r.as_ref().unwrap_or(&offline)).await
+                        }
+                        (_, Err(u)) => unavailable(id, u),
+                        (CheckId::IntegrationFrontendBackend, Ok(t)) => {
+                            frontend_backend::check(&client, t).await
+                        }
+                        (CheckId::IntegrationCors, Ok(t)) => cors::check(&client, t).await,
+                        (CheckId::IntegrationWebsocket, Ok(t)) => {
+                            websocket::check(&client, t, &nginx).await
+                        }
+                        (CheckId::IntegrationStaticAssets, Ok(t)) => {
+                            static_assets::check(&client, t).await
+                        }
+                        (_, Ok(_)) => skipped(id, "not an integration check"),
+                    }
+                };
+                if let Ok(t) = &resolved {
+                    check =
+                        check.evidence("target_mode", if t.remote { "remote" } else { "local" });
+                    if !t.roles.evidence.is_empty() {
+                        check = check.evidence("roles", t.roles.evidence.clone());
+                    }
                 }
-                (CheckId::IntegrationCdn, r) => {
-                    cdn::check(&client, r.as_ref().unwrap_or(&offline)).await
-                }
-                (_, Err(u)) => unavailable(id, u),
-                (CheckId::IntegrationFrontendBackend, Ok(t)) => {
-                    frontend_backend::check(&client, t).await
-                }
-                (CheckId::IntegrationCors, Ok(t)) => cors::check(&client, t).await,
-                (CheckId::IntegrationWebsocket, Ok(t)) => {
-                    websocket::check(&client, t, &nginx).await
-                }
-                (CheckId::IntegrationStaticAssets, Ok(t)) => static_assets::check(&client, t).await,
-                (_, Ok(_)) => skipped(id, "not an integration check"),
-            }
-        };
-        if let Ok(t) = &resolved {
-            check = check.evidence("target_mode", if t.remote { "remote" } else { "local" });
-            if !t.roles.evidence.is_empty() {
-                check = check.evidence("roles", t.roles.evidence.clone());
-            }
-        }
-        check.duration = check_started.elapsed();
-        sink.check_completed(GateId::Integration, &check);
-        checks.push(check);
+                check
+            })
+            .await;
     }
-
-    let result = GateResult {
-        id: GateId::Integration,
-        checks,
-        duration: started.elapsed(),
-        ports: Vec::new(),
-    };
-    sink.gate_completed(&result);
-    result
+    scope.finish()
 }
 
 fn skipped(id: CheckId, reason: &str) -> CheckResult {

@@ -1,6 +1,6 @@
 //! Running the startup gate.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -8,7 +8,7 @@ use super::launch::{self, Ready, ServiceRun, Settings};
 use super::services::{self, Mode};
 use super::{databases, env_vars, external};
 use crate::check::{CheckId, CheckResult, Finding, GateId, GateResult, Severity, Status};
-use crate::gates::GateCtx;
+use crate::gates::{GateCtx, GateScope};
 use crate::process::Ending;
 use crate::report::{Event, EventSink};
 
@@ -20,46 +20,19 @@ const DEFAULT_P95: Duration = Duration::from_secs(1);
 
 /// Run the six startup checks.
 pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
-    let started = Instant::now();
-    sink.gate_started(GateId::Startup);
-    let mut checks = Vec::new();
+    let scope = GateScope::begin(ctx, sink, GateId::Startup);
 
-    let env = env_vars::check(&ctx.project);
-    sink.check_completed(GateId::Startup, &env);
-    checks.push(env);
-
-    let databases = if ctx.skipped(CheckId::StartupDatabaseConnections) {
-        CheckResult::new(
-            CheckId::StartupDatabaseConnections,
-            Status::Skipped {
-                reason: "skipped with --skip".to_owned(),
-            },
-            "skipped with --skip",
-        )
-    } else if let Some(cancelled) = ctx.cancelled_check(CheckId::StartupDatabaseConnections) {
-        cancelled
-    } else {
-        databases::check(ctx).await
-    };
-    sink.check_completed(GateId::Startup, &databases);
-    checks.push(databases);
-
-    let external = if ctx.skipped(CheckId::StartupExternalServices) {
-        let reason = "skipped with --skip".to_owned();
-        CheckResult::new(
-            CheckId::StartupExternalServices,
-            Status::Skipped {
-                reason: reason.clone(),
-            },
-            reason,
-        )
-    } else if let Some(cancelled) = ctx.cancelled_check(CheckId::StartupExternalServices) {
-        cancelled
-    } else {
-        external::check(ctx).await
-    };
-    sink.check_completed(GateId::Startup, &external);
-    checks.push(external);
+    scope
+        .check(CheckId::StartupEnvVars, async {
+            env_vars::check(&ctx.project)
+        })
+        .await;
+    scope
+        .check(CheckId::StartupDatabaseConnections, databases::check(ctx))
+        .await;
+    scope
+        .check(CheckId::StartupExternalServices, external::check(ctx))
+        .await;
 
     let cfg = &ctx.project.config.startup;
     let settings = Settings {
@@ -78,92 +51,59 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
         (Mode::Dev, CheckId::StartupDevMode),
         (Mode::Prod, CheckId::StartupProdMode),
     ] {
-        let check_started = Instant::now();
-        let not_selected = match (ctx.env, mode) {
-            (Some(crate::cli::EnvMode::Dev), Mode::Prod) => Some("not selected: --env dev"),
-            (Some(crate::cli::EnvMode::Prod), Mode::Dev) => Some("not selected: --env prod"),
-            _ => None,
-        };
-        let mut check = if let Some(reason) = not_selected {
-            CheckResult::new(
-                id,
-                Status::Skipped {
-                    reason: reason.to_owned(),
-                },
-                reason,
-            )
-        } else if ctx.skipped(id) {
-            let reason = "skipped with --skip".to_owned();
-            CheckResult::new(
-                id,
-                Status::Skipped {
-                    reason: reason.clone(),
-                },
-                reason,
-            )
-        } else if let Some(cancelled) = ctx.cancelled_check(id) {
-            cancelled
-        } else if services.iter().all(|s| s.launch(mode).is_none()) {
-            let reason = match errors.first() {
-                Some(e) => format!("cannot read {e}"),
-                None if services.is_empty() => "no service to start: no start command configured or detected (package.json dev/start scripts or server.js, Procfile web, a Python ASGI/WSGI app, Cargo binary, go.mod, Dockerfile CMD)".to_owned(),
-                None => {
-                    let why: Vec<String> = services
-                        .iter()
-                        .filter_map(|s| s.prod_skip.as_ref().map(|w| format!("{}: {w}", s.name)))
-                        .collect();
-                    if mode == Mode::Prod && !why.is_empty() {
-                        format!("no production server to start: {}", why.join("; "))
+        scope
+            .check(id, async {
+                if services.iter().all(|s| s.launch(mode).is_none()) {
+                    let reason = match errors.first() {
+                        Some(e) => format!("cannot read {e}"),
+                        None if services.is_empty() => "no service to start: no start command configured or detected (package.json dev/start scripts or server.js, Procfile web, a Python ASGI/WSGI app, Cargo binary, go.mod, Dockerfile CMD)".to_owned(),
+                        None => {
+                            let why: Vec<String> = services
+                                .iter()
+                                .filter_map(|s| {
+                                    s.prod_skip.as_ref().map(|w| format!("{}: {w}", s.name))
+                                })
+                                .collect();
+                            if mode == Mode::Prod && !why.is_empty() {
+                                format!("no production server to start: {}", why.join("; "))
+                            } else {
+                                format!("no service has a {} start command", mode.name())
+                            }
+                        }
+                    };
+                    return if errors.is_empty() {
+                        CheckResult::new(
+                            id,
+                            Status::Skipped {
+                                reason: reason.clone(),
+                            },
+                            reason,
+                        )
                     } else {
-                        format!("no service has a {} start command", mode.name())
-                    }
+                        CheckResult::new(id, Status::Error, reason)
+                    };
                 }
-            };
-            if errors.is_empty() {
-                CheckResult::new(
-                    id,
-                    Status::Skipped {
-                        reason: reason.clone(),
-                    },
-                    reason,
-                )
-            } else {
-                CheckResult::new(id, Status::Error, reason)
-            }
-        } else {
-            // The last mode that runs stays up when a later gate (integration) will probe it.
-            let last = mode == Mode::Prod
-                || services.iter().all(|s| s.prod.is_none())
-                || ctx.skipped(CheckId::StartupProdMode)
-                || ctx.env == Some(crate::cli::EnvMode::Dev);
-            let keep = ctx.keep_live && last;
-            let runs = launch::run_mode(ctx, sink, &services, mode, &settings, keep).await;
-            let check = mode_check(id, mode, &runs, &services, ctx);
-            record_environment(ctx, mode, &runs);
-            all_runs.push((mode, runs));
-            check
-        };
-        check.duration = check_started.elapsed();
-        sink.check_completed(GateId::Startup, &check);
-        checks.push(check);
+                // The last mode that runs stays up when a later gate (integration) will probe
+                // it.
+                let last = mode == Mode::Prod
+                    || services.iter().all(|s| s.prod.is_none())
+                    || ctx.skipped(CheckId::StartupProdMode);
+                let keep = ctx.keep_live && last;
+                let runs = launch::run_mode(ctx, sink, &services, mode, &settings, keep).await;
+                let check = mode_check(id, mode, &runs, &services, ctx);
+                record_environment(ctx, mode, &runs);
+                all_runs.push((mode, runs));
+                check
+            })
+            .await;
     }
 
-    let health = ctx
-        .cancelled_check(CheckId::StartupHealthChecks)
-        .unwrap_or_else(|| {
+    scope
+        .check(CheckId::StartupHealthChecks, async {
             health_check(&all_runs, cfg.health_p95.unwrap_or(DEFAULT_P95), ctx, sink)
-        });
-    sink.check_completed(GateId::Startup, &health);
-    checks.push(health);
-
-    let result = GateResult {
-        id: GateId::Startup,
-        checks,
-        duration: started.elapsed(),
-        ports: Vec::new(),
-    };
-    sink.gate_completed(&result);
-    result
+        })
+        .await;
+    scope.finish()
 }
 
 fn url(run: &ServiceRun) -> Option<String> {
@@ -190,7 +130,7 @@ fn mode_check(
     for run in runs {
         let ending = run.finished.as_ref().map(|f| &f.ending);
         if let Some(Ending::Cancelled(reason)) = ending {
-            cancelled.get_or_insert(*reason);
+            cancelled = Some(*reason);
         }
         let stop = run.finished.as_ref().map(|f| &f.stop);
         if let Some(stop) = stop {
@@ -285,7 +225,11 @@ fn mode_check(
         }));
     }
     let (status, message) = if let Some(reason) = cancelled {
-        crate::gates::context::cut_short(reason, &format!("the {} start", mode.name()))
+        crate::gates::cancelled_status(
+            reason,
+            &format!("starting in {} mode", mode.name()),
+            ctx.timeout,
+        )
     } else if problems.is_empty() && !elsewhere.is_empty() {
         (
             Status::Warning,

@@ -1,0 +1,159 @@
+//! The commands that run no gate (`schema`, `man`, `completions`, `init`), the `ports allocate`
+//! step that runs before the ports gate, and the usage-error document.
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Command, PortsAction};
+use crate::exit;
+use crate::project::{Env, Project};
+use crate::report::{self, Event, EventSink, RunError, RunRecord};
+
+/// `schema`: the report's JSON Schema.
+pub(super) fn schema() -> u8 {
+    report::write_stdout(&report::schema_json());
+    exit::READY
+}
+
+/// `man`: the man page (roff).
+pub(super) fn man() -> u8 {
+    let mut out = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut out) {
+        tracing::error!("cannot render the man page: {e}");
+        return exit::USAGE_OR_CONFIG;
+    }
+    report::write_stdout(&String::from_utf8_lossy(&out));
+    exit::READY
+}
+
+/// `completions SHELL`.
+pub(super) fn completions(shell: clap_complete::Shell) -> u8 {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "devops-agent", &mut out);
+    report::write_stdout(&String::from_utf8_lossy(&out));
+    exit::READY
+}
+
+/// `init`: write the configuration and print what was written as one JSON object.
+pub(super) fn init(cli: &Cli, force: bool) -> u8 {
+    confine(cli);
+    let outcome = Project::load(&cli.global.project, cli.global.config.as_deref())
+        .map_err(|e| e.to_string())
+        .and_then(|project| crate::init::write(&project, force).map_err(|e| e.to_string()));
+    match outcome {
+        Ok(written) => {
+            let mut text = serde_json::to_string_pretty(&written).unwrap_or_default();
+            text.push('\n');
+            report::write_stdout(&text);
+            exit::READY
+        }
+        Err(message) => {
+            tracing::error!("{message}");
+            let mut text = serde_json::to_string_pretty(&serde_json::json!({ "error": message }))
+                .unwrap_or_default();
+            text.push('\n');
+            report::write_stdout(&text);
+            exit::USAGE_OR_CONFIG
+        }
+    }
+}
+
+/// `ports allocate`: give every port variable a free, reserved port in the project's `.env`,
+/// then reload the environment so the ports gate checks the new values.
+pub(super) fn allocate_ports(project: &mut Project, sink: &EventSink) -> Result<(), RunError> {
+    let decls = crate::gates::ports::collect(project);
+    let (allocations, env_path) =
+        crate::gates::ports::allocate(project, decls, &crate::gates::ports::state_dir()).map_err(
+            |e| RunError {
+                message: format!("ports allocate: {e}"),
+                file: None,
+                line: None,
+                column: None,
+            },
+        )?;
+    sink.emit(&Event::PortsAllocated {
+        ports: allocations
+            .iter()
+            .map(|a| (a.variable.clone(), a.port))
+            .collect(),
+        env_file: project.relative(&env_path),
+    });
+    for a in &allocations {
+        tracing::info!("{} = {} ({})", a.variable, a.port, a.service);
+    }
+    project.env = Env::load(&project.root);
+    Ok(())
+}
+
+/// Bad flags: clap's message on stderr, and still one JSON document on stdout so a program
+/// parsing it learns what went wrong. `--help` and `--version` print as usual.
+pub(super) fn usage_error(e: &clap::Error) -> u8 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                exit::USAGE_OR_CONFIG
+            } else {
+                exit::READY
+            }
+        }
+        _ => {
+            let _ = e.print();
+            let message = e
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or("invalid usage")
+                .trim_start_matches("error: ")
+                .to_owned();
+            let record = RunRecord {
+                command: "usage".to_owned(),
+                timestamp: report::now_rfc3339(),
+                project: std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
+                errors: vec![RunError {
+                    message,
+                    file: None,
+                    line: None,
+                    column: None,
+                }],
+                config_error: true,
+                ..RunRecord::default()
+            };
+            report::write_stdout(&report::render_json(&report::assemble(&record)));
+            exit::USAGE_OR_CONFIG
+        }
+    }
+}
+
+/// Every file read from here on must be inside the project, the `--config` file or the state
+/// directory ([`crate::fsread`]).
+pub(super) fn confine(cli: &Cli) {
+    crate::fsread::confine_to(&cli.global.project);
+    if let Some(config) = &cli.global.config {
+        crate::fsread::allow(config);
+    }
+    crate::fsread::allow(&crate::gates::ports::state_dir());
+}
+
+/// The command's name in the report (`meta.command`).
+pub(super) fn name(command: &Command) -> &'static str {
+    match command {
+        Command::Validate { .. } => "validate",
+        Command::Deps => "deps",
+        Command::Build => "build",
+        Command::Startup { .. } => "startup",
+        Command::Integration { .. } => "integration",
+        Command::Ports { action: None } => "ports",
+        Command::Ports {
+            action: Some(PortsAction::Allocate),
+        } => "ports allocate",
+        Command::Schema => "schema",
+        Command::Completions { .. } => "completions",
+        Command::Init { .. } => "init",
+        Command::Man => "man",
+    }
+}

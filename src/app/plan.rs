@@ -1,0 +1,150 @@
+//! What a command runs, decided once from the command line before anything starts: the gates
+//! in order, the checks excluded with the reason each reports, and whether a failed gate stops
+//! the ones that depend on it.
+
+use std::collections::BTreeMap;
+
+use crate::check::{CheckId, GateId};
+use crate::cli::{Command, EnvMode, Selection};
+use crate::gates::Plan;
+
+/// The plan of `command`, or a usage error naming the unknown gate or check (a typo must not
+/// silently run, or skip, something else).
+pub(super) fn plan(command: &Command) -> Result<Plan, String> {
+    let gates = match command {
+        Command::Validate { selection, .. } => {
+            check_names(selection)?;
+            GateId::ALL
+                .iter()
+                .copied()
+                .filter(|g| {
+                    selection.gates.is_empty() || selection.gates.iter().any(|s| s == g.as_str())
+                })
+                .filter(|g| !selection.skip.iter().any(|s| s == g.as_str()))
+                .collect()
+        }
+        Command::Ports { .. } => vec![GateId::Ports],
+        Command::Deps => vec![GateId::Deps],
+        Command::Build => vec![GateId::Build],
+        Command::Startup { .. } => vec![GateId::Startup],
+        Command::Integration { .. } => vec![GateId::Integration],
+        Command::Schema | Command::Completions { .. } | Command::Init { .. } | Command::Man => {
+            Vec::new()
+        }
+    };
+    let (excluded, keep_going) = match command {
+        Command::Validate { selection, .. } => (excluded(selection), selection.keep_going),
+        Command::Startup { env } | Command::Integration { env, .. } => (not_selected(*env), false),
+        _ => (BTreeMap::new(), false),
+    };
+    Ok(Plan {
+        gates,
+        excluded,
+        keep_going,
+    })
+}
+
+fn check_names(selection: &Selection) -> Result<(), String> {
+    let gates: Vec<&str> = GateId::ALL.iter().map(|g| g.as_str()).collect();
+    for name in &selection.gates {
+        if GateId::parse(name).is_none() {
+            return Err(format!(
+                "--gates: unknown gate `{name}` (one of {})",
+                gates.join(", ")
+            ));
+        }
+    }
+    for name in &selection.skip {
+        if GateId::parse(name).is_none() && CheckId::matching(name).is_empty() {
+            return Err(format!(
+                "--skip: `{name}` is neither a gate ({}) nor a check id",
+                gates.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The startup mode `--env` leaves out, with the reason its check reports.
+fn not_selected(env: Option<EnvMode>) -> BTreeMap<CheckId, String> {
+    let mut excluded = BTreeMap::new();
+    match env {
+        Some(EnvMode::Dev) => {
+            excluded.insert(
+                CheckId::StartupProdMode,
+                "not selected: --env dev".to_owned(),
+            );
+        }
+        Some(EnvMode::Prod) => {
+            excluded.insert(
+                CheckId::StartupDevMode,
+                "not selected: --env prod".to_owned(),
+            );
+        }
+        None => {}
+    }
+    excluded
+}
+
+/// Checks excluded by `--skip` and `--env`, each with the reason its `skipped` result gives.
+fn excluded(selection: &Selection) -> BTreeMap<CheckId, String> {
+    let mut excluded = not_selected(selection.env);
+    for name in &selection.skip {
+        let mut ids = CheckId::matching(name);
+        if let Some(gate) = GateId::parse(name) {
+            ids.extend(gate.checks());
+        }
+        for id in ids {
+            excluded.insert(id, "skipped with --skip".to_owned());
+        }
+    }
+    excluded
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    fn plan_of(args: &[&str]) -> Result<Plan, String> {
+        let cli = Cli::try_parse_from(std::iter::once("devops-agent").chain(args.iter().copied()))
+            .expect("valid arguments");
+        plan(&cli.command)
+    }
+
+    #[test]
+    fn skip_excludes_checks_by_short_and_full_id_and_gate() {
+        let plan = plan_of(&[
+            "validate",
+            "S-1",
+            "--skip",
+            "dev_build,build.prod_build,ports",
+        ])
+        .expect("plan");
+        assert!(plan.excluded.contains_key(&CheckId::BuildDevBuild));
+        assert!(plan.excluded.contains_key(&CheckId::BuildProdBuild));
+        assert!(!plan.excluded.contains_key(&CheckId::BuildBundleSize));
+        assert!(!plan.gates.contains(&GateId::Ports));
+        assert!(plan.gates.contains(&GateId::Build));
+    }
+
+    #[test]
+    fn env_says_which_mode_was_not_selected() {
+        let plan = plan_of(&["validate", "S-1", "--env", "dev"]).expect("plan");
+        assert_eq!(
+            plan.excluded
+                .get(&CheckId::StartupProdMode)
+                .map(String::as_str),
+            Some("not selected: --env dev")
+        );
+        assert!(!plan.excluded.contains_key(&CheckId::StartupDevMode));
+    }
+
+    #[test]
+    fn unknown_names_are_usage_errors() {
+        assert!(plan_of(&["validate", "S-1", "--gates", "biuld"]).is_err());
+        assert!(plan_of(&["validate", "S-1", "--skip", "bundle_sise"]).is_err());
+    }
+}
