@@ -127,7 +127,7 @@ pub(crate) fn assert_events_agree(report: &Value, events: &[Value]) {
         reported,
         "check_completed events for checks the report does not have"
     );
-    if let Some(done) = of("validation_complete").last() {
+    if let Some(done) = of("validation_complete").next_back() {
         assert_eq!(
             done["deployment_ready"],
             report["sprint_validation"]["deployment_ready"]
