@@ -49,7 +49,13 @@ pub struct GlobalArgs {
     pub output: Vec<String>,
 
     /// Write the JSONL event stream to FILE as it happens.
-    #[arg(long, global = true, value_name = "FILE", env = "DEVOPS_AGENT_EVENTS")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "DEVOPS_AGENT_EVENTS",
+        hide_env_values = true
+    )]
     pub events: Option<PathBuf>,
 
     /// Deadline for the whole run, e.g. `90s`, `10m`.
