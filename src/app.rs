@@ -28,7 +28,7 @@ pub fn run() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return ExitCode::from(commands::usage_error(&e)),
     };
-    init_logging(&cli);
+    commands::init_logging(&cli);
     let code = match &cli.command {
         Command::Schema => commands::schema(),
         Command::Man => commands::man(),
@@ -59,26 +59,6 @@ pub fn run() -> ExitCode {
         },
     };
     ExitCode::from(code)
-}
-
-fn init_logging(cli: &Cli) {
-    let level = if cli.global.quiet {
-        "error"
-    } else {
-        match cli.global.verbose {
-            0 => "warn",
-            1 => "info",
-            _ => "debug",
-        }
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DEVOPS_AGENT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(report::RedactingStderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
 }
 
 /// A command that runs gates: plan, load, run, report.

@@ -157,3 +157,24 @@ pub(super) fn name(command: &Command) -> &'static str {
         Command::Man => "man",
     }
 }
+
+/// Logs on stderr, redacted: `-q` errors only, `-v`/`-vv` more, `DEVOPS_AGENT_LOG` a filter.
+pub(super) fn init_logging(cli: &Cli) {
+    let level = if cli.global.quiet {
+        "error"
+    } else {
+        match cli.global.verbose {
+            0 => "warn",
+            1 => "info",
+            _ => "debug",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DEVOPS_AGENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(report::RedactingStderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
