@@ -255,7 +255,11 @@ impl Running {
     /// unless it had already exited on its own — then whatever it left running is recorded in
     /// [`Finished::left_running`] before it is stopped.
     pub async fn stop(mut self, grace: Duration, ending: Ending) -> Finished {
+        // A command stopped for its timeout or a cancellation is recorded that way even when it
+        // happened to exit in the moment between the decision and this stop.
+        let decided = matches!(ending, Ending::TimedOut | Ending::Cancelled(_));
         if self.exited.is_none()
+            && !decided
             && let Ok(Some(status)) = self.child.try_wait()
         {
             self.exited = Some(ending_of(status));

@@ -8,6 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+/// Numbers the commands of the whole process: cgroup names and `DEVOPS_AGENT_JOB` tags. Shared by
+/// every [`Processes`], so two runs in one process (the tests, a long-lived server) never hand
+/// out the same tag, and one's stop never claims the other's orphans.
+static NEXT_JOB: AtomicU64 = AtomicU64::new(1);
+
 use tokio::sync::watch;
 
 use super::containment::{self, Enclosure, ProcInfo, RunCgroup, StopReport};
@@ -35,8 +40,6 @@ struct Inner {
     cancel: watch::Sender<Option<CancelReason>>,
     /// The run's cgroup, decided at the first command (`None`: cgroups are not usable).
     cgroup: OnceLock<Option<RunCgroup>>,
-    /// Numbers the commands: cgroup names and `DEVOPS_AGENT_JOB` tags.
-    next: AtomicU64,
 }
 
 impl Drop for Inner {
@@ -68,7 +71,6 @@ impl Processes {
                 running: Mutex::new(BTreeMap::new()),
                 cancel,
                 cgroup: OnceLock::new(),
-                next: AtomicU64::new(1),
             }),
         }
     }
@@ -145,7 +147,7 @@ impl Processes {
 
     /// A cgroup (where usable) and a tag for the next command.
     pub(crate) fn prepare(&self) -> Prepared {
-        let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let n = NEXT_JOB.fetch_add(1, Ordering::Relaxed);
         let tag = format!("{}-{n}", std::process::id());
         let cgroup = self
             .inner
