@@ -13,7 +13,9 @@ fn boilerplate(line: &str) -> bool {
         || lower.starts_with("npm warn")
         || lower.contains("elifecycle")
         || lower.starts_with("error command failed with exit code")
-        || lower.starts_with("info visit https://yarnpkg.com")
+        // yarn's footer pointing at its documentation ("info Visit https://… for documentation
+        // about this command").
+        || (lower.starts_with("info visit ") && lower.contains("for documentation"))
         || lower.starts_with("yarn run v")
         || lower.starts_with("$ ")
         || lower.starts_with("done in ")
