@@ -487,7 +487,14 @@ async fn wait_ready(
                         .into_iter()
                         .chain(others.into_iter().map(|s| (s.port, Some(s))));
                     for (p, seen) in candidates {
-                        if let Some((addr, _)) = tcp_connect(p, Duration::from_millis(200)).await {
+                        if let Some((addr, stream)) =
+                            tcp_connect(p, Duration::from_millis(200)).await
+                        {
+                            // Close the probing connection before asking over HTTP: a `_`
+                            // pattern would keep it open through the requests, and a server
+                            // with one synchronous worker (gunicorn's default) would serve that
+                            // idle connection and never answer them.
+                            drop(stream);
                             let (ready, got) = answer(addr, service.health.as_deref()).await;
                             *statuses
                                 .lock()
