@@ -24,7 +24,6 @@ pub(crate) const ANGULAR: Framework = Framework {
         },
         &["--port"],
     )],
-    default_port: Some(4200),
     url_markers: &["Local:", "listening on"],
     no_prod_server: Some(
         "ng serve is the development server; an Angular app is deployed as the static files of dist/ (serve them with a static server)",
@@ -76,7 +75,7 @@ mod tests {
         .unwrap();
         let dirs: Vec<String> = outputs(dir.path()).into_iter().map(|o| o.dir).collect();
         assert_eq!(dirs, ["dist/admin/browser", "dist/shop-app/browser"]);
-        for f in super::super::ALL {
+        for f in super::super::catalogue::ALL {
             if f.ecosystem == super::super::Ecosystem::Node && !["angular", "node"].contains(&f.id)
             {
                 assert!(

@@ -25,7 +25,6 @@ pub(crate) const ASTRO: Framework = Framework {
         ServerCommand::new(&["astro", "dev"], Mode::Dev, PORT, PINS),
         ServerCommand::new(&["astro", "preview"], Mode::Prod, PORT, PINS),
     ],
-    default_port: Some(4321),
     url_markers: &["Local"],
     env_files: VITE_ENV_FILES,
     outputs,

@@ -25,13 +25,11 @@ pub(crate) const CRA: Framework = Framework {
             &["PORT="],
         )
     }],
-    default_port: Some(3000),
     url_markers: &["Local:"],
     env_files: FLOW_ENV_FILES,
     no_prod_server: Some(
         "react-scripts start is the development server; a Create React App is deployed as the static files of build/ (serve them with a static server, e.g. `npx serve -s build`)",
     ),
-    static_output: Some("build"),
     outputs,
     ..Framework::BASE
 };

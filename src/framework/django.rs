@@ -24,7 +24,6 @@ pub(crate) const DJANGO: Framework = Framework {
             &[],
         ),
     ],
-    default_port: Some(8000),
     url_markers: &["development server at"],
     ..Framework::BASE
 };

@@ -28,7 +28,6 @@ pub(crate) const FASTAPI: Framework = Framework {
             &["-b", "--bind"],
         ),
     ],
-    default_port: Some(8000),
     url_markers: &["running on", "Running on"],
     ..Framework::BASE
 };

@@ -18,7 +18,6 @@ pub(crate) const FLASK: Framework = Framework {
         },
         &["--port", "-p", "FLASK_RUN_PORT="],
     )],
-    default_port: Some(5000),
     url_markers: &["Running on"],
     ..Framework::BASE
 };

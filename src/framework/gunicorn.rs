@@ -16,7 +16,6 @@ pub(crate) const GUNICORN: Framework = Framework {
         ServerCommand::new(&["gunicorn", "*"], Mode::Either, PORT, PINS),
         ServerCommand::new(&["gunicorn"], Mode::Either, PORT, PINS),
     ],
-    default_port: Some(8000),
     url_markers: &["Listening at:"],
     ..Framework::BASE
 };

@@ -5,11 +5,6 @@
 //! their own guesses, so a fact about Vite is written once.
 
 #![allow(
-    dead_code,
-    unused_imports,
-    reason = "the catalogue is kept whole (default ports, static outputs, ALL) for `list` and the build gate (issue 19), which read facts startup does not"
-)]
-#![allow(
     clippy::needless_update,
     reason = "every entry ends with `..Framework::BASE`, so a new field touches only the entries that know it"
 )]
@@ -37,10 +32,7 @@ mod remix;
 mod sveltekit;
 mod vite;
 
-pub(crate) use catalogue::{ALL, Recognised, by_id, detect, recognise};
-pub(crate) use command::{Invocation, pinned_port, segments, with_port};
-pub(crate) use log_url::{LogUrl, urls_in_log};
-pub(crate) use model::{
-    DevBuild, Ecosystem, Framework, Mode, Output, PortStyle, Role, ServerCommand, VITE_ENV_FILES,
-    WarningPattern,
-};
+pub(crate) use catalogue::{by_id, detect, recognise};
+pub(crate) use command::{pinned_port, segments, with_port};
+pub(crate) use log_url::urls_in_log;
+pub(crate) use model::{DevBuild, Ecosystem, Framework, Mode, Output, PortStyle, Role};

@@ -101,8 +101,6 @@ pub(crate) struct Framework {
     pub(crate) packages: &'static [&'static str],
     /// Its server commands.
     pub(crate) commands: &'static [ServerCommand],
-    /// The port it listens on when told nothing.
-    pub(crate) default_port: Option<u16>,
     /// Text before the URL in the line where it announces it is listening (`Local:`).
     pub(crate) url_markers: &'static [&'static str],
     /// The `.env` files it loads, lowest precedence first; `{mode}` is `development` or
@@ -111,9 +109,6 @@ pub(crate) struct Framework {
     /// Why there is no production server to start, when there is none (CRA, Angular: the
     /// production app is the static build).
     pub(crate) no_prod_server: Option<&'static str>,
-    /// The directory its production build writes static files to, when it serves them with
-    /// a plain static server (CRA `build`).
-    pub(crate) static_output: Option<&'static str>,
     /// How its development build runs, or why it has none.
     pub(crate) dev_build: DevBuild,
     /// Where the production build puts what the browser loads, given the app directory (some
@@ -135,11 +130,9 @@ impl Framework {
         role: Role::Backend,
         packages: &[],
         commands: &[],
-        default_port: None,
         url_markers: &[],
         env_files: &[".env"],
         no_prod_server: None,
-        static_output: None,
         dev_build: DevBuild::Script,
         outputs: no_outputs,
         build_warnings: &[],

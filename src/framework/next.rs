@@ -35,7 +35,6 @@ pub(crate) const NEXT: Framework = Framework {
         },
         ServerCommand::new(&["next"], Mode::Dev, PORT, PINS),
     ],
-    default_port: Some(3000),
     url_markers: &["Local:"],
     env_files: FLOW_ENV_FILES,
     dev_build: DevBuild::None(

@@ -29,7 +29,6 @@ pub(crate) const NODE: Framework = Framework {
         ServerCommand::new(&["tsx", "*"], Mode::Either, PORT, PINS),
         ServerCommand::new(&["ts-node", "*"], Mode::Either, PORT, PINS),
     ],
-    default_port: Some(3000),
     url_markers: &["listening", "Listening", "running"],
     ..Framework::BASE
 };

@@ -32,7 +32,6 @@ pub(crate) const NUXT: Framework = Framework {
             &["PORT="],
         ),
     ],
-    default_port: Some(3000),
     url_markers: &["Local:"],
     outputs,
     ..Framework::BASE

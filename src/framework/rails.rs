@@ -21,7 +21,6 @@ pub(crate) const RAILS: Framework = Framework {
         ServerCommand::new(&["puma"], Mode::Either, PORT, PINS),
         ServerCommand::new(&["puma", "*"], Mode::Either, PORT, PINS),
     ],
-    default_port: Some(3000),
     url_markers: &["Listening on"],
     ..Framework::BASE
 };

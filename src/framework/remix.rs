@@ -33,7 +33,6 @@ pub(crate) const REMIX: Framework = Framework {
             &["PORT="],
         ),
     ],
-    default_port: Some(3000),
     url_markers: &["Local:", "[remix-serve]"],
     env_files: VITE_ENV_FILES,
     outputs,

@@ -35,7 +35,6 @@ pub(crate) const SVELTEKIT: Framework = Framework {
             &["PORT="],
         ),
     ],
-    default_port: Some(5173),
     url_markers: &["Local:"],
     env_files: VITE_ENV_FILES,
     outputs,

@@ -28,7 +28,6 @@ pub(crate) const VITE: Framework = Framework {
         ServerCommand::new(&["vite", "preview"], Mode::Prod, PORT, PINS),
         ServerCommand::new(&["vite"], Mode::Dev, PORT, PINS),
     ],
-    default_port: Some(5173),
     url_markers: &["Local:"],
     env_files: VITE_ENV_FILES,
     outputs,

@@ -578,10 +578,9 @@ pub(crate) fn api_base(project: &Project, targets: &Targets) -> Option<ApiBase> 
     };
     let mode = if mode.is_empty() { "production" } else { mode };
     let mut names: Vec<String> = framework
-        .map_or(crate::framework::VITE_ENV_FILES, |f| f.env_files)
-        .iter()
-        .map(|f| f.replace("{mode}", mode))
-        .collect();
+        .or_else(|| crate::framework::by_id("vite"))
+        .map(|f| f.env_files_for(mode))
+        .unwrap_or_default();
     names.reverse();
     let mut files: Vec<(&str, String)> = Vec::new();
     if !targets.remote {
