@@ -96,8 +96,12 @@ pub enum Command {
     ///
     /// Gates run in order: ports (published ports come from env vars with defaults and are
     /// free), deps (declared dependencies installed, lock files valid, no conflicts), build (dev
-    /// and production builds succeed within budgets). The report's `sprint_validation` carries the story id, `deployment_ready` and the
-    /// blocking issues; the exit code is 0 only when the story is deployment ready.
+    /// and production builds succeed within budgets), startup (the app starts in each mode,
+    /// becomes ready and stops cleanly; env vars, databases, external services, health) and
+    /// integration (the running frontend reaches the backend: API base, proxy, CORS, WebSocket,
+    /// static assets, CDN); see `devops-agent startup --help` and `integration --help`. The
+    /// report's `sprint_validation` carries the story id, `deployment_ready` and the blocking
+    /// issues; the exit code is 0 only when the story is deployment ready.
     Validate {
         /// The story being validated, e.g. STORY-123.
         #[arg(value_name = "STORY_ID")]

@@ -114,31 +114,46 @@ fn help_says_what_each_command_checks() {
     assert!(out.stdout.contains("devops-agent"));
 }
 
-/// The README's usage block is the real `--help` output.
+/// The README's usage blocks are the real `--help` output: the top level, and `validate`,
+/// `startup` and `integration`, whose flags (`--gates`, `--skip`, `--env`) and readiness rules
+/// users look up there.
 #[test]
 fn readme_usage_matches_help() {
-    let state = tempfile::tempdir().unwrap();
-    let mut cmd = devops_agent(state.path());
-    cmd.arg("--help");
-    let help = run(cmd).stdout;
     let readme =
         std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
             .unwrap();
-    let start = readme
-        .find("<!-- help:start -->")
-        .expect("help:start marker")
-        + "<!-- help:start -->".len();
-    let end = readme.find("<!-- help:end -->").expect("help:end marker");
-    let block = readme[start..end]
-        .trim()
-        .trim_start_matches("```text")
-        .trim_end_matches("```")
-        .trim();
     let normalize =
         |text: &str| -> Vec<String> { text.lines().map(|l| l.trim_end().to_owned()).collect() };
-    assert_eq!(
-        normalize(block),
-        normalize(help.trim()),
-        "README usage is stale: paste `devops-agent --help`"
-    );
+    for (marker, args) in [
+        ("help", &["--help"][..]),
+        ("help-validate", &["validate", "--help"][..]),
+        ("help-startup", &["startup", "--help"][..]),
+        ("help-integration", &["integration", "--help"][..]),
+    ] {
+        let state = tempfile::tempdir().unwrap();
+        let mut cmd = devops_agent(state.path());
+        cmd.args(args);
+        let out = run(cmd);
+        assert_eq!(out.code, 0, "{args:?}");
+        let open = format!("<!-- {marker}:start -->");
+        let close = format!("<!-- {marker}:end -->");
+        let start = readme
+            .find(&open)
+            .unwrap_or_else(|| panic!("{open} marker in README.md"))
+            + open.len();
+        let end = readme
+            .find(&close)
+            .unwrap_or_else(|| panic!("{close} marker in README.md"));
+        let block = readme[start..end]
+            .trim()
+            .trim_start_matches("```text")
+            .trim_end_matches("```")
+            .trim();
+        assert_eq!(
+            normalize(block),
+            normalize(out.stdout.trim()),
+            "README usage block {marker} is stale: paste `devops-agent {}`",
+            args.join(" ")
+        );
+    }
 }
