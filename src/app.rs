@@ -31,6 +31,8 @@ pub fn run() -> ExitCode {
     commands::init_logging(&cli);
     let code = match &cli.command {
         Command::Schema => commands::schema(),
+        Command::List => commands::list(cli.global.format),
+        Command::Explain { check } => commands::explain(check, cli.global.format),
         Command::Man => commands::man(),
         Command::Init { force } => commands::init(&cli, *force),
         Command::Completions { shell } => commands::completions(*shell),

@@ -200,6 +200,17 @@ pub enum Command {
         #[arg(long, value_enum, value_name = "MODE")]
         env: Option<EnvMode>,
     },
+    /// List every check: its id, gate, title and what it verifies (`--format human` for a
+    /// table; any other format prints JSON).
+    List,
+    /// Explain one check: what it verifies, where it looks, the configuration keys that change
+    /// it and how its typical failures are fixed (`--format human` for text; any other format
+    /// prints JSON).
+    Explain {
+        /// The check id, e.g. `ports.no_conflicts`, or the part after the dot.
+        #[arg(value_name = "CHECK_ID")]
+        check: String,
+    },
     /// Print the JSON Schema every report validates against.
     Schema,
     /// Print the man page (roff) to stdout: `devops-agent man > devops-agent.1`.

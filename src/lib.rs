@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 pub mod dotenv;
 pub mod exit;
+pub mod explain;
 mod framework;
 pub mod fsread;
 #[doc(hidden)]

@@ -1,9 +1,11 @@
 //! The commands that run no gate (`schema`, `man`, `completions`, `init`), the `ports allocate`
 //! step that runs before the ports gate, and the usage-error document.
 
+use std::fmt::Write as _;
+
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, PortsAction};
+use crate::cli::{Cli, Command, Format, PortsAction};
 use crate::exit;
 use crate::project::{Env, Project};
 use crate::report::{self, Event, EventSink, RunError, RunRecord};
@@ -12,6 +14,75 @@ use crate::report::{self, Event, EventSink, RunError, RunRecord};
 pub(super) fn schema() -> u8 {
     report::write_stdout(&report::schema_json());
     exit::READY
+}
+
+/// `list`: every check, as a table or JSON.
+pub(super) fn list(format: Format) -> u8 {
+    let all = crate::explain::all();
+    if format == Format::Human {
+        let width = all.iter().map(|e| e.id.len()).max().unwrap_or(0);
+        let mut text = String::new();
+        for e in &all {
+            let _ = writeln!(text, "{:width$}  {}", e.id, e.title);
+        }
+        text.push_str(
+            "\n`devops-agent explain CHECK_ID` tells what a check verifies and how to fix it.\n",
+        );
+        report::write_stdout(&text);
+    } else {
+        let rows: Vec<_> = all
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "id": e.id, "gate": e.gate, "title": e.title, "verifies": e.verifies,
+                })
+            })
+            .collect();
+        write_json(&serde_json::json!({ "checks": rows }));
+    }
+    exit::READY
+}
+
+/// `explain CHECK_ID`: one check, as text or JSON. An unknown id is a usage error.
+pub(super) fn explain(name: &str, format: Format) -> u8 {
+    let Some(e) = crate::explain::find(name) else {
+        let message = format!("unknown check `{name}`: `devops-agent list` shows every check id");
+        tracing::error!("{message}");
+        if format != Format::Human {
+            write_json(&serde_json::json!({ "error": message }));
+        }
+        return exit::USAGE_OR_CONFIG;
+    };
+    if format == Format::Human {
+        let mut text = format!(
+            "{} ({} gate)\n{}\n\n{}\n",
+            e.id, e.gate, e.title, e.verifies
+        );
+        let sections: [(&str, &[&str]); 3] = [
+            ("Looks at", e.looks_at),
+            ("Configuration", e.config),
+            ("Typical failures", e.fixes),
+        ];
+        for (heading, items) in sections {
+            if items.is_empty() {
+                continue;
+            }
+            let _ = writeln!(text, "\n{heading}:");
+            for item in items {
+                let _ = writeln!(text, "  • {item}");
+            }
+        }
+        report::write_stdout(&text);
+    } else {
+        write_json(&e);
+    }
+    exit::READY
+}
+
+fn write_json(value: &impl serde::Serialize) {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    report::write_stdout(&text);
 }
 
 /// `man`: the man page (roff).
@@ -152,6 +223,8 @@ pub(super) fn name(command: &Command) -> &'static str {
             action: Some(PortsAction::Allocate),
         } => "ports allocate",
         Command::Schema => "schema",
+        Command::List => "list",
+        Command::Explain { .. } => "explain",
         Command::Completions { .. } => "completions",
         Command::Init { .. } => "init",
         Command::Man => "man",

@@ -28,9 +28,12 @@ pub(super) fn plan(command: &Command) -> Result<Plan, String> {
         Command::Build => vec![GateId::Build],
         Command::Startup { .. } => vec![GateId::Startup],
         Command::Integration { .. } => vec![GateId::Integration],
-        Command::Schema | Command::Completions { .. } | Command::Init { .. } | Command::Man => {
-            Vec::new()
-        }
+        Command::Schema
+        | Command::List
+        | Command::Explain { .. }
+        | Command::Completions { .. }
+        | Command::Init { .. }
+        | Command::Man => Vec::new(),
     };
     let (excluded, keep_going) = match command {
         Command::Validate { selection, .. } => (excluded(selection), selection.keep_going),

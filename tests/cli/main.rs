@@ -2,6 +2,7 @@
 //! real files. One test binary, a module per area.
 
 mod build;
+mod catalogue;
 mod committed_urls;
 mod common;
 mod deps;
