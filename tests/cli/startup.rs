@@ -394,6 +394,127 @@ fn broken_connections_fail_with_reasons_and_no_password() {
     }
 }
 
+/// The probes a connection check made: `(from, kind, ok)`.
+fn connections(db: &serde_json::Value) -> Vec<(String, String, bool)> {
+    db["evidence"]["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["from"][0].as_str().unwrap_or("").to_owned(),
+                c["kind"].as_str().unwrap_or("").to_owned(),
+                c["ok"] == true,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn variable_groups_and_celery_brokers_are_probed() {
+    if !all_services_up() {
+        return;
+    }
+    let dir = project(&[]);
+    // Django-style DB_* with its engine, a Sequelize-style DATABASE_* on MariaDB, a Celery broker.
+    let out = startup(
+        dir.path(),
+        &[
+            ("DB_ENGINE", "django.db.backends.postgresql"),
+            ("DB_HOSTNAME", "127.0.0.1"),
+            ("DB_PORT", "5432"),
+            ("DB_USERNAME", "postgres"),
+            ("DB_NAME", "test"),
+            ("DATABASE_DIALECT", "mariadb"),
+            ("DATABASE_HOST", "127.0.0.1"),
+            ("DATABASE_USER", "root"),
+            ("DATABASE_NAME", "test"),
+            ("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
+        ],
+    );
+    let report = out.report();
+    let db = check(&report, "startup.database_connections");
+    assert_eq!(db["status"], "passed", "{db:#}");
+    let mut got = connections(db);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("CELERY_BROKER_URL".to_owned(), "redis".to_owned(), true),
+            (
+                "DATABASE_* (DATABASE_HOST, DATABASE_DIALECT, DATABASE_USER, DATABASE_NAME)"
+                    .to_owned(),
+                "mysql".to_owned(),
+                true
+            ),
+            (
+                "DB_* (DB_HOSTNAME, DB_ENGINE, DB_PORT, DB_USERNAME, DB_NAME)".to_owned(),
+                "postgres".to_owned(),
+                true
+            ),
+        ]
+    );
+    // Laravel's DB_CONNECTION on MariaDB, and Celery's pyamqp transport on RabbitMQ.
+    let out = startup(
+        dir.path(),
+        &[
+            ("DB_CONNECTION", "mysql"),
+            ("DB_HOST", "127.0.0.1"),
+            ("DB_PORT", "3306"),
+            ("DB_USER", "root"),
+            ("DB_DATABASE", "test"),
+            ("CELERY_BROKER_URL", "pyamqp://guest:guest@127.0.0.1:5672//"),
+        ],
+    );
+    let report = out.report();
+    let db = check(&report, "startup.database_connections");
+    assert_eq!(db["status"], "passed", "{db:#}");
+    let kinds: Vec<String> = connections(db).into_iter().map(|c| c.1).collect();
+    assert!(
+        kinds.contains(&"amqp".to_owned()) && kinds.contains(&"mysql".to_owned()),
+        "{db:#}"
+    );
+
+    // Broken: nothing listens on the group's port, and the broker's port is PostgreSQL's.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let out = startup(
+        dir.path(),
+        &[
+            ("DB_ENGINE", "postgresql"),
+            ("DB_HOST", "127.0.0.1"),
+            ("DB_PORT", &closed),
+            ("DB_USER", "postgres"),
+            ("DB_PASSWORD", "group-secret-77aa"),
+            ("DB_NAME", "test"),
+            ("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5432//"),
+        ],
+    );
+    let report = out.report();
+    assert_eq!(out.code, 1);
+    let db = check(&report, "startup.database_connections");
+    assert_eq!(db["status"], "failed", "{db:#}");
+    let message = db["message"].as_str().unwrap();
+    assert!(message.starts_with("2 of 2 connection(s) failed"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "DB_* (DB_HOST, DB_ENGINE, DB_PORT, DB_USER, DB_PASSWORD, DB_NAME) (postgres://postgres:***@127.0.0.1:{closed}/test): "
+        )) && message.contains("connection refused"),
+        "{message}"
+    );
+    assert!(
+        message.contains("CELERY_BROKER_URL (amqp://")
+            && message.contains("@127.0.0.1:5432/")
+            && message.contains("did not speak"),
+        "{message}"
+    );
+    assert!(!out.stdout.contains("group-secret-77aa"));
+}
+
 /// A certificate authority made by the test, and HTTPS servers using its certificates.
 mod tls_server {
     use std::sync::Arc;

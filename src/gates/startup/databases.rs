@@ -3,11 +3,15 @@
 //!
 //! URLs come from the app's environment (process, then `.env`): `DATABASE_URL` and
 //! `*_DATABASE_URL`, `POSTGRES_URL`, `MYSQL_URL`, `MARIADB_URL`, `REDIS_URL`, `AMQP_URL`,
-//! `RABBITMQ_URL`, `NATS_URL`, `MQTT_URL` (and `*_REDIS_URL` …), libpq's `PGHOST`/`PGPORT`/
+//! `RABBITMQ_URL`, `NATS_URL`, `MQTT_URL` (and `*_REDIS_URL` …), Celery's `CELERY_BROKER_URL`
+//! and `BROKER_URL` when they name a Redis or AMQP broker, libpq's `PGHOST`/`PGPORT`/
 //! `PGUSER`/`PGPASSWORD`/`PGDATABASE`/`PGSSLMODE`/`PGOPTIONS`… (assembled as a keyword/value
 //! string, so a socket directory in `PGHOST` stays a socket directory), the
-//! `POSTGRES_HOST`/`POSTGRES_SERVER`…, `MYSQL_HOST`…, `REDIS_HOST`… and `DATABASE_HOST`… groups
-//! (every part percent-encoded); and from `[[databases]]` in devops-agent.toml. Passwords never
+//! `POSTGRES_HOST`/`POSTGRES_SERVER`…, `MYSQL_HOST`…, `REDIS_HOST`…, `DATABASE_HOST`… and
+//! `DB_HOST`/`DB_HOSTNAME` + `DB_PORT` + `DB_USER`/`DB_USERNAME` + `DB_PASSWORD` +
+//! `DB_NAME`/`DB_DATABASE` groups (every part percent-encoded; the untyped `DATABASE_*`/`DB_*`
+//! families by their engine hint `DB_ENGINE`/`DB_CONNECTION`/`DB_DIALECT`/`DB_TYPE`, else port
+//! 5432 or 3306); and from `[[databases]]` in devops-agent.toml. Passwords never
 //! leave this module unredacted.
 
 use std::collections::BTreeMap;
@@ -32,8 +36,12 @@ const URL_VARS: &[&str] = &[
     "CLOUDAMQP_URL",
     "NATS_URL",
     "MQTT_URL",
-    "BROKER_URL",
 ];
+/// Celery's broker settings: probed when they name a broker devops-agent speaks (Redis, AMQP —
+/// Kombu's `pyamqp`/`librabbitmq` are AMQP); `sqs://`, `memory://`, `filesystem://` are not
+/// servers to probe here.
+const BROKER_VARS: &[&str] = &["CELERY_BROKER_URL", "BROKER_URL"];
+const BROKER_SCHEMES: &[&str] = &["redis", "rediss", "amqp", "amqps", "pyamqp", "librabbitmq"];
 /// Suffixes that mark a variable as a connection URL (`ANALYTICS_DATABASE_URL`, `CACHE_REDIS_URL`).
 const URL_SUFFIXES: &[&str] = &[
     "_DATABASE_URL",
@@ -61,15 +69,27 @@ fn targets(ctx: &GateCtx) -> (Vec<(String, String)>, Vec<Finding>) {
             && let Some(value) = env.get(name).filter(|v| !v.trim().is_empty())
         {
             found.push((name.clone(), value));
+        } else if BROKER_VARS.contains(&upper.as_str())
+            && let Some(value) = env.get(name)
+        {
+            // Kombu takes a `;`-separated failover list; the first is the broker it connects to.
+            let first = value.split(';').next().unwrap_or("").trim().to_owned();
+            let scheme = first
+                .split_once("://")
+                .map(|(s, _)| s.to_ascii_lowercase())
+                .unwrap_or_default();
+            if BROKER_SCHEMES.contains(&scheme.as_str()) {
+                found.push((name.clone(), first));
+            }
         }
     }
     let get = |name: &str| env.get(name).filter(|v| !v.is_empty());
     if let Some(conninfo) = libpq_env(&get) {
         found.push(("libpq PG*".to_owned(), conninfo));
     }
-    for group in GROUPS.iter().chain([&DATABASE_GROUP]) {
+    for group in GROUPS.iter().chain(UNTYPED_GROUPS) {
         match group.assemble(&get) {
-            Some(Ok(url)) => found.push((group.label.to_owned(), url)),
+            Some(Ok(target)) => found.push(target),
             Some(Err(e)) => problems.push(Finding::new(Severity::Error, e)),
             None => {}
         }
@@ -91,7 +111,10 @@ fn targets(ctx: &GateCtx) -> (Vec<(String, String)>, Vec<Finding>) {
 /// them (`POSTGRES_HOST` + `POSTGRES_PORT` + …).
 struct Group {
     label: &'static str,
+    /// The protocol; empty when the family names none and `engine` or the port must say.
     scheme: &'static str,
+    /// Variables naming the engine, first found wins (only for an empty `scheme`).
+    engine: &'static [&'static str],
     /// Alternatives, first found wins (`POSTGRES_HOST` or `POSTGRES_SERVER`).
     host: &'static [&'static str],
     port: &'static [&'static str],
@@ -104,6 +127,7 @@ const GROUPS: &[Group] = &[
     Group {
         label: "POSTGRES_*",
         scheme: "postgres",
+        engine: &[],
         host: &["POSTGRES_HOST", "POSTGRES_SERVER"],
         port: &["POSTGRES_PORT"],
         user: &["POSTGRES_USER"],
@@ -113,6 +137,7 @@ const GROUPS: &[Group] = &[
     Group {
         label: "MYSQL_*",
         scheme: "mysql",
+        engine: &[],
         host: &["MYSQL_HOST"],
         port: &["MYSQL_PORT", "MYSQL_TCP_PORT"],
         user: &["MYSQL_USER"],
@@ -122,6 +147,7 @@ const GROUPS: &[Group] = &[
     Group {
         label: "REDIS_*",
         scheme: "redis",
+        engine: &[],
         host: &["REDIS_HOST"],
         port: &["REDIS_PORT"],
         user: &["REDIS_USER", "REDIS_USERNAME"],
@@ -130,22 +156,43 @@ const GROUPS: &[Group] = &[
     },
 ];
 
-/// The `DATABASE_*` family names no protocol; it is probed when `DATABASE_ENGINE`/`DB_ENGINE` or
-/// the port says which one.
-const DATABASE_GROUP: Group = Group {
-    label: "DATABASE_*",
-    scheme: "",
-    host: &["DATABASE_HOST", "DB_HOST"],
-    port: &["DATABASE_PORT", "DB_PORT"],
-    user: &[
-        "DATABASE_USER",
-        "DATABASE_USERNAME",
-        "DB_USER",
-        "DB_USERNAME",
-    ],
-    password: &["DATABASE_PASSWORD", "DB_PASSWORD"],
-    database: &["DATABASE_NAME", "DB_NAME", "DB_DATABASE"],
-};
+/// The `DATABASE_*` and `DB_*` families name no protocol; each is probed when its engine hint
+/// (`DB_ENGINE=django.db.backends.postgresql`, Laravel's `DB_CONNECTION=pgsql`, Sequelize's
+/// `DB_DIALECT=mariadb`, `TypeORM`'s `DB_TYPE=postgres`) or its port says which one.
+const UNTYPED_GROUPS: &[Group] = &[
+    Group {
+        label: "DATABASE_*",
+        scheme: "",
+        engine: &[
+            "DATABASE_ENGINE",
+            "DATABASE_CONNECTION",
+            "DATABASE_DIALECT",
+            "DATABASE_TYPE",
+            "DATABASE_DRIVER",
+        ],
+        host: &["DATABASE_HOST", "DATABASE_HOSTNAME", "DATABASE_SERVER"],
+        port: &["DATABASE_PORT"],
+        user: &["DATABASE_USER", "DATABASE_USERNAME"],
+        password: &["DATABASE_PASSWORD", "DATABASE_PASS"],
+        database: &["DATABASE_NAME", "DATABASE_DB", "DATABASE_DATABASE"],
+    },
+    Group {
+        label: "DB_*",
+        scheme: "",
+        engine: &[
+            "DB_ENGINE",
+            "DB_CONNECTION",
+            "DB_DIALECT",
+            "DB_TYPE",
+            "DB_DRIVER",
+        ],
+        host: &["DB_HOST", "DB_HOSTNAME", "DB_SERVER"],
+        port: &["DB_PORT"],
+        user: &["DB_USER", "DB_USERNAME"],
+        password: &["DB_PASSWORD", "DB_PASS"],
+        database: &["DB_NAME", "DB_DATABASE"],
+    },
+];
 
 impl Group {
     fn first<'a>(
@@ -155,47 +202,58 @@ impl Group {
         names.iter().find_map(|n| get(n).map(|v| (*n, v)))
     }
 
-    /// The URL the group describes, every part percent-encoded; `None` without a host (then the
-    /// variables are a container image's initialisation settings, not a client's).
-    fn assemble(&self, get: &dyn Fn(&str) -> Option<String>) -> Option<Result<String, String>> {
+    /// The URL the group describes (every part percent-encoded) and the source it is reported
+    /// under, the group with the variables it was assembled from (`DB_* (DB_HOSTNAME, DB_PORT,
+    /// …)`); `None` without a host (then the variables are a container image's initialisation
+    /// settings, not a client's) or when nothing says which protocol an untyped family speaks.
+    fn assemble(
+        &self,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Result<(String, String), String>> {
         let (host_var, host) = Self::first(self.host, get)?;
+        let mut used = vec![host_var];
+        let port = Self::first(self.port, get);
         let scheme = if self.scheme.is_empty() {
-            let engine = get("DATABASE_ENGINE")
-                .or_else(|| get("DB_ENGINE"))
-                .or_else(|| get("DB_CONNECTION"))
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let port = Self::first(self.port, get)
-                .map(|(_, p)| p)
-                .unwrap_or_default();
-            if engine.contains("postgres") || engine == "pgsql" || port == "5432" {
-                "postgres"
-            } else if engine.contains("mysql") || engine.contains("maria") || port == "3306" {
-                "mysql"
-            } else {
-                return None;
-            }
+            let engine = Self::first(self.engine, get);
+            let port = port.as_ref().map_or("", |(_, p)| p.trim());
+            let scheme = match &engine {
+                Some((_, e)) => engine_scheme(e)?,
+                None if port == "5432" => "postgres",
+                None if port == "3306" => "mysql",
+                None => return None,
+            };
+            used.extend(engine.map(|(var, _)| var));
+            scheme
         } else {
             self.scheme
         };
-        let port = match Self::first(self.port, get) {
+        let port = match port {
             Some((var, p)) => match p.trim().parse::<u16>() {
-                Ok(n) if n > 0 => format!(":{n}"),
-                _ => return Some(Err(format!("{var}: invalid port {p:?}"))),
+                Ok(n) if n > 0 => {
+                    used.push(var);
+                    format!(":{n}")
+                }
+                _ => return Some(Err(format!("{} {var}: invalid port {p:?}", self.label))),
             },
             None => String::new(),
         };
-        let user = Self::first(self.user, get).map(|(_, u)| u);
-        let password = Self::first(self.password, get).map(|(_, p)| p);
-        let userinfo = match (user, password) {
+        let login = Self::first(self.user, get);
+        let password = Self::first(self.password, get);
+        used.extend(login.as_ref().map(|(var, _)| *var));
+        used.extend(password.as_ref().map(|(var, _)| *var));
+        let userinfo = match (login.map(|(_, u)| u), password.map(|(_, p)| p)) {
             (Some(u), Some(p)) => format!("{}:{}@", percent_encode(&u), percent_encode(&p)),
             (Some(u), None) => format!("{}@", percent_encode(&u)),
             (None, Some(p)) => format!(":{}@", percent_encode(&p)),
             (None, None) => String::new(),
         };
-        let db = Self::first(self.database, get)
-            .map(|(_, d)| format!("/{}", percent_encode(&d)))
-            .unwrap_or_default();
+        let db = match Self::first(self.database, get) {
+            Some((var, d)) => {
+                used.push(var);
+                format!("/{}", percent_encode(&d))
+            }
+            None => String::new(),
+        };
         let host = host.trim();
         let host = if host.parse::<std::net::Ipv6Addr>().is_ok() {
             format!("[{host}]")
@@ -203,13 +261,32 @@ impl Group {
             format!("[{v6}]")
         } else if host.starts_with('/') && scheme != "postgres" {
             return Some(Err(format!(
-                "{host_var}: a Unix-socket path is only probed for PostgreSQL"
+                "{} {host_var}: a Unix-socket path is only probed for PostgreSQL",
+                self.label
             )));
         } else {
             // Percent-encoded, a socket directory stays a host, not the URL's path.
             percent_encode(host)
         };
-        Some(Ok(format!("{scheme}://{userinfo}{host}{port}{db}")))
+        let source = format!("{} ({})", self.label, used.join(", "));
+        Some(Ok((
+            source,
+            format!("{scheme}://{userinfo}{host}{port}{db}"),
+        )))
+    }
+}
+
+/// The protocol an engine hint names: Django's `django.db.backends.postgresql`, Laravel's
+/// `pgsql`, Sequelize's and `TypeORM`'s `postgres`/`mysql`/`mariadb`; `None` for any other engine
+/// (`SQLite` has no server; others have no probe).
+fn engine_scheme(engine: &str) -> Option<&'static str> {
+    let engine = engine.trim().to_ascii_lowercase();
+    if engine.contains("postgres") || engine.contains("pgsql") || engine.ends_with("psycopg2") {
+        Some("postgres")
+    } else if engine.contains("mysql") || engine.contains("maria") {
+        Some("mysql")
+    } else {
+        None
     }
 }
 
@@ -441,9 +518,9 @@ mod tests {
         ]);
         let urls: Vec<String> = GROUPS
             .iter()
-            .chain([&DATABASE_GROUP])
+            .chain(UNTYPED_GROUPS)
             .filter_map(|g| g.assemble(&get))
-            .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+            .map(|r| r.unwrap_or_else(|e| panic!("{e}")).1)
             .collect();
         let pg =
             DbUrl::parse(urls.first().map_or("", String::as_str)).unwrap_or_else(|e| panic!("{e}"));
@@ -472,5 +549,67 @@ mod tests {
         // Without a host the variables are an image's initialisation settings.
         let init = env(&[("POSTGRES_PASSWORD", "x"), ("POSTGRES_DB", "app")]);
         assert!(GROUPS.first().and_then(|g| g.assemble(&init)).is_none());
+    }
+
+    /// What one group assembles from `pairs`: (source, URL), or the error, or nothing.
+    fn untyped(pairs: &[(&str, &str)]) -> Vec<Result<(String, String), String>> {
+        let get = env(pairs);
+        UNTYPED_GROUPS
+            .iter()
+            .filter_map(|g| g.assemble(&get))
+            .collect()
+    }
+
+    #[test]
+    fn db_family_is_probed_by_its_engine_hint_or_port() {
+        let django = untyped(&[
+            ("DB_ENGINE", "django.db.backends.postgresql"),
+            ("DB_HOSTNAME", "db"),
+            ("DB_USERNAME", "app"),
+            ("DB_PASSWORD", "s3cret"),
+            ("DB_NAME", "shop"),
+        ]);
+        assert_eq!(
+            django,
+            [Ok((
+                "DB_* (DB_HOSTNAME, DB_ENGINE, DB_USERNAME, DB_PASSWORD, DB_NAME)".to_owned(),
+                "postgres://app:s3cret@db/shop".to_owned()
+            ))]
+        );
+        let laravel = untyped(&[
+            ("DB_CONNECTION", "pgsql"),
+            ("DB_HOST", "127.0.0.1"),
+            ("DB_PORT", "6543"),
+            ("DB_DATABASE", "app"),
+        ]);
+        assert_eq!(
+            laravel.first().cloned().map(|r| r.map(|t| t.1)),
+            Some(Ok("postgres://127.0.0.1:6543/app".to_owned()))
+        );
+        let sequelize = untyped(&[("DB_DIALECT", "mariadb"), ("DB_HOST", "db")]);
+        assert_eq!(
+            sequelize.first().cloned().map(|r| r.map(|t| t.1)),
+            Some(Ok("mysql://db".to_owned()))
+        );
+        // The port says it when nothing else does; an engine without a probe is left alone.
+        let by_port = untyped(&[("DB_HOST", "db"), ("DB_PORT", "3306")]);
+        assert_eq!(
+            by_port.first().cloned().map(|r| r.map(|t| t.1)),
+            Some(Ok("mysql://db:3306".to_owned()))
+        );
+        assert!(
+            untyped(&[
+                ("DB_ENGINE", "django.db.backends.sqlite3"),
+                ("DB_HOST", "x")
+            ])
+            .is_empty()
+        );
+        assert!(untyped(&[("DB_HOST", "db"), ("DB_USER", "app")]).is_empty());
+        let bad = untyped(&[
+            ("DB_HOST", "db"),
+            ("DB_CONNECTION", "mysql"),
+            ("DB_PORT", "x"),
+        ]);
+        assert_eq!(bad, [Err("DB_* DB_PORT: invalid port \"x\"".to_owned())]);
     }
 }

@@ -343,7 +343,8 @@ fn scheme_info(scheme: &str) -> (DbKind, Option<u16>, bool) {
         "mysql" | "mariadb" => (DbKind::Mysql, Some(3306), false),
         "redis" => (DbKind::Redis, Some(6379), false),
         "rediss" => (DbKind::Redis, Some(6379), true),
-        "amqp" => (DbKind::Amqp, Some(5672), false),
+        // Kombu's (Celery's) names for its AMQP transports.
+        "amqp" | "pyamqp" | "librabbitmq" => (DbKind::Amqp, Some(5672), false),
         "amqps" => (DbKind::Amqp, Some(5671), true),
         "nats" => (DbKind::Nats, Some(4222), false),
         "tls" | "nats+tls" => (DbKind::Nats, Some(4222), true),
