@@ -1809,4 +1809,19 @@ fn production_install_without_dev_dependencies() {
     let p = problems(&report, "deps.packages_installed");
     assert_eq!(p[0]["package"], "is-number");
     assert_eq!(p[0]["dependency_type"], "devDependencies");
+    // What is fine is said once, with why, and without a fix to run.
+    let findings = check(&report, "deps.packages_installed")["findings"]
+        .as_array()
+        .unwrap();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["severity"], "info");
+    assert!(findings[0]["suggestion"].is_null(), "{findings:#?}");
+    assert!(
+        findings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fine: NODE_ENV=production installs leave devDependencies out"),
+        "{findings:#?}"
+    );
+    assert!(!out.stdout.contains("→ npm ci"), "{}", out.stdout);
 }

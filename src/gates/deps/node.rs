@@ -401,23 +401,31 @@ fn walk_tree(
                     DepKind::Peer | DepKind::PeerOptional => "peer dependency",
                     DepKind::Prod => "dependency",
                 };
-                acc.push(
-                    Problem::new(
-                        severity,
-                        "missing",
-                        &dep.name,
-                        &tops[0].rel,
-                        format!(
-                            "{}@{} is not installed ({what} of {from_label})",
-                            dep.name, dep.spec
-                        ),
-                    )
-                    .with("wanted", Some(&dep.spec))
-                    .with("required_by", Some(&from_label))
-                    .with("dependency_type", Some(dep.kind.section()))
-                    .at(&from_rel, line())
-                    .fix(install),
-                );
+                let fine = if severity == Severity::Info {
+                    "; fine: NODE_ENV=production installs leave devDependencies out"
+                } else {
+                    ""
+                };
+                let problem = Problem::new(
+                    severity,
+                    "missing",
+                    &dep.name,
+                    &tops[0].rel,
+                    format!(
+                        "{}@{} is not installed ({what} of {from_label}{fine})",
+                        dep.name, dep.spec
+                    ),
+                )
+                .with("wanted", Some(&dep.spec))
+                .with("required_by", Some(&from_label))
+                .with("dependency_type", Some(dep.kind.section()))
+                .at(&from_rel, line());
+                // Nothing to fix in what is fine.
+                acc.push(if fine.is_empty() {
+                    problem.fix(install)
+                } else {
+                    problem
+                });
                 continue;
             };
             let pkg = &tree.pkgs[found.pkg];

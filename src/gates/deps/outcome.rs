@@ -193,15 +193,20 @@ impl Acc {
         let mut ordered: Vec<&Problem> = self.problems.iter().collect();
         // Blocking problems first, so the capped list always shows them.
         ordered.sort_by_key(|p| p.severity);
-        findings.extend(ordered.iter().take(MAX_ITEMS).map(|p| p.finding()));
-        if ordered.len() > MAX_ITEMS {
+        let (info, blocking): (Vec<&Problem>, Vec<&Problem>) =
+            ordered.iter().partition(|p| p.severity == Severity::Info);
+        findings.extend(blocking.iter().take(MAX_ITEMS).map(|p| p.finding()));
+        if blocking.len() > MAX_ITEMS {
             findings.push(Finding::new(
                 Severity::Info,
                 format!(
                     "{} more problems not listed (evidence.problems_total)",
-                    ordered.len() - MAX_ITEMS
+                    blocking.len() - MAX_ITEMS
                 ),
             ));
+        }
+        if let Some(summary) = info_summary(&info) {
+            findings.push(summary);
         }
         let items: Vec<Value> = ordered
             .iter()
@@ -225,6 +230,36 @@ impl Acc {
         result.duration = duration;
         result
     }
+}
+
+/// The informational findings in one line: they are fine (devDependencies a production
+/// install leaves out), so one line per package — each with a fix nobody needs — would bury the
+/// check's verdict. The evidence still lists each.
+fn info_summary(info: &[&Problem]) -> Option<Finding> {
+    let first = info.first()?;
+    if info.len() == 1 {
+        return Some(first.finding());
+    }
+    let mut names: Vec<&str> = info
+        .iter()
+        .filter_map(|p| p.item.get("package").and_then(Value::as_str))
+        .collect();
+    names.dedup();
+    let shown = names.len().min(5);
+    let more = if names.len() > shown {
+        format!(" and {} more", names.len() - shown)
+    } else {
+        String::new()
+    };
+    Some(Finding::new(
+        Severity::Info,
+        format!(
+            "{} informational findings, none blocking ({}{more}; evidence.problems) — e.g. {}",
+            info.len(),
+            names[..shown].join(", "),
+            first.message
+        ),
+    ))
 }
 
 fn message(
@@ -313,5 +348,60 @@ impl Outcome {
         if peers {
             self.peers.errors.push(error.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev_missing(name: &str) -> Problem {
+        Problem::new(
+            Severity::Info,
+            "missing",
+            name,
+            "package.json",
+            format!("{name}@^1 is not installed (dev dependency of app; fine: …)"),
+        )
+    }
+
+    #[test]
+    fn fine_findings_are_one_summary_line() {
+        let mut acc = Acc::default();
+        acc.manifest("package.json", "npm", 90);
+        for i in 0..90 {
+            acc.push(dev_missing(&format!("dev-{i:02}")));
+        }
+        let result = acc.finish(
+            CheckId::DepsPackagesInstalled,
+            "",
+            "declared dependencies installed",
+            Duration::ZERO,
+        );
+        assert_eq!(result.status, Status::Passed);
+        assert_eq!(result.findings.len(), 1, "{:#?}", result.findings);
+        let line = &result.findings[0];
+        assert!(line.suggestion.is_none());
+        assert!(
+            line.message.starts_with(
+                "90 informational findings, none blocking (dev-00, dev-01, dev-02, dev-03, dev-04 and 85 more; evidence.problems) — e.g. dev-00@^1"
+            ),
+            "{}",
+            line.message
+        );
+
+        // Beside a real problem, the problem keeps its own line and its fix.
+        let mut acc = Acc::default();
+        acc.manifest("package.json", "npm", 3);
+        acc.push(dev_missing("a"));
+        acc.push(dev_missing("b"));
+        acc.push(
+            Problem::new(Severity::Error, "missing", "c", "package.json", "c".into()).fix("npm ci"),
+        );
+        let result = acc.finish(CheckId::DepsPackagesInstalled, "", "x", Duration::ZERO);
+        assert_eq!(result.status, Status::Failed);
+        assert_eq!(result.findings.len(), 2);
+        assert_eq!(result.findings[0].suggestion.as_deref(), Some("npm ci"));
+        assert!(result.findings[1].message.starts_with("2 informational"));
     }
 }
