@@ -141,10 +141,52 @@ fn never_listening_times_out_and_is_stopped() {
         dev["message"]
             .as_str()
             .unwrap()
-            .contains("not ready within 3s"),
+            .contains("not ready within 3s: nothing listened on 127.0.0.1:"),
         "{dev:#}"
     );
     assert_eq!(service(dev)["ending"], "stopped");
+    assert_no_survivors(dir.path());
+}
+
+#[test]
+fn listening_but_not_answering_ready_shows_the_answers() {
+    // Every path answers 500: the port is open, so the message is what HTTP said.
+    let dir = app("broken", "");
+    let out = startup(dir.path(), &[]);
+    assert_eq!(out.code, 1);
+    let report = out.report();
+    let dev = check(&report, "startup.dev_mode");
+    let message = dev["message"].as_str().unwrap();
+    assert!(
+        message.contains("accepted connections but answered /health 500, /healthz 500")
+            && message.contains(", / 500 (waited for"),
+        "{message}"
+    );
+    assert!(!message.contains("nothing listened"), "{message}");
+    assert!(
+        service(dev)["http_answers_seen"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str().unwrap().starts_with("/health 500 (port ")),
+        "{dev:#}"
+    );
+    assert_no_survivors(dir.path());
+
+    // A configured health path that is not there: its 404 is shown.
+    let dir = app("ok", "health = \"/ready\"");
+    let out = startup(dir.path(), &[]);
+    assert_eq!(out.code, 1);
+    let message = check(&out.report(), "startup.dev_mode")["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains(
+            "accepted connections but answered /ready 404 (waited for /ready answering 2xx)"
+        ),
+        "{message}"
+    );
     assert_no_survivors(dir.path());
 }
 
@@ -499,7 +541,10 @@ fn variable_groups_and_celery_brokers_are_probed() {
     let db = check(&report, "startup.database_connections");
     assert_eq!(db["status"], "failed", "{db:#}");
     let message = db["message"].as_str().unwrap();
-    assert!(message.starts_with("2 of 2 connection(s) failed"), "{message}");
+    assert!(
+        message.starts_with("2 of 2 connection(s) failed"),
+        "{message}"
+    );
     assert!(
         message.contains(&format!(
             "DB_* (DB_HOST, DB_ENGINE, DB_PORT, DB_USER, DB_PASSWORD, DB_NAME) (postgres://postgres:***@127.0.0.1:{closed}/test): "

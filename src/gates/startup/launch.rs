@@ -446,7 +446,8 @@ async fn wait_ready(
         };
     }
     let root = running.root;
-    let statuses = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    // The last round's HTTP answers, per port that accepted a connection.
+    let statuses = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(u16, Vec<String>)>::new()));
     let discovered = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Seen>::new()));
     let tap = running.output_tap();
     let probe = {
@@ -486,6 +487,7 @@ async fn wait_ready(
                         .map(|p| (p, None))
                         .into_iter()
                         .chain(others.into_iter().map(|s| (s.port, Some(s))));
+                    let mut round = Vec::new();
                     for (p, seen) in candidates {
                         if let Some((addr, stream)) =
                             tcp_connect(p, Duration::from_millis(200)).await
@@ -496,14 +498,16 @@ async fn wait_ready(
                             // idle connection and never answer them.
                             drop(stream);
                             let (ready, got) = answer(addr, service.health.as_deref()).await;
-                            *statuses
-                                .lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                                got.into_iter().map(|g| format!("{g} (port {p})")).collect();
                             if let Some(ready) = ready {
                                 return (ready, seen);
                             }
+                            round.push((p, got));
                         }
+                    }
+                    if !round.is_empty() {
+                        *statuses
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = round;
                     }
                 }
                 tokio::time::sleep(backoff.step()).await;
@@ -515,10 +519,14 @@ async fn wait_ready(
         (ready, seen) = &mut probe => Ok((ready, seen)),
         ending = running.wait(Some(timeout)) => Err(ending),
     };
-    let seen_statuses = statuses
+    let answered = statuses
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
+    let seen_statuses: Vec<String> = answered
+        .iter()
+        .flat_map(|(p, got)| got.iter().map(move |g| format!("{g} (port {p})")))
+        .collect();
     let discovered = discovered
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -544,12 +552,23 @@ async fn wait_ready(
                             },
                             |h| format!("{h} answering 2xx"),
                         );
-                        let mut what = if seen_statuses.is_empty() {
+                        let mut what = if answered.is_empty() {
                             format!(
-                                "nothing accepted on 127.0.0.1:{p} or [::1]:{p} (waited for {health})"
+                                "nothing listened on 127.0.0.1:{p} or [::1]:{p} (waited for {health})"
                             )
                         } else {
-                            format!("no {health}: answers seen {}", seen_statuses.join(", "))
+                            // The port is open: what it answered is the news, not "never
+                            // accepted".
+                            let answers: Vec<String> = answered
+                                .iter()
+                                .map(|(port, got)| {
+                                    format!(
+                                        "port {port} accepted connections but answered {}",
+                                        got.join(", ")
+                                    )
+                                })
+                                .collect();
+                            format!("{} (waited for {health})", answers.join("; "))
                         };
                         if discovered.is_empty() {
                             what.push_str(
