@@ -24,10 +24,11 @@ use crate::report::{self, Event, EventSink, RunError, RunRecord};
 
 /// Entry point of the binary.
 pub fn run() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return ExitCode::from(commands::usage_error(&e)),
     };
+    cli.global.resolve_format();
     commands::init_logging(&cli);
     let code = match &cli.command {
         Command::Schema => commands::schema(),
@@ -81,6 +82,7 @@ async fn execute(cli: &Cli) -> u8 {
             .display()
             .to_string(),
         timestamp: report::now_rfc3339(),
+        fail_on_warning: cli.global.fail_on == crate::cli::FailOn::Warning,
         planned: plan
             .as_ref()
             .map(|p| p.gates.iter().map(|g| g.as_str()).collect())

@@ -12,11 +12,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Deployment-readiness validator: proves an application installs, builds, starts, talks to its
 /// services and is configured for ports that will not collide, and says so in one report.
 ///
-/// stdout carries exactly one machine document (JSON by default); progress and logs go to
-/// stderr.
+/// stdout carries exactly one document: the human report at a terminal, JSON in a pipe or file
+/// (`--format` to choose); progress and logs go to stderr.
 ///
 /// Exit codes, in order of precedence: 130 interrupted (SIGINT/SIGTERM), 129 SIGHUP; 1 not
-/// ready (a check failed, also when others errored or --timeout was reached: a step still
+/// ready (a check failed — or warned, with --fail-on warning — also when others errored or --timeout was reached: a step still
 /// running at the deadline has failed); 2 no verdict (usage or configuration error, a check in
 /// error, the deadline reached before anything failed); 0 ready.
 #[derive(Debug, Parser)]
@@ -39,9 +39,24 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Format of the document printed on stdout.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Json)]
+    /// Format of the document printed on stdout (`auto`: human on a terminal, json otherwise;
+    /// `--format json` always prints JSON).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Auto)]
     pub format: Format,
+
+    /// Whether `--format` was `auto` (set when parsing; `--output FILE` without a format then
+    /// writes JSON: a file is not a terminal).
+    #[arg(skip)]
+    pub format_was_auto: bool,
+
+    /// Colour in the human report and the logs: `auto` on a terminal unless NO_COLOR is set.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorMode::Auto)]
+    pub color: ColorMode,
+
+    /// Lowest check status that makes the run not ready: `failed` (default) or `warning` (a
+    /// warning then blocks deployment and exits 1 too).
+    #[arg(long, global = true, value_enum, value_name = "STATUS", default_value_t = FailOn::Failed)]
+    pub fail_on: FailOn,
 
     /// Also write the report to FILE, in FORMAT or else in --format (repeatable:
     /// `--output json=report.json --output human=report.txt`).
@@ -71,9 +86,58 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
+impl GlobalArgs {
+    /// Decide `auto` once, before anything is printed: human when stdout is a terminal, json
+    /// otherwise.
+    pub fn resolve_format(&mut self) {
+        if self.format == Format::Auto {
+            self.format_was_auto = true;
+            self.format = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                Format::Human
+            } else {
+                Format::Json
+            };
+        }
+    }
+
+    /// Whether output written to a stream that is (or is not) a terminal gets ANSI colour.
+    pub fn color_for(&self, is_terminal: bool) -> bool {
+        match self.color {
+            ColorMode::Always => true,
+            ColorMode::Never => false,
+            // https://no-color.org: a non-empty NO_COLOR turns colour off.
+            ColorMode::Auto => {
+                is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorMode {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always, also into pipes and files.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// `--fail-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// A check that failed (or a required check in error) blocks deployment.
+    Failed,
+    /// A warning blocks deployment as well.
+    Warning,
+}
+
 /// Output formats of the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// `human` when stdout is a terminal, `json` otherwise (the default).
+    Auto,
     /// One pretty-printed JSON document (the report).
     Json,
     /// The event stream, one JSON object a line; the last line (`validation_complete`) carries

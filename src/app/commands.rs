@@ -155,8 +155,10 @@ pub(super) fn allocate_ports(project: &mut Project, sink: &EventSink) -> Result<
     Ok(())
 }
 
-/// Bad flags: clap's message on stderr, and still one JSON document on stdout so a program
-/// parsing it learns what went wrong. `--help` and `--version` print as usual.
+/// Bad flags: clap's message on stderr and exit 2. When stdout is not a terminal (a program is
+/// reading it) it also gets the one JSON document with the error, so the program learns what
+/// went wrong; a person at a terminal sees only clap's message. `--help` and `--version` print
+/// as usual.
 pub(super) fn usage_error(e: &clap::Error) -> u8 {
     use clap::error::ErrorKind;
     match e.kind() {
@@ -172,6 +174,9 @@ pub(super) fn usage_error(e: &clap::Error) -> u8 {
         }
         _ => {
             let _ = e.print();
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                return exit::USAGE_OR_CONFIG;
+            }
             let message = e
                 .to_string()
                 .lines()
@@ -247,7 +252,10 @@ pub(super) fn init_logging(cli: &Cli) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(report::RedactingStderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(
+            cli.global
+                .color_for(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
         .with_target(false)
         .try_init();
 }

@@ -20,7 +20,7 @@ pub(super) fn outputs(cli: &Cli) -> Result<Vec<(Format, PathBuf)>, String> {
         .iter()
         .map(|spec| match spec.split_once('=') {
             Some((name, file)) if Format::from_str(name, true).is_ok() => Ok((
-                Format::from_str(name, true).unwrap_or(cli.global.format),
+                Format::from_str(name, true).unwrap_or(file_format(cli)),
                 PathBuf::from(file),
             )),
             // `xml=report.xml`: a format name that is not one, not a file called that.
@@ -39,9 +39,19 @@ pub(super) fn outputs(cli: &Cli) -> Result<Vec<(Format, PathBuf)>, String> {
                 ))
             }
             _ if spec.is_empty() => Err("--output needs a file name".to_owned()),
-            _ => Ok((cli.global.format, PathBuf::from(spec))),
+            _ => Ok((file_format(cli), PathBuf::from(spec))),
         })
         .collect()
+}
+
+/// The format of an `--output FILE` that names none: `--format`, or JSON when that was `auto`
+/// (a file is not a terminal).
+fn file_format(cli: &Cli) -> Format {
+    if cli.global.format_was_auto {
+        Format::Json
+    } else {
+        cli.global.format
+    }
 }
 
 /// Make sure a report or events file can be written before any gate runs: its missing parent
@@ -113,16 +123,17 @@ pub(super) fn finish(
     {
         tracing::warn!("cannot append to .devops-agent/history.jsonl: {e}");
     }
-    // Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
-    let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let color = cli
+        .global
+        .color_for(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let render = |format: Format| match format {
         Format::Json => Some(report::render_json(&report)),
         Format::Human => Some(report::render_human(&report, false)),
         Format::Junit => Some(report::render_junit(&report)),
         Format::Markdown => Some(report::render_markdown(&report)),
         Format::Github => Some(report::render_github(&report)),
-        Format::Jsonl => None,
+        // `auto` is decided before the run ([`crate::cli::GlobalArgs::resolve_format`]).
+        Format::Jsonl | Format::Auto => None,
     };
     if cli.global.format == Format::Github || outputs.iter().any(|(f, _)| *f == Format::Github) {
         append_step_summary(&report::render_markdown(&report));

@@ -34,6 +34,8 @@ pub struct RunRecord {
     pub config_error: bool,
     /// What probes measured (latencies, environments, alerts).
     pub facts: crate::gates::RunFacts,
+    /// `--fail-on warning`: a warning blocks deployment like a failure.
+    pub fail_on_warning: bool,
 }
 
 /// How a run ended; with the check results it decides the exit code ([`exit_code`]).
@@ -145,7 +147,8 @@ pub fn assemble(record: &RunRecord) -> Report {
         }
         let blocks = match check.status {
             CheckStatus::Failed | CheckStatus::Error => check.required,
-            CheckStatus::Passed | CheckStatus::Warning | CheckStatus::Skipped => false,
+            CheckStatus::Warning => record.fail_on_warning && check.required,
+            CheckStatus::Passed | CheckStatus::Skipped => false,
         };
         if blocks {
             blocking.push(BlockingIssue {
@@ -382,6 +385,7 @@ pub fn exit_code(record: &RunRecord) -> u8 {
     for check in record.gates.iter().flat_map(|g| &g.checks) {
         match check.status {
             Status::Failed => failed = true,
+            Status::Warning if record.fail_on_warning => failed = true,
             Status::Error => unknown = true,
             Status::Passed | Status::Warning | Status::Skipped { .. } => {}
         }

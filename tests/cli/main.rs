@@ -11,6 +11,7 @@ mod hostile;
 mod integration;
 mod lifetime;
 mod output;
+mod policy;
 mod ports;
 mod ports_allocate;
 mod ports_fixes;
