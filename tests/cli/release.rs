@@ -1,5 +1,5 @@
 //! What ships around the binary: the workflows and the composite action pass actionlint (with
-//! ShellCheck on their scripts), the action's metadata is complete, its install step downloads
+//! shellcheck on their scripts), the action's metadata is complete, its install step downloads
 //! and verifies a release archive from a real HTTP server, and the release notes are cut from
 //! CHANGELOG.md as the release workflow cuts them.
 
@@ -31,7 +31,7 @@ fn venv_tool(name: &str) -> Option<PathBuf> {
     }
 }
 
-/// actionlint with ShellCheck for the `run:` scripts (actionlint silently skips the scripts
+/// actionlint with shellcheck for the `run:` scripts (actionlint silently skips the scripts
 /// when it cannot find shellcheck, so it is named explicitly).
 fn actionlint() -> Option<Command> {
     let actionlint = venv_tool("actionlint")?;
