@@ -119,3 +119,57 @@ mod tests {
         assert_eq!(fence("```"), "````");
     }
 }
+
+/// The markdown helpers read back by a real CommonMark parser: what a reader sees is the text.
+#[cfg(test)]
+mod commonmark {
+    use pulldown_cmark::{Event, Parser, Tag};
+
+    use super::*;
+
+    fn events(markdown: &str) -> Vec<Event<'_>> {
+        Parser::new(markdown).collect()
+    }
+
+    #[test]
+    fn a_code_span_shows_its_text_whatever_backticks_it_holds() {
+        for text in [
+            "npm ci",
+            "run `npm ci` first",
+            "``double`` and `single`",
+            "`starts with one",
+            "ends with one`",
+            "```",
+            "a ` b `` c ``` d",
+        ] {
+            let md = format!("* fix: {}", code(text));
+            let spans: Vec<String> = events(&md)
+                .into_iter()
+                .filter_map(|e| match e {
+                    Event::Code(c) => Some(c.into_string()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(spans, [text], "{md}");
+        }
+        let mut html = String::new();
+        pulldown_cmark::html::push_html(&mut html, Parser::new(&code("run `npm ci` first")));
+        assert_eq!(html, "<p><code>run `npm ci` first</code></p>\n");
+    }
+
+    #[test]
+    fn prose_renders_as_text_never_as_html_links_or_code() {
+        let hostile =
+            "<img src=x onerror=alert(1)> [click](https://evil.example) `x` *b* @team | y";
+        let md = markdown(hostile);
+        let mut text = String::new();
+        for event in events(&md) {
+            match event {
+                Event::Text(t) => text.push_str(&t),
+                Event::Start(Tag::Paragraph) | Event::End(_) => {}
+                other => panic!("{other:?} in {md}"),
+            }
+        }
+        assert_eq!(text, hostile);
+    }
+}
