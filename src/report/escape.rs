@@ -120,7 +120,7 @@ mod tests {
     }
 }
 
-/// The markdown helpers read back by a real CommonMark parser: what a reader sees is the text.
+/// The markdown helpers read back by a real `CommonMark` parser: what a reader sees is the text.
 #[cfg(test)]
 mod commonmark {
     use pulldown_cmark::{Event, Parser, Tag};
