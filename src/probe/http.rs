@@ -879,7 +879,7 @@ fn framing(head: &Head, head_request: bool) -> Result<Framing, HttpError> {
 }
 
 /// Reads the body `head` announces.
-async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
     wire: &mut Wire<S>,
     head: &Head,
     head_request: bool,

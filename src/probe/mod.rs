@@ -2,6 +2,7 @@
 //! whether a local app is ready.
 
 pub mod db;
+pub(crate) mod engine_io;
 pub mod http;
 mod listeners;
 pub mod ready;

@@ -14,8 +14,10 @@ use ring::rand::{SecureRandom, SystemRandom};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 
+use super::engine_io;
 use super::http::{
-    HttpError, Wire, check_header, clip, deadline_after, find_header, ms, parse_target,
+    Head, HttpError, Wire, check_header, clip, deadline_after, find_header, ms, parse_target,
+    read_body,
 };
 use super::resolve;
 use super::tls::{self, TlsConfig};
@@ -28,6 +30,9 @@ const MAX_MESSAGE: usize = 1024 * 1024;
 
 /// Messages other than the echo tolerated before giving up (greetings, broadcasts).
 const MAX_OTHER_MESSAGES: usize = 64;
+
+/// Longest refusal body quoted in the error (a sentence, not a page).
+const SHORT_BODY: usize = 256;
 
 /// How long to wait for the server's answer to our close frame: a courtesy, not a check.
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
@@ -60,6 +65,18 @@ pub struct WsOutcome {
     pub error: Option<String>,
     /// Headers of the handshake response, names lowercased.
     pub response_headers: Vec<(String, String)>,
+    /// The protocol spoken over the WebSocket when it is not a plain echo, and what it showed
+    /// (`Engine.IO open packet received; Socket.IO CONNECT answered`).
+    pub protocol: Option<String>,
+}
+
+/// What is spoken once the WebSocket is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Send a text message, expect it back (an echo endpoint, most WebSocket servers' demo).
+    Echo,
+    /// A socket.io session: Engine.IO open packet, Socket.IO CONNECT and its answer.
+    EngineIo,
 }
 
 /// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2).
@@ -200,6 +217,7 @@ struct Trip<'a> {
     budget: Duration,
     origin: Option<&'a str>,
     message: &'a str,
+    dialect: Dialect,
     random: SystemRandom,
 }
 
@@ -292,7 +310,25 @@ impl Trip<'_> {
         self.out.handshake_ms = ms(self.started.elapsed());
         self.out.response_headers.clone_from(&head.headers);
         if head.status != 101 {
-            return Err(refused(head.status, &head.reason, &head.headers));
+            let mut why = refused(head.status, &head.reason, &head.headers);
+            if let Some(body) = self.short_body(&mut wire, &head).await {
+                let hint = (self.dialect == Dialect::EngineIo)
+                    .then(|| engine_io::refusal_hint(&body))
+                    .flatten();
+                match hint {
+                    // The Engine.IO error names the cause; the generic guess would mislead.
+                    Some(hint) => {
+                        why = format!(
+                            "the server answered {} {} instead of 101 Switching Protocols: {hint} (the server said {body:?})",
+                            head.status, head.reason
+                        );
+                    }
+                    None => {
+                        let _ = write!(why, " (the server said {:?})", clip(&body));
+                    }
+                }
+            }
+            return Err(why);
         }
         let expected = accept_key(&key);
         let accept = find_header(&head.headers, "sec-websocket-accept");
@@ -307,100 +343,10 @@ impl Trip<'_> {
             ));
         }
 
-        let sent_at = Instant::now();
-        self.send(&mut wire, OP_TEXT, self.message.as_bytes())
-            .await?;
-        let mut others: Vec<String> = Vec::new();
-        let mut partial: Option<(u8, Vec<u8>)> = None;
-        loop {
-            let waited = timeout_at(self.deadline, read_frame(&mut wire)).await;
-            let Ok(frame) = waited else {
-                let mut why = self.timed_out("the echo");
-                if let Some(first) = others.first() {
-                    let _ = write!(
-                        why,
-                        "; received {} other message(s), first {first:?}",
-                        others.len()
-                    );
-                }
-                return Err(why);
-            };
-            let frame = frame?;
-            let complete = match frame.opcode {
-                OP_PING => {
-                    self.send(&mut wire, OP_PONG, &frame.payload).await?;
-                    None
-                }
-                OP_PONG => None,
-                OP_CLOSE => {
-                    let code = frame
-                        .payload
-                        .get(..2)
-                        .map(|c| c.iter().fold(0u16, |acc, &b| (acc << 8) | u16::from(b)));
-                    let why = String::from_utf8_lossy(frame.payload.get(2..).unwrap_or_default())
-                        .into_owned();
-                    return Err(format!(
-                        "the server closed the WebSocket before echoing (code {}{})",
-                        code.map_or_else(|| "none".to_owned(), |c| c.to_string()),
-                        if why.is_empty() {
-                            String::new()
-                        } else {
-                            format!(", {}", clip(&why))
-                        }
-                    ));
-                }
-                OP_TEXT | OP_BINARY if partial.is_none() => {
-                    if frame.fin {
-                        Some((frame.opcode, frame.payload))
-                    } else {
-                        partial = Some((frame.opcode, frame.payload));
-                        None
-                    }
-                }
-                OP_CONTINUATION => {
-                    let Some((opcode, mut data)) = partial.take() else {
-                        return Err(
-                            "the server sent a continuation frame with no message to continue"
-                                .to_owned(),
-                        );
-                    };
-                    if data.len() + frame.payload.len() > MAX_MESSAGE {
-                        return Err(format!(
-                            "the server sent a message over the {MAX_MESSAGE}-byte limit"
-                        ));
-                    }
-                    data.extend_from_slice(&frame.payload);
-                    if frame.fin {
-                        Some((opcode, data))
-                    } else {
-                        partial = Some((opcode, data));
-                        None
-                    }
-                }
-                other => {
-                    return Err(format!(
-                        "the server sent a frame with opcode {other:#x} (a fragmented message interrupted, or not a WebSocket)"
-                    ));
-                }
-            };
-            let Some((opcode, data)) = complete else {
-                continue;
-            };
-            if opcode == OP_TEXT && data == self.message.as_bytes() {
-                break;
-            }
-            let kind = if opcode == OP_TEXT { "text" } else { "binary" };
-            others.push(format!("{kind}: {}", clip(&String::from_utf8_lossy(&data))));
-            if others.len() > MAX_OTHER_MESSAGES {
-                return Err(format!(
-                    "received {} messages, none of them the echo; first {:?}",
-                    others.len(),
-                    others.first().map(String::as_str).unwrap_or_default()
-                ));
-            }
+        match self.dialect {
+            Dialect::Echo => self.echo(&mut wire).await?,
+            Dialect::EngineIo => self.engine_io(&mut wire).await?,
         }
-        self.out.echoed = true;
-        self.out.roundtrip_ms = Some(ms(sent_at.elapsed()));
 
         // Close handshake (RFC 6455 §7): send 1000, give the server a moment to answer. The
         // echo already proved the path works; a sloppy close is not a failure.
@@ -420,6 +366,188 @@ impl Trip<'_> {
             .await;
             let _ = timeout_at(grace, wire.io().shutdown()).await;
         }
+        Ok(())
+    }
+
+    /// The body of a refusal when it is a short sentence, or JSON with a `message` (Engine.IO's
+    /// `{"code":0,"message":"Transport unknown"}`), not a page: it often says why better than
+    /// the status does.
+    async fn short_body<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        wire: &mut Wire<S>,
+        head: &Head,
+    ) -> Option<String> {
+        let grace = (Instant::now() + CLOSE_GRACE).min(self.deadline);
+        let body = timeout_at(grace, read_body(wire, head, false, SHORT_BODY))
+            .await
+            .ok()?
+            .ok()?;
+        let text = String::from_utf8(body).ok()?;
+        let text = text.trim();
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+            return value
+                .get("message")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned);
+        }
+        (!text.is_empty() && !text.contains('<')).then(|| text.to_owned())
+    }
+
+    /// The next complete text or binary message, answering pings on the way; `None` when the
+    /// deadline passes first. `before` says what a close frame interrupted.
+    async fn next_message<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        wire: &mut Wire<S>,
+        before: &str,
+    ) -> Result<Option<(u8, Vec<u8>)>, String> {
+        let mut partial: Option<(u8, Vec<u8>)> = None;
+        loop {
+            let Ok(frame) = timeout_at(self.deadline, read_frame(wire)).await else {
+                return Ok(None);
+            };
+            let frame = frame?;
+            match frame.opcode {
+                OP_PING => self.send(wire, OP_PONG, &frame.payload).await?,
+                OP_PONG => {}
+                OP_CLOSE => {
+                    let code = frame
+                        .payload
+                        .get(..2)
+                        .map(|c| c.iter().fold(0u16, |acc, &b| (acc << 8) | u16::from(b)));
+                    let why = String::from_utf8_lossy(frame.payload.get(2..).unwrap_or_default())
+                        .into_owned();
+                    return Err(format!(
+                        "the server closed the WebSocket before {before} (code {}{})",
+                        code.map_or_else(|| "none".to_owned(), |c| c.to_string()),
+                        if why.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", {}", clip(&why))
+                        }
+                    ));
+                }
+                OP_TEXT | OP_BINARY if partial.is_none() => {
+                    if frame.fin {
+                        return Ok(Some((frame.opcode, frame.payload)));
+                    }
+                    partial = Some((frame.opcode, frame.payload));
+                }
+                OP_CONTINUATION => {
+                    let Some((opcode, mut data)) = partial.take() else {
+                        return Err(
+                            "the server sent a continuation frame with no message to continue"
+                                .to_owned(),
+                        );
+                    };
+                    if data.len() + frame.payload.len() > MAX_MESSAGE {
+                        return Err(format!(
+                            "the server sent a message over the {MAX_MESSAGE}-byte limit"
+                        ));
+                    }
+                    data.extend_from_slice(&frame.payload);
+                    if frame.fin {
+                        return Ok(Some((opcode, data)));
+                    }
+                    partial = Some((opcode, data));
+                }
+                other => {
+                    return Err(format!(
+                        "the server sent a frame with opcode {other:#x} (a fragmented message interrupted, or not a WebSocket)"
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Sends the message and waits for it to come back; other messages are skipped.
+    async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        wire: &mut Wire<S>,
+    ) -> Result<(), String> {
+        let sent_at = Instant::now();
+        self.send(wire, OP_TEXT, self.message.as_bytes()).await?;
+        let mut others: Vec<String> = Vec::new();
+        loop {
+            let Some((opcode, data)) = self.next_message(wire, "echoing").await? else {
+                let mut why = self.timed_out("the echo");
+                if let Some(first) = others.first() {
+                    let _ = write!(
+                        why,
+                        "; received {} other message(s), first {first:?}",
+                        others.len()
+                    );
+                }
+                return Err(why);
+            };
+            if opcode == OP_TEXT && data == self.message.as_bytes() {
+                break;
+            }
+            let kind = if opcode == OP_TEXT { "text" } else { "binary" };
+            others.push(format!("{kind}: {}", clip(&String::from_utf8_lossy(&data))));
+            if others.len() > MAX_OTHER_MESSAGES {
+                return Err(format!(
+                    "received {} messages, none of them the echo; first {:?}",
+                    others.len(),
+                    others.first().map(String::as_str).unwrap_or_default()
+                ));
+            }
+        }
+        self.out.echoed = true;
+        self.out.roundtrip_ms = Some(ms(sent_at.elapsed()));
+        Ok(())
+    }
+
+    /// A socket.io session: the server's open packet, then a Socket.IO CONNECT answered (see
+    /// [`engine_io`]). The answer to the CONNECT is the round trip.
+    async fn engine_io<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        wire: &mut Wire<S>,
+    ) -> Result<(), String> {
+        let open = "the Engine.IO open packet";
+        let Some((_, data)) = self.next_message(wire, open).await? else {
+            return Err(
+                self.timed_out("the Engine.IO open packet `0{…}` (not a socket.io server?)")
+            );
+        };
+        engine_io::open_packet(&String::from_utf8_lossy(&data))?;
+        let sent_at = Instant::now();
+        self.send(wire, OP_TEXT, engine_io::CONNECT).await?;
+        let mut others = 0;
+        let note = loop {
+            let answer = "answering the Socket.IO CONNECT";
+            let Some((_, data)) = self.next_message(wire, answer).await? else {
+                return Err(self.timed_out("the answer to the Socket.IO CONNECT `40`"));
+            };
+            match engine_io::reply(&String::from_utf8_lossy(&data)) {
+                engine_io::Reply::Connected => {
+                    break "Engine.IO open packet received; Socket.IO CONNECT answered".to_owned();
+                }
+                engine_io::Reply::Refused(why) => {
+                    break format!(
+                        "Engine.IO open packet received; the app refused the Socket.IO CONNECT ({}): the WebSocket works, the app wants credentials",
+                        clip(&why)
+                    );
+                }
+                engine_io::Reply::Ping => self.send(wire, OP_TEXT, engine_io::PONG).await?,
+                engine_io::Reply::Closed => {
+                    return Err(
+                        "the Engine.IO server closed the session instead of answering the Socket.IO CONNECT"
+                            .to_owned(),
+                    );
+                }
+                engine_io::Reply::Other => {
+                    others += 1;
+                    if others > MAX_OTHER_MESSAGES {
+                        return Err(format!(
+                            "received {others} messages, none of them the answer to the Socket.IO CONNECT"
+                        ));
+                    }
+                }
+            }
+        };
+        self.out.echoed = true;
+        self.out.roundtrip_ms = Some(ms(sent_at.elapsed()));
+        self.out.protocol = Some(note);
         Ok(())
     }
 }
@@ -445,6 +573,30 @@ pub async fn roundtrip_with(
     timeout: Duration,
     tls_config: &TlsConfig,
 ) -> WsOutcome {
+    session(url, origin, (Dialect::Echo, message), timeout, tls_config).await
+}
+
+/// Opens a socket.io session over WebSocket at `url` (a path ending in
+/// `/socket.io/?EIO=4&transport=websocket`): handshake, the server's Engine.IO open packet, a
+/// Socket.IO CONNECT and its answer, close. Never fails: problems are in [`WsOutcome::error`].
+pub async fn engine_io_roundtrip(url: &str, origin: Option<&str>, timeout: Duration) -> WsOutcome {
+    session(
+        url,
+        origin,
+        (Dialect::EngineIo, ""),
+        timeout,
+        &TlsConfig::default(),
+    )
+    .await
+}
+
+async fn session(
+    url: &str,
+    origin: Option<&str>,
+    (dialect, message): (Dialect, &str),
+    timeout: Duration,
+    tls_config: &TlsConfig,
+) -> WsOutcome {
     let started = Instant::now();
     let mut trip = Trip {
         out: WsOutcome::default(),
@@ -453,6 +605,7 @@ pub async fn roundtrip_with(
         budget: timeout,
         origin,
         message,
+        dialect,
         random: SystemRandom::new(),
     };
     if let Err(error) = connect_and_run(&mut trip, url, tls_config).await {
@@ -766,6 +919,69 @@ mod tests {
         assert!(out.accept_valid && !out.echoed);
         let error = out.error.unwrap();
         assert!(error.contains("code 1008, policy"), "{error}");
+    }
+
+    /// A socket.io 4 server as the wire shows it: open packet, a heartbeat ping before the
+    /// answer to the CONNECT.
+    #[tokio::test]
+    async fn engine_io_session_answers_the_heartbeat_and_reads_the_connect_answer() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let (key, request) = read_handshake(&mut stream).await;
+            let response = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                accept_key(&key)
+            );
+            stream.write_all(response.as_bytes()).await.unwrap();
+            let open = br#"0{"sid":"s1","upgrades":[],"pingInterval":25000,"pingTimeout":20000}"#;
+            stream
+                .write_all(&server_frame(OP_TEXT, true, open))
+                .await
+                .unwrap();
+            let mut wire = Wire::new(stream);
+            let connect = read_frame(&mut wire).await.unwrap().payload;
+            wire.io()
+                .write_all(&server_frame(OP_TEXT, true, b"2"))
+                .await
+                .unwrap();
+            let pong = read_frame(&mut wire).await.unwrap().payload;
+            wire.io()
+                .write_all(&server_frame(OP_TEXT, true, br#"40{"sid":"n1"}"#))
+                .await
+                .unwrap();
+            (request, connect, pong)
+        });
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let out = engine_io_roundtrip(&url, None, T).await;
+        assert_eq!(out.error, None);
+        assert!(out.echoed && out.accept_valid);
+        assert_eq!(
+            out.protocol.as_deref(),
+            Some("Engine.IO open packet received; Socket.IO CONNECT answered")
+        );
+        let (request, connect, pong) = served.await.unwrap();
+        assert!(request.starts_with("GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"));
+        assert_eq!(
+            (connect.as_slice(), pong.as_slice()),
+            (&b"40"[..], &b"3"[..])
+        );
+        // A plain echo server is not a socket.io server: said so, not a hang.
+        let (addr, _served) = server(Behaviour::Echo).await;
+        let out = engine_io_roundtrip(
+            &format!("ws://{addr}/socket.io/"),
+            None,
+            Duration::from_millis(300),
+        )
+        .await;
+        assert!(
+            out.error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("timed out"),
+            "{out:?}"
+        );
     }
 
     #[tokio::test]

@@ -1,7 +1,8 @@
 //! Stock stacks, zero configuration: a real Vite app (`npm ci` of a real lock), CRA- and
 //! Next-style scripts (stand-in CLIs with the real ones' server behaviour), a Flask app in a
 //! real `.venv` started by a Procfile, a `FastAPI` app run by uvicorn, and a frontend/backend
-//! pair named `vote`/`result` whose backend allows only `http://localhost:<frontend port>`.
+//! pair named `vote`/`result` whose backend allows only `http://localhost:<frontend port>`, and a
+//! real socket.io backend.
 //! Each passes `validate` with no devops-agent.toml; a broken variant of each fails with a
 //! message that names the cause. Installed trees are cached under `target/fixture-cache/`.
 
@@ -572,4 +573,58 @@ fn unknown_roles_skip_the_integration_checks_with_the_reason() {
         );
     }
     assert_ne!(out.code, 1, "no failure from a name guess");
+}
+
+#[test]
+fn socket_io_backend_gets_an_engine_io_session_not_an_echo() {
+    let Some(dir) = installed("stock-socketio", Install::Npm(".")) else {
+        return;
+    };
+    let out = validate(dir.path(), &[]);
+    let report = assert_ready(&out);
+    let ws = check(&report, "integration.websocket");
+    assert_eq!(ws["status"], "passed", "{ws}");
+    assert!(
+        ws["evidence"]["detected_from"]
+            .as_str()
+            .unwrap()
+            .contains("socket.io among the dependencies in package.json"),
+        "{ws}"
+    );
+    let trip = &ws["evidence"]["round_trips"][0];
+    assert!(
+        trip["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/socket.io/?EIO=4&transport=websocket"),
+        "{trip}"
+    );
+    assert_eq!(trip["status"], 101);
+    assert_eq!(
+        trip["protocol"],
+        "Engine.IO open packet received; Socket.IO CONNECT answered"
+    );
+    // Probed directly: nothing proxies it, so there is no "through the proxy" leg to fail.
+    assert_eq!(ws["evidence"]["round_trips"].as_array().unwrap().len(), 1);
+
+    // Broken: the server offers only HTTP long-polling, so the WebSocket upgrade is refused.
+    let server = fs::read_to_string(dir.path().join("server.js")).unwrap();
+    fs::write(
+        dir.path().join("server.js"),
+        server.replace(
+            "new Server(server)",
+            "new Server(server, { transports: ['polling'] })",
+        ),
+    )
+    .unwrap();
+    let out = agent(dir.path(), &["integration"], &[]);
+    let report = out.report();
+    assert_eq!(out.code, 1);
+    assert_eq!(status(&report, "integration.websocket"), "failed");
+    let m = message(&report, "integration.websocket");
+    assert!(
+        m.contains("400 Bad Request") && m.contains("does not offer the websocket transport"),
+        "{m}"
+    );
+    assert!(m.contains("\"Transport unknown\""), "{m}");
 }

@@ -88,6 +88,8 @@ pub(crate) struct Targets {
     pub(crate) port_vars: BTreeMap<String, u16>,
     /// The frontend service's directory, relative to the project.
     pub(crate) frontend_dir: Option<String>,
+    /// The backend service's directory, relative to the project.
+    pub(crate) backend_dir: Option<String>,
     /// How the roles were decided (evidence per service), or why they could not be.
     pub(crate) roles: RoleNote,
     /// `development` or `production`: which `.env.[mode]` files the frontend's toolchain loads.
@@ -167,6 +169,11 @@ pub(crate) async fn resolve(
                 .as_ref()
                 .and_then(|f| ctx.project.config.services.get(f))
                 .and_then(|s| s.dir.clone()),
+            backend_dir: cfg
+                .backend
+                .as_ref()
+                .and_then(|b| ctx.project.config.services.get(b))
+                .and_then(|s| s.dir.clone()),
             roles: RoleNote::default(),
             mode: "production".to_owned(),
         };
@@ -242,6 +249,7 @@ pub(crate) async fn resolve(
             .collect(),
         port_vars: port_vars(&ctx.project, &services),
         frontend_dir: front.map(|f| f.dir.clone()),
+        backend_dir: back.map(|b| b.dir.clone()),
         roles: note,
         mode,
     })

@@ -9,6 +9,7 @@ use super::client::{Client, round};
 use super::nginx::{Location, NginxError, Summary};
 use super::targets::Targets;
 use crate::check::{CheckId, CheckResult, Finding, Severity, Status};
+use crate::probe::engine_io;
 
 const ID: CheckId = CheckId::IntegrationWebsocket;
 
@@ -160,6 +161,39 @@ fn missing_headers(location: &Location) -> Vec<&'static str> {
     missing
 }
 
+/// Why the backend serves socket.io at its default path `/socket.io`: `socket.io` among its
+/// package.json dependencies, or `python-socketio` / `flask-socketio` among its Python ones
+/// (a word search of requirements*.txt, pyproject.toml, Pipfile).
+fn socket_io_dependency(project: &crate::project::Project, dir: &str) -> Option<String> {
+    let base = project.root.join(dir);
+    let manifest = base.join("package.json");
+    if let Ok(pkg) = crate::project::package_json_read(&project.root, &manifest)
+        && pkg.dependencies.contains("socket.io")
+    {
+        return Some(format!(
+            "socket.io among the dependencies in {}",
+            project.relative(&manifest)
+        ));
+    }
+    for name in ["requirements.txt", "pyproject.toml", "Pipfile"] {
+        let path = base.join(name);
+        let Some(text) = super::targets::read_small(&path) else {
+            continue;
+        };
+        let text = text.to_ascii_lowercase();
+        if let Some(package) = ["python-socketio", "flask-socketio"].into_iter().find(|p| {
+            text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                .any(|w| w == *p)
+        }) {
+            return Some(format!(
+                "{package} among the dependencies in {}",
+                project.relative(&path)
+            ));
+        }
+    }
+    None
+}
+
 pub(crate) async fn check(
     client: &Client<'_>,
     targets: &Targets,
@@ -170,6 +204,26 @@ pub(crate) async fn check(
     if paths.is_empty() {
         paths = dev_server_paths(&client.ctx.project, targets.frontend_dir.as_deref());
         source = "dev server proxy (ws: true)";
+    }
+    let mut source = source.to_owned();
+    // A socket.io backend serves `/socket.io` whether or not anything proxies it; found from
+    // its dependencies, it is probed directly (a frontend that calls it cross-origin has no
+    // proxy for it).
+    let mut direct_only: Vec<String> = Vec::new();
+    if configured.is_none()
+        && !paths.iter().any(|p| engine_io::is_socket_io_path(p))
+        && let Some(why) = targets
+            .backend_dir
+            .as_deref()
+            .and_then(|d| socket_io_dependency(&client.ctx.project, d))
+    {
+        if paths.is_empty() {
+            source = why;
+        } else {
+            source = format!("{source}; /socket.io: {why}");
+        }
+        paths.push("/socket.io".to_owned());
+        direct_only.push("/socket.io".to_owned());
     }
     if paths.is_empty() {
         let reason = "no WebSocket endpoint configured or detected".to_owned();
@@ -199,14 +253,29 @@ pub(crate) async fn check(
     let mut evidence = Vec::new();
     let mut passed = 0;
     let mut failed_proxy_paths = Vec::new();
+    let mut socket_io = false;
     for path in &paths {
         let mut direct_ok = false;
+        let engine = engine_io::is_socket_io_path(path);
+        socket_io |= engine;
         for (route, endpoint) in &routes {
-            let url = endpoint.ws_at(path);
-            let message = format!("devops-agent {}", std::process::id());
-            let out =
-                crate::probe::ws::roundtrip(&url, origin.as_deref(), &message, client.timeout)
-                    .await;
+            if *route == "through_proxy" && direct_only.contains(path) {
+                continue;
+            }
+            let (url, out) = if engine {
+                let url = endpoint.ws_at(&engine_io::websocket_path(path));
+                let out =
+                    crate::probe::ws::engine_io_roundtrip(&url, origin.as_deref(), client.timeout)
+                        .await;
+                (url, out)
+            } else {
+                let url = endpoint.ws_at(path);
+                let message = format!("devops-agent {}", std::process::id());
+                let out =
+                    crate::probe::ws::roundtrip(&url, origin.as_deref(), &message, client.timeout)
+                        .await;
+                (url, out)
+            };
             let ok = out.error.is_none() && out.echoed && out.accept_valid && out.status == 101;
             client.record_ws(out.handshake_ms, ok);
             evidence.push(json!({
@@ -216,6 +285,7 @@ pub(crate) async fn check(
                 "status": out.status,
                 "accept_valid": out.accept_valid,
                 "echoed": out.echoed,
+                "protocol": out.protocol,
                 "handshake_ms": round(out.handshake_ms),
                 "roundtrip_ms": out.roundtrip_ms.map(round),
                 "error": out.error.as_deref().map(|e| client.clean(e)),
@@ -333,10 +403,18 @@ pub(crate) async fn check(
             .map(|(r, _)| r.replace('_', " "))
             .collect::<Vec<_>>()
             .join(" and ");
+        let plain = paths.iter().any(|p| !engine_io::is_socket_io_path(p));
+        let exchange = match (socket_io, plain) {
+            (true, false) => {
+                "a socket.io session (Engine.IO open packet, Socket.IO CONNECT answered)"
+            }
+            (true, true) => "echo (a socket.io session at the socket.io paths)",
+            (false, _) => "echo",
+        };
         (
             Status::Passed,
             format!(
-                "WebSocket handshake (101, valid accept) and echo succeeded at {} ({routes_text})",
+                "WebSocket handshake (101, valid accept) and {exchange} succeeded at {} ({routes_text})",
                 paths.join(", ")
             ),
         )
