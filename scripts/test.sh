@@ -44,13 +44,15 @@ if ! command -v envsubst >/dev/null && command -v apt-get >/dev/null; then
   apt_install gettext-base
 fi
 # probe matrix: throwaway PostgreSQL and Redis servers with their reference clients
-# (psql, redis-cli, curl); only the binaries are used, never the system services.
+# (psql, redis-cli, curl); only the binaries are used, never the system services. Also xmllint.
 need=()
 command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v psql >/dev/null || need+=(postgresql-client)
 command -v curl >/dev/null || need+=(curl)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-cli >/dev/null || need+=(redis-tools)
+# JUnit files are validated against Jenkins' junit-10.xsd with xmllint.
+command -v xmllint >/dev/null || need+=(libxml2-utils)
 # release tests: real bash (with Debian's bash-completion helpers) and fish source the generated
 # completion scripts; man (man-db, groff) renders every generated page.
 command -v fish >/dev/null || need+=(fish)

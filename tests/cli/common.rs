@@ -238,3 +238,23 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A JUnit document must pass Jenkins' `junit-10.xsd` (the strictest common reader), checked by
+/// `xmllint --schema` (Debian's libxml2-utils, installed by scripts/test.sh).
+pub(crate) fn assert_junit_valid(xml: &str) {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), xml).expect("write JUnit");
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(fixture("schemas").join("junit-10.xsd"))
+        .arg(file.path())
+        .output();
+    match out {
+        Ok(out) => assert!(
+            out.status.success(),
+            "JUnit fails junit-10.xsd:\n{}\n{xml}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => skip(&format!("xmllint (libxml2-utils) is needed: {e}")),
+    }
+}

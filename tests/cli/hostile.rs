@@ -164,6 +164,9 @@ fn run_case(case: &Case) {
         "stderr".to_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     );
+    if let Ok(junit) = std::fs::read_to_string(outdir.path().join("junit")) {
+        crate::common::assert_junit_valid(&junit);
+    }
     for (path, bytes) in snapshot(outdir.path()) {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         outputs.insert(name, String::from_utf8_lossy(&bytes).into_owned());

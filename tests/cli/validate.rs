@@ -1,6 +1,8 @@
 //! `validate` as CI and agents use it: formats, gate selection, preconditions, history, init.
 
-use crate::common::{check, copy_fixture, devops_agent, fixture, project, redactions, run};
+use crate::common::{
+    assert_junit_valid, check, copy_fixture, devops_agent, fixture, project, redactions, run,
+};
 
 #[test]
 fn junit_markdown_and_github_formats_from_one_run() {
@@ -38,6 +40,7 @@ fn junit_markdown_and_github_formats_from_one_run() {
 
     // JUnit parses as XML: a testsuite per gate, a testcase per check.
     let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_junit_valid(&xml);
     let doc = roxmltree::Document::parse(&xml).expect("JUnit is well-formed XML");
     let suites: Vec<_> = doc
         .descendants()
@@ -78,6 +81,45 @@ fn junit_markdown_and_github_formats_from_one_run() {
     assert!(md.contains("* ❌ `build.dev_build`"));
     assert!(md.contains("<details>"));
     assert_eq!(std::fs::read_to_string(&summary).unwrap(), md);
+}
+
+/// A run stopped by a configuration error still gives JUnit consumers a failing testcase (zero
+/// tests would read as a pass), and the file passes junit-10.xsd.
+#[test]
+fn junit_of_a_config_error_has_a_failing_testcase() {
+    let dir = project(&[("devops-agent.toml", "[ports]\nsearch_widht = 3\n")]);
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.args([
+        "validate",
+        "STORY-9",
+        "--no-history",
+        "--format",
+        "junit",
+        "--project",
+    ])
+    .arg(dir.path());
+    let out = run(cmd);
+    assert_eq!(out.code, 2);
+    assert_junit_valid(&out.stdout);
+    let doc = roxmltree::Document::parse(&out.stdout).unwrap();
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 1, "{}", out.stdout);
+    assert_eq!(cases[0].attribute("name"), Some("config"));
+    let failure = cases[0]
+        .children()
+        .find(|c| c.has_tag_name("failure"))
+        .expect("a failing testcase");
+    assert!(
+        failure.text().unwrap().contains("search_widht"),
+        "{}",
+        out.stdout
+    );
+    let root = doc.root_element();
+    assert_eq!(root.attribute("failures"), Some("1"));
 }
 
 #[test]
