@@ -239,7 +239,7 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A JUnit document must pass Jenkins' `junit-10.xsd` (the strictest common reader), checked by
+/// A `JUnit` document must pass Jenkins' `junit-10.xsd` (the strictest common reader), checked by
 /// `xmllint --schema` (Debian's libxml2-utils, installed by scripts/test.sh).
 pub(crate) fn assert_junit_valid(xml: &str) {
     let file = tempfile::NamedTempFile::new().expect("temp file");

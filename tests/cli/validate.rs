@@ -83,7 +83,7 @@ fn junit_markdown_and_github_formats_from_one_run() {
     assert_eq!(std::fs::read_to_string(&summary).unwrap(), md);
 }
 
-/// A run stopped by a configuration error still gives JUnit consumers a failing testcase (zero
+/// A run stopped by a configuration error still gives `JUnit` consumers a failing testcase (zero
 /// tests would read as a pass), and the file passes junit-10.xsd.
 #[test]
 fn junit_of_a_config_error_has_a_failing_testcase() {
