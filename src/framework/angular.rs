@@ -29,6 +29,9 @@ pub(crate) const ANGULAR: Framework = Framework {
         "ng serve is the development server; an Angular app is deployed as the static files of dist/ (serve them with a static server)",
     ),
     outputs,
+    output_config: Some(
+        "angular.json: `<outputPath>/browser` of each project's build target (`dist/<project>/browser` by default)",
+    ),
     ..Framework::BASE
 };
 

@@ -29,6 +29,8 @@ mod node;
 mod nuxt;
 mod rails;
 mod remix;
+/// The catalogue as rows (`rows::catalogue()`) and the README tables rendered from them.
+pub(crate) mod rows;
 mod sveltekit;
 mod vite;
 

@@ -116,6 +116,10 @@ pub(crate) struct Framework {
     /// first that exists after the build is measured. Empty: the generic folders (`dist`,
     /// `build`, `out`, `public/build`).
     pub(crate) outputs: fn(&Path) -> Vec<Output>,
+    /// What in the app's own configuration changes [`Framework::outputs`], when something does
+    /// (SvelteKit's adapter, `angular.json`): the catalogue's documentation says it beside the
+    /// folders an unconfigured app gets.
+    pub(crate) output_config: Option<&'static str>,
     /// Build output lines that are warnings the generic build-output parser does not see.
     pub(crate) build_warnings: &'static [WarningPattern],
 }
@@ -135,6 +139,7 @@ impl Framework {
         no_prod_server: None,
         dev_build: DevBuild::Script,
         outputs: no_outputs,
+        output_config: None,
         build_warnings: &[],
     };
 

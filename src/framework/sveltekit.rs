@@ -38,6 +38,9 @@ pub(crate) const SVELTEKIT: Framework = Framework {
     url_markers: &["Local:"],
     env_files: VITE_ENV_FILES,
     outputs,
+    output_config: Some(
+        "svelte.config.js adapter: adapter-static's `build` first; adapter-node's `build/client` (pages in `build/prerendered`) after",
+    ),
     ..Framework::BASE
 };
 
