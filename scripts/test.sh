@@ -51,8 +51,10 @@ command -v psql >/dev/null || need+=(postgresql-client)
 command -v curl >/dev/null || need+=(curl)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-cli >/dev/null || need+=(redis-tools)
-# JUnit files are validated against Jenkins' junit-10.xsd with xmllint.
+# JUnit files are validated against Jenkins' junit-10.xsd with xmllint; the live progress line
+# is captured from a real terminal in tmux.
 command -v xmllint >/dev/null || need+=(libxml2-utils)
+command -v tmux >/dev/null || need+=(tmux)
 # release tests: real bash (with Debian's bash-completion helpers) and fish source the generated
 # completion scripts; man (man-db, groff) renders every generated page.
 command -v fish >/dev/null || need+=(fish)

@@ -29,6 +29,22 @@ pub fn run() -> ExitCode {
         Err(e) => return ExitCode::from(commands::usage_error(&e)),
     };
     cli.global.resolve_format();
+    if matches!(
+        cli.command,
+        Command::Validate { .. }
+            | Command::Ports { .. }
+            | Command::Deps
+            | Command::Build
+            | Command::Startup { .. }
+            | Command::Integration { .. }
+    ) {
+        report::progress::init(
+            cli.global.quiet,
+            cli.global.verbose > 0,
+            cli.global.format == Format::Human
+                && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        );
+    }
     commands::init_logging(&cli);
     let code = match &cli.command {
         Command::Schema => commands::schema(),

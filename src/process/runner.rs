@@ -17,6 +17,8 @@ use super::tracker::{CancelReason, Processes};
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct CommandSpec {
+    /// The step people see in the progress display: `build.prod_build frontend`, `dev api`.
+    pub label: String,
     /// A shell command line, run with `sh -c` (build scripts are written for a shell).
     pub command: String,
     pub cwd: PathBuf,
@@ -141,6 +143,8 @@ pub struct Running {
     processes: Processes,
     exited: Option<Ending>,
     enclosure: Arc<Enclosure>,
+    /// Its line in the progress display.
+    step: u64,
 }
 
 impl Running {
@@ -173,12 +177,13 @@ impl Running {
         })?;
         let enclosure = processes.register(Enclosure::new(cgroup, prepared.tag.clone(), root));
         let captured = Arc::new(Mutex::new(Captured::default()));
+        let step = crate::report::progress::started(&spec.label, &spec.command);
         let mut readers = Vec::new();
         if let Some(stdout) = child.stdout.take() {
-            readers.push(tokio::spawn(drain(stdout, Arc::clone(&captured))));
+            readers.push(tokio::spawn(drain(stdout, Arc::clone(&captured), step)));
         }
         if let Some(stderr) = child.stderr.take() {
-            readers.push(tokio::spawn(drain(stderr, Arc::clone(&captured))));
+            readers.push(tokio::spawn(drain(stderr, Arc::clone(&captured), step)));
         }
         Ok(Running {
             child,
@@ -189,6 +194,7 @@ impl Running {
             processes: processes.clone(),
             exited: None,
             enclosure,
+            step,
         })
     }
 
@@ -255,6 +261,7 @@ impl Running {
     /// unless it had already exited on its own — then whatever it left running is recorded in
     /// [`Finished::left_running`] before it is stopped.
     pub async fn stop(mut self, grace: Duration, ending: Ending) -> Finished {
+        crate::report::progress::finished(self.step);
         // A command stopped for its timeout or a cancellation is recorded that way even when it
         // happened to exit in the moment between the decision and this stop.
         let decided = matches!(ending, Ending::TimedOut | Ending::Cancelled(_));
@@ -357,15 +364,21 @@ impl OutputTap {
     }
 }
 
-async fn drain(mut stream: impl tokio::io::AsyncRead + Unpin, into: Arc<Mutex<Captured>>) {
+async fn drain(
+    mut stream: impl tokio::io::AsyncRead + Unpin,
+    into: Arc<Mutex<Captured>>,
+    step: u64,
+) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match stream.read(&mut buf).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => into
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(&buf[..n]),
+            Ok(n) => {
+                into.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(&buf[..n]);
+                crate::report::progress::output(step, &buf[..n]);
+            }
         }
     }
 }
@@ -376,6 +389,7 @@ mod tests {
 
     fn spec(command: &str, timeout_ms: u64) -> CommandSpec {
         CommandSpec {
+            label: "test".to_owned(),
             command: command.to_owned(),
             cwd: std::env::temp_dir(),
             env: BTreeMap::from([("GREETING".to_owned(), "hello".to_owned())]),

@@ -5,7 +5,7 @@
 //! Gates emit through an [`EventSink`]; only this module writes.
 
 use std::fs::File;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -134,9 +134,9 @@ impl EventSink {
             .push(writer);
     }
 
-    /// Show progress lines on stderr when it is a terminal.
+    /// Show gate and check lines on stderr (how: [`super::progress`]).
     pub fn show_progress(&mut self, enabled: bool) {
-        self.progress = enabled && io::stderr().is_terminal();
+        self.progress = enabled;
     }
 
     /// Write one event to every writer, flushed, every string in it redacted. Write errors are
@@ -224,6 +224,10 @@ fn progress_line(event: &Event) {
             status,
             duration_ms,
         } => format!("{} {gate} {duration_ms} ms", super::human::mark(*status)),
+        // Live, the command's spinner line shows it.
+        Event::CommandStarted { .. } if super::progress::mode() == super::progress::Mode::Live => {
+            return;
+        }
         Event::CommandStarted { command, cwd, .. } => format!("  $ {command}  (in {cwd})"),
         Event::CommandFinished {
             command,
@@ -244,7 +248,5 @@ fn progress_line(event: &Event) {
         | Event::PortsAllocated { .. }
         | Event::ValidationComplete { .. } => return,
     };
-    let text = super::escape::terminal(&crate::redact::current().redact(&text));
-    let mut err = io::stderr().lock();
-    let _ = writeln!(err, "{text}");
+    super::progress::line(&text, matches!(event, Event::CheckCompleted { .. }));
 }

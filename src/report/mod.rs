@@ -11,6 +11,7 @@ mod json;
 mod junit;
 mod markdown;
 mod model;
+pub mod progress;
 mod schema;
 mod stderr;
 

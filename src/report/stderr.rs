@@ -37,6 +37,6 @@ impl Drop for LineBuffer {
         }
         let text = String::from_utf8_lossy(&self.0);
         let text = crate::redact::current().redact(&text);
-        let _ = io::stderr().lock().write_all(text.as_bytes());
+        super::progress::log(&text);
     }
 }

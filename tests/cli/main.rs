@@ -15,6 +15,7 @@ mod policy;
 mod ports;
 mod ports_allocate;
 mod ports_fixes;
+mod progress;
 mod release;
 mod startup;
 mod stock;

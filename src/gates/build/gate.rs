@@ -319,6 +319,11 @@ async fn build_many<'a>(
     let mut tasks = tokio::task::JoinSet::new();
     for (i, (app, command)) in builds.iter().enumerate() {
         let spec = CommandSpec {
+            label: if app.dir == "." {
+                purpose.as_str().to_owned()
+            } else {
+                format!("{} {}", purpose.as_str(), app.dir)
+            },
             command: command.command.clone(),
             cwd: app.path.clone(),
             env: command.env.clone(),

@@ -190,6 +190,7 @@ pub(crate) async fn run_mode(
             }
             service.run_env.apply(&mut env);
             let spec = CommandSpec {
+                label: format!("{} {}", mode.name(), service.name),
                 command,
                 cwd: service.path.clone(),
                 env,

@@ -82,6 +82,7 @@ pub(crate) async fn ensure(ctx: &GateCtx, service: &Service) -> ProdBuild {
         .unwrap_or("npm");
     let command = format!("{runner} run build");
     let spec = CommandSpec {
+        label: format!("prod build {}", service.name),
         command: command.clone(),
         cwd: service.path.clone(),
         env: BTreeMap::from([("NODE_ENV".to_owned(), "production".to_owned())]),
