@@ -16,14 +16,24 @@ pub(super) fn schema() -> u8 {
     exit::READY
 }
 
-/// `list`: every check, as a table or JSON.
+/// `list`: every check, and the framework catalogue, as tables or JSON.
 pub(super) fn list(format: Format) -> u8 {
     let all = crate::explain::all();
+    let frameworks = crate::framework::rows::catalogue();
     if format == Format::Human {
         let width = all.iter().map(|e| e.id.len()).max().unwrap_or(0);
-        let mut text = String::new();
+        let mut text = String::from("Checks:\n");
         for e in &all {
-            let _ = writeln!(text, "{:width$}  {}", e.id, e.title);
+            let _ = writeln!(text, "  {:width$}  {}", e.id, e.title);
+        }
+        text.push_str("\nFrameworks recognised (what is known of each: `list --format json`):\n");
+        let width = frameworks.iter().map(|f| f.id.len()).max().unwrap_or(0);
+        for f in &frameworks {
+            let _ = writeln!(
+                text,
+                "  {:width$}  {} ({}, {})",
+                f.id, f.name, f.ecosystem, f.role
+            );
         }
         text.push_str(
             "\n`devops-agent explain CHECK_ID` tells what a check verifies and how to fix it.\n",
@@ -38,7 +48,7 @@ pub(super) fn list(format: Format) -> u8 {
                 })
             })
             .collect();
-        write_json(&serde_json::json!({ "checks": rows }));
+        write_json(&serde_json::json!({ "checks": rows, "frameworks": frameworks }));
     }
     exit::READY
 }

@@ -59,13 +59,25 @@ fn list_shows_every_spec_check_once_with_its_gate() {
         assert!(!c["verifies"].as_str().unwrap().is_empty(), "{id}");
     }
 
+    // The framework catalogue comes along: which frameworks, and what is known of each.
+    let frameworks = listed["frameworks"].as_array().unwrap();
+    assert!(
+        frameworks.iter().any(|f| f["id"] == "next"),
+        "{frameworks:?}"
+    );
+    assert!(
+        frameworks.iter().any(|f| f["id"] == "vite"),
+        "{frameworks:?}"
+    );
+
     let (code, table) = stdout(&["list", "--format", "human"]);
     assert_eq!(code, 0);
+    assert!(table.contains("Frameworks recognised"), "{table}");
     for id in SPEC_IDS {
         assert_eq!(
             table
                 .lines()
-                .filter(|l| l.starts_with(&format!("{id} ")))
+                .filter(|l| l.trim_start().starts_with(&format!("{id} ")))
                 .count(),
             1,
             "{id} in:\n{table}"
