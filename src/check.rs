@@ -244,6 +244,9 @@ pub struct CheckResult {
     /// Check-specific measured facts (always a JSON object).
     pub evidence: serde_json::Map<String, serde_json::Value>,
     pub duration: Duration,
+    /// When the check started running (set by the gate's scope); `None` for a check that never
+    /// ran (skipped by the plan, not reached).
+    pub started: Option<std::time::Instant>,
 }
 
 impl CheckResult {
@@ -255,6 +258,7 @@ impl CheckResult {
             findings: Vec::new(),
             evidence: serde_json::Map::new(),
             duration: Duration::ZERO,
+            started: None,
         }
     }
 
@@ -353,6 +357,8 @@ pub struct GateResult {
     pub id: GateId,
     pub checks: Vec<CheckResult>,
     pub duration: Duration,
+    /// When the gate started (its `gate_started`); `None` for a gate built without running.
+    pub started: Option<std::time::Instant>,
     /// Published ports the gate resolved (the ports gate fills this; it feeds
     /// `infrastructure.ports` and `port_configuration`).
     pub ports: Vec<crate::report::PortAssignment>,

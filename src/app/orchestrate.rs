@@ -47,7 +47,7 @@ pub(super) async fn run_gates(
     }
     // Whatever happened, nothing started for integration outlives the run, nor anything a
     // command left behind that no stop claimed.
-    ctx.stop_live().await;
+    ctx.stop_live(sink).await;
     let strays = ctx.processes.shutdown(ctx.grace()).await;
     if !strays.is_empty() {
         tracing::warn!(

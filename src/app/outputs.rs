@@ -103,6 +103,8 @@ pub(super) fn finish(
 ) -> u8 {
     record.ports = record.gates.iter().flat_map(|g| g.ports.clone()).collect();
     record.duration = started.elapsed();
+    record.started = Some(started);
+    record.commands = sink.commands(started);
     let mut code = report::exit_code(&record);
     let mut report = report::assemble(&record);
     let history_root = match &cli.command {

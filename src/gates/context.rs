@@ -56,7 +56,18 @@ pub struct LiveStack {
     pub mode: String,
     pub services: Vec<LiveService>,
     /// The processes, stopped by [`GateCtx::stop_live`].
-    pub running: Vec<crate::process::Running>,
+    pub running: Vec<LiveProcess>,
+}
+
+/// A service's process left running, with what its `command_started` event said so that its
+/// stop can emit the matching `command_finished`.
+#[derive(Debug)]
+pub struct LiveProcess {
+    /// The event's `purpose`, e.g. `production web`.
+    pub purpose: String,
+    /// The command line as the event gave it (redacted).
+    pub command: String,
+    pub running: crate::process::Running,
 }
 
 /// One running service.
@@ -104,13 +115,25 @@ impl GateCtx {
     }
 
     /// Stop the services left running for integration (whole trees: TERM, grace, KILL).
-    pub async fn stop_live(&self) {
+    pub async fn stop_live(&self, sink: &crate::report::EventSink) {
         let live = self.live.lock().await.take();
         if let Some(live) = live {
-            for running in live.running.into_iter().rev() {
-                let finished = running
+            for process in live.running.into_iter().rev() {
+                let finished = process
+                    .running
                     .stop(self.grace(), crate::process::Ending::Stopped)
                     .await;
+                sink.emit(&crate::report::Event::CommandFinished {
+                    gate: "startup".to_owned(),
+                    purpose: process.purpose,
+                    command: process.command,
+                    ending: finished.ending.kind().to_owned(),
+                    exit_code: match finished.ending {
+                        crate::process::Ending::Exited(c) => Some(c),
+                        _ => None,
+                    },
+                    duration_ms: u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX),
+                });
                 // The integration checks are already reported; what the stop could not end
                 // is at least said, and the run's final sweep tries again.
                 if !finished.stop.clean() {

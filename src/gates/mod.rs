@@ -8,5 +8,5 @@ pub mod ports;
 mod scope;
 pub mod startup;
 
-pub use context::{GateCtx, LiveService, LiveStack, Plan, RunFacts};
+pub use context::{GateCtx, LiveProcess, LiveService, LiveStack, Plan, RunFacts};
 pub use scope::{Cut, GateScope, Ledger, cancelled_status};

@@ -133,6 +133,7 @@ impl Ledger {
                     Slot::Running(id, since) => {
                         let mut result = cut.unfinished(*id);
                         result.duration = since.elapsed();
+                        result.started = Some(*since);
                         result
                     }
                     Slot::Pending(id) => cut.not_reached(*id),
@@ -164,6 +165,7 @@ impl GateEntry {
                 })
                 .collect(),
             duration: self.duration.unwrap_or_else(|| self.started.elapsed()),
+            started: Some(self.started),
             ports: self.ports.clone(),
         }
     }
@@ -240,6 +242,7 @@ impl<'a> GateScope<'a> {
         };
         result.id = id;
         result.duration = started.elapsed();
+        result.started = Some(started);
         self.record(result)
     }
 
@@ -286,8 +289,11 @@ impl<'a> GateScope<'a> {
                     "the gate finished without a result for this check (a defect in devops-agent)",
                 )
             });
+            // A check the shared work did not time itself is timed as the whole work (which
+            // started once for all of them); one it timed keeps its own start, or none.
             if result.duration.is_zero() {
                 result.duration = started.elapsed();
+                result.started = Some(started);
             }
             self.record(result);
         }
@@ -370,6 +376,7 @@ impl<'a> GateScope<'a> {
                 id: self.gate,
                 checks: Vec::new(),
                 duration: Duration::ZERO,
+                started: None,
                 ports: Vec::new(),
             };
         };

@@ -2,10 +2,10 @@
 //! exit code.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::model::{
-    BlockingIssue, Check, CheckStatus, Costs, Deployment, Environment, Finding, Gate,
+    BlockingIssue, Check, CheckStatus, CommandRun, Costs, Deployment, Environment, Finding, Gate,
     Infrastructure, Meta, Monitoring, PortAssignment, REPORT_VERSION, Report, ResponseTime,
     RunError, Severity, SprintValidation, Totals, ValidationStatus,
 };
@@ -21,8 +21,12 @@ pub struct RunRecord {
     pub project: String,
     pub config: Option<String>,
     pub timestamp: String,
+    /// When the run started: gates', checks' and commands' `started_ms` count from here.
+    pub started: Option<Instant>,
     pub duration: Duration,
     pub gates: Vec<GateResult>,
+    /// The commands the gates ran, from their events (see `EventSink::commands`).
+    pub commands: Vec<CommandRun>,
     /// Gates the command would run, in order (those absent from `gates` are `null` in the
     /// pipeline).
     pub planned: Vec<&'static str>,
@@ -89,7 +93,12 @@ fn pipeline_word(status: CheckStatus) -> &'static str {
     }
 }
 
-fn wire_check(result: &CheckResult) -> Check {
+/// Milliseconds from the run's start to `at`, when both were measured.
+fn offset(run: Option<Instant>, at: Option<Instant>) -> Option<u64> {
+    Some(ms(at?.saturating_duration_since(run?)))
+}
+
+fn wire_check(result: &CheckResult, run: Option<Instant>) -> Check {
     let message = match &result.status {
         Status::Skipped { reason } if result.message.is_empty() => reason.clone(),
         _ => result.message.clone(),
@@ -100,6 +109,7 @@ fn wire_check(result: &CheckResult) -> Check {
         status: wire_status(&result.status),
         message,
         required: true,
+        started_ms: offset(run, result.started),
         duration_ms: ms(result.duration),
         findings: result
             .findings
@@ -130,8 +140,13 @@ pub fn assemble(record: &RunRecord) -> Report {
             id: g.id.as_str().to_owned(),
             title: g.id.title().to_owned(),
             status: wire_status(&g.status()),
+            started_ms: offset(record.started, g.started),
             duration_ms: ms(g.duration),
-            checks: g.checks.iter().map(wire_check).collect(),
+            checks: g
+                .checks
+                .iter()
+                .map(|c| wire_check(c, record.started))
+                .collect(),
         })
         .collect();
 
@@ -243,6 +258,7 @@ pub fn assemble(record: &RunRecord) -> Report {
             validation_timestamp: super::now_rfc3339(),
         },
         gates,
+        commands: record.commands.clone(),
         errors: record.errors.clone(),
     }
 }

@@ -3,15 +3,20 @@
 //! Event names follow the seed's "Streaming Events" (`deployment_validation`, `health_check`,
 //! `validation_complete`) plus gate and check progress. Every line has `event` and `timestamp`.
 //! Gates emit through an [`EventSink`]; only this module writes.
+//!
+//! The sink also remembers when each `command_started` was emitted and what its
+//! `command_finished` said, so the report's timeline (`commands`) is made of the same events
+//! as the stream, with the start measured on the monotonic clock.
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use serde::Serialize;
 
-use super::model::{BlockingIssue, CheckStatus};
+use super::model::{BlockingIssue, CheckStatus, CommandRun};
 
 /// One event. Serialized with its name in `event`.
 #[derive(Debug, Clone, Serialize)]
@@ -104,6 +109,8 @@ struct Line<'a> {
 pub struct EventSink {
     writers: Mutex<Vec<Box<dyn Write + Send>>>,
     progress: bool,
+    /// Every command started so far: when, and its `command_finished` once emitted.
+    commands: Mutex<Vec<(Instant, CommandRun)>>,
 }
 
 impl EventSink {
@@ -112,6 +119,7 @@ impl EventSink {
         EventSink {
             writers: Mutex::new(Vec::new()),
             progress: false,
+            commands: Mutex::new(Vec::new()),
         }
     }
 
@@ -142,6 +150,7 @@ impl EventSink {
     /// Write one event to every writer, flushed, every string in it redacted. Write errors are
     /// logged, never fatal: the report on stdout matters more than a side stream.
     pub fn emit(&self, event: &Event) {
+        self.trace_command(event);
         let line = Line {
             event,
             timestamp: super::now_rfc3339(),
@@ -175,6 +184,69 @@ impl EventSink {
 }
 
 impl EventSink {
+    /// Remember a command's start, or complete the earliest unfinished start of the same gate,
+    /// purpose and command line with what its end said (commands of one purpose may run at
+    /// once and finish in any order, but each gate reports its finishes in start order).
+    fn trace_command(&self, event: &Event) {
+        let mut commands = self
+            .commands
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match event {
+            Event::CommandStarted {
+                gate,
+                purpose,
+                command,
+                ..
+            } => commands.push((
+                Instant::now(),
+                CommandRun {
+                    gate: gate.clone(),
+                    purpose: purpose.clone(),
+                    command: command.clone(),
+                    started_ms: 0,
+                    duration_ms: None,
+                    ending: None,
+                    exit_code: None,
+                },
+            )),
+            Event::CommandFinished {
+                gate,
+                purpose,
+                command,
+                ending,
+                exit_code,
+                duration_ms,
+            } => {
+                if let Some((_, run)) = commands.iter_mut().find(|(_, r)| {
+                    r.ending.is_none()
+                        && &r.gate == gate
+                        && &r.purpose == purpose
+                        && &r.command == command
+                }) {
+                    run.duration_ms = Some(*duration_ms);
+                    run.ending = Some(ending.clone());
+                    run.exit_code = *exit_code;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The commands started so far, `started_ms` counted from `run_started`.
+    pub fn commands(&self, run_started: Instant) -> Vec<CommandRun> {
+        self.commands
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(at, run)| CommandRun {
+                started_ms: u64::try_from(at.saturating_duration_since(run_started).as_millis())
+                    .unwrap_or(u64::MAX),
+                ..run.clone()
+            })
+            .collect()
+    }
+
     pub fn gate_started(&self, gate: crate::check::GateId) {
         self.emit(&Event::GateStarted {
             gate: gate.as_str().to_owned(),

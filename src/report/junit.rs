@@ -277,6 +277,7 @@ mod tests {
                     ),
                 ],
                 duration: std::time::Duration::from_millis(1500),
+                started: None,
                 ports: Vec::new(),
             }],
             ..RunRecord::default()

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the report format (`meta.version`). Bump the minor version when adding fields,
 /// the major version when changing or removing one.
-pub const REPORT_VERSION: &str = "1.2.0";
+pub const REPORT_VERSION: &str = "1.3.0";
 
 /// The whole report: exactly one of these is printed on stdout in `json` format.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -31,6 +31,10 @@ pub struct Report {
     pub sprint_validation: SprintValidation,
     /// Every gate that ran, in order, with every check.
     pub gates: Vec<Gate>,
+    /// Every command a gate ran (builds, the app's services), in the order they started, from
+    /// their `command_started` / `command_finished` events: the run's timeline with the gates'
+    /// and checks' `started_ms`.
+    pub commands: Vec<CommandRun>,
     /// Problems that stopped a check or the run from being evaluated (e.g. a malformed config),
     /// each naming the file and line where known.
     pub errors: Vec<RunError>,
@@ -219,8 +223,30 @@ pub struct Gate {
     pub id: String,
     pub title: String,
     pub status: CheckStatus,
+    /// When the gate started, in milliseconds after the run started; null when not measured.
+    pub started_ms: Option<u64>,
     pub duration_ms: u64,
     pub checks: Vec<Check>,
+}
+
+/// One command a gate ran, placed on the run's timeline.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRun {
+    /// The gate that ran it.
+    pub gate: String,
+    /// What it was for: a check id (`build.dev_build`) or `mode service` (`development web`).
+    pub purpose: String,
+    /// The command line, secrets redacted.
+    pub command: String,
+    /// When it started, in milliseconds after the run started.
+    pub started_ms: u64,
+    /// How long it ran; null when the run ended before it did (no `command_finished`).
+    pub duration_ms: Option<u64>,
+    /// `exited`, `signaled`, `timed_out`, `cancelled`, `stopped` or `spawn_failed`; null when
+    /// it never finished.
+    pub ending: Option<String>,
+    pub exit_code: Option<i32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -244,6 +270,9 @@ pub struct Check {
     pub message: String,
     /// Whether a `failed`/`error` status blocks `deployment_ready`.
     pub required: bool,
+    /// When the check started, in milliseconds after the run started; null for a check that did
+    /// not run (skipped by the plan, not reached) or whose start was not measured.
+    pub started_ms: Option<u64>,
     pub duration_ms: u64,
     pub findings: Vec<Finding>,
     /// Check-specific measured facts.

@@ -198,7 +198,11 @@ pub(crate) fn redactions() -> insta::Settings {
     settings.add_redaction(".meta.tool_version", "[version]");
     settings.add_redaction(".sprint_validation.validation_timestamp", "[timestamp]");
     settings.add_redaction(".gates[].duration_ms", "[ms]");
+    settings.add_redaction(".gates[].started_ms", "[ms]");
     settings.add_redaction(".gates[].checks[].duration_ms", "[ms]");
+    settings.add_redaction(".gates[].checks[].started_ms", "[ms]");
+    settings.add_redaction(".commands[].started_ms", "[ms]");
+    settings.add_redaction(".commands[].duration_ms", "[ms]");
     settings.add_redaction(
         ".gates[].checks[].evidence.listening_sockets_scanned",
         "[count]",

@@ -701,6 +701,7 @@ fn warnings_check(runs: &[&BuildRun], ctx: &GateCtx) -> CheckResult {
         .evidence("by_tool", by_tool)
         .evidence("limit", limit);
     result.duration = started.elapsed();
+    result.started = Some(started);
     result
 }
 
@@ -874,6 +875,7 @@ fn bundle_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
         .evidence("outputs", evidence)
         .evidence("not_measured", skipped);
     result.duration = started.elapsed();
+    result.started = Some(started);
     result
 }
 
@@ -1080,5 +1082,6 @@ fn assets_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
         .evidence("outputs", evidence)
         .evidence("not_checked", skipped);
     result.duration = started.elapsed();
+    result.started = Some(started);
     result
 }

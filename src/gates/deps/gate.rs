@@ -77,7 +77,7 @@ pub(crate) fn checks(project: &Project) -> Vec<CheckResult> {
     } else {
         "no manifest of an ecosystem this check applies to"
     };
-    vec![
+    let mut results = vec![
         out.installed.finish(
             CheckId::DepsPackagesInstalled,
             skip_all,
@@ -106,5 +106,9 @@ pub(crate) fn checks(project: &Project) -> Vec<CheckResult> {
             "peer dependencies satisfied",
             duration,
         ),
-    ]
+    ];
+    for result in &mut results {
+        result.started = Some(started);
+    }
+    results
 }

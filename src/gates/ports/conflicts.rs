@@ -280,6 +280,7 @@ pub(crate) fn check(
         .evidence("checked_ports", &checked)
         .evidence("listening_sockets_scanned", listeners.len());
     result.duration = started.elapsed();
+    result.started = Some(started);
     result
 }
 

@@ -194,6 +194,7 @@ pub(crate) fn check(decls: &Declarations, env: &Env) -> CheckResult {
         .evidence("files", &decls.files)
         .evidence("templates_not_evaluated", &decls.templates);
     result.duration = started.elapsed();
+    result.started = Some(started);
     result
 }
 

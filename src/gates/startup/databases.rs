@@ -451,6 +451,7 @@ pub(crate) async fn check(ctx: &GateCtx) -> CheckResult {
         .with_findings(findings)
         .evidence("connections", evidence);
     result.duration = started.elapsed();
+    result.started = Some(started);
     result
 }
 

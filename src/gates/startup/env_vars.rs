@@ -234,6 +234,7 @@ pub(crate) fn check(project: &Project) -> CheckResult {
         .evidence("documented_but_unread", unread)
         .evidence("documented_in", project.env.example_files.clone());
     result.duration = started.elapsed();
+    result.started = Some(started);
     result
 }
 

@@ -382,6 +382,7 @@ pub(crate) async fn check(ctx: &GateCtx) -> CheckResult {
         .with_findings(findings)
         .evidence("services", evidence);
     result.duration = started.elapsed();
+    result.started = Some(started);
     result
 }
 

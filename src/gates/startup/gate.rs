@@ -443,6 +443,14 @@ fn health_check(
                 "endpoint": endpoint,
                 "rule": if fallback { "any status below 500 (/ stands in for a health endpoint)" } else { "2xx" },
                 "samples": run.samples.len(),
+                // Each successful sample's latency in request order: the distribution behind
+                // the percentiles (the HTML report draws it).
+                "samples_ms": run
+                    .samples
+                    .iter()
+                    .filter(|s| s.status.is_some_and(good))
+                    .map(|s| round(s.ms))
+                    .collect::<Vec<f64>>(),
                 "failed": bad,
                 "p50_ms": (!ok.is_empty()).then(|| round(p50)),
                 "p95_ms": (!ok.is_empty()).then(|| round(p95)),

@@ -334,7 +334,11 @@ pub(crate) async fn run_mode(
                 },
             });
             if let Some(running) = running {
-                live.running.push(running);
+                live.running.push(crate::gates::LiveProcess {
+                    purpose: format!("{} {}", mode.name(), run.name),
+                    command: run.command.clone(),
+                    running,
+                });
             }
             out.push(run);
         }
