@@ -39,6 +39,12 @@ fi
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] && command -v apt-get >/dev/null; then
   apt_install nginx
 fi
+# HTML report tests: a real headless browser (Debian's chromium) loads the reports offline.
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq chromium >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; }
+fi
 # ports tests: GNU envsubst (Debian's gettext-base) renders the Kubernetes fixes they re-check.
 if ! command -v envsubst >/dev/null && command -v apt-get >/dev/null; then
   apt_install gettext-base

@@ -152,6 +152,9 @@ pub enum Format {
     /// GitHub Actions annotations (`::error file=…,line=…::`); also appends the markdown
     /// report to $GITHUB_STEP_SUMMARY when it is set.
     Github,
+    /// One self-contained HTML page (inline CSS and SVG, no script, no network): verdict,
+    /// run timeline, health latency, bundle sizes, port map, history trend, every check.
+    Html,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,9 @@ use crate::exit;
 use crate::project::ConfigError;
 use crate::report::{self, Event, EventSink, RunError, RunRecord};
 
+/// How many recorded runs the HTML report's history trend shows.
+const HISTORY_SHOWN: usize = 30;
+
 /// `--output [FORMAT=]FILE` entries, resolved.
 pub(super) fn outputs(cli: &Cli) -> Result<Vec<(Format, PathBuf)>, String> {
     use clap::ValueEnum;
@@ -118,6 +121,12 @@ pub(super) fn finish(
     {
         report::history::compare(&mut report, &previous);
     }
+    // The recorded runs before this one, for the HTML report's trend (read before this run is
+    // appended).
+    let past = history_root
+        .as_ref()
+        .map(|root| report::history::recent(root, HISTORY_SHOWN))
+        .unwrap_or_default();
     // Every output below is rendered from this one redacted report.
     let report = report::redacted(&report);
     if let Some(root) = &history_root
@@ -134,6 +143,7 @@ pub(super) fn finish(
         Format::Junit => Some(report::render_junit(&report)),
         Format::Markdown => Some(report::render_markdown(&report)),
         Format::Github => Some(report::render_github(&report)),
+        Format::Html => Some(report::render_html(&report, &past)),
         // `auto` is decided before the run ([`crate::cli::GlobalArgs::resolve_format`]).
         Format::Jsonl | Format::Auto => None,
     };

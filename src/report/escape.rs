@@ -66,6 +66,24 @@ pub(crate) fn markdown(text: &str) -> String {
     out
 }
 
+/// Text for HTML (element content and quoted attribute values): `& < > " '` as entities,
+/// controls and bidirectional overrides shown escaped, as in a terminal.
+pub(crate) fn html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if is_hidden(c) => push_escaped(&mut out, c),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A markdown code span holding `text` literally, whatever backticks it contains.
 pub(crate) fn code(text: &str) -> String {
     let one_line: String = terminal(&text.replace(['\n', '\r'], " "));
@@ -106,6 +124,14 @@ mod tests {
         assert_eq!(terminal("a\u{1b}[2Jb\u{7}\r"), "a\\e[2Jb\\x07\\r");
         assert_eq!(terminal("x\u{202e}y"), "x\\u{202e}y");
         assert_eq!(terminal("plain\ttext\n"), "plain\ttext\n");
+    }
+
+    #[test]
+    fn html_text_cannot_open_a_tag_or_leave_an_attribute() {
+        assert_eq!(
+            html("<img src=x onerror=\"a('1')\">&\u{1b}[31m"),
+            "&lt;img src=x onerror=&quot;a(&#39;1&#39;)&quot;&gt;&amp;\\e[31m"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `.devops-agent/history.jsonl` in the project: one line per `validate` run, so each report can
-//! say what changed since the previous one (newly failing, newly fixed, duration change).
+//! say what changed since the previous one (newly failing, newly fixed, duration change), and
+//! the HTML report can draw the trend.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -23,6 +24,15 @@ pub struct Entry {
     pub deployment_ready: bool,
     pub duration_ms: u64,
     pub checks: BTreeMap<String, CheckStatus>,
+    /// Gzip total of each measured build output (`app:output` → bytes, from
+    /// `build.bundle_size`), so a later run can say how much it grew. Absent in older lines.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bundles: BTreeMap<String, u64>,
+}
+
+/// The key of a build output in [`Entry::bundles`].
+pub fn bundle_key(app: &str, output: &str) -> String {
+    format!("{app}:{output}")
 }
 
 fn path(root: &Path) -> PathBuf {
@@ -31,16 +41,32 @@ fn path(root: &Path) -> PathBuf {
 
 /// The most recent entry, if the history exists and its last line parses.
 pub fn previous(root: &Path) -> Option<Entry> {
+    recent(root, 1).pop()
+}
+
+/// Up to `max` of the most recent entries that parse, oldest first (from the file's end only).
+pub fn recent(root: &Path, max: usize) -> Vec<Entry> {
+    let Some(text) = tail(root) else {
+        return Vec::new();
+    };
+    let mut entries: Vec<Entry> = text
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
+        .take(max)
+        .collect();
+    entries.reverse();
+    entries
+}
+
+fn tail(root: &Path) -> Option<String> {
     let (mut file, meta) = crate::fsread::open(&path(root)).ok()?;
     let len = meta.len();
     file.seek(SeekFrom::Start(len.saturating_sub(TAIL_BYTES)))
         .ok()?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).ok()?;
-    let text = String::from_utf8_lossy(&bytes);
-    text.lines()
-        .rev()
-        .find_map(|l| serde_json::from_str::<Entry>(l).ok())
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The entry describing `report`.
@@ -60,7 +86,29 @@ pub fn entry(report: &Report) -> Entry {
             .flat_map(|g| &g.checks)
             .map(|c| (c.id.clone(), c.status))
             .collect(),
+        bundles: bundles(report),
     }
+}
+
+/// Gzip totals of the outputs `build.bundle_size` measured.
+fn bundles(report: &Report) -> BTreeMap<String, u64> {
+    let outputs = report
+        .gates
+        .iter()
+        .flat_map(|g| &g.checks)
+        .find(|c| c.id == "build.bundle_size")
+        .and_then(|c| c.evidence.get("outputs"))
+        .and_then(serde_json::Value::as_array);
+    outputs
+        .into_iter()
+        .flatten()
+        .filter_map(|o| {
+            let app = o.get("app")?.as_str()?;
+            let output = o.get("output")?.as_str()?;
+            let gzip = o.get("total")?.get("gzip")?.as_u64()?;
+            Some((bundle_key(app, output), gzip))
+        })
+        .collect()
 }
 
 /// Fill `deployment.last_deployment` and `deployment.since_last` from the previous entry.

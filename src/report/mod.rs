@@ -2,10 +2,12 @@
 //! writes to stdout and stderr (enforced by clippy's `disallowed-macros`).
 
 mod build;
+mod charts;
 mod escape;
 mod events;
 mod github;
 pub mod history;
+mod html;
 mod human;
 mod json;
 mod junit;
@@ -14,10 +16,12 @@ mod model;
 pub mod progress;
 mod schema;
 mod stderr;
+mod svg;
 
 pub use build::{RunEnding, RunRecord, assemble, exit_code};
 pub use events::{Event, EventSink};
 pub use github::render as render_github;
+pub use html::render as render_html;
 pub use human::render as render_human;
 pub use json::render as render_json;
 pub use junit::render as render_junit;

@@ -147,7 +147,7 @@ fn run_case(case: &Case) {
         .env("CI_TOKEN", secret("CI_TOKEN"))
         .env("NO_COLOR", "1")
         .timeout(Duration::from_secs(30));
-    for format in ["markdown", "human", "github", "junit"] {
+    for format in ["markdown", "human", "github", "junit", "html"] {
         cmd.arg("--output")
             .arg(format!("{format}={}", outdir.path().join(format).display()));
     }
@@ -483,6 +483,11 @@ fn cases() -> Vec<Case> {
                 assert!(md.contains("onerror"), "{md}");
                 assert!(!md.contains("<img"), "{md}");
                 assert!(!md.contains("[click](https"), "{md}");
+                // The HTML page shows the name as text, in the prose and in the evidence.
+                let html = outputs.get("html");
+                assert!(html.contains("onerror"), "{html}");
+                assert!(!html.contains("<img"), "{html}");
+                assert!(!html.contains('\u{1b}'), "the HTML carries ESC");
             },
         },
     ]

@@ -3,11 +3,13 @@
 
 mod build;
 mod catalogue;
+mod cdp;
 mod committed_urls;
 mod common;
 mod deps;
 mod frameworks;
 mod hostile;
+mod html;
 mod integration;
 mod lifetime;
 mod output;
