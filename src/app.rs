@@ -4,6 +4,8 @@
 //! (the commands that run no gate).
 
 mod commands;
+mod completions;
+mod man;
 mod orchestrate;
 mod outputs;
 mod plan;
@@ -50,7 +52,7 @@ pub fn run() -> ExitCode {
         Command::Schema => commands::schema(),
         Command::List => commands::list(cli.global.format),
         Command::Explain { check } => commands::explain(check, cli.global.format),
-        Command::Man => commands::man(),
+        Command::Man { dir, command } => commands::man(dir.as_deref(), command),
         Command::Init { force } => commands::init(&cli, *force),
         Command::Completions { shell } => commands::completions(*shell),
         Command::Validate { .. }

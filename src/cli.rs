@@ -281,8 +281,17 @@ pub enum Command {
     },
     /// Print the JSON Schema every report validates against.
     Schema,
-    /// Print the man page (roff) to stdout: `devops-agent man > devops-agent.1`.
-    Man,
+    /// Print a man page (roff): `devops-agent man > devops-agent.1`, `devops-agent man
+    /// validate` for devops-agent-validate(1), or every page into a directory with --dir.
+    Man {
+        /// Write every page (devops-agent.1, devops-agent-validate.1, …) into DIR and print the
+        /// list of files written as JSON.
+        #[arg(long, value_name = "DIR", conflicts_with = "command")]
+        dir: Option<PathBuf>,
+        /// The command whose page to print, e.g. `validate` or `ports allocate`.
+        #[arg(value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// Print a shell completion script.
     Completions {
         /// Shell to generate completions for.

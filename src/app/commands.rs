@@ -3,8 +3,6 @@
 
 use std::fmt::Write as _;
 
-use clap::CommandFactory;
-
 use crate::cli::{Cli, Command, Format, PortsAction};
 use crate::exit;
 use crate::project::{Env, Project};
@@ -95,22 +93,47 @@ fn write_json(value: &impl serde::Serialize) {
     report::write_stdout(&text);
 }
 
-/// `man`: the man page (roff).
-pub(super) fn man() -> u8 {
-    let mut out = Vec::new();
-    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut out) {
-        tracing::error!("cannot render the man page: {e}");
-        return exit::USAGE_OR_CONFIG;
+/// `man [COMMAND…]`: one page on stdout; `man --dir DIR`: every page into DIR, and the list of
+/// files written as JSON.
+pub(super) fn man(dir: Option<&std::path::Path>, command: &[String]) -> u8 {
+    let pages = match super::man::pages() {
+        Ok(pages) => pages,
+        Err(e) => {
+            tracing::error!("cannot render the man pages: {e}");
+            return exit::USAGE_OR_CONFIG;
+        }
+    };
+    if let Some(dir) = dir {
+        let mut written = Vec::new();
+        for page in &pages {
+            let path = dir.join(format!("{}.1", page.name));
+            if let Err(e) =
+                std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &page.roff))
+            {
+                tracing::error!("cannot write {}: {e}", path.display());
+                return exit::USAGE_OR_CONFIG;
+            }
+            written.push(path.display().to_string());
+        }
+        write_json(&serde_json::json!({ "written": written }));
+        return exit::READY;
     }
-    report::write_stdout(&String::from_utf8_lossy(&out));
+    let Some(page) = pages.iter().find(|p| p.path == command) else {
+        let known: Vec<String> = pages.iter().skip(1).map(|p| p.path.join(" ")).collect();
+        tracing::error!(
+            "no man page for `{}`; pages: {}",
+            command.join(" "),
+            known.join(", ")
+        );
+        return exit::USAGE_OR_CONFIG;
+    };
+    report::write_stdout(&page.roff);
     exit::READY
 }
 
 /// `completions SHELL`.
 pub(super) fn completions(shell: clap_complete::Shell) -> u8 {
-    let mut out = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "devops-agent", &mut out);
-    report::write_stdout(&String::from_utf8_lossy(&out));
+    report::write_stdout(&super::completions::script(shell));
     exit::READY
 }
 
@@ -242,7 +265,7 @@ pub(super) fn name(command: &Command) -> &'static str {
         Command::Explain { .. } => "explain",
         Command::Completions { .. } => "completions",
         Command::Init { .. } => "init",
-        Command::Man => "man",
+        Command::Man { .. } => "man",
     }
 }
 

@@ -33,7 +33,7 @@ pub(super) fn plan(command: &Command) -> Result<Plan, String> {
         | Command::Explain { .. }
         | Command::Completions { .. }
         | Command::Init { .. }
-        | Command::Man => Vec::new(),
+        | Command::Man { .. } => Vec::new(),
     };
     let (excluded, keep_going) = match command {
         Command::Validate { selection, .. } => (excluded(selection), selection.keep_going),

@@ -19,6 +19,7 @@ mod ports_allocate;
 mod ports_fixes;
 mod progress;
 mod release;
+mod shell;
 mod startup;
 mod stock;
 mod truth;
