@@ -57,6 +57,11 @@ command -v psql >/dev/null || need+=(postgresql-client)
 command -v curl >/dev/null || need+=(curl)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-cli >/dev/null || need+=(redis-tools)
+# probe tests: throwaway NATS and Mosquitto servers with credentials (the shared ones allow
+# anonymous clients) and the MariaDB client that makes their test users.
+command -v nats-server >/dev/null || need+=(nats-server)
+command -v mosquitto >/dev/null || need+=(mosquitto)
+command -v mariadb >/dev/null || need+=(mariadb-client)
 # JUnit files are validated against Jenkins' junit-10.xsd with xmllint; the live progress line
 # is captured from a real terminal in tmux.
 command -v xmllint >/dev/null || need+=(libxml2-utils)
