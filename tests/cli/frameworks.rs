@@ -347,6 +347,25 @@ fn next_app_skips_the_dev_build_budgets_client_files_and_starts_after_dev() {
         "{prod:#}"
     );
 
+    // Next's own warning about a non-standard NODE_ENV (a staging build's `[build] env`; a
+    // `build:dev` script running `next build` prints it too) is a warning of the build. The
+    // process's NODE_ENV does not reach the build: the production build sets its own.
+    let toml = dir.path().join("devops-agent.toml");
+    fs::write(&toml, "[build]\nenv = { NODE_ENV = \"staging\" }\n").unwrap();
+    let out = gate(dir.path(), &["build"]);
+    fs::remove_file(&toml).unwrap();
+    let report = out.report();
+    let warnings = check(&report, "build.no_blocking_warnings");
+    assert_eq!(warnings["status"], "warning", "{warnings:#}");
+    assert_eq!(warnings["evidence"]["by_tool"]["next"], 1, "{warnings:#}");
+    assert!(
+        warnings["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("next: Next.js: a non-standard NODE_ENV value"),
+        "{warnings:#}"
+    );
+
     // Broken: a page imports a module that does not exist.
     edit(
         &dir.path().join("app/page.js"),
