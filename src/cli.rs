@@ -219,8 +219,8 @@ pub enum Command {
     ///
     /// Each service (devops-agent.toml [services.*] with dev/prod commands, else package.json
     /// `dev` / `start` / `preview` scripts or npm's implicit `node server.js`, a Procfile `web:`
-    /// line, a Python ASGI/WSGI app, a Cargo binary, a Go module, or the Dockerfile CMD) starts
-    /// in its own process group, in dependency order, with the project's virtualenv bin/ and
+    /// line, a Python ASGI/WSGI app, a Cargo binary, a Go module, or the Dockerfile's
+    /// ENTRYPOINT/CMD) starts in its own process group, in dependency order, with the project's virtualenv bin/ and
     /// every node_modules/.bin on PATH. Its port is passed the way its framework takes it (Vite
     /// `--port N --strictPort`, Next `-p N`, uvicorn `--port N`, gunicorn `--bind`, PORT for
     /// CRA and Node servers); a port the script pins is kept; an app listening elsewhere is

@@ -1,5 +1,7 @@
 //! Dockerfiles: the ports an image declares with `EXPOSE`, and the values Docker substitutes
-//! into them from the `ARG` and `ENV` instructions in scope (`ARG PORT=3000` … `EXPOSE ${PORT}`).
+//! into them from the `ARG` and `ENV` instructions in scope (`ARG PORT=3000` … `EXPOSE ${PORT}`);
+//! and the command the image runs (the final stage's `ENTRYPOINT` and `CMD`), which the startup
+//! gate takes as a hint when nothing else says how the app starts.
 //!
 //! Scope follows Docker's rules: an `ARG` before the first `FROM` is global and visible in a
 //! stage only once the stage declares it again (`ARG PORT`, which inherits the global default);
@@ -22,6 +24,82 @@ pub struct Dockerfile {
     /// Path relative to the project.
     pub path: String,
     pub exposes: Vec<Expose>,
+    /// The final stage's `ENTRYPOINT` (inherited from the stage it is built `FROM`).
+    pub entrypoint: Option<Form>,
+    /// The final stage's `CMD` (inherited likewise).
+    pub cmd: Option<Form>,
+}
+
+/// How an `ENTRYPOINT` or `CMD` is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Form {
+    /// `CMD ["node", "server.js"]`: the words, run without a shell.
+    Exec(Vec<String>),
+    /// `CMD node server.js`: a line run with `/bin/sh -c`.
+    Shell(String),
+}
+
+impl Form {
+    fn parse(args: &str) -> Option<Form> {
+        let args = args.trim();
+        if args.is_empty() {
+            return None;
+        }
+        // Docker reads a JSON array as the exec form; anything else (also a broken array) is
+        // the shell form.
+        if args.starts_with('[')
+            && let Ok(words) = serde_json::from_str::<Vec<String>>(args)
+        {
+            return Some(Form::Exec(words));
+        }
+        Some(Form::Shell(args.to_owned()))
+    }
+}
+
+/// Entry points that only set the stage and then run the `CMD` (`exec "$@"`): the init shims and
+/// the customary `docker-entrypoint.sh` scripts.
+fn is_wrapper(program: &str) -> bool {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    matches!(name, "tini" | "dumb-init" | "catatonit")
+        || Path::new(name)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("sh"))
+}
+
+impl Dockerfile {
+    /// The command the image runs, as the words of an exec form or one shell line: `ENTRYPOINT`
+    /// followed by `CMD` as Docker joins them, except that an entry point which only wraps what
+    /// follows (tini, dumb-init, a `*-entrypoint.sh` ending in `exec "$@"`) is left out, with its
+    /// options: what it runs is the server.
+    pub fn command(&self) -> Option<Form> {
+        match (&self.entrypoint, &self.cmd) {
+            // A shell-form entry point ignores CMD.
+            (Some(Form::Shell(line)), _) => Some(Form::Shell(line.clone())),
+            (Some(Form::Exec(entry)), cmd) => {
+                let entry: Vec<String> = match entry.split_first() {
+                    Some((program, rest)) if is_wrapper(program) => rest
+                        .iter()
+                        .skip_while(|w| w.starts_with('-'))
+                        .cloned()
+                        .collect(),
+                    _ => entry.clone(),
+                };
+                match cmd {
+                    Some(Form::Exec(args)) => {
+                        Some(Form::Exec(entry.iter().chain(args).cloned().collect()))
+                    }
+                    Some(Form::Shell(line)) if entry.is_empty() => Some(Form::Shell(line.clone())),
+                    Some(Form::Shell(line)) => {
+                        let mut words = entry;
+                        words.extend(["/bin/sh".to_owned(), "-c".to_owned(), line.clone()]);
+                        Some(Form::Exec(words))
+                    }
+                    None => (!entry.is_empty()).then_some(Form::Exec(entry)),
+                }
+            }
+            (None, cmd) => cmd.clone(),
+        }
+    }
 }
 
 /// One port of an `EXPOSE` instruction.
@@ -55,6 +133,8 @@ struct Stage {
     vars: BTreeMap<String, String>,
     /// `ENV` values only: what a stage built `FROM` this one inherits.
     env: BTreeMap<String, String>,
+    entrypoint: Option<Form>,
+    cmd: Option<Form>,
 }
 
 /// Collect `EXPOSE` arguments, honouring `\` line continuations, `#` comment lines and the
@@ -75,6 +155,8 @@ pub(crate) fn parse(rel: &str, text: &str) -> Dockerfile {
         while instruction.trim_end().ends_with('\\') {
             continued = true;
             let cut = instruction.trim_end().len() - 1;
+            instruction.truncate(cut);
+            let cut = instruction.trim_end().len();
             instruction.truncate(cut);
             match lines.next() {
                 Some((_, next)) if next.trim_start().starts_with('#') => {}
@@ -108,16 +190,17 @@ pub(crate) fn parse(rel: &str, text: &str) -> Dockerfile {
                     _ => None,
                 };
                 let base = base.to_ascii_lowercase();
-                let inherited = stages
+                let parent = stages
                     .iter()
                     .rev()
-                    .find(|s| s.name.as_deref() == Some(base.as_str()))
-                    .map(|s| s.env.clone())
-                    .unwrap_or_default();
+                    .find(|s| s.name.as_deref() == Some(base.as_str()));
+                let inherited = parent.map(|s| s.env.clone()).unwrap_or_default();
                 current = Some(Stage {
                     name,
                     vars: inherited.clone(),
                     env: inherited,
+                    entrypoint: parent.and_then(|s| s.entrypoint.clone()),
+                    cmd: parent.and_then(|s| s.cmd.clone()),
                 });
             }
             "ARG" => {
@@ -171,12 +254,27 @@ pub(crate) fn parse(rel: &str, text: &str) -> Dockerfile {
                     });
                 }
             }
+            "CMD" | "ENTRYPOINT" => {
+                let Some(stage) = current.as_mut() else {
+                    continue;
+                };
+                let args = instruction.trim_start().get(keyword.len()..).unwrap_or("");
+                let form = Form::parse(args);
+                if keyword.eq_ignore_ascii_case("CMD") {
+                    stage.cmd = form;
+                } else {
+                    stage.entrypoint = form;
+                }
+            }
             _ => {}
         }
     }
+    let last = current.or_else(|| stages.pop());
     Dockerfile {
         path: rel.to_owned(),
         exposes,
+        entrypoint: last.as_ref().and_then(|s| s.entrypoint.clone()),
+        cmd: last.and_then(|s| s.cmd),
     }
 }
 
@@ -230,6 +328,53 @@ mod tests {
         assert_eq!(got, vec![("${PORT}", 4), ("9229/tcp", 4)]);
         assert_eq!(d.exposes[0].defaults["PORT"], "3000");
         assert!(d.exposes[0].continued);
+    }
+
+    #[test]
+    fn the_command_is_the_final_stage_entrypoint_and_cmd_as_docker_joins_them() {
+        let command = |text: &str| parse("Dockerfile", text).command();
+        let exec = |w: &[&str]| Some(Form::Exec(w.iter().map(|s| (*s).to_owned()).collect()));
+        assert_eq!(
+            command("FROM node\nENTRYPOINT [\"node\"]\nCMD [\"index.js\"]\n"),
+            exec(&["node", "index.js"])
+        );
+        assert_eq!(
+            command("FROM python\nCMD uvicorn main:app \\\n  --host 0.0.0.0\n"),
+            Some(Form::Shell("uvicorn main:app --host 0.0.0.0".to_owned()))
+        );
+        // Init shims and entrypoint scripts run what follows them: that is the server.
+        assert_eq!(
+            command(
+                "FROM node\nENTRYPOINT [\"tini\", \"-g\", \"--\", \"node\"]\nCMD [\"app.js\"]\n"
+            ),
+            exec(&["node", "app.js"])
+        );
+        assert_eq!(
+            command("FROM node\nENTRYPOINT [\"/sbin/tini\", \"--\"]\nCMD [\"node\", \"app.js\"]\n"),
+            exec(&["node", "app.js"])
+        );
+        assert_eq!(
+            command(
+                "FROM python\nENTRYPOINT [\"/docker-entrypoint.sh\"]\nCMD [\"gunicorn\", \"app:app\"]\n"
+            ),
+            exec(&["gunicorn", "app:app"])
+        );
+        // A shell-form entry point ignores CMD; the build stage's CMD is not the image's.
+        assert_eq!(
+            command(
+                "FROM node AS build\nCMD [\"npm\", \"test\"]\nFROM nginx\nENTRYPOINT nginx -g 'daemon off;'\nCMD [\"x\"]\n"
+            ),
+            Some(Form::Shell("nginx -g 'daemon off;'".to_owned()))
+        );
+        assert_eq!(
+            command("FROM node AS build\nCMD [\"npm\", \"test\"]\nFROM nginx\n"),
+            None
+        );
+        // A stage built FROM an earlier one inherits its command.
+        assert_eq!(
+            command("FROM node AS base\nCMD [\"node\", \"s.js\"]\nFROM base\nENV A=1\n"),
+            exec(&["node", "s.js"])
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub use config::{
     IntegrationConfig, NamedUrl, PortsConfig, ServiceConfig, StartupConfig, TimeoutsConfig,
 };
 pub use context::{Env, Project, file_error as dotenv_file_error};
-pub use dockerfile::{Dockerfile, Expose, read as dockerfile_read};
+pub use dockerfile::{Dockerfile, Expose, Form as DockerfileForm, read as dockerfile_read};
 pub use error::{FileError, LineIndex, line_col};
 pub use k8s::{K8sPort, K8sPortKind, Manifest, read as k8s_read};
 pub use package_json::{PackageJson, ScriptPort, read as package_json_read};

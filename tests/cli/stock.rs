@@ -628,3 +628,46 @@ fn socket_io_backend_gets_an_engine_io_session_not_an_echo() {
     );
     assert!(m.contains("\"Transport unknown\""), "{m}");
 }
+
+#[test]
+fn dockerfile_entrypoint_and_cmd_start_an_app_nothing_else_describes() {
+    // No start script and no server.js (npm start would fail): the image's command is the hint.
+    let server = "require('http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT || 8080));\n";
+    let dir = project(&[
+        (
+            "package.json",
+            r#"{"name":"dock","version":"1.0.0","private":true,"main":"index.js"}"#,
+        ),
+        ("index.js", server),
+        (
+            "Dockerfile",
+            "FROM node:20-alpine AS base\nWORKDIR /app\nCOPY . .\nEXPOSE 8080\nENTRYPOINT [\"/sbin/tini\", \"--\", \"/usr/local/bin/node\"]\nCMD [\"index.js\"]\n",
+        ),
+    ]);
+    // tini is a wrapper: the CMD is not what runs on its own, the ENTRYPOINT after it is.
+    let out = agent(dir.path(), &["startup", "--env", "dev"], &[]);
+    let report = out.report();
+    let dev = service(&report, "startup.dev_mode");
+    assert_eq!(
+        status(&report, "startup.dev_mode"),
+        "passed",
+        "{}",
+        message(&report, "startup.dev_mode")
+    );
+    assert_eq!(dev["command"], "node index.js", "{dev}");
+    assert!(
+        dev["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("Dockerfile ENTRYPOINT/CMD"),
+        "{dev}"
+    );
+
+    // Broken: the image's command names a file the project does not have.
+    fs::remove_file(dir.path().join("index.js")).unwrap();
+    let out = agent(dir.path(), &["startup", "--env", "dev"], &[]);
+    let report = out.report();
+    assert_eq!(status(&report, "startup.dev_mode"), "failed");
+    let m = message(&report, "startup.dev_mode");
+    assert!(m.contains("Cannot find module"), "{m}");
+}

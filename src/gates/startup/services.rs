@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::environment::RunEnv;
 use crate::framework::{self, Ecosystem, Framework, PortStyle};
 use crate::gates::ports::{PortDecl, PortExpr};
-use crate::project::{FileError, Project, package_json_read};
+use crate::project::{DockerfileForm, FileError, Project, package_json_read};
 
 /// Development or production.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -249,7 +249,7 @@ pub(crate) fn detect(project: &Project, decls: &[PortDecl]) -> (Vec<Service>, Ve
             &project.name,
             &cmd,
             &cmd,
-            "Dockerfile CMD (a hint: the image's command, run here)",
+            "Dockerfile ENTRYPOINT/CMD (a hint: the image's command, run here)",
         );
         let hint = python_framework(project);
         for launch in [service.dev.as_mut(), service.prod.as_mut()]
@@ -591,33 +591,45 @@ fn app_variable(text: &str) -> Option<(String, &'static str)> {
     None
 }
 
-/// The root Dockerfile's last `CMD` (exec form joined into a shell line).
+/// The command the root Dockerfile's image runs (its final stage's `ENTRYPOINT` and `CMD`, see
+/// [`crate::project::Dockerfile::command`]) as a shell line. A program named by its path inside
+/// the image (`/usr/local/bin/node`, `/app/.venv/bin/gunicorn`, `/app/start.sh`) is the project's
+/// file of that name when the project root has one (the image copied it there), else looked up
+/// on `PATH` by its name, which puts the project's venv and `node_modules/.bin` first.
 fn dockerfile_cmd(project: &Project) -> Option<String> {
-    let text = crate::gates::integration::read_small(&project.root.join("Dockerfile"))?;
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().to_ascii_uppercase().starts_with("CMD "))?;
-    let args = line.trim_start()[4..].trim();
-    if args.starts_with('[') {
-        let words: Vec<String> = serde_json::from_str(args).ok()?;
-        Some(
-            words
-                .iter()
-                .map(|w| {
-                    if w.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_./:=".contains(c))
-                    {
-                        w.clone()
-                    } else {
-                        format!("'{}'", w.replace('\'', "'\\''"))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
-    } else {
-        Some(args.to_owned())
+    let path = project.root.join("Dockerfile");
+    let dockerfile = crate::project::dockerfile_read(&project.root, &path).ok()?;
+    let on_path = |program: &str| -> String {
+        match program.strip_prefix('/').and_then(|p| p.rsplit('/').next()) {
+            Some(name) if project.root.join(name).is_file() => format!("./{name}"),
+            Some(name) => name.to_owned(),
+            None => program.to_owned(),
+        }
+    };
+    match dockerfile.command()? {
+        DockerfileForm::Shell(line) => {
+            let (program, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+            Some(format!("{} {rest}", on_path(program)).trim_end().to_owned())
+        }
+        DockerfileForm::Exec(words) => {
+            let (program, args) = words.split_first()?;
+            Some(
+                std::iter::once(on_path(program))
+                    .chain(args.iter().cloned())
+                    .map(|w| {
+                        if !w.is_empty()
+                            && w.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-_./:=".contains(c))
+                        {
+                            w
+                        } else {
+                            format!("'{}'", w.replace('\'', "'\\''"))
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        }
     }
 }
 
