@@ -503,10 +503,15 @@ async fn wait_ready(
                             // idle connection and never answer them.
                             drop(stream);
                             let (ready, got) = answer(addr, service.health.as_deref()).await;
+                            round.push((p, got));
                             if let Some(ready) = ready {
+                                // The answers that made it ready are evidence too
+                                // (`http_answers_seen`: `/ 302` for a login redirect).
+                                *statuses
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner) = round;
                                 return (ready, seen);
                             }
-                            round.push((p, got));
                         }
                     }
                     if !round.is_empty() {
