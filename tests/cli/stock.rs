@@ -606,6 +606,39 @@ fn socket_io_backend_gets_an_engine_io_session_not_an_echo() {
     );
     // Probed directly: nothing proxies it, so there is no "through the proxy" leg to fail.
     assert_eq!(ws["evidence"]["round_trips"].as_array().unwrap().len(), 1);
+    // One page and no client-side router: an undefined path is rightly a 404, not a missing
+    // SPA fallback (the false warning socket.io's own chat example got).
+    let assets = check(&report, "integration.static_assets");
+    assert_eq!(assets["status"], "passed", "{assets}");
+    assert!(
+        assets["evidence"]["spa_fallback"]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("no client-side router"),
+        "{assets}"
+    );
+
+    // With a client-side router the app is an SPA: its server must answer deep links with the
+    // index, and this one does not.
+    let pkg = fs::read_to_string(dir.path().join("package.json")).unwrap();
+    fs::write(
+        dir.path().join("package.json"),
+        pkg.replace(
+            "\"socket.io\": \"^4.8.0\"",
+            "\"socket.io\": \"^4.8.0\",\n    \"vue-router\": \"^4.5.0\"",
+        ),
+    )
+    .unwrap();
+    let out = agent(dir.path(), &["integration"], &[]);
+    let report = out.report();
+    assert_eq!(status(&report, "integration.static_assets"), "warning");
+    let m = message(&report, "integration.static_assets");
+    assert!(
+        m.contains("answered 404 Not Found, not the index")
+            && m.contains("it is an SPA: vue-router in package.json"),
+        "{m}"
+    );
+    fs::write(dir.path().join("package.json"), pkg).unwrap();
 
     // Broken: the server offers only HTTP long-polling, so the WebSocket upgrade is refused.
     let server = fs::read_to_string(dir.path().join("server.js")).unwrap();

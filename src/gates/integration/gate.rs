@@ -76,7 +76,7 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
                             websocket::check(&client, t, &nginx).await
                         }
                         (CheckId::IntegrationStaticAssets, Ok(t)) => {
-                            static_assets::check(&client, t).await
+                            static_assets::check(&client, t, &nginx).await
                         }
                         (_, Ok(_)) => skipped(id, "not an integration check"),
                     }

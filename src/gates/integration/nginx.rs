@@ -447,6 +447,9 @@ pub(crate) struct Summary {
     pub(crate) locations: Vec<Location>,
     /// `listen` values of every server block.
     pub(crate) listens: Vec<String>,
+    /// Where the configuration answers unknown paths with the index, as an SPA needs
+    /// (`try_files $uri /index.html`, `error_page 404 =200 /index.html`): file and line.
+    pub(crate) index_fallbacks: Vec<(String, u64)>,
 }
 
 /// Inherited proxy settings: nginx replaces the whole inherited `proxy_set_header` list when
@@ -500,6 +503,14 @@ fn walk(block: &[Directive], parent: &Inherited, summary: &mut Summary) {
                 && let Some(a) = d.args.first()
             {
                 summary.listens.push(a.clone());
+            }
+            let falls_back = match d.name.as_str() {
+                "try_files" => d.args.len() >= 2,
+                "error_page" => d.args.iter().any(|a| a == "404"),
+                _ => false,
+            } && d.args.last().is_some_and(|a| a.ends_with("index.html"));
+            if falls_back {
+                summary.index_fallbacks.push((d.file.clone(), d.line));
             }
             continue;
         };
@@ -643,6 +654,14 @@ server {
         assert_eq!(summary.upstreams["backend"][0].address, "backend:3000");
         assert_eq!(summary.upstreams["backend"][0].line, 4);
         assert_eq!(summary.listens, ["127.0.0.1:8080"]);
+        let fallback_line = DEMO
+            .lines()
+            .position(|l| l.contains("try_files"))
+            .map(|i| i as u64 + 1);
+        assert_eq!(
+            summary.index_fallbacks,
+            [("nginx.conf".to_owned(), fallback_line.unwrap())]
+        );
         let paths: Vec<&str> = summary.locations.iter().map(|l| l.path.as_str()).collect();
         assert_eq!(paths, ["/api/", "= /ws", "/", "/nested"]);
         let api = &summary.locations[0];

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::client::{Client, media_type, outcome, round};
 use super::html::{asset_refs, expected_type, type_matches};
+use super::nginx::{NginxError, Summary};
 use super::targets::{Endpoint, Targets};
 use crate::check::{CheckId, CheckResult, Finding, Severity, Status};
 
@@ -37,7 +38,11 @@ pub(crate) fn resolve(endpoint: &Endpoint, url: &str) -> Option<String> {
     Some(endpoint.at(url.trim_start_matches("./")))
 }
 
-pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult {
+pub(crate) async fn check(
+    client: &Client<'_>,
+    targets: &Targets,
+    nginx: &[Result<Summary, NginxError>],
+) -> CheckResult {
     let Some(frontend) = &targets.frontend else {
         let reason = "no frontend to fetch an index from".to_owned();
         return CheckResult::new(
@@ -185,19 +190,41 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
         ));
     }
 
-    // SPA fallback: a client-side route must come back as the index.
+    // SPA fallback: a client-side route must come back as the index — when the app routes on
+    // the client, or its nginx configuration says it falls back. A page without either (a
+    // server-rendered site, a one-page app such as a socket.io chat) answers 404 for a path it
+    // does not define, and is right to.
     let configured_route = client.ctx.project.config.integration.spa_fallback.clone();
+    let router = client_router(
+        &client.ctx.project,
+        targets.frontend_dir.as_deref().unwrap_or("."),
+    )
+    .or_else(|| {
+        nginx
+            .iter()
+            .flatten()
+            .flat_map(|s| s.index_fallbacks.iter())
+            .next()
+            .map(|(file, line)| format!("{file}:{line} falls back to the index"))
+    });
     let route = configured_route
         .clone()
         .unwrap_or_else(|| DEFAULT_SPA_ROUTE.to_owned());
     let spa_url = frontend.at(&route);
-    let spa = client
-        .send(&client.request("GET", &spa_url).max_body(4 * 1024 * 1024))
-        .await;
-    let spa_ok = matches!(&spa, Ok(r) if r.status == 200 && media_type(r) == "text/html");
-    if !spa_ok {
-        // Without configuration the site may not be an SPA: say so, but only block when the
-        // route was configured.
+    let probe_spa = configured_route.is_some() || router.is_some();
+    let spa = if probe_spa {
+        Some(
+            client
+                .send(&client.request("GET", &spa_url).max_body(4 * 1024 * 1024))
+                .await,
+        )
+    } else {
+        None
+    };
+    let spa_ok = matches!(&spa, Some(Ok(r)) if r.status == 200 && media_type(r) == "text/html");
+    if let Some(spa) = spa.as_ref().filter(|_| !spa_ok) {
+        // Without configuration the router says it is an SPA, but not which paths it routes:
+        // say so, and only block when the route was configured.
         let severity = if configured_route.is_some() {
             Severity::Error
         } else {
@@ -207,9 +234,14 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
             Finding::new(
                 severity,
                 format!(
-                    "client-side route GET {} answered {}, not the index (200 text/html): deep links and reloads of SPA routes will fail",
+                    "client-side route GET {} answered {}, not the index (200 text/html): deep links and reloads of SPA routes will fail{}",
                     client.clean(&spa_url),
-                    client.clean(&outcome(&spa))
+                    client.clean(&outcome(spa)),
+                    router
+                        .as_deref()
+                        .filter(|_| configured_route.is_none())
+                        .map(|r| format!(" (it is an SPA: {r})"))
+                        .unwrap_or_default()
                 ),
             )
             .suggest("nginx: try_files $uri $uri/ /index.html;"),
@@ -274,8 +306,13 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
         (
             Status::Passed,
             format!(
-                "{} is 200 text/html and its {checked} asset(s) are 200 with matching types ({compressed} compressed); route {route} returns the index",
-                client.clean(&index_url)
+                "{} is 200 text/html and its {checked} asset(s) are 200 with matching types ({compressed} compressed){}",
+                client.clean(&index_url),
+                if probe_spa {
+                    format!("; route {route} returns the index")
+                } else {
+                    String::new()
+                }
             ),
         )
     };
@@ -296,13 +333,51 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
         .evidence("other_origin_assets", external)
         .evidence(
             "spa_fallback",
-            json!({
-                "url": client.clean(&spa_url),
-                "status": spa.as_ref().ok().map(|r| r.status),
-                "content_type": spa.as_ref().ok().and_then(|r| r.header("content-type").map(str::to_owned)),
-                "returns_index": spa_ok,
-            }),
+            match &spa {
+                Some(spa) => json!({
+                    "url": client.clean(&spa_url),
+                    "status": spa.as_ref().ok().map(|r| r.status),
+                    "content_type": spa.as_ref().ok().and_then(|r| r.header("content-type").map(str::to_owned)),
+                    "returns_index": spa_ok,
+                    "because": router.as_deref().filter(|_| configured_route.is_none()).unwrap_or("devops-agent.toml [integration] spa_fallback"),
+                }),
+                None => json!({
+                    "skipped": format!("no client-side router among the frontend's dependencies ({}, …), no nginx fallback to the index and no [integration] spa_fallback: not an SPA, so a path it does not define may answer 404", CLIENT_ROUTERS[..3].join(", ")),
+                }),
+            },
         )
+}
+
+/// Client-side routers: an app that uses one serves every route from its index, so its server
+/// must answer unknown paths with the index.
+const CLIENT_ROUTERS: &[&str] = &[
+    "react-router-dom",
+    "vue-router",
+    "@angular/router",
+    "react-router",
+    "@tanstack/react-router",
+    "@tanstack/vue-router",
+    "@tanstack/solid-router",
+    "@solidjs/router",
+    "@reach/router",
+    "wouter",
+    "preact-router",
+    "preact-iso",
+    "svelte-spa-router",
+    "svelte-routing",
+    "@vaadin/router",
+    "navigo",
+];
+
+/// The client-side router among the dependencies of the package.json in `dir`, said as
+/// `vue-router in web/package.json`.
+fn client_router(project: &crate::project::Project, dir: &str) -> Option<String> {
+    let path = project.root.join(dir).join("package.json");
+    let pkg = crate::project::package_json_read(&project.root, &path).ok()?;
+    CLIENT_ROUTERS
+        .iter()
+        .find(|r| pkg.dependencies.contains(**r))
+        .map(|r| format!("{r} in {}", project.relative(&path)))
 }
 
 /// The body with its Content-Encoding undone (gzip, deflate, br; identity passes through).
