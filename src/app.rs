@@ -180,8 +180,23 @@ async fn execute(cli: &Cli) -> u8 {
         return outputs::finish(record, &sink, cli, &outputs, started);
     }
 
+    let baseline = match crate::baseline::Baseline::load(
+        &project.root,
+        project.config.accept.clone(),
+        project.config_file.as_ref().map(|(p, _)| p.as_path()),
+    ) {
+        Ok(b) => b,
+        Err(e) => {
+            record.errors.push(outputs::config_run_error(&e));
+            record.config_error = true;
+            tracing::error!("{e}");
+            return outputs::finish(record, &sink, cli, &outputs, started);
+        }
+    };
+
     Processes::become_subreaper();
     let mut ctx = GateCtx::new(project, cli.global.timeout);
+    ctx.baseline = Arc::new(baseline);
     match &cli.command {
         Command::Validate {
             remote, selection, ..

@@ -161,6 +161,9 @@ pub enum Status {
     Skipped { reason: String },
     /// The check could not run (e.g. a file it reads is malformed); the verdict is unknown.
     Error,
+    /// The check found problems, and every one of them is accepted in the project's baseline
+    /// (`[[accept]]`, see [`crate::baseline`]): shown, not blocking.
+    Accepted,
 }
 
 impl Status {
@@ -169,9 +172,10 @@ impl Status {
         match self {
             Status::Skipped { .. } => 0,
             Status::Passed => 1,
-            Status::Warning => 2,
-            Status::Failed => 3,
-            Status::Error => 4,
+            Status::Accepted => 2,
+            Status::Warning => 3,
+            Status::Failed => 4,
+            Status::Error => 5,
         }
     }
 
@@ -179,7 +183,7 @@ impl Status {
     pub fn is_blocking(&self) -> bool {
         match self {
             Status::Failed | Status::Error => true,
-            Status::Passed | Status::Warning | Status::Skipped { .. } => false,
+            Status::Passed | Status::Warning | Status::Skipped { .. } | Status::Accepted => false,
         }
     }
 }
@@ -203,6 +207,18 @@ pub struct Finding {
     pub column: Option<u64>,
     /// What to write instead, e.g. `"${BACKEND_PORT:-3000}:3000"`.
     pub suggestion: Option<String>,
+    /// Set when the project's baseline accepts this finding ([`crate::baseline`]).
+    pub accepted: Option<Accepted>,
+}
+
+/// A baseline entry that matched a finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub reason: String,
+    /// `YYYY-MM-DD`, when the acceptance has an end.
+    pub expires: Option<String>,
+    /// The end has passed: the finding counts again.
+    pub expired: bool,
 }
 
 impl Finding {
@@ -214,7 +230,31 @@ impl Finding {
             line: None,
             column: None,
             suggestion: None,
+            accepted: None,
         }
+    }
+
+    /// A stable id for accepting this finding in a baseline: FNV-1a (64 bit, hex) of the check
+    /// id, the file and the message — not the line, so it survives edits elsewhere in the file;
+    /// a different problem (another port, a new size) gets a new one and must be accepted on
+    /// its own. FNV is written out here because the value is a contract: it must not change
+    /// with a hasher crate's version.
+    pub fn fingerprint(&self, check: CheckId) -> String {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut feed = |bytes: &[u8]| {
+            for &b in bytes {
+                hash ^= u64::from(b);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        feed(check.as_str().as_bytes());
+        feed(&[0]);
+        if let Some(file) = &self.file {
+            feed(file.to_string_lossy().as_bytes());
+        }
+        feed(&[0]);
+        feed(self.message.as_bytes());
+        format!("{hash:016x}")
     }
 
     /// Attach a location (a path relative to the project where possible).

@@ -5,6 +5,7 @@
 //! thin wrapper around [`run`]; everything lives here so tests can drive it.
 
 mod app;
+pub mod baseline;
 pub mod cancel;
 pub mod check;
 pub mod cli;

@@ -47,6 +47,8 @@ pub struct GateCtx {
     pub live: Arc<tokio::sync::Mutex<Option<LiveStack>>>,
     /// `--base-url` / `--frontend-url` / `--backend-url`: probe a deployed environment.
     pub remote: crate::cli::Remote,
+    /// Accepted findings, applied where each result is recorded.
+    pub baseline: Arc<crate::baseline::Baseline>,
 }
 
 /// Services left running by the startup gate for the integration gate to probe.
@@ -111,6 +113,7 @@ impl GateCtx {
             keep_live: false,
             live: Arc::new(tokio::sync::Mutex::new(None)),
             remote: crate::cli::Remote::default(),
+            baseline: Arc::default(),
         }
     }
 

@@ -320,6 +320,8 @@ impl<'a> GateScope<'a> {
     /// Record a result and emit its `check_completed`. A check is recorded once: a second
     /// result for the same id is a defect and is ignored (the first one stands).
     fn record(&self, result: CheckResult) -> Status {
+        // The baseline decides here, before the event, so every output agrees.
+        let result = self.ctx.baseline.apply(result);
         let status = result.status.clone();
         let mut ledger = self.ctx.ledger();
         let Some(gate) = ledger.gate(self.gate) else {

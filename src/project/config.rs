@@ -40,6 +40,10 @@ pub struct Config {
     pub external: Vec<ExternalService>,
     #[serde(default)]
     pub integration: IntegrationConfig,
+    /// Accepted findings (`[[accept]]`: check, fingerprint, reason, expires), see
+    /// [`crate::baseline`].
+    #[serde(default)]
+    pub accept: Vec<crate::baseline::Acceptance>,
 }
 
 /// `[integration]`: what the integration gate probes, when detection is not enough.

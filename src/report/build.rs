@@ -80,6 +80,7 @@ pub(crate) fn wire_status(status: &Status) -> CheckStatus {
         Status::Warning => CheckStatus::Warning,
         Status::Skipped { .. } => CheckStatus::Skipped,
         Status::Error => CheckStatus::Error,
+        Status::Accepted => CheckStatus::Accepted,
     }
 }
 
@@ -90,6 +91,7 @@ fn pipeline_word(status: CheckStatus) -> &'static str {
         CheckStatus::Warning => "warning",
         CheckStatus::Skipped => "skipped",
         CheckStatus::Error => "error",
+        CheckStatus::Accepted => "accepted",
     }
 }
 
@@ -125,6 +127,12 @@ fn wire_check(result: &CheckResult, run: Option<Instant>) -> Check {
                 line: f.line,
                 column: f.column,
                 suggestion: f.suggestion.clone(),
+                fingerprint: f.fingerprint(result.id),
+                accepted: f.accepted.as_ref().map(|a| super::model::AcceptedFinding {
+                    reason: a.reason.clone(),
+                    expires: a.expires.clone(),
+                    expired: a.expired,
+                }),
             })
             .collect(),
         evidence: result.evidence.clone(),
@@ -159,11 +167,12 @@ pub fn assemble(record: &RunRecord) -> Report {
             CheckStatus::Warning => totals.warning += 1,
             CheckStatus::Skipped => totals.skipped += 1,
             CheckStatus::Error => totals.error += 1,
+            CheckStatus::Accepted => totals.accepted += 1,
         }
         let blocks = match check.status {
             CheckStatus::Failed | CheckStatus::Error => check.required,
             CheckStatus::Warning => record.fail_on_warning && check.required,
-            CheckStatus::Passed | CheckStatus::Skipped => false,
+            CheckStatus::Passed | CheckStatus::Skipped | CheckStatus::Accepted => false,
         };
         if blocks {
             blocking.push(BlockingIssue {
@@ -343,8 +352,13 @@ fn summary_sentence(record: &RunRecord, totals: &Totals, ready: bool) -> String 
     } else {
         "not deployment ready"
     };
+    let accepted = if totals.accepted > 0 {
+        format!(", {} accepted", totals.accepted)
+    } else {
+        String::new()
+    };
     format!(
-        "{subject}: {verdict} ({} passed, {} failed, {} warnings, {} skipped, {} errors)",
+        "{subject}: {verdict} ({} passed, {} failed, {} warnings, {} skipped, {} errors{accepted})",
         totals.passed, totals.failed, totals.warning, totals.skipped, totals.error
     )
 }
@@ -403,7 +417,7 @@ pub fn exit_code(record: &RunRecord) -> u8 {
             Status::Failed => failed = true,
             Status::Warning if record.fail_on_warning => failed = true,
             Status::Error => unknown = true,
-            Status::Passed | Status::Warning | Status::Skipped { .. } => {}
+            Status::Passed | Status::Warning | Status::Skipped { .. } | Status::Accepted => {}
         }
     }
     if failed {

@@ -91,6 +91,8 @@ fn render_with_root(report: &Report, root: Option<&Path>) -> String {
             let level = match check.status {
                 CheckStatus::Failed | CheckStatus::Error => "error",
                 CheckStatus::Warning => "warning",
+                // An accepted finding is a notice: visible on its line, not a warning.
+                CheckStatus::Accepted => "notice",
                 CheckStatus::Passed | CheckStatus::Skipped => continue,
             };
             let mut located = 0;

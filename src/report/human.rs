@@ -14,6 +14,7 @@ pub(crate) fn mark(status: CheckStatus) -> &'static str {
         CheckStatus::Warning => "⚠️",
         CheckStatus::Skipped => "⏭️",
         CheckStatus::Error => "💥",
+        CheckStatus::Accepted => "☑️",
     }
 }
 
@@ -26,7 +27,7 @@ impl Paint {
             CheckStatus::Passed => "32",
             CheckStatus::Failed | CheckStatus::Error => "31",
             CheckStatus::Warning => "33",
-            CheckStatus::Skipped => "2",
+            CheckStatus::Skipped | CheckStatus::Accepted => "2",
         };
         self.code(code, text)
     }
@@ -71,6 +72,7 @@ fn word(status: CheckStatus) -> &'static str {
         CheckStatus::Warning => "warning",
         CheckStatus::Skipped => "skipped",
         CheckStatus::Error => "error",
+        CheckStatus::Accepted => "accepted",
     }
 }
 
@@ -139,6 +141,19 @@ pub fn render(report: &Report, color: bool) -> String {
                 let _ = write!(out, "      {location}{}", t(&finding.message));
                 if let Some(s) = &finding.suggestion {
                     let _ = write!(out, " → {}", t(s));
+                }
+                match &finding.accepted {
+                    Some(a) if a.expired => {
+                        let _ = write!(
+                            out,
+                            " [acceptance expired {}]",
+                            a.expires.as_deref().unwrap_or("")
+                        );
+                    }
+                    Some(a) => {
+                        let _ = write!(out, " [accepted: {}]", t(&a.reason));
+                    }
+                    None => {}
                 }
                 out.push('\n');
             }

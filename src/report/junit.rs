@@ -143,6 +143,14 @@ pub fn render(report: &Report) -> String {
                         xml(&details(check))
                     );
                 }
+                // Accepted in the baseline: not a failure; the reason is on system-out.
+                CheckStatus::Accepted => {
+                    let _ = writeln!(
+                        out,
+                        ">\n      <system-out>accepted: {}</system-out>\n    </testcase>",
+                        xml(&details(check))
+                    );
+                }
                 CheckStatus::Skipped => {
                     let _ = writeln!(
                         out,

@@ -14,6 +14,7 @@ fn mark(status: CheckStatus) -> &'static str {
         CheckStatus::Warning => "⚠️",
         CheckStatus::Skipped => "⏭️",
         CheckStatus::Error => "💥",
+        CheckStatus::Accepted => "☑️",
     }
 }
 

@@ -73,6 +73,8 @@ pub struct Totals {
     pub warning: u32,
     pub skipped: u32,
     pub error: u32,
+    /// Checks whose every problem is accepted in the baseline.
+    pub accepted: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -257,6 +259,8 @@ pub enum CheckStatus {
     Warning,
     Skipped,
     Error,
+    /// Every problem the check found is accepted in the project's baseline (`[[accept]]`).
+    Accepted,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -289,6 +293,22 @@ pub struct Finding {
     pub line: Option<u64>,
     pub column: Option<u64>,
     pub suggestion: Option<String>,
+    /// Stable id of this finding for the baseline (`[[accept]]` with `check` and
+    /// `fingerprint`): survives moved lines and changed figures.
+    pub fingerprint: String,
+    /// The baseline entry that accepts it, when one does.
+    pub accepted: Option<AcceptedFinding>,
+}
+
+/// A baseline entry that matched a finding.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptedFinding {
+    pub reason: String,
+    /// Last day it is accepted (`YYYY-MM-DD`), when it has one.
+    pub expires: Option<String>,
+    /// The day has passed: the finding counts again.
+    pub expired: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

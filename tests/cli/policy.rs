@@ -122,3 +122,109 @@ fn a_usage_error_at_a_terminal_shows_only_clap_message() {
     let message = report["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("--bogus-flag"), "{message}");
 }
+
+/// A compose file with one hard-coded port: `ports.env_configured` fails with one finding.
+fn hard_coded_port(extra: &[(&str, &str)]) -> tempfile::TempDir {
+    let mut files = vec![(
+        "docker-compose.yml",
+        "services:\n  web:\n    image: nginx\n    ports:\n      - \"8080:80\"\n",
+    )];
+    files.extend_from_slice(extra);
+    project(&files)
+}
+
+fn ports_run(dir: &Path) -> (i32, serde_json::Value) {
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.args(["ports", "--project"]).arg(dir);
+    let out = run(cmd);
+    let report = out.report();
+    (out.code, report)
+}
+
+fn env_configured(report: &serde_json::Value) -> &serde_json::Value {
+    crate::common::check(report, "ports.env_configured")
+}
+
+#[test]
+fn an_accepted_finding_is_accepted_and_an_expired_acceptance_fails_again() {
+    // Without a baseline the finding fails, and carries the fingerprint to accept it by.
+    let (code, report) = ports_run(hard_coded_port(&[]).path());
+    assert_eq!(code, 1);
+    let check = env_configured(&report);
+    assert_eq!(check["status"], "failed");
+    let fingerprint = check["findings"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(fingerprint.len(), 16);
+
+    // Accepted in devops-agent.toml: `accepted`, not blocking, the reason shown.
+    let toml = format!(
+        "[[accept]]\ncheck = \"ports.env_configured\"\nfingerprint = \"{fingerprint}\"\n\
+         reason = \"the hosting provider pins this port\"\nexpires = 2099-12-31\n"
+    );
+    let dir = hard_coded_port(&[("devops-agent.toml", &toml)]);
+    let (code, report) = ports_run(dir.path());
+    assert_eq!(code, 0);
+    let check = env_configured(&report);
+    assert_eq!(check["status"], "accepted");
+    assert_eq!(
+        check["findings"][0]["accepted"]["reason"],
+        "the hosting provider pins this port"
+    );
+    assert_eq!(check["findings"][0]["accepted"]["expired"], false);
+    assert_eq!(report["totals"]["accepted"], 1);
+    assert_eq!(report["sprint_validation"]["deployment_ready"], true);
+
+    // An acceptance that expired (in .devops-agent/baseline.toml) fails again, and says so.
+    let baseline = format!(
+        "[[accept]]\ncheck = \"ports.env_configured\"\nfingerprint = \"{fingerprint}\"\n\
+         reason = \"until the migration\"\nexpires = 2020-01-31\n"
+    );
+    let dir = hard_coded_port(&[(".devops-agent/baseline.toml", &baseline)]);
+    let (code, report) = ports_run(dir.path());
+    assert_eq!(code, 1);
+    let check = env_configured(&report);
+    assert_eq!(check["status"], "failed");
+    assert_eq!(check["findings"][0]["accepted"]["expired"], true);
+    assert!(
+        check["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired on 2020-01-31"),
+        "{check}"
+    );
+
+    // A fingerprint of another problem accepts nothing.
+    let other = toml.replace(&fingerprint, "0000000000000000");
+    let dir = hard_coded_port(&[("devops-agent.toml", &other)]);
+    let (code, report) = ports_run(dir.path());
+    assert_eq!(code, 1);
+    assert_eq!(env_configured(&report)["status"], "failed");
+}
+
+#[test]
+fn a_baseline_entry_for_an_unknown_check_is_a_config_error_naming_the_file() {
+    let dir = hard_coded_port(&[(
+        ".devops-agent/baseline.toml",
+        "[[accept]]\ncheck = \"ports.no_conflict\"\nfingerprint = \"x\"\nreason = \"r\"\n",
+    )]);
+    let (code, report) = ports_run(dir.path());
+    assert_eq!(code, 2);
+    let error = &report["errors"][0];
+    assert!(
+        error["file"]
+            .as_str()
+            .unwrap()
+            .ends_with(".devops-agent/baseline.toml"),
+        "{error}"
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("ports.no_conflict"),
+        "{error}"
+    );
+}

@@ -321,7 +321,8 @@ fn message(
             text.push_str(&fix);
             text
         }
-        Status::Passed | Status::Skipped { .. } => format!(
+        // `Accepted` is decided after the gate (by the baseline), never here.
+        Status::Passed | Status::Skipped { .. } | Status::Accepted => format!(
             "{what}: {} checked in {}",
             acc.checked,
             manifests.join(", ")
