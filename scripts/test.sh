@@ -39,6 +39,10 @@ fi
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] && command -v apt-get >/dev/null; then
   apt_install nginx
 fi
+# markdown tests: the real mermaid library (npm), which they run in chromium on the diagrams.
+if command -v npm >/dev/null && [ ! -f "$tools/mermaid/node_modules/mermaid/dist/mermaid.min.js" ]; then
+  npm install --prefix "$tools/mermaid" --no-audit --no-fund --loglevel=error mermaid@12.3.0
+fi
 # HTML report tests: a real headless browser (Debian's chromium) loads the reports offline.
 if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive

@@ -1,6 +1,7 @@
 //! The `markdown` format, in the seed's GitHub style: `##` sections, `*` bullets,
-//! right-aligned numeric columns, ✅ ❌ ⚠️ marks and evidence folded in `<details>`. For pull
-//! request comments and CI step summaries.
+//! right-aligned numeric columns, ✅ ❌ ⚠️ marks and evidence folded in `<details>`, with a
+//! mermaid Gantt of the run and a graph of the services (see `mermaid`). For pull request
+//! comments and CI step summaries.
 
 use std::fmt::Write as _;
 
@@ -76,6 +77,14 @@ pub fn render(report: &Report) -> String {
         );
     }
     out.push('\n');
+
+    // Diagrams GitHub renders: where the time went, and how the services connect.
+    if let Some(gantt) = super::mermaid::gantt(report) {
+        let _ = writeln!(out, "## Run timeline\n\n```mermaid\n{gantt}```\n");
+    }
+    if let Some(graph) = super::mermaid::services(report) {
+        let _ = writeln!(out, "## Services\n\n```mermaid\n{graph}```\n");
+    }
 
     for gate in &report.gates {
         let _ = writeln!(out, "## {} {}\n", mark(gate.status), cell(&gate.title));

@@ -12,6 +12,7 @@ mod human;
 mod json;
 mod junit;
 mod markdown;
+mod mermaid;
 mod model;
 pub mod progress;
 mod schema;

@@ -171,9 +171,18 @@ impl Browser {
 
     /// Evaluate `expression` in the page and return its value (JSON-serialisable results).
     pub(crate) fn evaluate(&mut self, expression: &str) -> Value {
+        self.evaluate_with(expression, false)
+    }
+
+    /// Evaluate an expression that gives a promise, and return what it resolves to.
+    pub(crate) fn evaluate_async(&mut self, expression: &str) -> Value {
+        self.evaluate_with(expression, true)
+    }
+
+    fn evaluate_with(&mut self, expression: &str, wait: bool) -> Value {
         let result = self.call(
             "Runtime.evaluate",
-            &json!({"expression": expression, "returnByValue": true}),
+            &json!({"expression": expression, "returnByValue": true, "awaitPromise": wait}),
             true,
         );
         assert!(

@@ -12,6 +12,7 @@ mod hostile;
 mod html;
 mod integration;
 mod lifetime;
+mod mermaid;
 mod output;
 mod policy;
 mod ports;
