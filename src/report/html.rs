@@ -80,6 +80,7 @@ pub(super) fn status_word(status: CheckStatus) -> (&'static str, &'static str) {
         CheckStatus::Warning => ("warning", "⚠"),
         CheckStatus::Skipped => ("skipped", "–"),
         CheckStatus::Error => ("error", "‼"),
+        CheckStatus::Accepted => ("accepted", "☑"),
     }
 }
 
