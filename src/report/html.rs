@@ -45,14 +45,14 @@ th{color:var(--muted);font-weight:600}td.num,th.num{text-align:right;font-varian
 .badge.ready{background:var(--pass)}.badge.not-ready{background:var(--fail)}.badge.pending{background:var(--warn)}
 .counts span{margin-right:14px}.muted{color:var(--muted)}
 .s-passed{color:var(--pass)}.s-failed{color:var(--fail)}.s-warning{color:var(--warn)}
-.s-skipped{color:var(--skip)}.s-error{color:var(--err)}
+.s-skipped{color:var(--skip)}.s-error{color:var(--err)}.s-accepted{color:var(--skip)}
 .empty{color:var(--muted);font-style:italic}
 figure{margin:10px 0}figcaption{margin-bottom:2px}
 svg.chart{display:block;max-width:100%;height:auto;margin:4px 0 8px}
 svg text{fill:var(--fg);font:11px system-ui,sans-serif}svg text.muted{fill:var(--muted)}
 svg .grid{stroke:var(--line);stroke-width:1}svg .axis{stroke:var(--muted);stroke-width:1}
 svg .bar-passed{fill:var(--pass)}svg .bar-failed{fill:var(--fail)}svg .bar-warning{fill:var(--warn)}
-svg .bar-skipped{fill:var(--skip)}svg .bar-error{fill:var(--err)}svg .bar-command{fill:var(--accent)}
+svg .bar-skipped{fill:var(--skip)}svg .bar-error{fill:var(--err)}svg .bar-accepted{fill:var(--skip)}svg .bar-command{fill:var(--accent)}
 svg .bar-open{fill:none;stroke:var(--fail);stroke-dasharray:4 2}
 svg .sample{fill:var(--accent);fill-opacity:.7}
 svg .threshold{stroke:var(--fail);stroke-width:2;stroke-dasharray:6 3}

@@ -62,7 +62,7 @@ fn label_text(text: &str) -> String {
 
 fn tag(status: CheckStatus) -> &'static str {
     match status {
-        CheckStatus::Passed => "done, ",
+        CheckStatus::Passed | CheckStatus::Accepted => "done, ",
         CheckStatus::Failed | CheckStatus::Error => "crit, ",
         CheckStatus::Warning => "active, ",
         CheckStatus::Skipped => "",
