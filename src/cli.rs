@@ -279,6 +279,20 @@ pub enum Command {
         #[arg(value_name = "CHECK_ID")]
         check: String,
     },
+    /// Serve the same engine to agents: a Model Context Protocol server on stdin/stdout.
+    ///
+    /// Tools: validate, deps, build, startup, integration, ports, ports_allocate (each runs
+    /// exactly what the command of that name runs and returns its JSON report, with progress
+    /// notifications while it runs and MCP cancellation stopping every process as Ctrl-C
+    /// does), list_checks and explain_check. Resources: devops-agent://PROJECT/report/latest and
+    /// devops-agent://PROJECT/history. Only projects under an allowed root are served (and,
+    /// when the client declares roots, under one of those too); one validation per project at a
+    /// time.
+    Mcp {
+        /// Serve projects under this directory (repeatable) [default: the working directory].
+        #[arg(long = "root", value_name = "DIR")]
+        roots: Vec<PathBuf>,
+    },
     /// Print the JSON Schema every report validates against.
     Schema,
     /// Print a man page (roff): `devops-agent man > devops-agent.1`, `devops-agent man
@@ -345,7 +359,10 @@ pub struct Selection {
 }
 
 /// Startup modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum EnvMode {
     /// Development: the dev server (`npm run dev`, `flask run`, …), NODE_ENV=development.
     Dev,

@@ -19,6 +19,7 @@ pub mod fuzz;
 pub mod gates;
 mod init;
 pub mod interp;
+pub mod mcp;
 pub mod probe;
 pub mod process;
 pub mod project;

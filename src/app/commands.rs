@@ -266,6 +266,7 @@ pub(super) fn name(command: &Command) -> &'static str {
         Command::Completions { .. } => "completions",
         Command::Init { .. } => "init",
         Command::Man { .. } => "man",
+        Command::Mcp { .. } => "mcp",
     }
 }
 

@@ -33,7 +33,8 @@ pub(super) fn plan(command: &Command) -> Result<Plan, String> {
         | Command::Explain { .. }
         | Command::Completions { .. }
         | Command::Init { .. }
-        | Command::Man { .. } => Vec::new(),
+        | Command::Man { .. }
+        | Command::Mcp { .. } => Vec::new(),
     };
     let (excluded, keep_going) = match command {
         Command::Validate { selection, .. } => (excluded(selection), selection.keep_going),

@@ -12,6 +12,7 @@ mod hostile;
 mod html;
 mod integration;
 mod lifetime;
+mod mcp;
 mod mermaid;
 mod output;
 mod policy;
