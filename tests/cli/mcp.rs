@@ -169,6 +169,10 @@ fn an_mcp_client_validates_the_demo_with_progress_and_gets_the_cli_report() {
     copy_dir(&fixture("hardcoded"), &broken);
     copy_dir(&fixture("broken-toml"), &bad_config);
     std::fs::create_dir_all(&other).unwrap();
+    // A run in the fixture itself (the README's first command) leaves its history there.
+    for dir in [&demo, &broken, &bad_config] {
+        let _ = std::fs::remove_dir_all(dir.join(".devops-agent"));
+    }
     let outside = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let ports: Vec<(&str, String)> = ["FRONTEND_PORT", "BACKEND_PORT", "NGINX_PORT"]
