@@ -228,6 +228,22 @@ pub(crate) async fn run(
     })
 }
 
+/// Run this binary for a command that runs no gate and returns at once (`list`, `explain`):
+/// its exit code and the JSON document it printed.
+pub(crate) async fn document(args: &[&str]) -> Result<(Option<i32>, Value), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let out = tokio::process::Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("cannot run devops-agent: {e}"))?;
+    let value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("devops-agent {} printed no JSON: {e}", args.join(" ")))?;
+    Ok((out.status.code(), value))
+}
+
 struct InterruptOnDrop(Option<u32>);
 
 impl Drop for InterruptOnDrop {

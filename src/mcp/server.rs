@@ -425,48 +425,70 @@ impl Server {
     }
 
     #[tool(
-        description = "List every check devops-agent runs: id, gate, title and what it verifies \
-                       (the JSON of `devops-agent list --format json`)."
+        description = "List every check devops-agent runs (id, gate, title, what it verifies) \
+                       and the framework catalogue: the JSON `devops-agent list --format json` \
+                       prints."
     )]
     async fn list_checks(&self) -> Result<CallToolResult, ErrorData> {
-        let all = crate::explain::all();
-        let rows: Vec<Value> = all
-            .iter()
-            .map(
-                |e| json!({ "id": e.id, "gate": e.gate, "title": e.title, "verifies": e.verifies }),
-            )
-            .collect();
-        let text = all
-            .iter()
-            .map(|e| format!("{} — {}", e.id, e.title))
+        let (_, value) = child::document(&["list", "--format=json"])
+            .await
+            .map_err(|e| ErrorData::internal_error(e, None))?;
+        let text = value["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                format!(
+                    "{} — {}",
+                    c["id"].as_str().unwrap_or(""),
+                    c["title"].as_str().unwrap_or("")
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n");
-        let mut result = CallToolResult::structured(json!({ "checks": rows }));
+        let mut result = CallToolResult::structured(value);
         result.content = vec![ContentBlock::text(text)];
         Ok(result)
     }
 
     #[tool(
         description = "Explain one check: what it verifies, where it looks, the devops-agent.toml \
-                       keys that change it and how its typical failures are fixed (the JSON of \
-                       `devops-agent explain CHECK_ID --format json`)."
+                       keys that change it and how its typical failures are fixed: the JSON \
+                       `devops-agent explain CHECK_ID --format json` prints."
     )]
     async fn explain_check(
         &self,
         Parameters(args): Parameters<ExplainArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        let Some(e) = crate::explain::find(&args.check_id) else {
-            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
-                "unknown check `{}`: list_checks names every check",
-                args.check_id
-            ))]));
-        };
-        let mut text = format!("{} ({} gate): {}\n{}", e.id, e.gate, e.title, e.verifies);
-        for (heading, items) in [
-            ("Looks at", e.looks_at),
-            ("Configuration", e.config),
-            ("Typical failures", e.fixes),
+        let (code, value) = child::document(&["explain", "--format=json", "--", &args.check_id])
+            .await
+            .map_err(|e| ErrorData::internal_error(e, None))?;
+        if code != Some(i32::from(exit::READY)) {
+            let message = value["error"]
+                .as_str()
+                .unwrap_or("unknown check")
+                .to_owned();
+            return Ok(CallToolResult::error(vec![ContentBlock::text(message)]));
+        }
+        let field = |k: &str| value[k].as_str().unwrap_or("").to_owned();
+        let mut text = format!(
+            "{} ({} gate): {}\n{}",
+            field("id"),
+            field("gate"),
+            field("title"),
+            field("verifies")
+        );
+        for (heading, key) in [
+            ("Looks at", "looks_at"),
+            ("Configuration", "config"),
+            ("Typical failures", "fixes"),
         ] {
+            let items: Vec<&str> = value[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
             if !items.is_empty() {
                 let _ = write!(text, "\n{heading}:");
                 for item in items {
@@ -474,8 +496,7 @@ impl Server {
                 }
             }
         }
-        let mut result =
-            CallToolResult::structured(serde_json::to_value(&e).unwrap_or(Value::Null));
+        let mut result = CallToolResult::structured(value);
         result.content = vec![ContentBlock::text(text)];
         Ok(result)
     }

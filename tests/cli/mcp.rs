@@ -386,6 +386,8 @@ fn an_mcp_client_validates_the_demo_with_progress_and_gets_the_cli_report() {
         "{}",
         text(&seen["explain_check"])
     );
+    assert_eq!(seen["explain_unknown"]["is_error"], true);
+    assert!(text(&seen["explain_unknown"]).contains("no_such_check"));
 }
 
 /// Cancelling a `build` call mid-build (a build that never ends, with a helper that ignores

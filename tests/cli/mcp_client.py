@@ -134,6 +134,8 @@ async def session_scenario(config):
             out["list_checks"] = result_json(result)
             result = await session.call_tool("explain_check", {"check_id": "no_conflicts"})
             out["explain_check"] = result_json(result)
+            result = await session.call_tool("explain_check", {"check_id": "no_such_check"})
+            out["explain_unknown"] = result_json(result)
     return out
 
 
