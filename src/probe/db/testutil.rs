@@ -1,5 +1,5 @@
 //! Test helpers shared by the protocol modules: ports that refuse, ports that answer garbage or
-//! nothing, the rule for a real service that is absent (fail under `CI=true`, skip elsewhere),
+//! nothing, the rule for a real service that is absent (the test fails, naming it),
 //! and throwaway servers started for one test.
 
 use std::process::Stdio;
@@ -45,8 +45,8 @@ pub(super) async fn garbage_port(reply: &'static [u8]) -> (u16, Guard) {
     (port, Guard(task))
 }
 
-/// Whether a real service listens on 127.0.0.1:`port`. When it does not: under `CI=true` the
-/// test fails; elsewhere it is skipped with a note on stderr.
+/// Whether a real service listens on 127.0.0.1:`port`. When it does not, the test fails
+/// ([`absent`]).
 pub(super) async fn have_service(port: u16, what: &str) -> bool {
     let up = tokio::time::timeout(
         Duration::from_secs(1),
