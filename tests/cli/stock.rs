@@ -292,6 +292,32 @@ fn stock_vite_app_gets_its_port_as_vite_takes_it() {
     );
     assert_eq!(status(&report, "integration.static_assets"), "passed");
 
+    // Broken: the script pins a port another process holds; Vite moves on without a word. The
+    // app is probed where it went, and the warning names the holder instead of "pass PORT".
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let held = holder.local_addr().unwrap().port();
+    let pkg = fs::read_to_string(dir.path().join("package.json")).unwrap();
+    fs::write(
+        dir.path().join("package.json"),
+        pkg.replace(
+            "\"dev\": \"vite\"",
+            &format!("\"dev\": \"vite --port {held}\""),
+        ),
+    )
+    .unwrap();
+    let out = agent(dir.path(), &["startup", "--env", "dev"], &[]);
+    let report = out.report();
+    assert_eq!(status(&report, "startup.dev_mode"), "warning");
+    let m = message(&report, "startup.dev_mode");
+    assert!(
+        m.contains(&format!("port {held}, which the command pins, is held by "))
+            && m.contains(&format!("(pid {})", std::process::id())),
+        "{m}"
+    );
+    assert_ne!(service(&report, "startup.dev_mode")["port"], held);
+    drop(holder);
+    fs::write(dir.path().join("package.json"), pkg).unwrap();
+
     // Broken: a config Vite cannot load. The message carries Vite's own error line.
     fs::write(
         dir.path().join("vite.config.js"),
@@ -458,6 +484,32 @@ fn flask_procfile_runs_in_the_venv_and_a_login_redirect_is_ready() {
     let m = message(&report, "startup.prod_mode");
     assert!(
         m.contains("Failed to find attribute 'application' in 'app'"),
+        "{m}"
+    );
+
+    // Broken readiness: / fails with a 500 instead of redirecting. The app is listening, and
+    // the message says what it answered (a short ready_timeout keeps the test quick).
+    fs::write(dir.path().join("Procfile"), "web: gunicorn app:app\n").unwrap();
+    let app = fs::read_to_string(dir.path().join("app.py")).unwrap();
+    fs::write(
+        dir.path().join("app.py"),
+        app.replace(
+            "return redirect(\"/login\")",
+            "raise RuntimeError(\"no session store\")",
+        ),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("devops-agent.toml"),
+        "[startup]\nready_timeout = \"4s\"\n",
+    )
+    .unwrap();
+    let out = agent(dir.path(), &["startup", "--env", "prod"], &[]);
+    let report = out.report();
+    assert_eq!(status(&report, "startup.prod_mode"), "failed");
+    let m = message(&report, "startup.prod_mode");
+    assert!(
+        m.contains("accepted connections but answered") && m.contains("/ 500"),
         "{m}"
     );
 }
@@ -703,4 +755,53 @@ fn dockerfile_entrypoint_and_cmd_start_an_app_nothing_else_describes() {
     assert_eq!(status(&report, "startup.dev_mode"), "failed");
     let m = message(&report, "startup.dev_mode");
     assert!(m.contains("Cannot find module"), "{m}");
+}
+
+#[test]
+fn vite_env_files_are_read_in_vites_order() {
+    let Some(dir) = installed("stock-cors", Install::Npm("vote")) else {
+        return;
+    };
+    let vote = dir.path().join("vote");
+    let api_base = |report: &Value| {
+        check(report, "integration.frontend_backend")["evidence"]["api_base"]["source"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // .env.local wins over .env: a wrong API base there fails, naming the file.
+    fs::write(vote.join(".env.local"), "VITE_API_URL=http://localhost:1\n").unwrap();
+    let out = agent(dir.path(), &["integration", "--env", "dev"], &[]);
+    let report = out.report();
+    assert_eq!(status(&report, "integration.frontend_backend"), "failed");
+    let m = message(&report, "integration.frontend_backend");
+    assert!(m.contains("http://localhost:1 (vote/.env.local)"), "{m}");
+
+    // Vite puts .env.[mode] after .env.local (CRA and Next put it before): the development
+    // file's right value is what the dev server uses.
+    fs::write(
+        vote.join(".env.development"),
+        "VITE_API_URL=http://localhost:${RESULT_PORT}\n",
+    )
+    .unwrap();
+    let out = agent(dir.path(), &["integration", "--env", "dev"], &[]);
+    let report = out.report();
+    assert_eq!(
+        status(&report, "integration.frontend_backend"),
+        "passed",
+        "{}",
+        message(&report, "integration.frontend_backend")
+    );
+    assert_eq!(api_base(&report), "vote/.env.development");
+
+    // .env.[mode].local comes last of all.
+    fs::write(
+        vote.join(".env.development.local"),
+        "VITE_API_URL=http://localhost:2\n",
+    )
+    .unwrap();
+    let out = agent(dir.path(), &["integration", "--env", "dev"], &[]);
+    let report = out.report();
+    assert_eq!(status(&report, "integration.frontend_backend"), "failed");
+    assert_eq!(api_base(&report), "vote/.env.development.local");
 }

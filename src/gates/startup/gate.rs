@@ -185,7 +185,20 @@ fn mode_check(
                 format!("{} ({}): {p}; output: {said}", run.name, run.command),
             ));
         } else if let (Some(seen), Some(offered)) = (&run.elsewhere, run.offered) {
-            let fix = fix_for_port(run, services);
+            let fix = match pinned_port_holder(run, offered) {
+                // The command pins the port and the app moved on: the port was taken, and
+                // "pass the port" would be the wrong advice.
+                Some(holder) => format!(
+                    "port {offered}, which the command pins, is held by {holder}, so the app moved to {}: free port {offered} or pin another{}",
+                    seen.port,
+                    if run.framework == Some("vite") {
+                        " (with `--strictPort` Vite fails instead of moving)"
+                    } else {
+                        ""
+                    }
+                ),
+                None => fix_for_port(run, services),
+            };
             let text = format!(
                 "{} listens on port {}, not on the port it was offered ({offered}, through {}): probed on {} (seen: {}); fix: {fix}",
                 run.name, seen.port, run.port_passing, seen.port, seen.how
@@ -278,6 +291,31 @@ fn mode_check(
         .with_findings(findings)
         .evidence("services", evidence)
         .evidence("not_started", not_started)
+}
+
+/// Who holds `port` when the service's command pins it (`vite --port 3333`): a process named
+/// by its program and pid from `/proc` (never its arguments), or "another process".
+fn pinned_port_holder(run: &ServiceRun, port: u16) -> Option<String> {
+    if !run.port_passing.starts_with("pinned by the command") {
+        return None;
+    }
+    let inodes: std::collections::BTreeSet<u64> =
+        crate::probe::listeners(&[crate::probe::Proto::Tcp])
+            .into_iter()
+            .filter(|l| l.port == port)
+            .map(|l| l.inode)
+            .collect();
+    if inodes.is_empty() {
+        return None;
+    }
+    Some(crate::probe::owners(&inodes).values().next().map_or_else(
+        || "another process".to_owned(),
+        |o| {
+            let program = o.command.split_whitespace().next().unwrap_or_default();
+            let name = program.rsplit('/').next().unwrap_or(program);
+            format!("{name} (pid {})", o.pid)
+        },
+    ))
 }
 
 /// How to make a service listen where it is told: the framework's own way.
