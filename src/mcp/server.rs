@@ -708,6 +708,26 @@ impl ServerHandler for Server {
     }
 }
 
+/// Resolves on SIGINT, SIGTERM or SIGHUP with the exit code the CLI uses for each; never when
+/// the handlers cannot be installed.
+async fn stop_signal() -> u8 {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return std::future::pending().await;
+    };
+    let (code, name) = tokio::select! {
+        _ = int.recv() => (exit::INTERRUPTED, "SIGINT"),
+        _ = term.recv() => (exit::INTERRUPTED, "SIGTERM"),
+        _ = hup.recv() => (exit::HANGUP, "SIGHUP"),
+    };
+    tracing::warn!("{name}: stopping the runs in progress");
+    code
+}
+
 /// `devops-agent mcp`: serve on stdin/stdout until the client closes the connection, then
 /// interrupt whatever still runs and wait for it to stop.
 pub fn serve(roots: &[PathBuf]) -> u8 {
@@ -732,18 +752,26 @@ pub fn serve(roots: &[PathBuf]) -> u8 {
     let code = runtime.block_on(async {
         let server = Server::new(roots);
         let running = server.running.clone();
-        let code = match server.serve(rmcp::transport::stdio()).await {
-            Ok(service) => match service.waiting().await {
-                Ok(_) => exit::READY,
+        let session = async {
+            match server.serve(rmcp::transport::stdio()).await {
+                Ok(service) => match service.waiting().await {
+                    Ok(_) => exit::READY,
+                    Err(e) => {
+                        tracing::error!("MCP session ended with an error: {e}");
+                        exit::USAGE_OR_CONFIG
+                    }
+                },
                 Err(e) => {
-                    tracing::error!("MCP session ended with an error: {e}");
+                    tracing::error!("MCP session could not start: {e}");
                     exit::USAGE_OR_CONFIG
                 }
-            },
-            Err(e) => {
-                tracing::error!("MCP session could not start: {e}");
-                exit::USAGE_OR_CONFIG
             }
+        };
+        // A signal to the server (rather than to its process group) must not orphan the runs:
+        // they are interrupted and waited for like at the end of the session.
+        let code = tokio::select! {
+            code = session => code,
+            code = stop_signal() => code,
         };
         running.interrupt_all(SHUTDOWN_WAIT).await;
         code

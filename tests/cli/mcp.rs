@@ -430,6 +430,24 @@ fn cancelling_a_build_over_mcp_stops_every_process_it_started() {
         "{before:#?}"
     );
     assert!(seen["completed_before_cancel"].is_null(), "{seen:#}");
+    let while_running = &seen["while_running"];
+    assert_eq!(while_running["is_error"], true, "{while_running:#}");
+    assert!(
+        text(while_running).contains("already being validated"),
+        "{while_running:#}"
+    );
+    let progress: Vec<&str> = seen["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        progress
+            .iter()
+            .any(|m| m.starts_with("build.dev_build: still running after ")),
+        "no heartbeat while the build ran silently: {progress:#?}"
+    );
     assert_eq!(
         seen["after_cancel"],
         json!([]),
@@ -453,4 +471,40 @@ fn cancelling_a_build_over_mcp_stops_every_process_it_started() {
         });
         assert!(!alive, "{name} ({pid}) survived the cancel");
     }
+}
+
+/// The client goes away mid-build without cancelling (stdin closed): the server interrupts the
+/// run, waits for it to stop everything, and exits.
+#[test]
+fn a_client_that_disconnects_mid_build_leaves_no_process_behind() {
+    python();
+    let root = tempfile::tempdir().unwrap();
+    let project = root.path().join("hang");
+    copy_dir(&fixture("build-hang"), &project);
+    let pids = root.path().join("pids");
+    std::fs::create_dir_all(&pids).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mark = format!("mcp-shutdown-{}", std::process::id());
+    let seen = client(
+        "shutdown",
+        &json!({
+            "server": server(),
+            "args": ["mcp", "--root", root.path()],
+            "env": {
+                "DEVOPS_AGENT_STATE_DIR": state.path(),
+                "PID_DIR": pids,
+                "LIFETIME_MARK": mark,
+            },
+            "project": project,
+            "pid_dir": pids,
+            "mark": mark,
+        }),
+    );
+    assert_eq!(seen["initialized"], "devops-agent");
+    assert!(
+        seen["before_close"].as_array().unwrap().len() >= 4,
+        "{seen:#}"
+    );
+    assert_eq!(seen["exit_code"], 0, "{seen:#}");
+    assert_eq!(seen["after_exit"], json!([]), "{seen:#}");
 }

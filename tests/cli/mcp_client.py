@@ -168,6 +168,12 @@ async def cancel_scenario(config):
                     await started.wait()
                     while not all(os.path.exists(p) and os.path.getsize(p) > 0 for p in pid_files):
                         await anyio.sleep(0.05)
+                    # A second run of the same project while this one runs is refused.
+                    result = await session.call_tool("ports", {"project": config["project"]})
+                    out["while_running"] = result_json(result)
+                    # A build that prints nothing still shows signs of life.
+                    while not any("still running after" in (m or "") for m in progress):
+                        await anyio.sleep(0.1)
                 out["before_cancel"] = marked(config["mark"], server)
                 # Cancelling the call's task makes the SDK send notifications/cancelled.
                 group.cancel_scope.cancel()
@@ -190,10 +196,63 @@ async def cancel_scenario(config):
     return out
 
 
+def shutdown_scenario(config):
+    """The client goes away mid-build (stdin closed, no cancel): the server must stop the run
+    and exit. Spoken as raw JSON-RPC lines, so no SDK shutdown policy (SIGTERM, SIGKILL of the
+    server's group) stands in for the server's own behaviour."""
+    import subprocess
+
+    env = dict(os.environ)
+    env.update(config["env"])
+    server = subprocess.Popen(
+        [config["server"], *config["args"]],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+
+    def send(message):
+        server.stdin.write((json.dumps(message) + "\n").encode())
+        server.stdin.flush()
+
+    send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"}}})
+    initialized = json.loads(server.stdout.readline())
+    send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "build", "arguments": {"project": config["project"]}}})
+    pid_files = [os.path.join(config["pid_dir"], n) for n in ("stubborn.pid", "detached.pid")]
+    deadline = time.monotonic() + 120
+    while not all(os.path.exists(p) and os.path.getsize(p) > 0 for p in pid_files):
+        if time.monotonic() > deadline:
+            raise SystemExit("the build never started")
+        time.sleep(0.05)
+    before = marked(config["mark"], None)
+    closed_at = time.monotonic()
+    server.stdin.close()
+    try:
+        code = server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        code = None
+    return {
+        "initialized": initialized.get("result", {}).get("serverInfo", {}).get("name"),
+        "before_close": before,
+        "exit_code": code,
+        "exited_within_s": time.monotonic() - closed_at,
+        "after_exit": marked(config["mark"], None),
+    }
+
+
 def main():
     scenario, config = sys.argv[1], json.loads(sys.argv[2])
-    run = {"session": session_scenario, "cancel": cancel_scenario}[scenario]
-    out = anyio.run(run, config)
+    if scenario == "shutdown":
+        out = shutdown_scenario(config)
+    else:
+        run = {"session": session_scenario, "cancel": cancel_scenario}[scenario]
+        out = anyio.run(run, config)
     sys.stdout.write(json.dumps(out) + "\n")
 
 
