@@ -137,7 +137,7 @@ fn verdict(out: &mut String, report: &Report, title: &str) {
          <p><span class=\"badge {class}\">{word}</span> <span class=\"muted\">{}</span></p>\
          <p class=\"counts\"><span class=\"s-passed\">✔ {} passed</span><span class=\"s-failed\">✘ {} failed</span>\
          <span class=\"s-warning\">⚠ {} warnings</span><span class=\"s-skipped\">– {} skipped</span>\
-         <span class=\"s-error\">‼ {} errors</span><span>in {}</span></p>",
+         <span class=\"s-error\">‼ {} errors</span><span class=\"s-accepted\">☑ {} accepted</span><span>in {}</span></p>",
         esc(title),
         esc(&report.summary),
         t.passed,
@@ -145,6 +145,7 @@ fn verdict(out: &mut String, report: &Report, title: &str) {
         t.warning,
         t.skipped,
         t.error,
+        t.accepted,
         esc(&charts::duration(report.meta.duration_ms))
     );
     match &report.deployment.since_last {
