@@ -316,6 +316,47 @@ fn cases() -> Vec<Case> {
             check: |report, _| mentions(report, "outside the project"),
         },
         Case {
+            // `a/node_modules -> ..` three times over: unrolled, 3^depth paths (37 s with two
+            // links before); each real node_modules is listed once.
+            name: "node_modules symlink cycle",
+            files: &[
+                (
+                    "package.json",
+                    "{\"name\":\"x\",\"version\":\"1.0.0\",\"dependencies\":{\"a\":\"1.0.0\",\"b\":\"1.0.0\",\"c\":\"1.0.0\"}}",
+                ),
+                (
+                    "node_modules/a/package.json",
+                    "{\"name\":\"a\",\"version\":\"1.0.0\"}",
+                ),
+                (
+                    "node_modules/b/package.json",
+                    "{\"name\":\"b\",\"version\":\"1.0.0\"}",
+                ),
+                (
+                    "node_modules/c/package.json",
+                    "{\"name\":\"c\",\"version\":\"1.0.0\"}",
+                ),
+            ],
+            setup: Some(|dir, _| {
+                for pkg in ["a", "b", "c"] {
+                    std::os::unix::fs::symlink(
+                        "..",
+                        dir.join("node_modules").join(pkg).join("node_modules"),
+                    )
+                    .unwrap();
+                }
+            }),
+            args: &["deps"],
+            codes: &[1],
+            check: |report, _| {
+                assert_eq!(
+                    check(report, "deps.packages_installed")["status"],
+                    "passed",
+                    "{report:#}"
+                );
+            },
+        },
+        Case {
             name: "FIFO named .env",
             files: &[("package.json", "{\"name\":\"x\",\"version\":\"1.0.0\"}")],
             setup: Some(|dir, _| mkfifo(&dir.join(".env"))),

@@ -374,14 +374,22 @@ impl Tree {
 
     /// Every package directory physically installed under `dir/node_modules`, recursively
     /// (nested `node_modules` of each), as (location, is symlink). Hidden entries (`.bin`,
-    /// `.pnpm`, `.cache`) are not packages.
+    /// `.pnpm`, `.cache`) are not packages. Each real `node_modules` directory is listed once,
+    /// by (device, inode): a symlink cycle (`a/node_modules -> ..`) ends the descent instead
+    /// of unrolling it into 2^depth paths.
     pub(crate) fn installed_under(&mut self, dir: &Path, out: &mut Vec<(PathBuf, bool)>) {
+        use std::os::unix::fs::MetadataExt;
         let mut stack = vec![dir.join("node_modules")];
+        let mut seen: HashSet<(u64, u64)> = HashSet::new();
         let mut guard = 0usize;
         while let Some(nm) = stack.pop() {
             guard += 1;
             if guard > 100_000 || crate::cancel::requested() {
                 break;
+            }
+            match fs::metadata(&nm) {
+                Ok(meta) if seen.insert((meta.dev(), meta.ino())) => {}
+                _ => continue,
             }
             let Some(listing) = self.listing(&nm) else {
                 continue;
