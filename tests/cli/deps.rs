@@ -534,6 +534,64 @@ fn broken_npm_tree_reports_what_npm_ls_reports() {
     );
 }
 
+/// A lock npm 8 wrote with `"extraneous": true` entries: the fixture had debug and is-number,
+/// both were removed from package.json, and `npm link ./tool --save` (which never prunes)
+/// rewrote the lock keeping them, flagged. `npm ci` skips them and `npm ls --all` is clean, so
+/// devops-agent passes; with a locked package then removed, both fail on the same problem.
+#[test]
+fn npm_lock_extraneous_entries_are_skipped_like_npm_ci() {
+    let Some(dir) = installed("deps-npm-extraneous", Installer::Npm) else {
+        return;
+    };
+    let root = dir.path();
+    let lock = fs::read_to_string(root.join("package-lock.json")).unwrap();
+    assert_eq!(lock.matches("\"extraneous\": true").count(), 6, "{lock}");
+    // What npm ci did with them: nothing.
+    assert!(!root.join("node_modules/is-number").exists());
+    assert!(!root.join("node_modules/debug").exists());
+
+    let npm_ok = npm_ls_ok(root);
+    assert!(npm_ok, "npm ls --all accepts the tree npm ci installed");
+    let out = deps(root);
+    let report = out.report();
+    assert_eq!(
+        status(&report, "deps.lockfile_valid") == "passed",
+        npm_ok,
+        "agreement with npm ls: {:#}",
+        check(&report, "deps.lockfile_valid")
+    );
+    assert_all_passed(&report, &out, true);
+    let lockfile = check(&report, "deps.lockfile_valid");
+    assert!(findings(lockfile).is_empty(), "{lockfile:#}");
+    let manifest = &lockfile["evidence"]["manifests"][0];
+    assert_eq!(manifest["lockfile_format"], "npm v2");
+    // debug, its nested ms and is-number.
+    assert_eq!(manifest["lock_extraneous_skipped"], 3);
+    assert_eq!(agent_npm_problems(&report), npm_ls(root));
+
+    // Broken: a package the lock really locks is gone.
+    fs::remove_dir_all(root.join("node_modules/ms")).unwrap();
+    let npm_ok = npm_ls_ok(root);
+    let out = deps(root);
+    let report = out.report();
+    assert!(!npm_ok);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(status(&report, "deps.packages_installed"), "failed");
+    assert_eq!(
+        status(&report, "deps.lockfile_valid") == "passed",
+        npm_ok,
+        "agreement with npm ls"
+    );
+    let expected = npm_ls(root);
+    assert_eq!(expected.len(), 1, "npm ls saw {expected:#?}");
+    assert_eq!(agent_npm_problems(&report), expected);
+    let drift: Vec<&str> = problems(&report, "deps.lockfile_valid")
+        .into_iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(drift, ["node_modules/ms"]);
+}
+
 #[test]
 fn peer_downgraded_fails_only_the_peer_it_breaks() {
     let Some(dir) = installed("deps-npm", Installer::Npm) else {

@@ -226,6 +226,7 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
 
     // The lock: present, parses, in sync with every package.json, matched by the install.
     let mut lock_checked = 0usize;
+    let mut lock_extraneous = None;
     if present.len() > 1 {
         out.lockfile.push(
             Problem::new(
@@ -277,6 +278,9 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
         Some(Err(e)) => out.lockfile.errors.push(e),
         Some(Ok(lock)) => {
             let kind = lock.kind.unwrap_or(LockKind::Npm(3));
+            if matches!(kind, LockKind::Npm(_)) {
+                lock_extraneous = Some(lock.extraneous);
+            }
             let lock_rel = lock_rel.clone().unwrap_or_default();
             lock_checked += sync(project, &tree, &tops, &lock, kind, &lock_rel, &dir_rel, out);
             if !pnp {
@@ -289,6 +293,11 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
     let i = out.lockfile.manifest(&rel, "node", lock_checked);
     out.lockfile
         .annotate(i, "lockfile", serde_json::Value::from(lock_rel));
+    if let Some(n) = lock_extraneous {
+        // Entries `npm ci` skips, so not compared with the installed tree.
+        out.lockfile
+            .annotate(i, "lock_extraneous_skipped", serde_json::Value::from(n));
+    }
     if let Some(kind) = kind {
         out.lockfile.annotate(
             i,

@@ -74,6 +74,10 @@ pub(crate) struct NodeLock {
     /// npm, pnpm, yarn berry: packages the lock restricts to other platforms (`fsevents` on
     /// Linux, `@esbuild/darwin-arm64` on x64), which the package manager skips on purpose.
     pub(crate) foreign: HashSet<String>,
+    /// npm: install locations marked `"extraneous": true` (npm 7–8 write them for packages
+    /// left in `node_modules` that nothing requires, e.g. after `npm link --save`). `npm ci`
+    /// does not install them, so they are not part of the locked tree.
+    pub(crate) extraneous: usize,
 }
 
 /// Read the lock at `path`; `rel` names it in errors.
@@ -119,6 +123,7 @@ struct NpmEntry {
     link: bool,
     optional: bool,
     dev: bool,
+    extraneous: bool,
     #[serde(rename = "devOptional")]
     dev_optional: bool,
     dependencies: BTreeMap<String, Value>,
@@ -189,6 +194,7 @@ struct V1Entry {
     version: Option<String>,
     optional: bool,
     dev: bool,
+    extraneous: bool,
     dependencies: BTreeMap<String, V1Entry>,
 }
 
@@ -203,7 +209,9 @@ fn npm(rel: &str, text: &str) -> Result<NodeLock, FileError> {
         let mut importers = HashMap::new();
         for (key, entry) in packages {
             let is_location = key.starts_with("node_modules/") || key.contains("/node_modules/");
-            if is_location {
+            if is_location && entry.extraneous {
+                lock.extraneous += 1;
+            } else if is_location {
                 if !platform_fits(&entry.os, &entry.cpu, &entry.libc)
                     && let Some(name) = key.rsplit("node_modules/").next()
                 {
@@ -245,10 +253,20 @@ fn npm(rel: &str, text: &str) -> Result<NodeLock, FileError> {
             prefix: &str,
             deps: &BTreeMap<String, V1Entry>,
             out: &mut BTreeMap<String, Locked>,
+            extraneous: &mut usize,
         ) {
             for (name, entry) in deps {
                 let location = format!("{prefix}node_modules/{name}");
-                walk(&format!("{location}/"), &entry.dependencies, out);
+                walk(
+                    &format!("{location}/"),
+                    &entry.dependencies,
+                    out,
+                    extraneous,
+                );
+                if entry.extraneous {
+                    *extraneous += 1;
+                    continue;
+                }
                 // An alias is locked as `npm:real-name@1.2.3`.
                 let (name, version) = match entry
                     .version
@@ -279,7 +297,7 @@ fn npm(rel: &str, text: &str) -> Result<NodeLock, FileError> {
                 );
             }
         }
-        walk("", &deps, &mut lock.locations);
+        walk("", &deps, &mut lock.locations, &mut lock.extraneous);
     }
     Ok(lock)
 }
