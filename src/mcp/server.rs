@@ -243,13 +243,24 @@ impl Server {
         let written = path
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
+            .map_err(|e| e.to_string())
             .and_then(|()| {
+                // Never through a symlink out of the project (a hostile repository could point
+                // `.devops-agent/` or the file anywhere).
+                let inside = path
+                    .parent()
+                    .and_then(|d| std::fs::canonicalize(d).ok())
+                    .is_some_and(|d| d.starts_with(project));
+                let link = std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file());
+                if !inside || link {
+                    return Err("it would be written outside the project".to_owned());
+                }
                 let mut text = serde_json::to_string_pretty(report).unwrap_or_default();
                 text.push('\n');
-                crate::report::write_file(&path, &text)
+                crate::report::write_file(&path, &text).map_err(|e| e.to_string())
             });
         if let Err(e) = written {
-            tracing::warn!("cannot write {}: {e}", path.display());
+            tracing::warn!("not writing {}: {e}", path.display());
         }
     }
 }
@@ -523,8 +534,22 @@ fn uri(project: &Path, suffix: &str) -> String {
 }
 
 /// The history's most recent entries, oldest first, as one JSON array.
+/// `path` (in `project`) for reading, refused when it resolves outside the project: the
+/// server has no process-wide confinement of its own, since it serves several projects.
+fn confined(project: &Path, path: &Path) -> Result<(), String> {
+    match std::fs::canonicalize(path) {
+        Ok(real) if !real.starts_with(project) => Err(format!(
+            "{} resolves outside the project ({})",
+            path.display(),
+            real.display()
+        )),
+        Ok(_) | Err(_) => Ok(()),
+    }
+}
+
 fn read_history(project: &Path) -> Result<Value, String> {
     let path = project.join(".devops-agent/history.jsonl");
+    confined(project, &path)?;
     let (mut file, meta) = crate::fsread::open(&path).map_err(|e| {
         if e.is_not_found() {
             format!(
@@ -566,6 +591,7 @@ impl Server {
             return Ok(report.clone());
         }
         let path = project.join(LAST_REPORT);
+        confined(project, &path)?;
         let text = crate::fsread::read_lossy(&path, RESOURCE_BYTES).map_err(|e| {
             if e.is_not_found() {
                 format!(
@@ -778,4 +804,67 @@ pub fn serve(roots: &[PathBuf]) -> u8 {
     });
     runtime.shutdown_timeout(Duration::from_millis(100));
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(code: Option<i32>, report: Option<Value>, cancelled: bool) -> Outcome {
+        Outcome {
+            code,
+            report,
+            cancelled,
+        }
+    }
+
+    #[test]
+    fn only_usage_and_config_errors_interruptions_and_lost_reports_are_tool_errors() {
+        let ran = json!({"summary": "S-1: not deployment ready", "gates": [{"id": "ports"}]});
+        let nothing =
+            json!({"summary": "config error", "gates": [], "errors": [{"message": "bad"}]});
+        let cases = [
+            (outcome(Some(0), Some(ran.clone()), false), false),
+            (outcome(Some(1), Some(ran.clone()), false), false),
+            (outcome(Some(2), Some(ran.clone()), false), false),
+            (outcome(Some(2), Some(nothing), false), true),
+            (outcome(Some(130), Some(ran.clone()), false), true),
+            (outcome(Some(1), Some(ran.clone()), true), true),
+            (outcome(Some(0), None, false), true),
+            (outcome(None, Some(ran), false), true),
+        ];
+        for (case, is_error) in cases {
+            let described = format!("{case:?}");
+            let result = tool_result(case);
+            assert_eq!(result.is_error, Some(is_error), "{described}");
+        }
+    }
+
+    #[test]
+    fn resources_and_the_last_report_never_go_through_a_symlink_out_of_the_project() {
+        let project = tempfile::tempdir().unwrap();
+        let project = std::fs::canonicalize(project.path()).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("history.jsonl"), "{\"secret\": 1}\n").unwrap();
+        std::os::unix::fs::symlink(outside.path(), project.join(".devops-agent")).unwrap();
+        let err = read_history(&project).unwrap_err();
+        assert!(err.contains("outside the project"), "{err}");
+        let server = Server::new(Roots::new(std::slice::from_ref(&project)).unwrap());
+        server.remember(&project, &json!({"summary": "x"}), true);
+        assert!(!outside.path().join("last-report.json").exists());
+        // In memory it is still the latest.
+        assert_eq!(server.latest_report(&project).unwrap()["summary"], "x");
+    }
+
+    #[test]
+    fn resource_uris_round_trip_paths() {
+        let project = Path::new("/srv/my app");
+        let (path, kind) = parse_uri(&uri(project, LATEST)).unwrap();
+        assert_eq!(path, "/srv/my app");
+        assert!(matches!(kind, Kind::Latest));
+        let (path, kind) = parse_uri("devops-agent://app/history").unwrap();
+        assert_eq!(path, "app");
+        assert!(matches!(kind, Kind::History));
+        assert!(parse_uri("devops-agent:///srv/app/report").is_none());
+    }
 }
