@@ -357,6 +357,32 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            // A password in an absolute asset URL of the built HTML: the CDN check names the
+            // asset it could not fetch, never the password (127.0.0.1:9 refuses: loopback only).
+            name: "CDN asset URL with userinfo",
+            files: &[
+                ("package.json", "{\"name\":\"x\",\"version\":\"1.0.0\"}"),
+                (
+                    "dist/index.html",
+                    "<!doctype html><html><head><script src=\"http://bob:{URL_PW}@127.0.0.1:9/assets/app.js\"></script></head><body></body></html>",
+                ),
+            ],
+            setup: None,
+            args: &["integration", "--base-url", "http://127.0.0.1:9"],
+            codes: &[1],
+            check: |report, _| {
+                let cdn = check(report, "integration.cdn");
+                assert_eq!(cdn["status"], "failed", "{cdn:#}");
+                assert!(
+                    cdn["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("bob:***@127.0.0.1:9/assets/app.js"),
+                    "{cdn:#}"
+                );
+            },
+        },
+        Case {
             name: "FIFO named .env",
             files: &[("package.json", "{\"name\":\"x\",\"version\":\"1.0.0\"}")],
             setup: Some(|dir, _| mkfifo(&dir.join(".env"))),
