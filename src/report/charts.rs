@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::escape::html as esc;
 use super::history::{self, Entry};
 use super::html::status_word;
-use super::model::{CheckStatus, Report};
+use super::model::{CheckStatus, Report, Severity};
 use super::svg::{Anchor, Svg};
 
 #[expect(clippy::cast_precision_loss, reason = "chart coordinates")]
@@ -667,7 +667,8 @@ fn size_bars(
 // Port map
 
 /// Service → host port → container port → declaration, rows the `ports.no_conflicts` check
-/// flagged highlighted with its finding.
+/// flagged highlighted with its finding: red for a conflict (a duplicate, a port in use), amber
+/// for a port another project reserved.
 pub(super) fn ports(report: &Report) -> String {
     let ports = &report.infrastructure.ports;
     let flags: Vec<&super::model::Finding> = report
@@ -703,11 +704,17 @@ pub(super) fn ports(report: &Report) -> String {
     );
     for &i in &order {
         let p = &ports[i];
-        let problems: Vec<&str> = flags
-            .iter()
-            .filter(|f| names(f, &p.source))
-            .map(|f| f.message.as_str())
-            .collect();
+        let about: Vec<&&super::model::Finding> =
+            flags.iter().filter(|f| names(f, &p.source)).collect();
+        let problems: Vec<&str> = about.iter().map(|f| f.message.as_str()).collect();
+        // A duplicate or a port in use is an error; a port another project reserved, a warning.
+        let class = if about.iter().any(|f| f.severity == Severity::Error) {
+            " conflict"
+        } else if about.is_empty() {
+            ""
+        } else {
+            " reserved"
+        };
         let host = match (p.effective, p.effective_end) {
             (Some(a), Some(b)) => format!("{a}–{b}"),
             (Some(a), None) => a.to_string(),
@@ -719,9 +726,8 @@ pub(super) fn ports(report: &Report) -> String {
             .map_or_else(String::new, |ip| format!("{ip}:"));
         let _ = write!(
             out,
-            "<tr class=\"port{}\"><td>{}</td><td>→</td><td class=\"num\">{}{}</td><td>→</td><td class=\"num\">{}</td>\
+            "<tr class=\"port{class}\"><td>{}</td><td>→</td><td class=\"num\">{}{}</td><td>→</td><td class=\"num\">{}</td>\
              <td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
-            if problems.is_empty() { "" } else { " conflict" },
             esc(&p.service),
             esc(&bind),
             esc(&host),
@@ -840,4 +846,104 @@ pub(super) fn history(report: &Report, past: &[Entry]) -> String {
     out.push_str(&svg.finish());
     out.push_str("</section>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{self, CheckId, CheckResult, GateId, GateResult, Status};
+    use crate::report::{PortAssignment, RunRecord, assemble};
+
+    fn port(service: &str, effective: u16, source: &str) -> PortAssignment {
+        PortAssignment {
+            service: service.to_owned(),
+            expression: format!("${{P:-{effective}}}"),
+            variable: Some("P".to_owned()),
+            default: Some(effective),
+            effective: Some(effective),
+            effective_end: None,
+            target: Some(80),
+            protocol: "tcp".to_owned(),
+            host_ip: None,
+            source: source.to_owned(),
+        }
+    }
+
+    #[test]
+    fn port_rows_the_check_flagged_are_highlighted_by_severity() {
+        let findings = vec![
+            check::Finding::new(
+                check::Severity::Error,
+                "host port 4000/tcp is published by both `api` (compose.yaml:6) and `worker` (compose.yaml:10)",
+            )
+            .at("compose.yaml", Some(10), Some(9)),
+            check::Finding::new(
+                check::Severity::Warning,
+                "port 5000 of `web` is reserved by another project (/srv/other, WEB_PORT); move",
+            )
+            .at("compose.yaml", Some(14), None),
+        ];
+        let record = RunRecord {
+            command: "ports".to_owned(),
+            gates: vec![GateResult {
+                id: GateId::Ports,
+                checks: vec![
+                    CheckResult::new(CheckId::PortsNoConflicts, Status::Failed, "conflicts")
+                        .with_findings(findings),
+                ],
+                duration: std::time::Duration::ZERO,
+                started: None,
+                ports: Vec::new(),
+            }],
+            ports: vec![
+                port("api", 4000, "compose.yaml:6"),
+                port("worker", 4000, "compose.yaml:10"),
+                port("web", 5000, "compose.yaml:14"),
+                port("db", 5432, "compose.yaml:18"),
+            ],
+            ..RunRecord::default()
+        };
+        let html = ports(&assemble(&record));
+        assert_eq!(
+            html.matches("<tr class=\"port conflict\">").count(),
+            2,
+            "{html}"
+        );
+        assert_eq!(
+            html.matches("<tr class=\"port reserved\">").count(),
+            1,
+            "{html}"
+        );
+        assert_eq!(html.matches("<tr class=\"port\">").count(), 1, "{html}");
+        assert!(html.contains("data-count=\"4\""));
+    }
+
+    #[test]
+    fn figures_read_as_people_write_them() {
+        assert_eq!(duration(850), "850 ms");
+        assert_eq!(duration(3_400), "3.4 s");
+        assert_eq!(duration(125_000), "2 min 5 s");
+        assert_eq!(bytes(999), "999 B");
+        assert_eq!(bytes(50_000), "50.0 kB");
+        assert!((nice_step(4_800.0, 8.0) - 1_000.0).abs() < f64::EPSILON);
+        assert!((nice_step(50_000.0, 6.0) - 10_000.0).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn sections_without_measurements_say_so_and_draw_nothing() {
+        let report = assemble(&RunRecord {
+            command: "validate".to_owned(),
+            ..RunRecord::default()
+        });
+        for section in [
+            timeline(&report),
+            latency(&report),
+            bundles(&report, &[]),
+            ports(&report),
+        ] {
+            assert!(section.contains("data-count=\"0\""), "{section}");
+            assert!(section.contains("class=\"empty\""), "{section}");
+            assert!(!section.contains("<svg"), "{section}");
+        }
+    }
 }

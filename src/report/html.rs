@@ -63,13 +63,15 @@ svg .fails{fill:var(--fail);fill-opacity:.75}
 .legend span{margin-right:12px}.swatch{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px;vertical-align:middle}
 tr.conflict td{background:color-mix(in srgb,var(--fail) 14%,transparent)}
 tr.conflict td:first-child{border-left:4px solid var(--fail)}
+tr.reserved td{background:color-mix(in srgb,var(--warn) 14%,transparent)}
+tr.reserved td:first-child{border-left:4px solid var(--warn)}
 details{border:1px solid var(--line);border-radius:6px;margin:6px 0;padding:4px 10px}
 details>summary{cursor:pointer;padding:2px 0}
 ul.findings{margin:6px 0;padding-left:20px}
 footer{margin-top:32px;color:var(--muted);font-size:12px}
 @media print{body{max-width:none;padding:0}details{break-inside:avoid}
 details::details-content{content-visibility:visible;display:block}
-.verdict,tr.conflict td{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
+.verdict,tr.conflict td,tr.reserved td{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 ";
 
 /// The word and mark of a status.

@@ -169,6 +169,15 @@ impl Browser {
         load
     }
 
+    /// Emulate the reader's `prefers-color-scheme` (`light` or `dark`) in the open page.
+    pub(crate) fn color_scheme(&mut self, scheme: &str) {
+        self.call(
+            "Emulation.setEmulatedMedia",
+            &json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+            true,
+        );
+    }
+
     /// Evaluate `expression` in the page and return its value (JSON-serialisable results).
     pub(crate) fn evaluate(&mut self, expression: &str) -> Value {
         self.evaluate_with(expression, false)

@@ -72,6 +72,43 @@ fn inspect(browser: &mut Browser, html: &Path) -> Value {
     serde_json::from_str(text.as_str().expect("a string")).expect("counts JSON")
 }
 
+/// WCAG contrast ratios against the page background of body text, muted text, chart labels
+/// and the first timeline bar, in the scheme the page is in.
+const CONTRAST: &str = r"(() => {
+  const rgb = s => s.match(/[\d.]+/g).slice(0, 3).map(Number);
+  const lum = c => { const [r, g, b] = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const ratio = (a, b) => { const [x, y] = [lum(rgb(a)), lum(rgb(b))].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const style = sel => getComputedStyle(document.querySelector(sel));
+  const bg = style('body').backgroundColor;
+  return { bg, text: ratio(style('body').color, bg), muted: ratio(style('.muted').color, bg),
+           chart_text: ratio(style('#timeline svg text').fill, bg), bar: ratio(style('#timeline svg rect').fill, bg) };
+})()";
+
+/// Legible in both schemes: text at least 4.5:1 against the background, marks at least 3:1
+/// (WCAG AA), and the dark scheme really is another background.
+fn assert_legible(browser: &mut Browser) {
+    let mut backgrounds = Vec::new();
+    for scheme in ["light", "dark"] {
+        browser.color_scheme(scheme);
+        let c = browser.evaluate(CONTRAST);
+        for (key, min) in [
+            ("text", 4.5),
+            ("muted", 4.5),
+            ("chart_text", 4.5),
+            ("bar", 3.0),
+        ] {
+            let got = c[key].as_f64().unwrap();
+            assert!(got >= min, "{scheme}: {key} contrast {got:.2} < {min}: {c}");
+        }
+        backgrounds.push(c["bg"].clone());
+    }
+    assert_ne!(
+        backgrounds[0], backgrounds[1],
+        "the dark scheme changes the page"
+    );
+    browser.color_scheme("light");
+}
+
 /// Screenshots through the command line, as people would take them, light and dark.
 fn screenshot(binary: &Path, html: &Path, name: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/html-report");
@@ -224,6 +261,7 @@ fn demo_report_renders_in_chromium_offline_with_every_section() {
     );
     assert_eq!(dom["count"]["history"], 2, "{dom:#}");
     assert_eq!(dom["history_runs"], 2);
+    assert_legible(&mut browser);
     let since = browser.evaluate("document.querySelector('#since-last').textContent");
     assert!(
         since.as_str().unwrap().starts_with("Since the last run"),
@@ -259,6 +297,7 @@ fn failing_report_marks_failures_and_port_conflicts() {
         dom["conflicts"], 2,
         "both declarations of host port 4000: {dom:#}"
     );
+    assert_legible(&mut browser);
     assert_eq!(dom["count"]["history"], 1, "no history kept: this run only");
     // The failing checks are open; their findings are in the page.
     let open = browser.evaluate(
