@@ -256,10 +256,10 @@ pub enum Command {
     /// frontend's Origin; requests through the proxy (nginx.conf proxy_pass/upstream, the dev
     /// server's /api prefix) must reach it too; CORS preflights from the frontend origin must be
     /// allowed without wildcard-with-credentials or origin reflection; WebSockets must complete
-    /// the 101 handshake and echo, directly and through the proxy (socket.io endpoints: an
-    /// Engine.IO session and a Socket.IO CONNECT answered); the served index and every
-    /// asset it references must be 200 with a matching Content-Type; CDN assets must match the
-    /// local build and carry cache headers.
+    /// the 101 handshake and a round trip (ping answered by a pong; socket.io endpoints: an
+    /// Engine.IO session and a Socket.IO CONNECT answered), directly and through the proxy; the
+    /// served index and every asset it references must be 200 with a matching Content-Type; CDN
+    /// assets must match the local build and carry cache headers.
     Integration {
         #[command(flatten)]
         remote: Remote,

@@ -1,6 +1,7 @@
 //! WebSocket round trip for the integration gate: open a `ws://` or `wss://` connection
 //! (RFC 6455 handshake, optional `Origin`), check `101 Switching Protocols` and
-//! `Sec-WebSocket-Accept`, send one masked text frame, wait for it to come back, close cleanly.
+//! `Sec-WebSocket-Accept`, send a ping and one masked text frame, wait for the pong (and the
+//! echo, from an echo endpoint), close cleanly.
 //!
 //! The usual failure is a reverse proxy that drops the `Upgrade`/`Connection` headers, so the
 //! app answers the handshake as a plain request (200 with the SPA shell, 400, 426). Every such
@@ -31,6 +32,12 @@ const MAX_MESSAGE: usize = 1024 * 1024;
 /// Messages other than the echo tolerated before giving up (greetings, broadcasts).
 const MAX_OTHER_MESSAGES: usize = 64;
 
+/// Payload of the ping sent with the message.
+const PING_PAYLOAD: &[u8] = b"devops-agent";
+
+/// How long an echo is waited for once the pong has proved the round trip.
+const ECHO_GRACE: Duration = Duration::from_millis(500);
+
 /// Longest refusal body quoted in the error (a sentence, not a page).
 const SHORT_BODY: usize = 256;
 
@@ -57,6 +64,8 @@ pub struct WsOutcome {
     pub accept_valid: bool,
     /// The message came back as a text frame.
     pub echoed: bool,
+    /// A ping was answered by a pong: the connection carries frames both ways.
+    pub pong: bool,
     /// Start (DNS included) to the handshake response; 0 when none arrived.
     pub handshake_ms: f64,
     /// Sending the message to receiving the echo.
@@ -393,22 +402,24 @@ impl Trip<'_> {
         (!text.is_empty() && !text.contains('<')).then(|| text.to_owned())
     }
 
-    /// The next complete text or binary message, answering pings on the way; `None` when the
-    /// deadline passes first. `before` says what a close frame interrupted.
+    /// The next complete text or binary message, or a pong (as `OP_PONG` and its payload),
+    /// answering pings on the way; `None` when `until` passes first. `before` says what a close
+    /// frame interrupted.
     async fn next_message<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         wire: &mut Wire<S>,
         before: &str,
+        until: Instant,
     ) -> Result<Option<(u8, Vec<u8>)>, String> {
         let mut partial: Option<(u8, Vec<u8>)> = None;
         loop {
-            let Ok(frame) = timeout_at(self.deadline, read_frame(wire)).await else {
+            let Ok(frame) = timeout_at(until, read_frame(wire)).await else {
                 return Ok(None);
             };
             let frame = frame?;
             match frame.opcode {
                 OP_PING => self.send(wire, OP_PONG, &frame.payload).await?,
-                OP_PONG => {}
+                OP_PONG => return Ok(Some((OP_PONG, frame.payload))),
                 OP_CLOSE => {
                     let code = frame
                         .payload
@@ -459,17 +470,42 @@ impl Trip<'_> {
         }
     }
 
-    /// Sends the message and waits for it to come back; other messages are skipped.
+    /// A message round trip every WebSocket server makes: a ping answered by a pong (RFC 6455
+    /// §5.5.2 obliges it; every server library does it for the app). The text message sent
+    /// with it is echoed by echo endpoints; a server that does something else with messages (a
+    /// push feed, its own JSON protocol) is not broken for not echoing, so after the pong the
+    /// echo is waited for only [`ECHO_GRACE`] and is evidence, not a requirement.
     async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         wire: &mut Wire<S>,
     ) -> Result<(), String> {
         let sent_at = Instant::now();
+        self.send(wire, OP_PING, PING_PAYLOAD).await?;
         self.send(wire, OP_TEXT, self.message.as_bytes()).await?;
         let mut others: Vec<String> = Vec::new();
-        loop {
-            let Some((opcode, data)) = self.next_message(wire, "echoing").await? else {
-                let mut why = self.timed_out("the echo");
+        let mut until = self.deadline;
+        let mut pong = false;
+        let after_pong = loop {
+            let before = if pong {
+                "echoing"
+            } else {
+                "answering the ping"
+            };
+            let next = match self.next_message(wire, before, until).await {
+                Ok(next) => next,
+                // The round trip is done; what the server does with a stray message is its
+                // business (a JSON protocol may close on it).
+                Err(e) if pong => break Some(e),
+                Err(e) => return Err(e),
+            };
+            let Some((opcode, data)) = next else {
+                if pong {
+                    break Some(format!(
+                        "no echo within {} ms (not an echo endpoint)",
+                        ECHO_GRACE.as_millis()
+                    ));
+                }
+                let mut why = self.timed_out("the pong to a ping (or the echo)");
                 if let Some(first) = others.first() {
                     let _ = write!(
                         why,
@@ -479,22 +515,55 @@ impl Trip<'_> {
                 }
                 return Err(why);
             };
-            if opcode == OP_TEXT && data == self.message.as_bytes() {
-                break;
+            match opcode {
+                OP_PONG if data == PING_PAYLOAD && !pong => {
+                    pong = true;
+                    self.out.roundtrip_ms = Some(ms(sent_at.elapsed()));
+                    until = (Instant::now() + ECHO_GRACE).min(self.deadline);
+                }
+                OP_PONG => {}
+                OP_TEXT if data == self.message.as_bytes() => {
+                    self.out.echoed = true;
+                    if self.out.roundtrip_ms.is_none() {
+                        self.out.roundtrip_ms = Some(ms(sent_at.elapsed()));
+                    }
+                    break None;
+                }
+                _ => {
+                    let kind = if opcode == OP_TEXT { "text" } else { "binary" };
+                    others.push(format!("{kind}: {}", clip(&String::from_utf8_lossy(&data))));
+                    if others.len() > MAX_OTHER_MESSAGES && !pong {
+                        return Err(format!(
+                            "received {} messages, neither the pong nor the echo; first {:?}",
+                            others.len(),
+                            others.first().map(String::as_str).unwrap_or_default()
+                        ));
+                    }
+                }
             }
-            let kind = if opcode == OP_TEXT { "text" } else { "binary" };
-            others.push(format!("{kind}: {}", clip(&String::from_utf8_lossy(&data))));
-            if others.len() > MAX_OTHER_MESSAGES {
-                return Err(format!(
-                    "received {} messages, none of them the echo; first {:?}",
-                    others.len(),
-                    others.first().map(String::as_str).unwrap_or_default()
-                ));
+        };
+        self.out.pong = pong;
+        self.out.protocol = Some(match (pong, self.out.echoed, after_pong) {
+            (true, true, _) => "ping answered by a pong; message echoed".to_owned(),
+            (false, true, _) => "message echoed".to_owned(),
+            (_, false, Some(why)) => format!("ping answered by a pong; {why}"),
+            (_, false, None) => "ping answered by a pong".to_owned(),
+        });
+        Ok(())
+    }
+
+    /// The next text or binary message before the deadline (pongs skipped).
+    async fn next_data<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        wire: &mut Wire<S>,
+        before: &str,
+    ) -> Result<Option<(u8, Vec<u8>)>, String> {
+        loop {
+            match self.next_message(wire, before, self.deadline).await? {
+                Some((OP_PONG, _)) => {}
+                other => return Ok(other),
             }
         }
-        self.out.echoed = true;
-        self.out.roundtrip_ms = Some(ms(sent_at.elapsed()));
-        Ok(())
     }
 
     /// A socket.io session: the server's open packet, then a Socket.IO CONNECT answered (see
@@ -504,7 +573,7 @@ impl Trip<'_> {
         wire: &mut Wire<S>,
     ) -> Result<(), String> {
         let open = "the Engine.IO open packet";
-        let Some((_, data)) = self.next_message(wire, open).await? else {
+        let Some((_, data)) = self.next_data(wire, open).await? else {
             return Err(
                 self.timed_out("the Engine.IO open packet `0{…}` (not a socket.io server?)")
             );
@@ -515,7 +584,7 @@ impl Trip<'_> {
         let mut others = 0;
         let note = loop {
             let answer = "answering the Socket.IO CONNECT";
-            let Some((_, data)) = self.next_message(wire, answer).await? else {
+            let Some((_, data)) = self.next_data(wire, answer).await? else {
                 return Err(self.timed_out("the answer to the Socket.IO CONNECT `40`"));
             };
             match engine_io::reply(&String::from_utf8_lossy(&data)) {
@@ -553,9 +622,10 @@ impl Trip<'_> {
 }
 
 /// Opens a WebSocket to `url` (`ws://` or `wss://`, system trust roots) with an optional
-/// `Origin`, checks `101` and `Sec-WebSocket-Accept`, sends `message` as one masked text frame,
-/// waits for a text frame carrying it back (other messages are skipped, pings answered), and
-/// closes. Never fails: problems are in [`WsOutcome::error`].
+/// `Origin`, checks `101` and `Sec-WebSocket-Accept`, sends a ping and `message` as one masked
+/// text frame, waits for the pong (or the echo) and briefly for the echo after the pong (other
+/// messages are skipped, pings answered), and closes. Never fails: problems are in
+/// [`WsOutcome::error`].
 pub async fn roundtrip(
     url: &str,
     origin: Option<&str>,
@@ -659,6 +729,8 @@ mod tests {
     #[derive(Clone, Copy)]
     enum Behaviour {
         Echo,
+        /// A push server: answers pings, never echoes.
+        PongOnly,
         GreetPingThenEcho,
         FragmentedEcho,
         Plain200,
@@ -738,10 +810,26 @@ mod tests {
                 .unwrap();
         }
         let mut wire = Wire::new(stream);
-        let Ok(frame) = read_frame(&mut wire).await else {
+        let Ok(mut frame) = read_frame(&mut wire).await else {
             return request;
         };
+        if !matches!(behaviour, Behaviour::CloseInstead) {
+            // Answer pings as every server library does, until a data frame arrives.
+            while matches!(frame.opcode, OP_PING | OP_PONG) {
+                if frame.opcode == OP_PING {
+                    wire.io()
+                        .write_all(&server_frame(OP_PONG, true, &frame.payload))
+                        .await
+                        .unwrap();
+                }
+                let Ok(next) = read_frame(&mut wire).await else {
+                    return request;
+                };
+                frame = next;
+            }
+        }
         match behaviour {
+            Behaviour::PongOnly => {}
             Behaviour::CloseInstead => {
                 let mut payload = 1008u16.to_be_bytes().to_vec();
                 payload.extend_from_slice(b"policy");
@@ -763,11 +851,6 @@ mod tests {
                     .unwrap();
             }
             _ => {
-                let mut frame = frame;
-                if frame.opcode == OP_PONG {
-                    // The client's pong to our ping; the text frame follows.
-                    frame = read_frame(&mut wire).await.unwrap();
-                }
                 wire.io()
                     .write_all(&server_frame(frame.opcode, true, &frame.payload))
                     .await
@@ -855,6 +938,20 @@ mod tests {
         );
         assert!(request.contains("\r\nOrigin: http://app.test\r\n"));
         assert!(request.contains("\r\nSec-WebSocket-Version: 13\r\n"));
+    }
+
+    #[tokio::test]
+    async fn a_server_that_answers_pings_but_does_not_echo_works() {
+        let (addr, _served) = server(Behaviour::PongOnly).await;
+        let started = Instant::now();
+        let out = roundtrip(&format!("ws://{addr}/feed"), None, "hi", T).await;
+        assert_eq!(out.error, None);
+        assert!(out.pong && !out.echoed && out.roundtrip_ms.is_some());
+        assert_eq!(
+            out.protocol.as_deref(),
+            Some("ping answered by a pong; no echo within 500 ms (not an echo endpoint)")
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     #[tokio::test]

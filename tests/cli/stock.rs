@@ -1,8 +1,8 @@
 //! Stock stacks, zero configuration: a real Vite app (`npm ci` of a real lock), CRA- and
 //! Next-style scripts (stand-in CLIs with the real ones' server behaviour), a Flask app in a
 //! real `.venv` started by a Procfile, a `FastAPI` app run by uvicorn, and a frontend/backend
-//! pair named `vote`/`result` whose backend allows only `http://localhost:<frontend port>`, and a
-//! real socket.io backend.
+//! pair named `vote`/`result` whose backend allows only `http://localhost:<frontend port>`, a
+//! real socket.io backend, and a push feed on the real `ws` library that never echoes.
 //! Each passes `validate` with no devops-agent.toml; a broken variant of each fails with a
 //! message that names the cause. Installed trees are cached under `target/fixture-cache/`.
 
@@ -804,4 +804,42 @@ fn vite_env_files_are_read_in_vites_order() {
     let report = out.report();
     assert_eq!(status(&report, "integration.frontend_backend"), "failed");
     assert_eq!(api_base(&report), "vote/.env.development.local");
+}
+
+#[test]
+fn a_websocket_feed_that_never_echoes_passes_on_its_pong() {
+    let Some(dir) = installed("stock-ws", Install::Npm(".")) else {
+        return;
+    };
+    let out = agent(dir.path(), &["integration"], &[]);
+    let report = out.report();
+    let ws = check(&report, "integration.websocket");
+    assert_eq!(ws["status"], "passed", "{ws}");
+    let trip = &ws["evidence"]["round_trips"][0];
+    assert_eq!(
+        (trip["pong"].clone(), trip["echoed"].clone()),
+        (true.into(), false.into()),
+        "{trip}"
+    );
+    // The feed closed on the text message it cannot parse: evidence, not a failure.
+    assert!(
+        trip["protocol"]
+            .as_str()
+            .unwrap()
+            .contains("code 1003, JSON only"),
+        "{trip}"
+    );
+
+    // Broken: the feed moved to another path, so /feed is refused.
+    let server = fs::read_to_string(dir.path().join("server.js")).unwrap();
+    fs::write(
+        dir.path().join("server.js"),
+        server.replace("path: '/feed'", "path: '/live'"),
+    )
+    .unwrap();
+    let out = agent(dir.path(), &["integration"], &[]);
+    let report = out.report();
+    assert_eq!(status(&report, "integration.websocket"), "failed");
+    let m = message(&report, "integration.websocket");
+    assert!(m.contains("/feed") && m.contains("400 Bad Request"), "{m}");
 }

@@ -276,7 +276,11 @@ pub(crate) async fn check(
                         .await;
                 (url, out)
             };
-            let ok = out.error.is_none() && out.echoed && out.accept_valid && out.status == 101;
+            // A round trip: the pong to a ping (or an echo), or the socket.io CONNECT answered.
+            let ok = out.error.is_none()
+                && (out.echoed || out.pong)
+                && out.accept_valid
+                && out.status == 101;
             client.record_ws(out.handshake_ms, ok);
             evidence.push(json!({
                 "path": path,
@@ -285,6 +289,7 @@ pub(crate) async fn check(
                 "status": out.status,
                 "accept_valid": out.accept_valid,
                 "echoed": out.echoed,
+                "pong": out.pong,
                 "protocol": out.protocol,
                 "handshake_ms": round(out.handshake_ms),
                 "roundtrip_ms": out.roundtrip_ms.map(round),
@@ -408,8 +413,10 @@ pub(crate) async fn check(
             (true, false) => {
                 "a socket.io session (Engine.IO open packet, Socket.IO CONNECT answered)"
             }
-            (true, true) => "echo (a socket.io session at the socket.io paths)",
-            (false, _) => "echo",
+            (true, true) => {
+                "a message round trip (ping → pong, echo where the server echoes; a socket.io session at the socket.io paths)"
+            }
+            (false, _) => "a message round trip (ping → pong; echo where the server echoes)",
         };
         (
             Status::Passed,
