@@ -178,6 +178,15 @@ impl Browser {
         );
     }
 
+    /// Lay the page out as for printing (`true`) or for the screen.
+    pub(crate) fn print_media(&mut self, print: bool) {
+        self.call(
+            "Emulation.setEmulatedMedia",
+            &json!({"media": if print { "print" } else { "" }}),
+            true,
+        );
+    }
+
     /// Evaluate `expression` in the page and return its value (JSON-serialisable results).
     pub(crate) fn evaluate(&mut self, expression: &str) -> Value {
         self.evaluate_with(expression, false)

@@ -262,6 +262,21 @@ fn demo_report_renders_in_chromium_offline_with_every_section() {
     assert_eq!(dom["count"]["history"], 2, "{dom:#}");
     assert_eq!(dom["history_runs"], 2);
     assert_legible(&mut browser);
+    // Printed, the folded findings and evidence are on paper: nothing is left inside a closed
+    // <details>.
+    let folded = "[...document.querySelectorAll('#checks details:not([open]) pre')]\
+                  .filter(p => !p.checkVisibility()).length";
+    assert!(
+        browser.evaluate(folded).as_u64().unwrap() > 0,
+        "folded on screen"
+    );
+    browser.print_media(true);
+    assert_eq!(
+        browser.evaluate(folded),
+        0,
+        "printed, every evidence block shows"
+    );
+    browser.print_media(false);
     let since = browser.evaluate("document.querySelector('#since-last').textContent");
     assert!(
         since.as_str().unwrap().starts_with("Since the last run"),
