@@ -843,3 +843,34 @@ fn a_websocket_feed_that_never_echoes_passes_on_its_pong() {
     let m = message(&report, "integration.websocket");
     assert!(m.contains("/feed") && m.contains("400 Bad Request"), "{m}");
 }
+
+#[test]
+fn an_nginx_location_named_like_a_websocket_is_not_failed_for_its_name() {
+    // /socket-stats is plain HTTP; only its name says "socket". The backend's answer decides.
+    let server = "require('http').createServer((q, s) => { s.writeHead(q.url === '/health' || q.url === '/socket-stats' ? 200 : 404, {'content-type': 'application/json'}); s.end('{}'); }).listen(Number(process.env.PORT || 3000));\n";
+    let dir = project(&[
+        (
+            "package.json",
+            r#"{"name":"api","version":"1.0.0","private":true,"scripts":{"start":"node server.js"}}"#,
+        ),
+        ("server.js", server),
+        (
+            "nginx.conf",
+            "events {}\nhttp {\n  upstream api { server api:3000; }\n  server {\n    listen 8080;\n    location /socket-stats { proxy_pass http://api; }\n  }\n}\n",
+        ),
+        (
+            "docker-compose.yml",
+            "services:\n  api:\n    build: .\n    ports:\n      - \"${API_PORT:-3000}:3000\"\n",
+        ),
+    ]);
+    let out = agent(dir.path(), &["integration"], &[]);
+    let report = out.report();
+    assert_eq!(status(&report, "integration.websocket"), "skipped");
+    let m = message(&report, "integration.websocket");
+    assert!(
+        m.contains("/socket-stats is named like a WebSocket path")
+            && m.contains("answers as plain HTTP"),
+        "{m}"
+    );
+    assert_ne!(out.code, 1, "{}", out.stdout);
+}

@@ -254,7 +254,18 @@ pub(crate) async fn check(
     let mut passed = 0;
     let mut failed_proxy_paths = Vec::new();
     let mut socket_io = false;
-    for path in &paths {
+    // Paths taken for WebSocket endpoints from an nginx location's name alone (`/ws`,
+    // `…socket…`, no Upgrade header): only the backend's answer can say they are one.
+    let by_name: Vec<&String> = if source.starts_with("nginx location") {
+        paths
+            .iter()
+            .filter(|p| location_for(nginx, p).is_some_and(|l| !l.upgrade))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut not_websocket: Vec<String> = Vec::new();
+    'paths: for path in &paths {
         let mut direct_ok = false;
         let engine = engine_io::is_socket_io_path(path);
         socket_io |= engine;
@@ -295,6 +306,17 @@ pub(crate) async fn check(
                 "roundtrip_ms": out.roundtrip_ms.map(round),
                 "error": out.error.as_deref().map(|e| client.clean(e)),
             }));
+            // Named like a WebSocket path, but the backend answers it as plain HTTP: not a
+            // WebSocket endpoint, so nothing to fail (a name is not evidence).
+            if !ok
+                && *route == "direct"
+                && by_name.contains(&path)
+                && out.status != 0
+                && out.status != 101
+            {
+                not_websocket.push(path.clone());
+                continue 'paths;
+            }
             if ok {
                 passed += 1;
                 direct_ok |= *route == "direct";
@@ -355,6 +377,27 @@ pub(crate) async fn check(
                 );
             }
         }
+    }
+    if !not_websocket.is_empty() && not_websocket.len() == paths.len() {
+        let (locations, are) = if not_websocket.len() == 1 {
+            ("location", "is")
+        } else {
+            ("locations", "are")
+        };
+        let reason = format!(
+            "no WebSocket endpoint: nginx {locations} {} {are} named like a WebSocket path, but {are} set up with no Upgrade header and the backend answers as plain HTTP",
+            not_websocket.join(", ")
+        );
+        return CheckResult::new(
+            ID,
+            Status::Skipped {
+                reason: reason.clone(),
+            },
+            reason,
+        )
+        .evidence("endpoints", paths)
+        .evidence("detected_from", source)
+        .evidence("round_trips", evidence);
     }
     let errors = findings
         .iter()
@@ -421,8 +464,21 @@ pub(crate) async fn check(
         (
             Status::Passed,
             format!(
-                "WebSocket handshake (101, valid accept) and {exchange} succeeded at {} ({routes_text})",
-                paths.join(", ")
+                "WebSocket handshake (101, valid accept) and {exchange} succeeded at {} ({routes_text}){}",
+                paths
+                    .iter()
+                    .filter(|p| !not_websocket.contains(p))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if not_websocket.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; not WebSocket endpoints (named like one, answered as plain HTTP): {}",
+                        not_websocket.join(", ")
+                    )
+                }
             ),
         )
     };
