@@ -908,6 +908,281 @@ fn npm_ls_ok(dir: &Path) -> bool {
         .success()
 }
 
+/// `pnpm` with `args` in `dir`: whether it exited 0, and what it printed.
+fn pnpm(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("node")
+        .arg(tools().join("node/node_modules/pnpm/bin/pnpm.cjs"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("pnpm");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// pnpm's own verdict on a tree's peers and the unmet ones it lists, as (package, found; empty
+/// for a missing one). A frozen install does not look at peers, so this resolves again from
+/// the lock without writing anything: pnpm prints every unmet peer and fails on them only under
+/// `strict-peer-dependencies=true`.
+fn pnpm_peers(dir: &Path) -> (bool, BTreeSet<(String, String)>) {
+    let (ok, text) = pnpm(dir, &["install", "--resolution-only", "--prefer-offline"]);
+    let mut unmet = BTreeSet::new();
+    for line in text.lines() {
+        let (rest, missing) = if let Some((_, r)) = line.split_once("unmet peer ") {
+            (r, false)
+        } else if let Some((_, r)) = line.split_once("missing peer ") {
+            (r, true)
+        } else {
+            continue;
+        };
+        let name_end = 1 + rest[1..].find('@').expect("name@range");
+        let found = if missing {
+            String::new()
+        } else {
+            rest.rsplit_once(": found ")
+                .expect("found")
+                .1
+                .trim()
+                .to_owned()
+        };
+        unmet.insert((rest[..name_end].to_owned(), found));
+    }
+    (ok, unmet)
+}
+
+/// devops-agent's peer problems in the same shape.
+fn agent_peers(report: &Value) -> BTreeSet<(String, String)> {
+    problems(report, "deps.peer_dependencies")
+        .into_iter()
+        .map(|p| {
+            (
+                p["package"].as_str().unwrap().to_owned(),
+                p["found"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A pnpm workspace where react-redux 9's optional peer redux is not resolved (the package that
+/// uses it does not depend on redux), while the other workspace package's @reduxjs/toolkit 1.9
+/// brings redux 4.2.1 into the hidden hoist `node_modules/.pnpm/node_modules`. Node's lookup
+/// from react-redux's store folder would reach that redux; pnpm's resolution — the links
+/// beside react-redux — does not, and pnpm accepts the tree even with strict peers.
+#[test]
+fn pnpm_optional_peer_only_in_the_hidden_hoist_is_not_a_peer() {
+    let Some(dir) = installed("deps-pnpm-hoist", Installer::Pnpm) else {
+        return;
+    };
+    let root = dir.path();
+    let store = root.join("node_modules/.pnpm");
+    let beside = store.join("react-redux@9.2.0_react@18.3.1/node_modules");
+    assert!(beside.join("react").exists());
+    assert!(!beside.join("redux").exists());
+    let hoisted = fs::read_to_string(store.join("node_modules/redux/package.json")).unwrap();
+    assert!(hoisted.contains("\"version\": \"4.2.1\""), "{hoisted}");
+
+    for strict in [false, true] {
+        fs::write(
+            root.join(".npmrc"),
+            format!("strict-peer-dependencies={strict}\n"),
+        )
+        .unwrap();
+        let (peers_ok, unmet) = pnpm_peers(root);
+        let pnpm_ok = peers_ok && pnpm(root, &["ls", "-r", "--depth", "Infinity"]).0;
+        assert!(
+            pnpm_ok,
+            "strict={strict}: pnpm accepts the tree ({unmet:?})"
+        );
+        let out = deps(root);
+        let report = out.report();
+        assert_eq!(out.code == 0, pnpm_ok, "strict={strict}: {}", out.stdout);
+        assert_all_passed(&report, &out, true);
+        let peers = check(&report, "deps.peer_dependencies");
+        assert!(findings(peers).is_empty(), "strict={strict}: {peers:#}");
+        assert_eq!(agent_peers(&report), unmet);
+    }
+}
+
+/// Two unmet peers pnpm itself resolves and reports: react-redux 9 wants redux ^5 and gets
+/// @reduxjs/toolkit's 4.2.1, and the toolkit 1.9 wants react-redux ^7 || ^8 and gets 9.2.0.
+/// With the committed `strict-peer-dependencies=false` pnpm warns and installs, and
+/// devops-agent warns and passes; with `true` both refuse the same two peers.
+#[test]
+fn pnpm_strict_peer_dependencies_decides_whether_unmet_peers_fail() {
+    let Some(dir) = installed("deps-pnpm-peers", Installer::Pnpm) else {
+        return;
+    };
+    let root = dir.path();
+    assert_eq!(
+        fs::read_to_string(root.join(".npmrc")).unwrap(),
+        "strict-peer-dependencies=false\n"
+    );
+    for strict in [false, true] {
+        if strict {
+            fs::write(root.join(".npmrc"), "strict-peer-dependencies=true\n").unwrap();
+        }
+        let (pnpm_ok, unmet) = pnpm_peers(root);
+        assert_eq!(pnpm_ok, !strict, "pnpm's verdict with strict={strict}");
+        assert_eq!(
+            unmet,
+            BTreeSet::from([
+                ("react-redux".to_owned(), "9.2.0".to_owned()),
+                ("redux".to_owned(), "4.2.1".to_owned())
+            ])
+        );
+        let out = deps(root);
+        let report = out.report();
+        assert_eq!(out.code == 0, pnpm_ok, "strict={strict}: {}", out.stdout);
+        assert_eq!(agent_peers(&report), unmet);
+        let peers = check(&report, "deps.peer_dependencies");
+        assert_eq!(
+            peers["status"],
+            if strict { "failed" } else { "warning" },
+            "{peers:#}"
+        );
+        for f in findings(peers) {
+            let message = f["message"].as_str().unwrap();
+            if strict {
+                assert_eq!(f["severity"], "error");
+                assert_eq!(f["suggestion"], "pnpm install --frozen-lockfile");
+            } else {
+                // Installing again gives the tree pnpm already accepted: no fix to suggest.
+                assert_eq!(f["severity"], "warning");
+                assert!(f["suggestion"].is_null(), "{f:#}");
+                assert!(
+                    message.ends_with("pnpm accepts it: strict-peer-dependencies=false in .npmrc"),
+                    "{message}"
+                );
+            }
+        }
+        for id in [
+            "deps.packages_installed",
+            "deps.lockfile_valid",
+            "deps.no_version_conflicts",
+        ] {
+            assert_eq!(status(&report, id), "passed", "{:#}", check(&report, id));
+        }
+    }
+}
+
+/// `auto-install-peers=false` (committed .npmrc, and `autoInstallPeers: false` in the lock
+/// pnpm wrote with it): react-dom's peer react is not installed. pnpm warns and accepts the
+/// tree unless peers are strict; devops-agent agrees. Set back to the default, pnpm's frozen
+/// install refuses the lock (`ERR_PNPM_LOCKFILE_CONFIG_MISMATCH`) and so does `deps.lockfile_valid`,
+/// whose fix, run, clears it.
+#[test]
+fn pnpm_auto_install_peers_false_and_the_lock_settings() {
+    let Some(dir) = installed("deps-pnpm-no-auto-peers", Installer::Pnpm) else {
+        return;
+    };
+    let root = dir.path();
+    assert!(!root.join("node_modules/.pnpm/react@18.3.1").exists());
+    for strict in [false, true] {
+        fs::write(
+            root.join(".npmrc"),
+            format!("auto-install-peers=false\nstrict-peer-dependencies={strict}\n"),
+        )
+        .unwrap();
+        let (pnpm_ok, unmet) = pnpm_peers(root);
+        assert_eq!(pnpm_ok, !strict);
+        assert_eq!(unmet, BTreeSet::from([("react".to_owned(), String::new())]));
+        let out = deps(root);
+        let report = out.report();
+        assert_eq!(out.code == 0, pnpm_ok, "strict={strict}: {}", out.stdout);
+        assert_eq!(agent_peers(&report), unmet);
+        assert_eq!(status(&report, "deps.lockfile_valid"), "passed");
+    }
+
+    // The default again (true), while the lock says false.
+    fs::write(root.join(".npmrc"), "").unwrap();
+    let (frozen_ok, said) = pnpm(root, &["install", "--frozen-lockfile", "--prefer-offline"]);
+    assert!(!frozen_ok);
+    assert!(said.contains("ERR_PNPM_LOCKFILE_CONFIG_MISMATCH"), "{said}");
+    let out = deps(root);
+    let report = out.report();
+    assert_eq!(out.code == 0, frozen_ok, "{}", out.stdout);
+    let lock = check(&report, "deps.lockfile_valid");
+    assert_eq!(lock["status"], "failed", "{lock:#}");
+    let mismatch = findings(lock);
+    assert_eq!(mismatch.len(), 1, "{lock:#}");
+    assert!(
+        mismatch[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("autoInstallPeers: false, but auto-install-peers is true by default"),
+        "{lock:#}"
+    );
+    let fix = mismatch[0]["suggestion"].as_str().unwrap();
+    assert_eq!(
+        fix,
+        "pnpm install --no-frozen-lockfile and commit pnpm-lock.yaml"
+    );
+    // The fix, run: pnpm re-resolves with the setting (react now installed as a peer).
+    let command = fix.strip_suffix(" and commit pnpm-lock.yaml").unwrap();
+    let args: Vec<&str> = command.split(' ').skip(1).collect();
+    let (fixed, said) = pnpm(root, &args);
+    assert!(fixed, "{said}");
+    assert!(pnpm(root, &["install", "--frozen-lockfile", "--prefer-offline"]).0);
+    let out = deps(root);
+    let report = out.report();
+    assert_all_passed(&report, &out, true);
+    assert!(agent_peers(&report).is_empty());
+}
+
+/// npm with `legacy-peer-deps=true` (committed .npmrc): react 17 beside react-dom 18, whose
+/// peer wants ^18.3.1. `npm ci` installs it (without the setting it refuses, ERESOLVE), so
+/// devops-agent warns and passes; `npm ls` still lists the invalid peer, and the problem
+/// devops-agent reports is the one npm ls reports.
+#[test]
+fn npm_legacy_peer_deps_accepts_peer_mismatches_like_npm_ci() {
+    let Some(dir) = installed("deps-npm-legacy-peers", Installer::Npm) else {
+        return;
+    };
+    let root = dir.path();
+    let npm_ci_ok = |d: &Path| {
+        Command::new("npm")
+            .args(["ci", "--dry-run", "--no-audit", "--no-fund"])
+            .current_dir(d)
+            .output()
+            .expect("npm ci --dry-run")
+            .status
+            .success()
+    };
+    for legacy in [true, false] {
+        if !legacy {
+            fs::remove_file(root.join(".npmrc")).unwrap();
+        }
+        let ci_ok = npm_ci_ok(root);
+        assert_eq!(
+            ci_ok, legacy,
+            "npm ci's verdict with legacy-peer-deps={legacy}"
+        );
+        // npm ls checks peers either way.
+        assert!(!npm_ls_ok(root));
+        let out = deps(root);
+        let report = out.report();
+        assert_eq!(out.code == 0, ci_ok, "legacy={legacy}: {}", out.stdout);
+        assert_eq!(agent_npm_problems(&report), npm_ls(root));
+        let peers = check(&report, "deps.peer_dependencies");
+        assert_eq!(
+            peers["status"],
+            if legacy { "warning" } else { "failed" },
+            "{peers:#}"
+        );
+        let p = problems(&report, "deps.peer_dependencies");
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert_eq!(p[0]["package"], "react");
+        assert_eq!(p[0]["found"], "17.0.2");
+        assert_eq!(p[0]["required_by"], "react-dom@18.3.1");
+    }
+}
+
 /// esbuild's 25 platform packages and fsevents, as npm and pnpm install them on this machine:
 /// every one restricted (`os`/`cpu`/`libc` in the lock) to another platform is skipped by the
 /// package manager, and devops-agent says nothing about it.

@@ -14,6 +14,7 @@ mod node_lock;
 mod node_shape;
 mod node_tree;
 mod npm_spec;
+mod npmrc;
 mod outcome;
 mod pep508;
 mod py_env;

@@ -20,6 +20,7 @@ use super::node_lock::{self, LockKind, NodeLock};
 use super::node_shape;
 use super::node_tree::{Dep, DepKind, Manifest, Tree};
 use super::npm_spec::Spec;
+use super::npmrc::Npmrc;
 use super::outcome::{Outcome, Problem};
 use super::read;
 use crate::check::Severity;
@@ -159,6 +160,8 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
     };
     let install = in_dir(&dir_rel, kind.map_or("npm install", LockKind::install));
     let production = project.env.get("NODE_ENV").as_deref() == Some("production");
+    let npmrc = Npmrc::load(dir);
+    let peer_policy = PeerPolicy::of(kind, &npmrc);
 
     let pnp = dir.join(".pnp.cjs").is_file() && !dir.join("node_modules").is_dir();
     let mut platform_skipped = 0usize;
@@ -190,6 +193,7 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
                 _ => &no_foreign,
             },
             platform_skipped: std::cell::Cell::new(0),
+            peers: &peer_policy,
         };
         walk_tree(
             project,
@@ -283,6 +287,10 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
             }
             let lock_rel = lock_rel.clone().unwrap_or_default();
             lock_checked += sync(project, &tree, &tops, &lock, kind, &lock_rel, &dir_rel, out);
+            if let Some(locked) = lock.auto_install_peers {
+                lock_checked += 1;
+                pnpm_settings(&npmrc, locked, &rel, &lock_rel, &dir_rel, out);
+            }
             if !pnp {
                 lock_checked += installed_matches_lock(
                     project, &mut tree, dir, &visited, &lock, kind, &lock_rel, &dir_rel, out,
@@ -312,6 +320,44 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
     }
 }
 
+/// pnpm refuses a frozen install when the lock was resolved with another `auto-install-peers`
+/// (`ERR_PNPM_LOCKFILE_CONFIG_MISMATCH`): the setting decides which peers the lock holds.
+fn pnpm_settings(
+    npmrc: &Npmrc,
+    locked: bool,
+    rel: &str,
+    lock_rel: &str,
+    dir_rel: &str,
+    out: &mut Outcome,
+) {
+    let (current, from) = match npmrc.flag("auto-install-peers") {
+        Some(v) => (v, "in .npmrc"),
+        None => (true, "by default"),
+    };
+    if current == locked {
+        return;
+    }
+    out.lockfile.push(
+        Problem::new(
+            Severity::Error,
+            "out_of_sync",
+            "",
+            rel,
+            format!(
+                "{lock_rel} was resolved with autoInstallPeers: {locked}, but auto-install-peers is {current} {from} — pnpm install --frozen-lockfile refuses it"
+            ),
+        )
+        .with("wanted", Some(&current.to_string()))
+        .with("found", Some(&locked.to_string()))
+        .with("path", Some(lock_rel))
+        .at(lock_rel, None)
+        .fix(&format!(
+            "{} and commit pnpm-lock.yaml",
+            in_dir(dir_rel, "pnpm install --no-frozen-lockfile")
+        )),
+    );
+}
+
 /// What the walk needs besides the tree.
 struct WalkOpts<'a> {
     /// The command that installs the tree (for fixes).
@@ -322,6 +368,52 @@ struct WalkOpts<'a> {
     foreign: &'a std::collections::HashSet<String>,
     /// How many of those were (rightly) not installed.
     platform_skipped: std::cell::Cell<usize>,
+    /// Whether the package manager fails on peer problems.
+    peers: &'a PeerPolicy,
+}
+
+/// How the package manager that installs the tree treats an unmet peer dependency (missing or
+/// out of range), from the project's `.npmrc`.
+struct PeerPolicy {
+    /// `Error` when the package manager refuses the tree, `Warning` when it only warns.
+    severity: Severity,
+    /// Why it is accepted, for the finding (empty when it is not).
+    accepted: String,
+}
+
+impl PeerPolicy {
+    fn of(kind: Option<LockKind>, npmrc: &Npmrc) -> PeerPolicy {
+        let lenient = |accepted: &str| PeerPolicy {
+            severity: Severity::Warning,
+            accepted: accepted.to_owned(),
+        };
+        match kind {
+            // pnpm resolves peers and only warns about unmet ones unless
+            // strict-peer-dependencies is true (false by default since pnpm 8).
+            Some(LockKind::Pnpm) => match npmrc.flag("strict-peer-dependencies") {
+                Some(true) => PeerPolicy::strict(),
+                Some(false) => {
+                    lenient("; pnpm accepts it: strict-peer-dependencies=false in .npmrc")
+                }
+                None => lenient(
+                    "; pnpm accepts it: strict-peer-dependencies is not set (false by default)",
+                ),
+            },
+            // npm with legacy-peer-deps neither installs peers nor refuses a tree for them
+            // (`npm ci` succeeds; `npm ls` still lists them).
+            Some(LockKind::Npm(_)) | None if npmrc.flag("legacy-peer-deps") == Some(true) => {
+                lenient("; npm accepts it: legacy-peer-deps=true in .npmrc")
+            }
+            _ => PeerPolicy::strict(),
+        }
+    }
+
+    fn strict() -> PeerPolicy {
+        PeerPolicy {
+            severity: Severity::Error,
+            accepted: String::new(),
+        }
+    }
 }
 
 /// Resolve every edge reachable from the tops and report missing and invalid ones.
@@ -401,7 +493,7 @@ fn walk_tree(
                         continue;
                     }
                     DepKind::Optional => (&mut out.installed, Severity::Warning),
-                    DepKind::Peer => (&mut out.peers, Severity::Error),
+                    DepKind::Peer => (&mut out.peers, opts.peers.severity),
                     DepKind::PeerOptional => continue,
                 };
                 let what = match kind {
@@ -412,6 +504,9 @@ fn walk_tree(
                 };
                 let fine = if severity == Severity::Info {
                     "; fine: NODE_ENV=production installs leave devDependencies out"
+                } else if kind == DepKind::Peer {
+                    // The installer leaves it out on purpose, so installing again cannot help.
+                    opts.peers.accepted.as_str()
                 } else {
                     ""
                 };
@@ -470,27 +565,35 @@ fn walk_tree(
                     (_, Some(v)) => v.to_owned(),
                     (_, None) => "no version".to_owned(),
                 };
-                acc.push(
-                    Problem::new(
-                        Severity::Error,
-                        "invalid",
-                        &dep.name,
-                        &tops[0].rel,
-                        format!(
-                            "{} at {location} is {found_label}, but {from_label} wants {}{}",
-                            dep.name,
-                            dep.spec,
-                            if kind.is_peer() { " (peer)" } else { "" }
-                        ),
-                    )
-                    .with("wanted", Some(&dep.spec))
-                    .with("found", version)
-                    .with("path", Some(&location))
-                    .with("required_by", Some(&from_label))
-                    .with("dependency_type", Some(dep.kind.section()))
-                    .at(&from_rel, line())
-                    .fix(install),
-                );
+                let (severity, accepted) = if kind.is_peer() {
+                    (opts.peers.severity, opts.peers.accepted.as_str())
+                } else {
+                    (Severity::Error, "")
+                };
+                let problem = Problem::new(
+                    severity,
+                    "invalid",
+                    &dep.name,
+                    &tops[0].rel,
+                    format!(
+                        "{} at {location} is {found_label}, but {from_label} wants {}{}{accepted}",
+                        dep.name,
+                        dep.spec,
+                        if kind.is_peer() { " (peer)" } else { "" }
+                    ),
+                )
+                .with("wanted", Some(&dep.spec))
+                .with("found", version)
+                .with("path", Some(&location))
+                .with("required_by", Some(&from_label))
+                .with("dependency_type", Some(dep.kind.section()))
+                .at(&from_rel, line());
+                // Reinstalling gives the same tree the package manager already accepted.
+                acc.push(if accepted.is_empty() {
+                    problem.fix(install)
+                } else {
+                    problem
+                });
             }
             if visited.insert(found.pkg) {
                 queue.push(found.pkg);

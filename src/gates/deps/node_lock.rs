@@ -78,6 +78,9 @@ pub(crate) struct NodeLock {
     /// left in `node_modules` that nothing requires, e.g. after `npm link --save`). `npm ci`
     /// does not install them, so they are not part of the locked tree.
     pub(crate) extraneous: usize,
+    /// pnpm: `settings.autoInstallPeers`, the `auto-install-peers` the lock was resolved with
+    /// (v6+); a frozen install refuses a lock whose value differs from the current setting.
+    pub(crate) auto_install_peers: Option<bool>,
 }
 
 /// Read the lock at `path`; `rel` names it in errors.
@@ -530,6 +533,16 @@ struct PnpmLock {
     specifiers: BTreeMap<String, Text>,
     #[serde(default)]
     packages: BTreeMap<String, PnpmPackage>,
+    #[serde(default)]
+    settings: PnpmSettings,
+}
+
+/// pnpm-lock.yaml `settings`: the resolution settings the lock was written with.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PnpmSettings {
+    #[serde(rename = "autoInstallPeers")]
+    auto_install_peers: Option<bool>,
 }
 
 /// What a pnpm `packages` entry says about where it installs (the rest is not needed).
@@ -552,6 +565,7 @@ fn pnpm(rel: &str, text: &str) -> Result<NodeLock, FileError> {
     }
     let mut lock = NodeLock {
         kind: Some(LockKind::Pnpm),
+        auto_install_peers: raw.settings.auto_install_peers,
         ..NodeLock::default()
     };
     let declared = |importer: &PnpmImporter, specifiers: &BTreeMap<String, Text>| {

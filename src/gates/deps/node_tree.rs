@@ -2,7 +2,8 @@
 //! requiring package's real directory, `node_modules/NAME` in it and then in each parent
 //! directory. Symlinks (workspaces, `file:`/`link:` dependencies, pnpm's `.pnpm` store) are
 //! followed to their real directory, and resolution continues from there — which is what makes
-//! pnpm's layout work without special cases.
+//! pnpm's layout work, with one rule of pnpm's own: a package in its `.pnpm` store sees only the
+//! dependencies linked beside it, not the hidden hoist above.
 //!
 //! Each directory listing and each package.json is read at most once.
 
@@ -302,6 +303,18 @@ impl Tree {
                 }
             }
             if inside && d == self.stop {
+                break;
+            }
+            // pnpm's virtual store: a package in `.pnpm/<key>/node_modules/<name>` gets exactly
+            // the dependencies pnpm resolved for it, linked beside it in
+            // `.pnpm/<key>/node_modules`. Walking further would reach the hidden hoist
+            // (`.pnpm/node_modules`, every package of the store) and then the project's own
+            // dependencies, and find packages pnpm did not resolve for it — an optional peer
+            // another package happens to depend on — which `pnpm ls` does not count.
+            if d.parent()
+                .and_then(Path::file_name)
+                .is_some_and(|n| n == ".pnpm")
+            {
                 break;
             }
             dir = d.parent();
