@@ -383,6 +383,24 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            // Configured artifacts are checked under the confinement rule: a path out of the
+            // project is refused unread, a FIFO is not an artifact (and never blocks).
+            name: "build artifacts outside the project and a FIFO",
+            files: &[(
+                "devops-agent.toml",
+                "[build]\ndev = \"true\"\nprod = \"true\"\nartifacts = [\"../../../../etc/hostname\", \"out.fifo\"]\n",
+            )],
+            setup: Some(|dir, _| mkfifo(&dir.join("out.fifo"))),
+            args: &["build"],
+            codes: &[1],
+            check: |report, _| {
+                let assets = check(report, "build.assets_generated");
+                let text = assets.to_string();
+                assert!(text.contains("points outside the project"), "{assets:#}");
+                assert!(text.contains("FIFO"), "{assets:#}");
+            },
+        },
+        Case {
             name: "FIFO named .env",
             files: &[("package.json", "{\"name\":\"x\",\"version\":\"1.0.0\"}")],
             setup: Some(|dir, _| mkfifo(&dir.join(".env"))),

@@ -889,7 +889,7 @@ fn compression_name(c: Compression) -> &'static str {
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+    crate::fsread::stat(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
 }
 
 fn assets_check(project: &crate::project::Project, apps: &[(App, bool)]) -> CheckResult {
@@ -910,16 +910,46 @@ fn assets_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
         for artifact in &cfg.artifacts {
             app_checked += 1;
             let path = app.path.join(artifact);
-            match std::fs::metadata(&path) {
-                Ok(m) if m.is_file() && m.len() > 0 => {}
-                Ok(m) if m.is_file() => findings.push(
+            // Read under the project's confinement rule: `../../etc/passwd` or a symlink out is
+            // refused (never looked at), a FIFO or device is not an artifact.
+            if let Some(why) = crate::fsread::refusal(&project.root, &path) {
+                findings.push(
+                    Finding::new(
+                        Severity::Error,
+                        format!("artifact {artifact} is not checked: {why}"),
+                    )
+                    .at(in_app(app, artifact), None, None),
+                );
+                continue;
+            }
+            match crate::fsread::stat(&path) {
+                Ok(m) if m.len() > 0 => {}
+                Ok(_) => findings.push(
                     Finding::new(Severity::Error, format!("artifact {artifact} is empty")).at(
                         in_app(app, artifact),
                         None,
                         None,
                     ),
                 ),
-                Ok(_) => {}
+                // A directory artifact (`dist/`) must hold something.
+                Err(crate::fsread::ReadError::Special("directory")) => {
+                    if std::fs::read_dir(&path).map_or(true, |mut d| d.next().is_none()) {
+                        findings.push(
+                            Finding::new(
+                                Severity::Error,
+                                format!("artifact {artifact} is an empty directory"),
+                            )
+                            .at(in_app(app, artifact), None, None),
+                        );
+                    }
+                }
+                Err(e @ crate::fsread::ReadError::Special(_)) => findings.push(
+                    Finding::new(Severity::Error, format!("artifact {artifact} is {e}")).at(
+                        in_app(app, artifact),
+                        None,
+                        None,
+                    ),
+                ),
                 Err(_) => findings.push(
                     Finding::new(
                         Severity::Error,
