@@ -125,7 +125,10 @@ pub enum ColorMode {
 }
 
 /// `--fail-on`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum FailOn {
     /// A check that failed (or a required check in error) blocks deployment.
     Failed,

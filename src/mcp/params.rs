@@ -8,7 +8,7 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::cli::EnvMode;
+use crate::cli::{EnvMode, FailOn};
 
 /// What every gate-running tool takes: the project and the run's deadline.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -20,6 +20,9 @@ pub(crate) struct Target {
     /// Deadline for the whole run, e.g. `90s`, `10m` [default: 10m].
     #[serde(default)]
     pub(crate) timeout: Option<String>,
+    /// Lowest check status that makes the run not ready: `failed` (default) or `warning`.
+    #[serde(default)]
+    pub(crate) fail_on: Option<FailOn>,
 }
 
 /// Where the integration gate probes a deployed environment instead of starting the app.
@@ -142,6 +145,16 @@ impl CommandLine {
         if let Some(timeout) = &target.timeout {
             flag("timeout", timeout.as_ref());
         }
+        if let Some(fail_on) = target.fail_on {
+            flag(
+                "fail-on",
+                match fail_on {
+                    FailOn::Failed => "failed",
+                    FailOn::Warning => "warning",
+                }
+                .as_ref(),
+            );
+        }
         CommandLine {
             args,
             positional: Vec::new(),
@@ -215,6 +228,7 @@ mod tests {
             target: Target {
                 project: None,
                 timeout: Some("90s".to_owned()),
+                fail_on: Some(FailOn::Warning),
             },
             gates: vec!["ports".to_owned(), "deps".to_owned()],
             skip: vec!["--no-history".to_owned()],
@@ -243,6 +257,7 @@ mod tests {
                 "--format=json",
                 "--events=/e",
                 "--timeout=90s",
+                "--fail-on=warning",
                 "--gates=ports,deps",
                 "--skip=--no-history",
                 "--env=dev",
