@@ -46,7 +46,7 @@ pub struct Detected {
     /// `Dockerfile`, `Dockerfile.*`, `*.Dockerfile`.
     pub dockerfiles: Vec<PathBuf>,
     pub package_json: Vec<PathBuf>,
-    /// Source files (JavaScript/TypeScript, Python, Go, Rust), at most [`MAX_SOURCES`], for
+    /// Source files (JavaScript/TypeScript, Python, Go, Rust), at most `MAX_SOURCES`, for
     /// the environment variables the code reads.
     pub sources: Vec<PathBuf>,
     /// True when the walk stopped early at its entry limit.
