@@ -170,9 +170,11 @@ fn an_mcp_client_validates_the_demo_with_progress_and_gets_the_cli_report() {
     copy_dir(&fixture("demo"), &demo);
     copy_dir(&fixture("hardcoded"), &broken);
     copy_dir(&fixture("broken-toml"), &bad_config);
+    let allocate = work.join("allocate");
+    copy_dir(&fixture("seed-compose"), &allocate);
     std::fs::create_dir_all(&other).unwrap();
     // A run in the fixture itself (the README's first command) leaves its history there.
-    for dir in [&demo, &broken, &bad_config] {
+    for dir in [&demo, &broken, &bad_config, &allocate] {
         let _ = std::fs::remove_dir_all(dir.join(".devops-agent"));
     }
     let outside = tempfile::tempdir().unwrap();
@@ -216,6 +218,7 @@ fn an_mcp_client_validates_the_demo_with_progress_and_gets_the_cli_report() {
             "outside": outside.path(),
             "outside_client": other,
             "client_roots": [work],
+            "allocate": allocate,
             "read": {
                 "latest": format!("{demo_uri}/report/latest"),
                 "history": format!("{demo_uri}/history"),
@@ -363,6 +366,13 @@ fn an_mcp_client_validates_the_demo_with_progress_and_gets_the_cli_report() {
     assert_eq!(history.len(), 1, "{history:#?}");
     assert_eq!(history[0]["story"], "DEMO-1");
     assert_eq!(history[0]["result"], "passed");
+
+    // ports_allocate: the ports written to the project's .env, then checked.
+    let allocated = &seen["ports_allocate"];
+    assert_eq!(allocated["is_error"], false, "{allocated:#}");
+    assert_eq!(allocated["structured"]["meta"]["command"], "ports allocate");
+    let env_file = std::fs::read_to_string(allocate.join(".env")).unwrap();
+    assert!(env_file.contains("_PORT="), "{env_file}");
 
     // The catalogue: what `list` and `explain` print.
     let list = |args: &[&str]| -> Value {

@@ -130,6 +130,10 @@ async def session_scenario(config):
                 read = await session.read_resource(uri)
                 out[name] = json.loads(read.contents[0].text)
 
+            if "allocate" in config:
+                result = await session.call_tool("ports_allocate", {"project": config["allocate"]})
+                out["ports_allocate"] = result_json(result)
+
             result = await session.call_tool("list_checks", {})
             out["list_checks"] = result_json(result)
             result = await session.call_tool("explain_check", {"check_id": "no_conflicts"})
