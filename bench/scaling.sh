@@ -81,6 +81,8 @@ if rc != want_rc:
     sys.exit(f"{where}: exit {rc}, expected {want_rc}: {check['message']}")
 if want and str(want) not in check["message"]:
     sys.exit(f"{where}: expected {want} problems: {check['message']}")
+if not want and check["status"] != "passed":
+    sys.exit(f"{where}: expected every package installed: {check['message']}")
 PY
   rm -f "$out"
 }
@@ -104,7 +106,8 @@ for shape in npm-missing npm-installed pip-missing pyproject; do
   for n in "${sizes[@]}"; do
     [ -d "$dir/$shape-$n" ] || continue
     case "$shape" in
-      npm-installed) verdict "$dir/$shape-$n" 0 0 ;;
+      # Installed but never locked: packages_installed passes, lockfile_valid fails (exit 1).
+      npm-installed) verdict "$dir/$shape-$n" 1 0 ;;
       *) verdict "$dir/$shape-$n" 1 "$n" ;;
     esac
     ms[$shape,$n]=$(median_ms "$dir/$shape-$n")
