@@ -910,9 +910,13 @@ fn npm_ls_ok(dir: &Path) -> bool {
 
 /// `pnpm` with `args` in `dir`: whether it exited 0, and what it printed.
 fn pnpm(dir: &Path, args: &[&str]) -> (bool, String) {
+    // pnpm turns `frozen-lockfile` on by itself when CI is set, and then refuses the
+    // `--resolution-only` re-resolution that gives its peer verdict: the reference verdict is
+    // the one a developer's pnpm gives, so the child does not see CI.
     let out = Command::new("node")
         .arg(tools().join("node/node_modules/pnpm/bin/pnpm.cjs"))
         .args(args)
+        .env_remove("CI")
         .current_dir(dir)
         .output()
         .expect("pnpm");
