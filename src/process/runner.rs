@@ -261,7 +261,6 @@ impl Running {
     /// unless it had already exited on its own — then whatever it left running is recorded in
     /// [`Finished::left_running`] before it is stopped.
     pub async fn stop(mut self, grace: Duration, ending: Ending) -> Finished {
-        crate::report::progress::finished(self.step);
         // A command stopped for its timeout or a cancellation is recorded that way even when it
         // happened to exit in the moment between the decision and this stop.
         let decided = matches!(ending, Ending::TimedOut | Ending::Cancelled(_));
@@ -289,6 +288,8 @@ impl Running {
         for reader in std::mem::take(&mut self.readers) {
             let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
         }
+        // After the readers: the last lines a quick command printed are shown, not dropped.
+        crate::report::progress::finished(self.step);
         Finished {
             ending,
             duration: self.started.elapsed(),

@@ -202,7 +202,8 @@ pub fn output(id: u64, chunk: &[u8]) {
     }
 }
 
-/// A command ended: its spinner goes away.
+/// A command ended (its output read to the end): its spinner goes away, and with `-v` a last
+/// line it printed without a newline is shown.
 pub fn finished(id: u64) {
     let Some(p) = PROGRESS.get() else { return };
     let step = p
@@ -210,6 +211,15 @@ pub fn finished(id: u64) {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .remove(&id);
+    if let Some(step) = &step
+        && p.stream_output
+    {
+        let text = crate::process::strip_ansi(&String::from_utf8_lossy(&step.pending));
+        let text = text.trim();
+        if !text.is_empty() {
+            p.println(&format!("[{}] {}", step.label, clean(text)));
+        }
+    }
     if let Some(bar) = step.and_then(|s| s.bar) {
         bar.finish_and_clear();
         if let Some(multi) = &p.multi {
