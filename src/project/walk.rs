@@ -83,10 +83,12 @@ fn walk(dir: &Path, depth: usize, budget: &mut usize, found: &mut Detected) {
         let Ok(kind) = entry.file_type() else {
             continue;
         };
+        // A name that is not UTF-8 is classified by its lossy form and still walked and read
+        // (the path itself is used as is): skipping it would hide a manifest or a hard-coded
+        // port. Reports show the lossy form (U+FFFD for the bad bytes).
         let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            continue;
-        };
+        let name = name.to_string_lossy();
+        let name: &str = &name;
         let path = entry.path();
         if kind.is_dir() {
             if depth < MAX_DEPTH && !name.starts_with('.') && !SKIP_DIRS.contains(&name) {

@@ -401,6 +401,46 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            // Directory names that are not UTF-8 (Latin-1 bytes) must not hide what is inside:
+            // the compose file's hard-coded port and the app's missing dependency are found,
+            // named by the lossy path.
+            name: "non-UTF-8 directory names",
+            files: &[],
+            setup: Some(|dir, _| {
+                use std::os::unix::ffi::OsStrExt;
+                let svc = dir.join(std::ffi::OsStr::from_bytes(b"svc\xff"));
+                std::fs::create_dir_all(&svc).unwrap();
+                std::fs::write(
+                    svc.join("docker-compose.yml"),
+                    "services:\n  web:\n    image: nginx\n    ports:\n      - \"8080:80\"\n",
+                )
+                .unwrap();
+                let app = dir.join(std::ffi::OsStr::from_bytes(b"app\xfe"));
+                std::fs::create_dir_all(&app).unwrap();
+                std::fs::write(
+                    app.join("package.json"),
+                    "{\"name\":\"x\",\"version\":\"1.0.0\",\"dependencies\":{\"left-pad\":\"1.3.0\"}}",
+                )
+                .unwrap();
+            }),
+            args: &["validate", "S-1", "--gates", "ports,deps"],
+            codes: &[1],
+            check: |report, _| {
+                let ports = check(report, "ports.env_configured");
+                assert_eq!(ports["status"], "failed", "{ports:#}");
+                assert_eq!(
+                    ports["findings"][0]["file"],
+                    "svc\u{fffd}/docker-compose.yml"
+                );
+                let deps = check(report, "deps.packages_installed");
+                assert_eq!(deps["status"], "failed", "{deps:#}");
+                assert!(
+                    deps.to_string().contains("app\u{fffd}/package.json"),
+                    "{deps:#}"
+                );
+            },
+        },
+        Case {
             name: "FIFO named .env",
             files: &[("package.json", "{\"name\":\"x\",\"version\":\"1.0.0\"}")],
             setup: Some(|dir, _| mkfifo(&dir.join(".env"))),

@@ -95,10 +95,10 @@ fn walk(
         let Ok(kind) = entry.file_type() else {
             continue;
         };
+        // Not UTF-8: classified by its lossy form, never skipped (it could hide a manifest).
         let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            continue;
-        };
+        let name = name.to_string_lossy();
+        let name: &str = &name;
         let path = entry.path();
         if kind.is_dir() {
             if depth >= MAX_DEPTH || name.starts_with('.') || SKIP_DIRS.contains(&name) {
