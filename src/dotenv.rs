@@ -287,6 +287,16 @@ pub fn set_vars(text: &str, updates: &[(String, String)]) -> String {
         };
         out.push_str(text.get(cursor..replace.start).unwrap_or_default());
         out.push_str(&with);
+        // `KEY="old"#note`: after a closing quote a `#` needs no space to start a comment, after
+        // a bare value it does — keep the comment a comment.
+        if !with.is_empty()
+            && text
+                .get(replace.end..)
+                .and_then(|rest| rest.chars().next())
+                .is_some_and(|c| !c.is_whitespace())
+        {
+            out.push(' ');
+        }
         cursor = replace.end;
     }
     out.push_str(text.get(cursor..).unwrap_or_default());
@@ -1153,6 +1163,16 @@ mod tests {
         let text = "A='old'\nB=\"multi\nline\"\nC=keep\n";
         let out = set_vars(text, &pairs(&[("A", "new"), ("B", "two words")]));
         assert_eq!(out, "A=new\nB=\"two words\"\nC=keep\n");
+    }
+
+    #[test]
+    fn set_vars_keeps_a_comment_that_followed_a_closing_quote() {
+        // Found by the dotenv fuzz target: the comment became part of the new bare value.
+        let text = "PORT=\"4\nx\"#note\nOTHER=1\n";
+        let out = set_vars(text, &[("PORT".to_owned(), "3000".to_owned())]);
+        assert_eq!(out, "PORT=3000 #note\nOTHER=1\n");
+        let env = parse(Path::new(".env"), &out).unwrap();
+        assert_eq!(env.get("PORT").unwrap().value, "3000");
     }
 
     #[test]
