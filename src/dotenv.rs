@@ -308,7 +308,13 @@ pub fn set_vars(text: &str, updates: &[(String, String)]) -> String {
             _ => "\n",
         };
         if !out.is_empty() && out != "\u{feff}" && !out.ends_with('\n') {
-            out.push_str(eol);
+            // A file ending in a lone CR (an old Mac line end the parser accepts at the end)
+            // gets its LF, not a second CR.
+            if out.ends_with('\r') {
+                out.push('\n');
+            } else {
+                out.push_str(eol);
+            }
         }
         for (key, value, _) in missing {
             out.push_str(key);
@@ -1171,6 +1177,15 @@ mod tests {
         let text = "PORT=\"4\nx\"#note\nOTHER=1\n";
         let out = set_vars(text, &[("PORT".to_owned(), "3000".to_owned())]);
         assert_eq!(out, "PORT=3000 #note\nOTHER=1\n");
+        let env = parse(Path::new(".env"), &out).unwrap();
+        assert_eq!(env.get("PORT").unwrap().value, "3000");
+    }
+
+    #[test]
+    fn set_vars_appends_after_a_file_ending_in_a_lone_cr() {
+        // Found by the dotenv fuzz target: a second CR made the quoted value's line invalid.
+        let text = "T=\"\r\nT=\"\r";
+        let out = set_vars(text, &[("PORT".to_owned(), "3000".to_owned())]);
         let env = parse(Path::new(".env"), &out).unwrap();
         assert_eq!(env.get("PORT").unwrap().value, "3000");
     }
