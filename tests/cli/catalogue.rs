@@ -4,32 +4,8 @@ use serde_json::Value;
 
 use crate::common::devops_agent;
 
-/// The check ids of SPEC.md, in its order: the contract `list` must show.
-const SPEC_IDS: &[&str] = &[
-    "deps.packages_installed",
-    "deps.lockfile_valid",
-    "deps.no_version_conflicts",
-    "deps.peer_dependencies",
-    "build.dev_build",
-    "build.prod_build",
-    "build.no_blocking_warnings",
-    "build.bundle_size",
-    "build.assets_generated",
-    "startup.dev_mode",
-    "startup.prod_mode",
-    "startup.env_vars",
-    "startup.database_connections",
-    "startup.external_services",
-    "startup.health_checks",
-    "integration.frontend_backend",
-    "integration.api_proxy",
-    "integration.cors",
-    "integration.websocket",
-    "integration.static_assets",
-    "integration.cdn",
-    "ports.env_configured",
-    "ports.no_conflicts",
-];
+/// The contract `list` must show.
+const SPEC_IDS: &[&str] = crate::common::SPEC_CHECK_IDS;
 
 fn stdout(args: &[&str]) -> (i32, String) {
     let state = tempfile::tempdir().unwrap();

@@ -7,6 +7,33 @@ use std::sync::OnceLock;
 use assert_cmd::Command;
 use serde_json::Value;
 
+/// The check ids of SPEC.md, in its order: the contract every report and `list` keep.
+pub(crate) const SPEC_CHECK_IDS: &[&str] = &[
+    "deps.packages_installed",
+    "deps.lockfile_valid",
+    "deps.no_version_conflicts",
+    "deps.peer_dependencies",
+    "build.dev_build",
+    "build.prod_build",
+    "build.no_blocking_warnings",
+    "build.bundle_size",
+    "build.assets_generated",
+    "startup.dev_mode",
+    "startup.prod_mode",
+    "startup.env_vars",
+    "startup.database_connections",
+    "startup.external_services",
+    "startup.health_checks",
+    "integration.frontend_backend",
+    "integration.api_proxy",
+    "integration.cors",
+    "integration.websocket",
+    "integration.static_assets",
+    "integration.cdn",
+    "ports.env_configured",
+    "ports.no_conflicts",
+];
+
 /// The repository's fixtures directory.
 pub(crate) fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -175,31 +175,7 @@ fn a_broken_check_in_any_gate_is_an_error_never_missing() {
 
 /// The catalogue's check ids of a gate (SPEC.md), in order.
 fn devops_agent_catalogue(gate: &str) -> Vec<String> {
-    let all = [
-        "deps.packages_installed",
-        "deps.lockfile_valid",
-        "deps.no_version_conflicts",
-        "deps.peer_dependencies",
-        "build.dev_build",
-        "build.prod_build",
-        "build.no_blocking_warnings",
-        "build.bundle_size",
-        "build.assets_generated",
-        "startup.dev_mode",
-        "startup.prod_mode",
-        "startup.env_vars",
-        "startup.database_connections",
-        "startup.external_services",
-        "startup.health_checks",
-        "integration.frontend_backend",
-        "integration.api_proxy",
-        "integration.cors",
-        "integration.websocket",
-        "integration.static_assets",
-        "integration.cdn",
-        "ports.env_configured",
-        "ports.no_conflicts",
-    ];
+    let all = crate::common::SPEC_CHECK_IDS;
     all.iter()
         .filter(|id| id.starts_with(&format!("{gate}.")))
         .map(|id| (*id).to_owned())
