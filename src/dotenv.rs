@@ -287,17 +287,21 @@ pub fn set_vars(text: &str, updates: &[(String, String)]) -> String {
         };
         out.push_str(text.get(cursor..replace.start).unwrap_or_default());
         out.push_str(&with);
-        // `KEY="old"#note`: after a closing quote a `#` needs no space to start a comment, after
-        // a bare value it does — keep the comment a comment.
-        if !with.is_empty()
-            && text
-                .get(replace.end..)
-                .and_then(|rest| rest.chars().next())
-                .is_some_and(|c| !c.is_whitespace())
-        {
-            out.push(' ');
-        }
         cursor = replace.end;
+        // What followed the old value on its line (a comment) stays a comment after the new
+        // one: a quoted value may be followed by `#note` or `<TAB>#note`, a bare value needs a
+        // space right before `#` — a gap without one becomes one space (a gap ending in a
+        // space is kept as written).
+        if !with.is_empty() {
+            let rest = text.get(replace.end..).unwrap_or_default();
+            let line = &rest[..rest.find(['\n', '\r']).unwrap_or(rest.len())];
+            let after = line.trim_start();
+            let gap = &line[..line.len() - after.len()];
+            if !after.is_empty() && !gap.ends_with(' ') {
+                out.push(' ');
+                cursor = replace.end + gap.len();
+            }
+        }
     }
     out.push_str(text.get(cursor..).unwrap_or_default());
 
@@ -1177,6 +1181,16 @@ mod tests {
         let text = "PORT=\"4\nx\"#note\nOTHER=1\n";
         let out = set_vars(text, &[("PORT".to_owned(), "3000".to_owned())]);
         assert_eq!(out, "PORT=3000 #note\nOTHER=1\n");
+        let env = parse(Path::new(".env"), &out).unwrap();
+        assert_eq!(env.get("PORT").unwrap().value, "3000");
+    }
+
+    #[test]
+    fn set_vars_keeps_a_comment_after_tabs() {
+        // Found by the dotenv fuzz target: `''<TAB><TAB>#c` became part of the bare value.
+        let text = "A=40\nPORT=''\t\t#A=/";
+        let out = set_vars(text, &[("PORT".to_owned(), "3000".to_owned())]);
+        assert_eq!(out, "A=40\nPORT=3000 #A=/");
         let env = parse(Path::new(".env"), &out).unwrap();
         assert_eq!(env.get("PORT").unwrap().value, "3000");
     }
