@@ -458,9 +458,12 @@ mod tests {
         for p in mechanisms() {
             let dir = tempfile::tempdir().unwrap();
             let pidfile = dir.path().join("pid");
-            // The daemon leaves the group and the session, and its parent exits at once.
+            // The daemon leaves the group and the session, and its parent exits as soon as the
+            // daemon runs (waiting for its pid file: under load a daemon still starting when
+            // the parent exits would be stopped before it wrote it).
             let command = format!(
-                "setsid sh -c 'trap \"\" TERM; echo $$ > {}; exec sleep 300' </dev/null >/dev/null 2>&1 & echo built",
+                "setsid sh -c 'trap \"\" TERM; echo $$ > {0}; exec sleep 300' </dev/null >/dev/null 2>&1 & \
+                 while [ ! -s {0} ]; do sleep 0.01; done; echo built",
                 pidfile.display()
             );
             let pid = {
