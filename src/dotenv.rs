@@ -212,18 +212,44 @@ impl DotEnv {
         &self,
         process: &dyn Fn(&str) -> Option<String>,
     ) -> Result<BTreeMap<String, String>, DotEnvError> {
+        // `A=x$A$A` repeated doubles the value on every line (a "billion laughs"): what the
+        // references of the whole file substitute is capped, so memory stays linear.
+        const MAX_SUBSTITUTED: usize = 16 * 1024 * 1024;
+        let substituted = std::cell::Cell::new(0usize);
         let mut resolved: BTreeMap<String, String> = BTreeMap::new();
         for entry in &self.entries {
             let value = if entry.interpolate {
-                let lookup = |name: &str| process(name).or_else(|| resolved.get(name).cloned());
-                crate::interp::interpolate(&entry.value, &lookup).map_err(|err| {
+                let lookup = |name: &str| {
+                    let value = process(name).or_else(|| resolved.get(name).cloned())?;
+                    let total = substituted.get().saturating_add(value.len());
+                    substituted.set(total);
+                    Some(if total > MAX_SUBSTITUTED {
+                        String::new()
+                    } else {
+                        value
+                    })
+                };
+                let value = crate::interp::interpolate(&entry.value, &lookup).map_err(|err| {
                     syntax_error(
                         &self.path,
                         entry.line,
                         1,
                         describe_interp_error(&entry.key, &err),
                     )
-                })?
+                })?;
+                if substituted.get() > MAX_SUBSTITUTED {
+                    return Err(syntax_error(
+                        &self.path,
+                        entry.line,
+                        1,
+                        format!(
+                            "`{}`: the file's ${{VAR}} references expand to more than {} MiB",
+                            entry.key,
+                            MAX_SUBSTITUTED / (1024 * 1024)
+                        ),
+                    ));
+                }
+                value
             } else {
                 entry.value.clone()
             };
@@ -1183,6 +1209,18 @@ mod tests {
         assert_eq!(out, "PORT=3000 #note\nOTHER=1\n");
         let env = parse(Path::new(".env"), &out).unwrap();
         assert_eq!(env.get("PORT").unwrap().value, "3000");
+    }
+
+    #[test]
+    fn references_that_double_on_every_line_stop_at_the_cap() {
+        // Found by the dotenv fuzz target (out of memory): each line doubles the value.
+        let mut text = String::from("A=xxxxxxxxxxxxxxxx\n");
+        for _ in 0..40 {
+            text.push_str("A=$A$A\n");
+        }
+        let env = parse(Path::new(".env"), &text).unwrap();
+        let err = env.resolve(&|_: &str| None).unwrap_err();
+        assert!(err.to_string().contains("more than 16 MiB"), "{err}");
     }
 
     #[test]
