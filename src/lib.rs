@@ -10,6 +10,7 @@ pub mod cancel;
 pub mod check;
 pub mod cli;
 pub mod dotenv;
+pub mod error_chain;
 pub mod exit;
 pub mod explain;
 mod framework;

@@ -351,7 +351,10 @@ pub(crate) async fn check(ctx: &GateCtx) -> CheckResult {
             }
             Err(e) => findings.push(Finding::new(
                 Severity::Error,
-                format!("{source}: not a connection URL ({})", redactor.redact(&e)),
+                format!(
+                    "{source}: not a connection URL ({})",
+                    redactor.redact(&e.to_string())
+                ),
             )),
         }
     }

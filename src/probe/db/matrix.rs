@@ -480,7 +480,7 @@ async fn postgres_verdicts_match_psql() {
                 let out = probe(url, Duration::from_secs(5)).await;
                 (out.ok, out.error.unwrap_or_default())
             }
-            Err(e) => (false, e.clone()),
+            Err(e) => (false, e.to_string()),
         };
         let mark = if ours == reference { "ok " } else { "DISAGREE" };
         if ours != reference {
@@ -665,7 +665,7 @@ async fn redis_verdicts_match_redis_cli() {
                 let out = probe(&u, Duration::from_secs(5)).await;
                 (out.ok, format!("{:?} {:?}", out.error, out.warning))
             }
-            Err(e) => (false, e),
+            Err(e) => (false, e.to_string()),
         };
         let agree = ours == reference && reference == *expected;
         if !agree {

@@ -20,4 +20,5 @@ mod url;
 mod wire;
 
 pub use outcome::{DbOutcome, probe};
-pub use url::{DbKind, DbUrl, TlsMode};
+pub use pgconf::PgConfError;
+pub use url::{DbKind, DbUrl, DbUrlError, TlsMode};

@@ -126,6 +126,126 @@ impl std::fmt::Debug for PgConf {
     }
 }
 
+/// Why a connection string is not one libpq would accept. The texts are libpq's own, so a
+/// user sees what psql would tell them; none repeats the password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PgConfError {
+    /// A URI without `://`.
+    #[error("not a URL: expected postgresql://host[:port]")]
+    NotAUrl,
+    /// A URI whose scheme is not `postgres`/`postgresql` (with an optional `+driver`).
+    #[error("not a PostgreSQL URI (scheme {scheme:?})")]
+    Scheme {
+        /// The scheme as written.
+        scheme: String,
+    },
+    /// A URI query parameter that is neither libpq's nor a known driver's.
+    #[error("invalid URI query parameter: \"{key}\"")]
+    UnknownParameter {
+        /// The parameter, percent-decoded.
+        key: String,
+    },
+    /// A keyword/value string's keyword that libpq does not know.
+    #[error("invalid connection option \"{key}\"")]
+    UnknownKeyword {
+        /// The keyword as written.
+        key: String,
+    },
+    /// A URI query parameter without `=`.
+    #[error("missing key/value separator \"=\" in URI query parameter: \"{pair}\"")]
+    QuerySeparator {
+        /// The parameter as written.
+        pair: String,
+    },
+    /// A keyword/value string's keyword without `=`.
+    #[error("missing \"=\" after \"{key}\" in connection info string")]
+    KeywordSeparator {
+        /// The keyword as written.
+        key: String,
+    },
+    /// A `'` quoted value that never ends.
+    #[error("unterminated quoted string in connection info string")]
+    UnterminatedQuote,
+    /// `[` without `]`.
+    #[error("unterminated IPv6 host address (missing ']')")]
+    UnterminatedIpv6,
+    /// Something other than `:port` after `[v6]`.
+    #[error("unexpected character {after:?} after IPv6 host address")]
+    AfterIpv6 {
+        /// What follows the `]`.
+        after: String,
+    },
+    /// An IPv6 address without brackets.
+    #[error("IPv6 host addresses must be written in brackets, e.g. [::1]:5432")]
+    UnbracketedIpv6,
+    /// `hostaddr` has a different number of entries than `host`.
+    #[error("could not match {hosts} host names to {hostaddrs} hostaddr values")]
+    HostaddrCount {
+        /// Entries in `host`.
+        hosts: usize,
+        /// Entries in `hostaddr`.
+        hostaddrs: usize,
+    },
+    /// `port` has neither one entry nor one per host.
+    #[error("could not match {ports} port numbers to {hosts} hosts")]
+    PortCount {
+        /// Entries in `port`.
+        ports: usize,
+        /// Hosts to pair them with.
+        hosts: usize,
+    },
+    /// A port that is not a number in 1–65535.
+    #[error("invalid port number: \"{port}\"")]
+    Port {
+        /// The port as written.
+        port: String,
+    },
+    /// A `hostaddr` entry that is not an IP address.
+    #[error("could not parse network address \"{addr}\"")]
+    Hostaddr {
+        /// The entry as written.
+        addr: String,
+    },
+    /// A keyword whose value is not one of those libpq allows.
+    #[error("invalid {key} value: \"{value}\"")]
+    Value {
+        /// The keyword.
+        key: String,
+        /// The value given.
+        value: String,
+    },
+    /// A keyword that takes an integer, given something else.
+    #[error("invalid integer value \"{value}\" for connection option \"{key}\"")]
+    Integer {
+        /// The keyword.
+        key: String,
+        /// The value given.
+        value: String,
+    },
+    /// `channel_binding=require` with `sslmode=disable`, which psql refuses after connecting.
+    #[error(
+        "channel binding required, but SSL not in use (channel_binding=require with sslmode=disable)"
+    )]
+    ChannelBindingWithoutSsl,
+    /// `sslnegotiation=direct` with an `sslmode` that allows plain text.
+    #[error(
+        "weak sslmode \"{sslmode}\" may not be used with sslnegotiation=direct (use \"require\", \"verify-ca\", or \"verify-full\")"
+    )]
+    WeakSslmodeForDirect {
+        /// The `sslmode` in effect (`prefer` when none is given, libpq's default).
+        sslmode: String,
+    },
+    /// A `%` not followed by two hex digits.
+    #[error("invalid percent-encoded token in URI")]
+    PercentToken,
+    /// `%00`, which libpq refuses.
+    #[error("forbidden value %00 in percent-encoded value")]
+    PercentNul,
+    /// Bytes that are not UTF-8 once percent-decoded.
+    #[error("URI part is not valid UTF-8 once percent-decoded")]
+    NotUtf8,
+}
+
 /// Where libpq looks for the server's socket when no host is given (Debian's build; upstream's
 /// is `/tmp`, used when the Debian directory does not exist).
 pub(super) fn default_socket_dir() -> String {
@@ -144,7 +264,7 @@ pub(super) fn is_keyword_value(text: &str) -> bool {
 
 /// Parses a `postgres://`/`postgresql://` URI (the scheme may carry a `+driver` suffix) or a
 /// keyword/value string. Error messages never repeat the password.
-pub(super) fn parse(text: &str) -> Result<PgConf, String> {
+pub(super) fn parse(text: &str) -> Result<PgConf, PgConfError> {
     let text = text.trim();
     let raw = if is_keyword_value(text) {
         keyword_value(text)?
@@ -163,7 +283,7 @@ struct Raw {
 }
 
 impl Raw {
-    fn set(&mut self, key: &str, value: String, uri: bool) -> Result<(), String> {
+    fn set(&mut self, key: &str, value: String, uri: bool) -> Result<(), PgConfError> {
         if LIBPQ_KEYWORDS.contains(&key) {
             self.values.insert(key.to_owned(), value);
             Ok(())
@@ -171,23 +291,27 @@ impl Raw {
             self.driver_params.push(key.to_owned());
             Ok(())
         } else if uri {
-            Err(format!("invalid URI query parameter: \"{key}\""))
+            Err(PgConfError::UnknownParameter {
+                key: key.to_owned(),
+            })
         } else {
-            Err(format!("invalid connection option \"{key}\""))
+            Err(PgConfError::UnknownKeyword {
+                key: key.to_owned(),
+            })
         }
     }
 }
 
-fn uri(text: &str) -> Result<Raw, String> {
-    let (scheme, rest) = text
-        .split_once("://")
-        .ok_or("not a URL: expected postgresql://host[:port]")?;
+fn uri(text: &str) -> Result<Raw, PgConfError> {
+    let (scheme, rest) = text.split_once("://").ok_or(PgConfError::NotAUrl)?;
     let base = scheme.split('+').next().unwrap_or(scheme);
     if !matches!(
         base.to_ascii_lowercase().as_str(),
         "postgres" | "postgresql"
     ) {
-        return Err(format!("not a PostgreSQL URI (scheme {scheme:?})"));
+        return Err(PgConfError::Scheme {
+            scheme: scheme.to_owned(),
+        });
     }
     let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
     let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -223,9 +347,11 @@ fn uri(text: &str) -> Result<Raw, String> {
         raw.set("dbname", decode(path)?, true)?;
     }
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').ok_or_else(|| {
-            format!("missing key/value separator \"=\" in URI query parameter: \"{pair}\"")
-        })?;
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| PgConfError::QuerySeparator {
+                pair: pair.to_owned(),
+            })?;
         let k = decode(k)?;
         // libpq accepts `ssl=true` as JDBC's spelling of sslmode=require.
         if k == "ssl" && v == "true" {
@@ -239,31 +365,29 @@ fn uri(text: &str) -> Result<Raw, String> {
 
 /// `host[:port]` or `[v6][:port]`, percent-decoded (`%2Fvar%2Frun%2Fpostgresql` is a socket
 /// directory).
-fn split_host_port(spec: &str) -> Result<(String, Option<String>), String> {
+fn split_host_port(spec: &str) -> Result<(String, Option<String>), PgConfError> {
     if let Some(rest) = spec.strip_prefix('[') {
-        let (h, after) = rest
-            .split_once(']')
-            .ok_or("unterminated IPv6 host address (missing ']')")?;
+        let (h, after) = rest.split_once(']').ok_or(PgConfError::UnterminatedIpv6)?;
         let port = match after {
             "" => None,
             p => Some(
                 p.strip_prefix(':')
-                    .ok_or_else(|| format!("unexpected character {p:?} after IPv6 host address"))?
+                    .ok_or_else(|| PgConfError::AfterIpv6 {
+                        after: p.to_owned(),
+                    })?
                     .to_owned(),
             ),
         };
         return Ok((h.to_owned(), port));
     }
     match spec.rsplit_once(':') {
-        Some((h, _)) if h.contains(':') => {
-            Err("IPv6 host addresses must be written in brackets, e.g. [::1]:5432".to_owned())
-        }
+        Some((h, _)) if h.contains(':') => Err(PgConfError::UnbracketedIpv6),
         Some((h, p)) => Ok((decode(h)?, Some(p.to_owned()))),
         None => Ok((decode(spec)?, None)),
     }
 }
 
-fn keyword_value(text: &str) -> Result<Raw, String> {
+fn keyword_value(text: &str) -> Result<Raw, PgConfError> {
     let mut raw = Raw::default();
     let mut chars = text.chars().peekable();
     loop {
@@ -277,9 +401,7 @@ fn keyword_value(text: &str) -> Result<Raw, String> {
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
-            return Err(format!(
-                "missing \"=\" after \"{key}\" in connection info string"
-            ));
+            return Err(PgConfError::KeywordSeparator { key });
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let mut value = String::new();
@@ -290,9 +412,7 @@ fn keyword_value(text: &str) -> Result<Raw, String> {
                     Some('\'') => break,
                     Some(c) => value.push(c),
                     None => {
-                        return Err(
-                            "unterminated quoted string in connection info string".to_owned()
-                        );
+                        return Err(PgConfError::UnterminatedQuote);
                     }
                 }
             }
@@ -309,7 +429,7 @@ fn keyword_value(text: &str) -> Result<Raw, String> {
     }
 }
 
-fn build(raw: Raw) -> Result<PgConf, String> {
+fn build(raw: Raw) -> Result<PgConf, PgConfError> {
     let mut values = raw.values;
     let password = values.remove("password").filter(|p| !p.is_empty());
     let host = values.remove("host").unwrap_or_default();
@@ -331,7 +451,7 @@ fn build(raw: Raw) -> Result<PgConf, String> {
 
 /// libpq's pairing: N hosts with N ports or with one port for all; an empty entry is the
 /// default (the socket directory, port 5432).
-fn pair_hosts(host: &str, hostaddr: &str, port: &str) -> Result<Vec<PgHost>, String> {
+fn pair_hosts(host: &str, hostaddr: &str, port: &str) -> Result<Vec<PgHost>, PgConfError> {
     let hosts: Vec<&str> = host.split(',').collect();
     let addrs: Vec<&str> = if hostaddr.is_empty() {
         Vec::new()
@@ -344,19 +464,17 @@ fn pair_hosts(host: &str, hostaddr: &str, port: &str) -> Result<Vec<PgHost>, Str
         hosts.len()
     };
     if !addrs.is_empty() && addrs.len() != n {
-        return Err(format!(
-            "could not match {} host names to {} hostaddr values",
-            n,
-            addrs.len()
-        ));
+        return Err(PgConfError::HostaddrCount {
+            hosts: n,
+            hostaddrs: addrs.len(),
+        });
     }
     let ports: Vec<&str> = port.split(',').collect();
     if ports.len() != 1 && ports.len() != n {
-        return Err(format!(
-            "could not match {} port numbers to {} hosts",
-            ports.len(),
-            n
-        ));
+        return Err(PgConfError::PortCount {
+            ports: ports.len(),
+            hosts: n,
+        });
     }
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
@@ -373,7 +491,7 @@ fn pair_hosts(host: &str, hostaddr: &str, port: &str) -> Result<Vec<PgHost>, Str
         } else {
             match p.parse::<u16>() {
                 Ok(n) if n > 0 => n,
-                _ => return Err(format!("invalid port number: \"{p}\"")),
+                _ => return Err(PgConfError::Port { port: p.to_owned() }),
             }
         };
         let addr = addrs
@@ -383,7 +501,7 @@ fn pair_hosts(host: &str, hostaddr: &str, port: &str) -> Result<Vec<PgHost>, Str
         if let Some(a) = &addr
             && a.parse::<std::net::IpAddr>().is_err()
         {
-            return Err(format!("could not parse network address \"{a}\""));
+            return Err(PgConfError::Hostaddr { addr: a.clone() });
         }
         let mut h = hosts.get(i).copied().unwrap_or_default().trim().to_owned();
         if h.is_empty() {
@@ -402,17 +520,18 @@ fn pair_hosts(host: &str, hostaddr: &str, port: &str) -> Result<Vec<PgHost>, Str
 }
 
 /// libpq's checks of keyword values, with its messages.
-fn validate(values: &mut BTreeMap<String, String>) -> Result<(), String> {
+fn validate(values: &mut BTreeMap<String, String>) -> Result<(), PgConfError> {
     if values.remove("requiressl").as_deref() == Some("1") {
         values
             .entry("sslmode".to_owned())
             .or_insert_with(|| "require".to_owned());
     }
-    let one_of = |key: &str, allowed: &[&str]| -> Result<(), String> {
+    let one_of = |key: &str, allowed: &[&str]| -> Result<(), PgConfError> {
         match values.get(key) {
-            Some(v) if !allowed.contains(&v.as_str()) => {
-                Err(format!("invalid {key} value: \"{v}\""))
-            }
+            Some(v) if !allowed.contains(&v.as_str()) => Err(PgConfError::Value {
+                key: key.to_owned(),
+                value: v.clone(),
+            }),
             _ => Ok(()),
         }
     };
@@ -460,43 +579,41 @@ fn validate(values: &mut BTreeMap<String, String>) -> Result<(), String> {
         if let Some(v) = values.get(key)
             && v.trim().parse::<i64>().is_err()
         {
-            return Err(format!(
-                "invalid integer value \"{v}\" for connection option \"{key}\""
-            ));
+            return Err(PgConfError::Integer {
+                key: key.to_owned(),
+                value: v.clone(),
+            });
         }
     }
     for key in ["ssl_min_protocol_version", "ssl_max_protocol_version"] {
         if let Some(v) = values.get(key)
             && !matches!(v.as_str(), "" | "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3")
         {
-            return Err(format!("invalid {key} value: \"{v}\""));
+            return Err(PgConfError::Value {
+                key: key.to_owned(),
+                value: v.clone(),
+            });
         }
     }
     if values.get("channel_binding").map(String::as_str) == Some("require")
         && values.get("sslmode").map(String::as_str) == Some("disable")
     {
         // psql connects and then refuses: "channel binding required, but SSL not in use".
-        return Err(
-            "channel binding required, but SSL not in use (channel_binding=require with sslmode=disable)"
-                .to_owned(),
-        );
+        return Err(PgConfError::ChannelBindingWithoutSsl);
     }
-    if values.get("sslnegotiation").map(String::as_str) == Some("direct")
-        && matches!(
-            values.get("sslmode").map(String::as_str),
-            None | Some("disable" | "allow" | "prefer")
-        )
-    {
-        return Err(
-            "weak sslmode \"prefer\" may not be used with sslnegotiation=direct (use \"require\", \"verify-ca\", or \"verify-full\")"
-                .to_owned(),
-        );
+    if values.get("sslnegotiation").map(String::as_str) == Some("direct") {
+        let sslmode = values.get("sslmode").map_or("prefer", String::as_str);
+        if matches!(sslmode, "disable" | "allow" | "prefer") {
+            return Err(PgConfError::WeakSslmodeForDirect {
+                sslmode: sslmode.to_owned(),
+            });
+        }
     }
     Ok(())
 }
 
 /// Percent-decodes; a `%` not followed by two hex digits is an error, as in libpq.
-fn decode(s: &str) -> Result<String, String> {
+fn decode(s: &str) -> Result<String, PgConfError> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -506,9 +623,9 @@ fn decode(s: &str) -> Result<String, String> {
                 .get(i + 1..i + 3)
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or("invalid percent-encoded token in URI")?;
+                .ok_or(PgConfError::PercentToken)?;
             if v == 0 {
-                return Err("forbidden value %00 in percent-encoded value".to_owned());
+                return Err(PgConfError::PercentNul);
             }
             out.push(v);
             i += 3;
@@ -517,8 +634,7 @@ fn decode(s: &str) -> Result<String, String> {
             i += 1;
         }
     }
-    String::from_utf8(out)
-        .map_err(|_| "URI part is not valid UTF-8 once percent-decoded".to_owned())
+    String::from_utf8(out).map_err(|_| PgConfError::NotUtf8)
 }
 
 #[cfg(test)]
@@ -573,17 +689,56 @@ mod tests {
     #[test]
     fn libpq_refuses_what_it_does_not_know() {
         let e = parse("postgres://h/db?sslmod=require").unwrap_err();
-        assert_eq!(e, "invalid URI query parameter: \"sslmod\"");
-        assert!(
-            parse("host=h bogus=1")
-                .unwrap_err()
-                .contains("invalid connection option")
+        assert_eq!(e.to_string(), "invalid URI query parameter: \"sslmod\"");
+        assert_eq!(
+            e,
+            PgConfError::UnknownParameter {
+                key: "sslmod".into()
+            }
         );
-        assert!(parse("postgres://h/db?sslmode=bogus").is_err());
-        assert!(parse("postgres://h/db?channel_binding=require&sslmode=disable").is_err());
-        assert!(parse("postgres://h/db?connect_timeout=soon").is_err());
-        assert!(parse("postgres://h:notaport/db").is_err());
-        assert!(parse("postgres://::1:5432/db").is_err());
+        let refused = [
+            ("host=h bogus=1", "invalid connection option \"bogus\""),
+            (
+                "postgres://h/db?sslmode=bogus",
+                "invalid sslmode value: \"bogus\"",
+            ),
+            (
+                "postgres://h/db?channel_binding=require&sslmode=disable",
+                "channel binding required, but SSL not in use (channel_binding=require with sslmode=disable)",
+            ),
+            (
+                "postgres://h/db?connect_timeout=soon",
+                "invalid integer value \"soon\" for connection option \"connect_timeout\"",
+            ),
+            (
+                "postgres://h:notaport/db",
+                "invalid port number: \"notaport\"",
+            ),
+            (
+                "postgres://::1:5432/db",
+                "IPv6 host addresses must be written in brackets, e.g. [::1]:5432",
+            ),
+            (
+                "host=h sslnegotiation=direct sslmode=allow",
+                "weak sslmode \"allow\" may not be used with sslnegotiation=direct (use \"require\", \"verify-ca\", or \"verify-full\")",
+            ),
+            (
+                "host=h sslnegotiation=direct",
+                "weak sslmode \"prefer\" may not be used with sslnegotiation=direct (use \"require\", \"verify-ca\", or \"verify-full\")",
+            ),
+            (
+                "postgres://u:s3cret%zz@h/db",
+                "invalid percent-encoded token in URI",
+            ),
+        ];
+        let wrong: Vec<String> = refused
+            .iter()
+            .filter_map(|(input, want)| match parse(input) {
+                Err(e) if e.to_string() == *want => None,
+                other => Some(format!("{input}: want Err({want}), got {other:?}")),
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
         // A driver's own parameter is set aside, not refused.
         let c = p("postgresql://u@h/db?schema=public&connection_limit=5");
         assert_eq!(c.driver_params, ["schema", "connection_limit"]);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::net::Ipv6Addr;
 
-use super::pgconf::{self, PgConf};
+use super::pgconf::{self, PgConf, PgConfError};
 
 /// What protocol a URL speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -76,6 +76,80 @@ impl TlsMode {
     }
 }
 
+/// Why a connection URL cannot be probed. No text repeats the URL, which may hold a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DbUrlError {
+    /// A `PostgreSQL` connection string libpq would refuse; the text is libpq's.
+    #[error(transparent)]
+    Postgres(#[from] PgConfError),
+    /// No `://`.
+    #[error("not a URL: expected scheme://host[:port]")]
+    NotAUrl,
+    /// An empty scheme or one with characters a scheme cannot have.
+    #[error("not a URL: invalid scheme")]
+    InvalidScheme,
+    /// A TLS parameter whose value is not a known mode.
+    #[error("unknown TLS mode {key}={value:?}")]
+    TlsMode {
+        /// The parameter (`sslmode`, `ssl-mode`, `tls`, `ssl_cert_reqs`, …).
+        key: String,
+        /// The value given.
+        value: String,
+    },
+    /// A comma-separated host list for a protocol whose clients take one host.
+    #[error("several hosts ({hosts}) are not supported for {}; probe each one", .kind.protocol_name())]
+    SeveralHosts {
+        /// The hosts as written.
+        hosts: String,
+        /// The protocol.
+        kind: DbKind,
+    },
+    /// A Redis database that is not an index.
+    #[error("Redis database must be a number, not {database:?}")]
+    RedisDatabase {
+        /// The database as written.
+        database: String,
+    },
+    /// A scheme this tool knows no default port for, and no port.
+    #[error("scheme {scheme:?} has no default port; give host:port")]
+    NoPort {
+        /// The scheme, lower-cased.
+        scheme: String,
+    },
+    /// A `PostgreSQL` connection string that names no host.
+    #[error("no host in the connection string")]
+    NoHost,
+    /// `[` without `]`.
+    #[error("unterminated IPv6 address (missing ']')")]
+    UnterminatedIpv6,
+    /// Brackets around something that is not an IPv6 address.
+    #[error("invalid IPv6 address [{address}]")]
+    Ipv6 {
+        /// What is between the brackets.
+        address: String,
+    },
+    /// Something other than `:port` after `[v6]`.
+    #[error("unexpected {after:?} after [{address}]")]
+    AfterIpv6 {
+        /// The address.
+        address: String,
+        /// What follows the `]`.
+        after: String,
+    },
+    /// An IPv6 address without brackets.
+    #[error("IPv6 addresses must be written in brackets, e.g. [::1]:5432")]
+    UnbracketedIpv6,
+    /// A port that is not a number in 1–65535.
+    #[error("invalid port {port:?}")]
+    Port {
+        /// The port as written.
+        port: String,
+    },
+    /// Bytes that are not UTF-8 once percent-decoded.
+    #[error("URL part is not valid UTF-8 once percent-decoded")]
+    NotUtf8,
+}
+
 /// A URL parsed for probing. `Display`/`redacted()` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DbUrl {
@@ -117,20 +191,18 @@ impl DbUrl {
     /// Parses `scheme://[user[:password]@]host[:port][/database][?key=value&…]`.
     ///
     /// Error messages never repeat the URL, which may hold a password.
-    pub fn parse(url: &str) -> Result<DbUrl, String> {
+    pub fn parse(url: &str) -> Result<DbUrl, DbUrlError> {
         let url = url.trim();
         if pgconf::is_keyword_value(url) {
             return Self::postgres("postgres".to_owned(), pgconf::parse(url)?);
         }
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or("not a URL: expected scheme://host[:port]")?;
+        let (scheme, rest) = url.split_once("://").ok_or(DbUrlError::NotAUrl)?;
         if scheme.is_empty()
             || !scheme
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
         {
-            return Err("not a URL: invalid scheme".to_owned());
+            return Err(DbUrlError::InvalidScheme);
         }
         let scheme = scheme.to_ascii_lowercase();
         let (kind, default_port, tls_scheme) = scheme_info(&scheme);
@@ -186,8 +258,10 @@ impl DbUrl {
         }
         for key in ["sslmode", "ssl-mode", "ssl_mode", "tls", "ssl"] {
             if let Some(v) = params.get(key) {
-                tls = TlsMode::from_param(v)
-                    .ok_or_else(|| format!("unknown TLS mode {key}={v:?}"))?;
+                tls = TlsMode::from_param(v).ok_or_else(|| DbUrlError::TlsMode {
+                    key: key.to_owned(),
+                    value: v.clone(),
+                })?;
             }
         }
         if tls_scheme {
@@ -199,7 +273,12 @@ impl DbUrl {
             {
                 Some("none" | "optional") => tls = TlsMode::Require,
                 Some("required") | None => {}
-                Some(other) => return Err(format!("unknown TLS mode ssl_cert_reqs={other:?}")),
+                Some(other) => {
+                    return Err(DbUrlError::TlsMode {
+                        key: "ssl_cert_reqs".to_owned(),
+                        value: other.to_owned(),
+                    });
+                }
             }
             // A TLS-only scheme never means "no TLS", whatever a parameter says.
             if matches!(tls, TlsMode::Disable | TlsMode::Allow) {
@@ -211,21 +290,18 @@ impl DbUrl {
             "localhost".clone_into(&mut host);
         }
         if host.contains(',') {
-            return Err(format!(
-                "several hosts ({host}) are not supported for {}; probe each one",
-                kind.protocol_name()
-            ));
+            return Err(DbUrlError::SeveralHosts { hosts: host, kind });
         }
         if kind == DbKind::Redis
             && let Some(db) = &database
             && db.parse::<u32>().is_err()
         {
-            return Err(format!("Redis database must be a number, not {db:?}"));
+            return Err(DbUrlError::RedisDatabase {
+                database: db.clone(),
+            });
         }
         let Some(port) = port.or(default_port) else {
-            return Err(format!(
-                "scheme {scheme:?} has no default port; give host:port"
-            ));
+            return Err(DbUrlError::NoPort { scheme });
         };
         Ok(DbUrl {
             kind,
@@ -242,15 +318,13 @@ impl DbUrl {
     }
 
     /// A `PostgreSQL` connection string read by [`pgconf`]; `host`/`port` are the first host's.
-    fn postgres(scheme: String, conf: PgConf) -> Result<DbUrl, String> {
-        let first = conf
-            .hosts
-            .first()
-            .cloned()
-            .ok_or("no host in the connection string")?;
+    fn postgres(scheme: String, conf: PgConf) -> Result<DbUrl, DbUrlError> {
+        let first = conf.hosts.first().cloned().ok_or(DbUrlError::NoHost)?;
         let mut tls = match conf.params.get("sslmode") {
-            Some(mode) => TlsMode::from_param(mode)
-                .ok_or_else(|| format!("invalid sslmode value: \"{mode}\""))?,
+            Some(mode) => TlsMode::from_param(mode).ok_or_else(|| PgConfError::Value {
+                key: "sslmode".to_owned(),
+                value: mode.clone(),
+            })?,
             None => TlsMode::Prefer,
         };
         // libpq: with a root certificate named, `require` checks the chain as `verify-ca` does.
@@ -355,19 +429,20 @@ fn scheme_info(scheme: &str) -> (DbKind, Option<u16>, bool) {
 }
 
 /// Splits `host[:port]` or `[v6][:port]`; the host comes back percent-decoded.
-fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
+fn split_host_port(s: &str) -> Result<(String, Option<u16>), DbUrlError> {
     if let Some(rest) = s.strip_prefix('[') {
-        let (h, after) = rest
-            .split_once(']')
-            .ok_or("unterminated IPv6 address (missing ']')")?;
-        h.parse::<Ipv6Addr>()
-            .map_err(|_| format!("invalid IPv6 address [{h}]"))?;
+        let (h, after) = rest.split_once(']').ok_or(DbUrlError::UnterminatedIpv6)?;
+        h.parse::<Ipv6Addr>().map_err(|_| DbUrlError::Ipv6 {
+            address: h.to_owned(),
+        })?;
         let port = match after {
             "" | ":" => None,
-            p => Some(parse_port(
-                p.strip_prefix(':')
-                    .ok_or_else(|| format!("unexpected {p:?} after [{h}]"))?,
-            )?),
+            p => Some(parse_port(p.strip_prefix(':').ok_or_else(|| {
+                DbUrlError::AfterIpv6 {
+                    address: h.to_owned(),
+                    after: p.to_owned(),
+                }
+            })?)?),
         };
         return Ok((h.to_owned(), port));
     }
@@ -377,14 +452,14 @@ fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
         None => (s, None),
     };
     if h.contains(':') {
-        return Err("IPv6 addresses must be written in brackets, e.g. [::1]:5432".to_owned());
+        return Err(DbUrlError::UnbracketedIpv6);
     }
     Ok((decode(h)?, port))
 }
 
-fn parse_port(p: &str) -> Result<u16, String> {
+fn parse_port(p: &str) -> Result<u16, DbUrlError> {
     match p.parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("invalid port {p:?}")),
+        Ok(0) | Err(_) => Err(DbUrlError::Port { port: p.to_owned() }),
         Ok(n) => Ok(n),
     }
 }
@@ -394,7 +469,7 @@ fn non_empty(s: String) -> Option<String> {
 }
 
 /// Percent-decodes; a `%` not followed by two hex digits is kept as written.
-fn decode(s: &str) -> Result<String, String> {
+fn decode(s: &str) -> Result<String, DbUrlError> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -411,8 +486,7 @@ fn decode(s: &str) -> Result<String, String> {
             i += 1;
         }
     }
-    String::from_utf8(out)
-        .map_err(|_| "URL part is not valid UTF-8 once percent-decoded".to_owned())
+    String::from_utf8(out).map_err(|_| DbUrlError::NotUtf8)
 }
 
 /// Percent-encodes what would change the meaning of a URL part.
@@ -559,8 +633,13 @@ mod tests {
             p("http://h:8080/x?api_key=abc").redacted(),
             "http://h:8080/x?api_key=***"
         );
-        assert!(DbUrl::parse("http://h").is_err());
-        assert!(DbUrl::parse("://h").is_err());
+        assert_eq!(
+            DbUrl::parse("http://h"),
+            Err(DbUrlError::NoPort {
+                scheme: "http".into()
+            })
+        );
+        assert_eq!(DbUrl::parse("://h"), Err(DbUrlError::InvalidScheme));
     }
 
     #[test]
