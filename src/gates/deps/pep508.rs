@@ -27,6 +27,38 @@ pub(crate) fn normalize(name: &str) -> String {
     out
 }
 
+/// Why a requirement or marker does not parse. Quoted input is cut to 80 characters, so an
+/// error about a hostile 6 KB line stays one readable line.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Pep508Error {
+    #[error("no package name in {text:?}")]
+    NoName { text: String },
+    #[error("unclosed [ in {text:?}")]
+    UnclosedExtras { text: String },
+    #[error("invalid version specifier {specifier:?}")]
+    Specifier {
+        specifier: String,
+        #[source]
+        source: pep440_rs::VersionSpecifiersParseError,
+    },
+    #[error("unterminated string in marker {marker:?}")]
+    UnterminatedString { marker: String },
+    #[error("unexpected {found:?} in marker {marker:?}")]
+    UnexpectedChar { found: char, marker: String },
+    #[error("marker parentheses nest more than {MAX_MARKER_NESTING} levels deep")]
+    TooDeep,
+    #[error("missing ) in marker")]
+    MissingParen,
+    #[error("expected `in` after `not` in marker")]
+    ExpectedIn,
+    #[error("expected a comparison operator in marker")]
+    ExpectedOperator,
+    #[error("expected a marker variable or a quoted string")]
+    ExpectedValue,
+    #[error("unexpected text in marker {marker:?}")]
+    TrailingText { marker: String },
+}
+
 /// One parsed requirement.
 #[derive(Debug, Clone)]
 pub(crate) struct Requirement {
@@ -40,21 +72,23 @@ pub(crate) struct Requirement {
 
 impl Requirement {
     /// Parse `text`; the error says what is wrong.
-    pub(crate) fn parse(text: &str) -> Result<Requirement, String> {
+    pub(crate) fn parse(text: &str) -> Result<Requirement, Pep508Error> {
         let text = text.trim();
         let name_end = text
             .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
             .unwrap_or(text.len());
         let name = &text[..name_end];
         if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-            return Err(format!("no package name in {:?}", excerpt(text)));
+            return Err(Pep508Error::NoName {
+                text: excerpt(text),
+            });
         }
         let mut rest = text[name_end..].trim_start();
         let mut extras = Vec::new();
         if let Some(after) = rest.strip_prefix('[') {
-            let close = after
-                .find(']')
-                .ok_or_else(|| format!("unclosed [ in {:?}", excerpt(text)))?;
+            let close = after.find(']').ok_or_else(|| Pep508Error::UnclosedExtras {
+                text: excerpt(text),
+            })?;
             extras = after[..close]
                 .split(',')
                 .map(normalize)
@@ -90,8 +124,10 @@ impl Requirement {
             specifier = inner.trim();
         }
         if !specifier.is_empty() {
-            VersionSpecifiers::from_str(specifier)
-                .map_err(|e| format!("invalid version specifier {specifier:?}: {e}"))?;
+            VersionSpecifiers::from_str(specifier).map_err(|source| Pep508Error::Specifier {
+                specifier: specifier.to_owned(),
+                source,
+            })?;
         }
         Ok(Requirement {
             name: name.to_owned(),
@@ -221,7 +257,7 @@ fn excerpt(text: &str) -> String {
     }
 }
 
-fn tokenize(text: &str) -> Result<Vec<Token>, String> {
+fn tokenize(text: &str) -> Result<Vec<Token>, Pep508Error> {
     let mut out = Vec::new();
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
@@ -236,10 +272,11 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
             out.push(Token::RParen);
             i += 1;
         } else if c == '"' || c == '\'' {
-            let end = chars[i + 1..]
-                .iter()
-                .position(|&x| x == c)
-                .ok_or_else(|| format!("unterminated string in marker {:?}", excerpt(text)))?;
+            let end = chars[i + 1..].iter().position(|&x| x == c).ok_or_else(|| {
+                Pep508Error::UnterminatedString {
+                    marker: excerpt(text),
+                }
+            })?;
             out.push(Token::Str(chars[i + 1..i + 1 + end].iter().collect()));
             i += end + 2;
         } else if "<>=!~".contains(c) {
@@ -257,7 +294,10 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
             }
             out.push(Token::Word(word));
         } else {
-            return Err(format!("unexpected {c:?} in marker {:?}", excerpt(text)));
+            return Err(Pep508Error::UnexpectedChar {
+                found: c,
+                marker: excerpt(text),
+            });
         }
     }
     Ok(out)
@@ -275,7 +315,7 @@ impl Parser {
         matches!(self.tokens.get(self.pos), Some(Token::Word(w)) if w == word)
     }
 
-    fn or(&mut self) -> Result<Marker, String> {
+    fn or(&mut self) -> Result<Marker, Pep508Error> {
         let mut terms = vec![self.and()?];
         while self.peek_word("or") {
             self.pos += 1;
@@ -288,7 +328,7 @@ impl Parser {
         })
     }
 
-    fn and(&mut self) -> Result<Marker, String> {
+    fn and(&mut self) -> Result<Marker, Pep508Error> {
         let mut terms = vec![self.atom()?];
         while self.peek_word("and") {
             self.pos += 1;
@@ -301,19 +341,17 @@ impl Parser {
         })
     }
 
-    fn atom(&mut self) -> Result<Marker, String> {
+    fn atom(&mut self) -> Result<Marker, Pep508Error> {
         if self.tokens.get(self.pos) == Some(&Token::LParen) {
             if self.depth >= MAX_MARKER_NESTING {
-                return Err(format!(
-                    "marker parentheses nest more than {MAX_MARKER_NESTING} levels deep"
-                ));
+                return Err(Pep508Error::TooDeep);
             }
             self.pos += 1;
             self.depth += 1;
             let inner = self.or()?;
             self.depth -= 1;
             if self.tokens.get(self.pos) != Some(&Token::RParen) {
-                return Err("missing ) in marker".to_owned());
+                return Err(Pep508Error::MissingParen);
             }
             self.pos += 1;
             return Ok(inner);
@@ -331,18 +369,18 @@ impl Parser {
             Some(Token::Word(w)) if w == "not" => {
                 self.pos += 1;
                 if !self.peek_word("in") {
-                    return Err("expected `in` after `not` in marker".to_owned());
+                    return Err(Pep508Error::ExpectedIn);
                 }
                 self.pos += 1;
                 "not in".to_owned()
             }
-            _ => return Err("expected a comparison operator in marker".to_owned()),
+            _ => return Err(Pep508Error::ExpectedOperator),
         };
         let right = self.value()?;
         Ok(Marker::Compare { left, op, right })
     }
 
-    fn value(&mut self) -> Result<Value, String> {
+    fn value(&mut self) -> Result<Value, Pep508Error> {
         match self.tokens.get(self.pos) {
             Some(Token::Str(s)) => {
                 self.pos += 1;
@@ -352,13 +390,13 @@ impl Parser {
                 self.pos += 1;
                 Ok(Value::Var(w.clone()))
             }
-            _ => Err("expected a marker variable or a quoted string".to_owned()),
+            _ => Err(Pep508Error::ExpectedValue),
         }
     }
 }
 
 impl Marker {
-    pub(crate) fn parse(text: &str) -> Result<Marker, String> {
+    pub(crate) fn parse(text: &str) -> Result<Marker, Pep508Error> {
         let mut parser = Parser {
             tokens: tokenize(text)?,
             pos: 0,
@@ -366,7 +404,9 @@ impl Marker {
         };
         let marker = parser.or()?;
         if parser.pos != parser.tokens.len() {
-            return Err(format!("unexpected text in marker {:?}", excerpt(text)));
+            return Err(Pep508Error::TrailingText {
+                marker: excerpt(text),
+            });
         }
         Ok(marker)
     }
@@ -489,7 +529,11 @@ mod tests {
                 .eval(&e, "")
         );
         let err = Marker::parse(&nested(MAX_MARKER_NESTING + 1)).unwrap_err();
-        assert!(err.contains("nest more than 32 levels"), "{err}");
+        assert!(matches!(err, Pep508Error::TooDeep), "{err}");
+        assert!(
+            err.to_string().contains("nest more than 32 levels"),
+            "{err}"
+        );
         // 3,000 levels (the reported 6 KB line) and far more: an error, not a stack overflow.
         assert!(Marker::parse(&nested(3_000)).is_err());
         assert!(Marker::parse(&nested(200_000)).is_err());
@@ -499,6 +543,6 @@ mod tests {
         let chain = vec!["os_name == 'nt'"; 100_000].join(" or ");
         assert!(!Marker::parse(&chain).unwrap().eval(&e, ""));
         let req = Requirement::parse(&format!("pkg ; {}", nested(3_000))).unwrap_err();
-        assert!(req.contains("levels deep"), "{req}");
+        assert!(matches!(req, Pep508Error::TooDeep), "{req}");
     }
 }

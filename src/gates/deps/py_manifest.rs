@@ -203,7 +203,7 @@ fn read_requirements(
                     out.reqs.push(declared);
                 }
             }
-            Err(e) => out.errors.push(located(e)),
+            Err(e) => out.errors.push(located(crate::error_chain::chain(&e))),
         }
     }
 }
@@ -407,7 +407,7 @@ pub(crate) fn pyproject(file: &str, text: &str, python: &str) -> Result<Pyprojec
     let line_of = |needle: &str| locator.line(needle);
     let parse_pep508 = |spec: &str| -> Result<Declared, FileError> {
         let req = Requirement::parse(spec).map_err(|e| {
-            let mut err = FileError::new(file, e);
+            let mut err = FileError::new(file, crate::error_chain::chain(&e));
             err.line = line_of(spec);
             err
         })?;
