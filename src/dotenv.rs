@@ -98,7 +98,7 @@ pub enum DotEnvError {
         limit: u64,
     },
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         /// The file, as displayed.
         path: String,

@@ -23,8 +23,8 @@ use std::sync::RwLock;
 /// Why a file was not read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("{0}")]
-    Io(#[source] std::io::Error),
+    #[error(transparent)]
+    Io(std::io::Error),
     #[error("outside the project (resolves to {})", .0.display())]
     Outside(PathBuf),
     #[error("not a regular file (a {0})")]

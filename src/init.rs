@@ -20,7 +20,7 @@ pub(crate) struct Written {
 pub(crate) enum InitError {
     #[error("{0} exists; use --force to replace it")]
     Exists(String),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         path: String,
         #[source]

@@ -142,7 +142,9 @@ pub(super) fn init(cli: &Cli, force: bool) -> u8 {
     confine(cli);
     let outcome = Project::load(&cli.global.project, cli.global.config.as_deref())
         .map_err(|e| e.to_string())
-        .and_then(|project| crate::init::write(&project, force).map_err(|e| e.to_string()));
+        .and_then(|project| {
+            crate::init::write(&project, force).map_err(|e| crate::error_chain::chain(&e))
+        });
     match outcome {
         Ok(written) => {
             let mut text = serde_json::to_string_pretty(&written).unwrap_or_default();
@@ -168,7 +170,7 @@ pub(super) fn allocate_ports(project: &mut Project, sink: &EventSink) -> Result<
     let (allocations, env_path) =
         crate::gates::ports::allocate(project, decls, &crate::gates::ports::state_dir()).map_err(
             |e| RunError {
-                message: format!("ports allocate: {e}"),
+                message: format!("ports allocate: {}", crate::error_chain::chain(&e)),
                 file: None,
                 line: None,
                 column: None,

@@ -230,8 +230,13 @@ pub fn file_error(root: &Path, err: &DotEnvError) -> FileError {
             column: Some(*column as u64),
             message: message.clone(),
         },
-        DotEnvError::TooLarge { path, .. } | DotEnvError::Io { path, .. } => {
-            FileError::new(relative(root, Path::new(path)), err.to_string())
+        // The file is the FileError's own; the message says only what went wrong with it.
+        DotEnvError::TooLarge { path, limit } => FileError::new(
+            relative(root, Path::new(path)),
+            format!("file is larger than {limit} bytes"),
+        ),
+        DotEnvError::Io { path, source } => {
+            FileError::new(relative(root, Path::new(path)), source.to_string())
         }
     }
 }

@@ -28,13 +28,13 @@ pub struct Allocation {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AllocateError {
-    #[error("port registry in {dir}: {source}")]
+    #[error("port registry in {dir}")]
     Registry {
         dir: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     EnvFile {
         path: String,
         #[source]
