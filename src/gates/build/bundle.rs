@@ -44,15 +44,18 @@ pub(crate) enum Compression {
 }
 
 impl Compression {
-    pub(crate) fn parse(text: Option<&str>, default: Compression) -> Result<Compression, String> {
+    pub(crate) fn parse(
+        text: Option<&str>,
+        default: Compression,
+    ) -> Result<Compression, BudgetError> {
         match text.map(str::to_ascii_lowercase).as_deref() {
             None => Ok(default),
             Some("raw" | "none") => Ok(Compression::Raw),
             Some("gzip") => Ok(Compression::Gzip),
             Some("brotli") => Ok(Compression::Brotli),
-            Some(other) => Err(format!(
-                "unknown compression `{other}` (raw, gzip or brotli)"
-            )),
+            Some(other) => Err(BudgetError::Compression {
+                value: other.to_owned(),
+            }),
         }
     }
 
@@ -63,6 +66,24 @@ impl Compression {
             Compression::Brotli => f.brotli.unwrap_or(f.raw),
         }
     }
+}
+
+/// Why a budget cannot be read from the project's configuration or its size-limit/bundlesize
+/// entries.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BudgetError {
+    #[error("unknown compression `{value}` (raw, gzip or brotli)")]
+    Compression { value: String },
+    #[error("invalid size `{text}`")]
+    Size { text: String },
+    #[error("invalid size unit `{unit}` in `{text}`")]
+    SizeUnit { unit: String, text: String },
+    #[error("size `{text}` out of range")]
+    OutOfRange { text: String },
+    #[error(transparent)]
+    Glob(#[from] glob::GlobError),
+    #[error("cannot parse .size-limit.json")]
+    SizeLimitJson(#[source] serde_json::Error),
 }
 
 /// A limit to check: files matching `pattern` (all when None), summed or each on its own.
@@ -89,15 +110,15 @@ pub(crate) struct Excess {
 
 /// Parse `"250 KB"`, `"1.5 MB"`, `"10 KiB"`, `"900B"`, `"1234"` into bytes. KB/MB are 1000-based,
 /// KiB/MiB 1024-based.
-pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, BudgetError> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid size `{text}`"))?;
+    let value: f64 = number.parse().map_err(|_| BudgetError::Size {
+        text: text.to_owned(),
+    })?;
     let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "kb" | "k" => 1e3,
@@ -106,11 +127,18 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         "kib" => 1024.0,
         "mib" => 1024.0 * 1024.0,
         "gib" => 1024.0 * 1024.0 * 1024.0,
-        other => return Err(format!("invalid size unit `{other}` in `{text}`")),
+        other => {
+            return Err(BudgetError::SizeUnit {
+                unit: other.to_owned(),
+                text: text.to_owned(),
+            });
+        }
     };
     let bytes = (value * factor).round();
     if !(0.0..=9.0e15).contains(&bytes) {
-        return Err(format!("size `{text}` out of range"));
+        return Err(BudgetError::OutOfRange {
+            text: text.to_owned(),
+        });
     }
     #[expect(
         clippy::cast_possible_truncation,
@@ -208,13 +236,17 @@ fn brotli_size(bytes: &[u8]) -> Option<u64> {
 }
 
 /// `pattern` unchanged when it is a valid glob, else the error naming it.
-fn checked(pattern: String) -> Result<String, String> {
-    glob::Glob::new(&pattern).map(|_| pattern)
+fn checked(pattern: String) -> Result<String, BudgetError> {
+    glob::Glob::new(&pattern)?;
+    Ok(pattern)
 }
 
 /// Budgets from devops-agent.toml; patterns there are relative to the output directory, so
 /// they are prefixed with it.
-pub(crate) fn config_budgets(cfg: &BudgetsConfig, output: &str) -> Result<Vec<Budget>, String> {
+pub(crate) fn config_budgets(
+    cfg: &BudgetsConfig,
+    output: &str,
+) -> Result<Vec<Budget>, BudgetError> {
     let default = Compression::parse(cfg.compression.as_deref(), Compression::Gzip)?;
     let mut budgets = Vec::new();
     let all = format!("{output}/**");
@@ -255,7 +287,7 @@ pub(crate) fn config_budgets(cfg: &BudgetsConfig, output: &str) -> Result<Vec<Bu
 }
 
 /// Budgets the JavaScript ecosystem already writes: size-limit and bundlesize.
-pub(crate) fn ecosystem_budgets(app: &Path) -> Result<Vec<Budget>, String> {
+pub(crate) fn ecosystem_budgets(app: &Path) -> Result<Vec<Budget>, BudgetError> {
     let mut budgets = Vec::new();
     let package: Option<serde_json::Value> =
         crate::fsread::read_lossy(&app.join("package.json"), 32 * 1024 * 1024)
@@ -264,7 +296,7 @@ pub(crate) fn ecosystem_budgets(app: &Path) -> Result<Vec<Budget>, String> {
     let size_limit_file: Option<serde_json::Value> =
         crate::fsread::read_lossy(&app.join(".size-limit.json"), 1024 * 1024)
             .ok()
-            .map(|t| serde_json::from_str(&t).map_err(|e| format!(".size-limit.json: {e}")))
+            .map(|t| serde_json::from_str(&t).map_err(BudgetError::SizeLimitJson))
             .transpose()?;
     let size_limit = size_limit_file
         .map(|v| (".size-limit.json", v))
@@ -401,8 +433,14 @@ mod tests {
         assert_eq!(parse_size("10 KiB").unwrap(), 10_240);
         assert_eq!(parse_size("900B").unwrap(), 900);
         assert_eq!(parse_size("1234").unwrap(), 1234);
-        assert!(parse_size("ten KB").is_err());
-        assert!(parse_size("10 parsecs").is_err());
+        assert!(matches!(
+            parse_size("ten KB"),
+            Err(BudgetError::Size { text }) if text == "ten KB"
+        ));
+        assert!(matches!(
+            parse_size("10 parsecs"),
+            Err(BudgetError::SizeUnit { unit, .. }) if unit == "parsecs"
+        ));
     }
 
     #[test]

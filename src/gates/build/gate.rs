@@ -774,7 +774,10 @@ fn bundle_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
                 return CheckResult::new(
                     CheckId::BuildBundleSize,
                     Status::Error,
-                    format!("devops-agent.toml [build.budgets]: {e}"),
+                    format!(
+                        "devops-agent.toml [build.budgets]: {}",
+                        crate::error_chain::chain(&e)
+                    ),
                 );
             }
         };
@@ -784,7 +787,7 @@ fn bundle_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
                 return CheckResult::new(
                     CheckId::BuildBundleSize,
                     Status::Error,
-                    format!("{}: {e}", app.dir),
+                    format!("{}: {}", app.dir, crate::error_chain::chain(&e)),
                 );
             }
         }
