@@ -367,11 +367,21 @@ pub(crate) fn dependency_errors(files: &[ComposeFile]) -> Vec<FileError> {
     errors
 }
 
-fn from_long(long: LongPort, entry_line: u64) -> Result<ComposePort, String> {
-    let target = long
-        .target
-        .map(|s| s.0)
-        .ok_or_else(|| "a long-syntax port needs `target`".to_owned())?;
+/// Why one `ports:` entry of a compose service cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum PortError {
+    #[error("a long-syntax port needs `target`")]
+    NoTarget,
+    #[error("empty port entry")]
+    Empty,
+    #[error("cannot read port entry `{entry}`")]
+    Unreadable { entry: String },
+    #[error("port entry `{entry}` has no container port")]
+    NoContainerPort { entry: String },
+}
+
+fn from_long(long: LongPort, entry_line: u64) -> Result<ComposePort, PortError> {
+    let target = long.target.map(|s| s.0).ok_or(PortError::NoTarget)?;
     let protocol = long.protocol.unwrap_or_else(|| "tcp".to_owned());
     let line = entry_line;
     let published = long.published.map(|s| s.0).filter(|p| !p.is_empty());
@@ -403,25 +413,35 @@ fn from_long(long: LongPort, entry_line: u64) -> Result<ComposePort, String> {
 
 /// Parse the short syntax `[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]`, splitting on `:`
 /// only outside `${…}` and `[…]` so `${WEB_PORT:-8080}` and `[::1]` stay whole.
-pub(crate) fn parse_short(text: &str) -> Result<ComposePort, String> {
+pub(crate) fn parse_short(text: &str) -> Result<ComposePort, PortError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("empty port entry".to_owned());
+        return Err(PortError::Empty);
     }
     let (body, protocol) = match split_top_level(text, '/').as_slice() {
         [body] => ((*body).to_owned(), "tcp".to_owned()),
         [body, proto] => ((*body).to_owned(), (*proto).to_ascii_lowercase()),
-        _ => return Err(format!("cannot read port entry `{text}`")),
+        _ => {
+            return Err(PortError::Unreadable {
+                entry: text.to_owned(),
+            });
+        }
     };
     let parts = split_top_level(&body, ':');
     let (host_ip, published, target) = match parts.as_slice() {
         [target] => (None, None, *target),
         [published, target] => (None, Some(*published), *target),
         [ip, published, target] => (Some(*ip), Some(*published), *target),
-        _ => return Err(format!("cannot read port entry `{text}`")),
+        _ => {
+            return Err(PortError::Unreadable {
+                entry: text.to_owned(),
+            });
+        }
     };
     if target.is_empty() {
-        return Err(format!("port entry `{text}` has no container port"));
+        return Err(PortError::NoContainerPort {
+            entry: text.to_owned(),
+        });
     }
     let host_ip = host_ip
         .map(|ip| ip.trim_start_matches('[').trim_end_matches(']').to_owned())
@@ -487,7 +507,12 @@ mod tests {
         assert_eq!(p.published, None);
         let p = parse_short("8000-8010:8000-8010").unwrap();
         assert_eq!(p.published.as_deref(), Some("8000-8010"));
-        assert!(parse_short("1:2:3:4").is_err());
+        assert_eq!(
+            parse_short("1:2:3:4").unwrap_err(),
+            PortError::Unreadable {
+                entry: "1:2:3:4".into()
+            }
+        );
     }
 
     #[test]
