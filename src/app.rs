@@ -150,8 +150,15 @@ async fn execute(cli: &Cli) -> u8 {
 
     let plan = match plan {
         Ok(plan) => plan,
-        Err(message) => {
-            return outputs::finish_with_error(record, &sink, cli, &outputs, message, started);
+        Err(e) => {
+            return outputs::finish_with_error(
+                record,
+                &sink,
+                cli,
+                &outputs,
+                e.to_string(),
+                started,
+            );
         }
     };
     commands::confine(cli);

@@ -387,10 +387,21 @@ pub enum PortsAction {
     Allocate,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+/// Why a `--timeout`/`--*-timeout` value is refused; clap prints it after the flag's name.
+#[derive(Debug, thiserror::Error)]
+pub enum DurationError {
+    /// Not a duration humantime reads (`5s`, `2m`, `1h 30m`); its reason is the text.
+    #[error(transparent)]
+    Syntax(#[from] humantime::DurationError),
+    /// `0s`: every wait would end before it began.
+    #[error("the timeout must be longer than zero")]
+    Zero,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let d = humantime::parse_duration(text)?;
     if d.is_zero() {
-        return Err("the timeout must be longer than zero".to_owned());
+        return Err(DurationError::Zero);
     }
     Ok(d)
 }

@@ -8,9 +8,26 @@ use crate::check::{CheckId, GateId};
 use crate::cli::{Command, EnvMode, Selection};
 use crate::gates::Plan;
 
+/// A selection that names something that does not exist: a usage error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum PlanError {
+    #[error("--gates: unknown gate `{name}` (one of {})", gate_names())]
+    UnknownGate { name: String },
+    #[error("--skip: `{name}` is neither a gate ({}) nor a check id", gate_names())]
+    UnknownSkip { name: String },
+}
+
+fn gate_names() -> String {
+    GateId::ALL
+        .iter()
+        .map(|g| g.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The plan of `command`, or a usage error naming the unknown gate or check (a typo must not
 /// silently run, or skip, something else).
-pub(super) fn plan(command: &Command) -> Result<Plan, String> {
+pub(super) fn plan(command: &Command) -> Result<Plan, PlanError> {
     let gates = match command {
         Command::Validate { selection, .. } => {
             check_names(selection)?;
@@ -48,22 +65,15 @@ pub(super) fn plan(command: &Command) -> Result<Plan, String> {
     })
 }
 
-fn check_names(selection: &Selection) -> Result<(), String> {
-    let gates: Vec<&str> = GateId::ALL.iter().map(|g| g.as_str()).collect();
+fn check_names(selection: &Selection) -> Result<(), PlanError> {
     for name in &selection.gates {
         if GateId::parse(name).is_none() {
-            return Err(format!(
-                "--gates: unknown gate `{name}` (one of {})",
-                gates.join(", ")
-            ));
+            return Err(PlanError::UnknownGate { name: name.clone() });
         }
     }
     for name in &selection.skip {
         if GateId::parse(name).is_none() && CheckId::matching(name).is_empty() {
-            return Err(format!(
-                "--skip: `{name}` is neither a gate ({}) nor a check id",
-                gates.join(", ")
-            ));
+            return Err(PlanError::UnknownSkip { name: name.clone() });
         }
     }
     Ok(())
@@ -112,7 +122,7 @@ mod tests {
     use super::*;
     use crate::cli::Cli;
 
-    fn plan_of(args: &[&str]) -> Result<Plan, String> {
+    fn plan_of(args: &[&str]) -> Result<Plan, PlanError> {
         let cli = Cli::try_parse_from(std::iter::once("devops-agent").chain(args.iter().copied()))
             .expect("valid arguments");
         plan(&cli.command)
@@ -148,7 +158,22 @@ mod tests {
 
     #[test]
     fn unknown_names_are_usage_errors() {
-        assert!(plan_of(&["validate", "S-1", "--gates", "biuld"]).is_err());
-        assert!(plan_of(&["validate", "S-1", "--skip", "bundle_sise"]).is_err());
+        let err = plan_of(&["validate", "S-1", "--gates", "biuld"]).unwrap_err();
+        assert_eq!(
+            err,
+            PlanError::UnknownGate {
+                name: "biuld".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "--gates: unknown gate `biuld` (one of ports, deps, build, startup, integration)"
+        );
+        assert_eq!(
+            plan_of(&["validate", "S-1", "--skip", "bundle_sise"]).unwrap_err(),
+            PlanError::UnknownSkip {
+                name: "bundle_sise".into()
+            }
+        );
     }
 }
