@@ -150,6 +150,27 @@ impl Tail {
     }
 }
 
+/// Why the child devops-agent could not be run or its answer read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ChildError {
+    #[error("cannot find this binary")]
+    CurrentExe(#[source] std::io::Error),
+    #[error("cannot start devops-agent")]
+    Spawn(#[source] std::io::Error),
+    #[error("cannot wait for devops-agent")]
+    Wait(#[source] std::io::Error),
+    #[error("cannot run devops-agent")]
+    Run(#[source] std::io::Error),
+    #[error("devops-agent {args} printed no JSON")]
+    NoJson {
+        args: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot create a temporary directory")]
+    Scratch(#[source] std::io::Error),
+}
+
 /// Run this binary with `args` (built by [`super::params::CommandLine`] with `events` as its
 /// event file), report each step to `reporter`, interrupt it when `cancel` completes, and
 /// return how it ended.
@@ -160,9 +181,9 @@ pub(crate) async fn run(
     mut progress: Progress,
     cancel: impl Future<Output = ()>,
     reporter: &Reporter,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, ChildError> {
     tokio::pin!(cancel);
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let exe = std::env::current_exe().map_err(ChildError::CurrentExe)?;
     let mut command = tokio::process::Command::new(exe);
     command
         .args(&args)
@@ -172,9 +193,7 @@ pub(crate) async fn run(
         // The child's logs join the server's on stderr, redacted by the child as always.
         .stderr(Stdio::inherit())
         .env_remove("DEVOPS_AGENT_EVENTS");
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("cannot start devops-agent: {e}"))?;
+    let mut child = command.spawn().map_err(ChildError::Spawn)?;
     let pid = child.id().unwrap_or(0);
     running.insert(pid);
     // Interrupt the child if this future is dropped before it ended (the server shutting down
@@ -219,7 +238,7 @@ pub(crate) async fn run(
         reporter.send(progress.event(&event)).await;
     }
     drop(events);
-    let status = status.map_err(|e| format!("cannot wait for devops-agent: {e}"))?;
+    let status = status.map_err(ChildError::Wait)?;
     let stdout = stdout_task.await.unwrap_or_default();
     Ok(Outcome {
         code: status.code(),
@@ -230,17 +249,19 @@ pub(crate) async fn run(
 
 /// Run this binary for a command that runs no gate and returns at once (`list`, `explain`):
 /// its exit code and the JSON document it printed.
-pub(crate) async fn document(args: &[&str]) -> Result<(Option<i32>, Value), String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+pub(crate) async fn document(args: &[&str]) -> Result<(Option<i32>, Value), ChildError> {
+    let exe = std::env::current_exe().map_err(ChildError::CurrentExe)?;
     let out = tokio::process::Command::new(exe)
         .args(args)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
         .await
-        .map_err(|e| format!("cannot run devops-agent: {e}"))?;
-    let value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("devops-agent {} printed no JSON: {e}", args.join(" ")))?;
+        .map_err(ChildError::Run)?;
+    let value = serde_json::from_slice(&out.stdout).map_err(|source| ChildError::NoJson {
+        args: args.join(" "),
+        source,
+    })?;
     Ok((out.status.code(), value))
 }
 
@@ -261,8 +282,8 @@ pub(crate) struct EventsFile {
 }
 
 /// A fresh event file for one run.
-pub(crate) fn events_path() -> Result<EventsFile, String> {
-    let dir = Scratch::new().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+pub(crate) fn events_path() -> Result<EventsFile, ChildError> {
+    let dir = Scratch::new().map_err(ChildError::Scratch)?;
     Ok(EventsFile {
         path: dir.0.join("events.jsonl"),
         _dir: dir,

@@ -60,6 +60,54 @@ pub(crate) fn percent_encode(path: &Path) -> String {
     out
 }
 
+/// Why a call cannot work on the project it names (a refusal the client reads), or why the
+/// server cannot serve its roots.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RootsError {
+    #[error("no working directory")]
+    NoWorkingDirectory(#[source] std::io::Error),
+    #[error("--root {}", .root.display())]
+    Root {
+        root: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("project {}", .path.display())]
+    Project {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("project {} is not a directory", .path.display())]
+    NotADirectory { path: PathBuf },
+    #[error(
+        "project {} is outside the server's roots ({}); start the server with --root for it",
+        .project.display(),
+        list(.roots)
+    )]
+    OutsideServerRoots {
+        project: PathBuf,
+        roots: Vec<PathBuf>,
+    },
+    #[error("project {} is outside the client's roots ({})", .project.display(), list(.roots))]
+    OutsideClientRoots {
+        project: PathBuf,
+        roots: Vec<PathBuf>,
+    },
+    #[error("the client did not list its roots in time")]
+    ClientRootsTimeout,
+    /// rmcp's error text is kept as text: some of its variants print their cause and also
+    /// return it as `source()`, so the chain would say it twice.
+    #[error("the client did not list its roots: {reason}")]
+    ClientRoots { reason: String },
+    #[error(
+        "{} is already being validated by another call; wait for it to finish (or cancel it) \
+         and try again",
+        .project.display()
+    )]
+    Busy { project: PathBuf },
+}
+
 fn under(path: &Path, roots: &[PathBuf]) -> bool {
     roots.iter().any(|r| path.starts_with(r))
 }
@@ -67,15 +115,20 @@ fn under(path: &Path, roots: &[PathBuf]) -> bool {
 impl Roots {
     /// The `--root` directories (the working directory when none), each resolved; a root that
     /// does not exist is an error, since serving nothing silently would confuse every call.
-    pub(crate) fn new(given: &[PathBuf]) -> Result<Roots, String> {
+    pub(crate) fn new(given: &[PathBuf]) -> Result<Roots, RootsError> {
         let given = if given.is_empty() {
-            vec![std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?]
+            vec![std::env::current_dir().map_err(RootsError::NoWorkingDirectory)?]
         } else {
             given.to_vec()
         };
         let server = given
             .iter()
-            .map(|r| std::fs::canonicalize(r).map_err(|e| format!("--root {}: {e}", r.display())))
+            .map(|r| {
+                std::fs::canonicalize(r).map_err(|source| RootsError::Root {
+                    root: r.clone(),
+                    source,
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Roots { server })
     }
@@ -93,31 +146,30 @@ impl Roots {
         &self,
         requested: Option<&str>,
         client: &[PathBuf],
-    ) -> Result<PathBuf, String> {
+    ) -> Result<PathBuf, RootsError> {
         let base = client.first().unwrap_or(&self.server[0]);
         let path = match requested.filter(|p| !p.is_empty()) {
             Some(p) => base.join(p),
             None => base.clone(),
         };
-        let resolved =
-            std::fs::canonicalize(&path).map_err(|e| format!("project {}: {e}", path.display()))?;
+        let resolved = match std::fs::canonicalize(&path) {
+            Ok(resolved) => resolved,
+            Err(source) => return Err(RootsError::Project { path, source }),
+        };
         if !resolved.is_dir() {
-            return Err(format!("project {} is not a directory", path.display()));
+            return Err(RootsError::NotADirectory { path });
         }
         if !under(&resolved, &self.server) {
-            return Err(format!(
-                "project {} is outside the server's roots ({}); start the server with --root \
-                 for it",
-                resolved.display(),
-                list(&self.server)
-            ));
+            return Err(RootsError::OutsideServerRoots {
+                project: resolved,
+                roots: self.server.clone(),
+            });
         }
         if !client.is_empty() && !under(&resolved, client) {
-            return Err(format!(
-                "project {} is outside the client's roots ({})",
-                resolved.display(),
-                list(client)
-            ));
+            return Err(RootsError::OutsideClientRoots {
+                project: resolved,
+                roots: client.to_vec(),
+            });
         }
         Ok(resolved)
     }
@@ -143,17 +195,15 @@ pub(crate) struct Claim {
 
 impl Busy {
     /// Claim `project`, or say why not.
-    pub(crate) fn claim(&self, project: &Path) -> Result<Claim, String> {
+    pub(crate) fn claim(&self, project: &Path) -> Result<Claim, RootsError> {
         let mut set = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !set.insert(project.to_owned()) {
-            return Err(format!(
-                "{} is already being validated by another call; wait for it to finish (or \
-                 cancel it) and try again",
-                project.display()
-            ));
+            return Err(RootsError::Busy {
+                project: project.to_owned(),
+            });
         }
         Ok(Claim {
             busy: self.clone(),
@@ -190,11 +240,21 @@ mod tests {
             std::fs::canonicalize(root.path()).unwrap()
         );
         let err = roots.project(Some("escape"), &[]).unwrap_err();
-        assert!(err.contains("outside the server's roots"), "{err}");
+        assert!(
+            matches!(err, RootsError::OutsideServerRoots { .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("outside the server's roots"),
+            "{err}"
+        );
         let err = roots
             .project(Some(outside.path().to_str().unwrap()), &[])
             .unwrap_err();
-        assert!(err.contains("outside the server's roots"), "{err}");
+        assert!(
+            err.to_string().contains("outside the server's roots"),
+            "{err}"
+        );
         assert!(roots.project(Some("../"), &[]).is_err());
         // The client's roots narrow the server's.
         let client = [std::fs::canonicalize(root.path().join("app")).unwrap()];
@@ -202,14 +262,24 @@ mod tests {
         let err = roots
             .project(Some(root.path().to_str().unwrap()), &client)
             .unwrap_err();
-        assert!(err.contains("outside the client's roots"), "{err}");
+        assert!(
+            matches!(err, RootsError::OutsideClientRoots { .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("outside the client's roots"),
+            "{err}"
+        );
     }
 
     #[test]
     fn one_claim_per_project() {
         let busy = Busy::default();
         let claim = busy.claim(Path::new("/p")).unwrap();
-        assert!(busy.claim(Path::new("/p")).is_err());
+        assert!(matches!(
+            busy.claim(Path::new("/p")),
+            Err(RootsError::Busy { .. })
+        ));
         assert!(busy.claim(Path::new("/q")).is_ok());
         drop(claim);
         assert!(busy.claim(Path::new("/p")).is_ok());

@@ -26,8 +26,9 @@ use super::params::{
     CommandLine, ExplainArgs, GateArgs, IntegrationArgs, StartupArgs, Target, ValidateArgs,
 };
 use super::progress::{Progress, Reporter};
-use super::roots::{self, Busy, Roots};
+use super::roots::{self, Busy, Roots, RootsError};
 use crate::check::GateId;
+use crate::error_chain::chain;
 use crate::exit;
 
 /// URI scheme of the resources: `devops-agent://PROJECT/report/latest`, `…/history`.
@@ -160,7 +161,10 @@ impl Server {
         deprecated,
         reason = "roots are how a 2025-11-25 client (every client today) names its workspace"
     )]
-    async fn client_roots(&self, ctx: &RequestContext<RoleServer>) -> Result<Vec<PathBuf>, String> {
+    async fn client_roots(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Vec<PathBuf>, RootsError> {
         let declared = ctx
             .peer
             .peer_info()
@@ -170,8 +174,10 @@ impl Server {
         }
         let listed = tokio::time::timeout(ROOTS_TIMEOUT, ctx.peer.list_roots())
             .await
-            .map_err(|_| "the client did not list its roots in time".to_owned())?
-            .map_err(|e| format!("the client did not list its roots: {e}"))?;
+            .map_err(|_| RootsError::ClientRootsTimeout)?
+            .map_err(|e| RootsError::ClientRoots {
+                reason: e.to_string(),
+            })?;
         Ok(listed
             .roots
             .iter()
@@ -184,7 +190,7 @@ impl Server {
         &self,
         ctx: &RequestContext<RoleServer>,
         requested: Option<&str>,
-    ) -> Result<PathBuf, String> {
+    ) -> Result<PathBuf, RootsError> {
         let client = self.client_roots(ctx).await?;
         self.roots.project(requested, &client)
     }
@@ -202,13 +208,14 @@ impl Server {
     ) -> Result<CallToolResult, ErrorData> {
         let project = match self.project(&ctx, target.project.as_deref()).await {
             Ok(p) => p,
-            Err(message) => return Ok(refused(message)),
+            Err(e) => return Ok(refused(chain(&e))),
         };
         let claim = match self.busy.claim(&project) {
             Ok(c) => c,
-            Err(message) => return Ok(refused(message)),
+            Err(e) => return Ok(refused(chain(&e))),
         };
-        let events = child::events_path().map_err(|e| ErrorData::internal_error(e, None))?;
+        let events =
+            child::events_path().map_err(|e| ErrorData::internal_error(chain(&e), None))?;
         let mut line = CommandLine::new(subcommand, &project, target, &events.path);
         extend(&mut line);
         let reporter = Reporter::for_request(&ctx);
@@ -221,7 +228,7 @@ impl Server {
             &reporter,
         )
         .await
-        .map_err(|e| ErrorData::internal_error(e, None))?;
+        .map_err(|e| ErrorData::internal_error(chain(&e), None))?;
         drop(claim);
         if let Some(report) = &outcome.report {
             self.remember(&project, report, keep_file);
@@ -443,7 +450,7 @@ impl Server {
     async fn list_checks(&self) -> Result<CallToolResult, ErrorData> {
         let (_, value) = child::document(&["list", "--format=json"])
             .await
-            .map_err(|e| ErrorData::internal_error(e, None))?;
+            .map_err(|e| ErrorData::internal_error(chain(&e), None))?;
         let text = value["checks"]
             .as_array()
             .into_iter()
@@ -473,7 +480,7 @@ impl Server {
     ) -> Result<CallToolResult, ErrorData> {
         let (code, value) = child::document(&["explain", "--format=json", "--", &args.check_id])
             .await
-            .map_err(|e| ErrorData::internal_error(e, None))?;
+            .map_err(|e| ErrorData::internal_error(chain(&e), None))?;
         if code != Some(i32::from(exit::READY)) {
             let message = value["error"]
                 .as_str()
@@ -533,40 +540,73 @@ fn uri(project: &Path, suffix: &str) -> String {
     format!("{SCHEME}{}{suffix}", roots::percent_encode(project))
 }
 
-/// The history's most recent entries, oldest first, as one JSON array.
+/// Why a resource (the latest report, the history) cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum ResourceError {
+    #[error("{} resolves outside the project ({})", .path.display(), .real.display())]
+    Outside { path: PathBuf, real: PathBuf },
+    #[error("{} has no history yet (run validate first)", .project.display())]
+    NoHistory { project: PathBuf },
+    #[error("no report for {} yet (run a tool on it first)", .project.display())]
+    NoReport { project: PathBuf },
+    #[error("{}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: crate::fsread::ReadError,
+    },
+    #[error("{}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", .path.display())]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
 /// `path` (in `project`) for reading, refused when it resolves outside the project: the
 /// server has no process-wide confinement of its own, since it serves several projects.
-fn confined(project: &Path, path: &Path) -> Result<(), String> {
+fn confined(project: &Path, path: &Path) -> Result<(), ResourceError> {
     match std::fs::canonicalize(path) {
-        Ok(real) if !real.starts_with(project) => Err(format!(
-            "{} resolves outside the project ({})",
-            path.display(),
-            real.display()
-        )),
+        Ok(real) if !real.starts_with(project) => Err(ResourceError::Outside {
+            path: path.to_owned(),
+            real,
+        }),
         Ok(_) | Err(_) => Ok(()),
     }
 }
 
-fn read_history(project: &Path) -> Result<Value, String> {
+/// The history's most recent entries, oldest first, as one JSON array.
+fn read_history(project: &Path) -> Result<Value, ResourceError> {
     let path = project.join(".devops-agent/history.jsonl");
     confined(project, &path)?;
-    let (mut file, meta) = crate::fsread::open(&path).map_err(|e| {
-        if e.is_not_found() {
-            format!(
-                "{} has no history yet (run validate first)",
-                project.display()
-            )
+    let (mut file, meta) = crate::fsread::open(&path).map_err(|source| {
+        if source.is_not_found() {
+            ResourceError::NoHistory {
+                project: project.to_owned(),
+            }
         } else {
-            format!("{}: {e}", path.display())
+            ResourceError::Read {
+                path: path.clone(),
+                source,
+            }
         }
     })?;
+    let io = |source| ResourceError::Io {
+        path: path.clone(),
+        source,
+    };
     let start = meta.len().saturating_sub(RESOURCE_BYTES);
-    file.seek(SeekFrom::Start(start))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.seek(SeekFrom::Start(start)).map_err(io)?;
     let mut bytes = Vec::new();
     file.take(RESOURCE_BYTES)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(io)?;
     let text = String::from_utf8_lossy(&bytes);
     let mut lines = text.lines();
     if start > 0 {
@@ -581,7 +621,7 @@ fn read_history(project: &Path) -> Result<Value, String> {
 }
 
 impl Server {
-    fn latest_report(&self, project: &Path) -> Result<Value, String> {
+    fn latest_report(&self, project: &Path) -> Result<Value, ResourceError> {
         if let Some(report) = self
             .latest
             .lock()
@@ -592,17 +632,19 @@ impl Server {
         }
         let path = project.join(LAST_REPORT);
         confined(project, &path)?;
-        let text = crate::fsread::read_lossy(&path, RESOURCE_BYTES).map_err(|e| {
-            if e.is_not_found() {
-                format!(
-                    "no report for {} yet (run a tool on it first)",
-                    project.display()
-                )
+        let text = crate::fsread::read_lossy(&path, RESOURCE_BYTES).map_err(|source| {
+            if source.is_not_found() {
+                ResourceError::NoReport {
+                    project: project.to_owned(),
+                }
             } else {
-                format!("{}: {e}", path.display())
+                ResourceError::Read {
+                    path: path.clone(),
+                    source,
+                }
             }
         })?;
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        serde_json::from_str(&text).map_err(|source| ResourceError::Json { path, source })
     }
 
     /// Projects that have resources: the roots and every project a tool ran on.
@@ -720,12 +762,12 @@ impl ServerHandler for Server {
         let project = self
             .project(&context, requested)
             .await
-            .map_err(|e| ErrorData::invalid_params(e, None))?;
+            .map_err(|e| ErrorData::invalid_params(chain(&e), None))?;
         let value = match kind {
             Kind::Latest => self.latest_report(&project),
             Kind::History => read_history(&project),
         }
-        .map_err(|e| ErrorData::resource_not_found(e, None))?;
+        .map_err(|e| ErrorData::resource_not_found(chain(&e), None))?;
         let text = serde_json::to_string_pretty(&value).unwrap_or_default();
         Ok(ReadResourceResult::new(vec![
             ResourceContents::text(text, request.uri).with_mime_type("application/json"),
@@ -760,7 +802,7 @@ pub fn serve(roots: &[PathBuf]) -> u8 {
     let roots = match Roots::new(roots) {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!("{e}");
+            tracing::error!("{}", chain(&e));
             return exit::USAGE_OR_CONFIG;
         }
     };
@@ -848,7 +890,8 @@ mod tests {
         std::fs::write(outside.path().join("history.jsonl"), "{\"secret\": 1}\n").unwrap();
         std::os::unix::fs::symlink(outside.path(), project.join(".devops-agent")).unwrap();
         let err = read_history(&project).unwrap_err();
-        assert!(err.contains("outside the project"), "{err}");
+        assert!(matches!(err, ResourceError::Outside { .. }), "{err}");
+        assert!(err.to_string().contains("outside the project"), "{err}");
         let server = Server::new(Roots::new(std::slice::from_ref(&project)).unwrap());
         server.remember(&project, &json!({"summary": "x"}), true);
         assert!(!outside.path().join("last-report.json").exists());
