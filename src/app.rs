@@ -10,15 +10,13 @@ mod orchestrate;
 mod outputs;
 mod plan;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Parser;
 
 use crate::cli::{Cli, Command, Format, PortsAction};
-use crate::exit;
 use crate::gates::GateCtx;
 use crate::process::{Processes, Signals};
 use crate::project::Project;
@@ -61,24 +59,7 @@ pub fn run() -> ExitCode {
         | Command::Deps
         | Command::Build
         | Command::Startup { .. }
-        | Command::Integration { .. } => match tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-        {
-            Ok(runtime) => {
-                let code = runtime.block_on(execute(&cli));
-                // The report is written. Blocking work still running (a cancelled walk
-                // finishing its current file) must not keep the process alive: dropping the
-                // runtime would wait for it.
-                runtime.shutdown_timeout(Duration::from_millis(100));
-                code
-            }
-            Err(e) => {
-                tracing::error!("cannot start the async runtime: {e}");
-                exit::USAGE_OR_CONFIG
-            }
-        },
+        | Command::Integration { .. } => orchestrate::block_on(execute(&cli)),
     };
     ExitCode::from(code)
 }
@@ -121,26 +102,9 @@ async fn execute(cli: &Cli) -> u8 {
             return outputs::finish_with_error(record, &sink, cli, &[], message, started);
         }
     }
-    let mut event_files: Vec<PathBuf> = cli.global.events.iter().cloned().collect();
-    event_files.extend(
-        outputs
-            .iter()
-            .filter(|(f, _)| *f == Format::Jsonl)
-            .map(|(_, p)| p.clone()),
-    );
-    for path in &event_files {
-        if let Err(e) = outputs::prepare(path)
-            .map_err(std::io::Error::other)
-            .and_then(|()| sink.add_file(path))
-        {
-            let message = format!("cannot write events to {}: {e}", path.display());
-            return outputs::finish_with_error(record, &sink, cli, &outputs, message, started);
-        }
+    if let Err(message) = outputs::open_events(cli, &outputs, &mut sink) {
+        return outputs::finish_with_error(record, &sink, cli, &outputs, message, started);
     }
-    if cli.global.format == Format::Jsonl {
-        sink.add_stdout();
-    }
-    sink.show_progress(!cli.global.quiet);
     sink.emit(&Event::DeploymentValidation {
         story,
         status: "validating".to_owned(),
@@ -205,20 +169,7 @@ async fn execute(cli: &Cli) -> u8 {
     Processes::become_subreaper();
     let mut ctx = GateCtx::new(project, cli.global.timeout);
     ctx.baseline = Arc::new(baseline);
-    match &cli.command {
-        Command::Validate {
-            remote, selection, ..
-        } => {
-            ctx.remote = remote.clone();
-            ctx.env = selection.env;
-        }
-        Command::Integration { remote, env } => {
-            ctx.remote = remote.clone();
-            ctx.env = *env;
-        }
-        Command::Startup { env } => ctx.env = *env,
-        _ => {}
-    }
+    (ctx.remote, ctx.env) = plan::target(&cli.command);
     // The startup gate leaves the app running when integration will probe it locally.
     ctx.keep_live = plan.gates.contains(&crate::check::GateId::Integration)
         && ctx.remote.base_url.is_none()

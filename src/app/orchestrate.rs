@@ -10,6 +10,28 @@ use crate::gates::{self, Cut, GateCtx, GateScope};
 use crate::process::{CancelReason, Signals};
 use crate::report::{EventSink, RunEnding};
 
+/// Run a command that runs gates on a two-worker runtime; its exit code.
+pub(super) fn block_on(command: impl Future<Output = u8>) -> u8 {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => {
+            let code = runtime.block_on(command);
+            // The report is written. Blocking work still running (a cancelled walk finishing
+            // its current file) must not keep the process alive: dropping the runtime would
+            // wait for it.
+            runtime.shutdown_timeout(Duration::from_millis(100));
+            code
+        }
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            crate::exit::USAGE_OR_CONFIG
+        }
+    }
+}
+
 /// Run every gate of `ctx.plan` under the run's deadline and the signal handlers (installed by
 /// the caller before the project was loaded, so an early signal is not lost); stop what they
 /// left running; return the results and how the run ended.

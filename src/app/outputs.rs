@@ -60,6 +60,27 @@ fn file_format(cli: &Cli) -> Format {
 /// Make sure a report or events file can be written before any gate runs: its missing parent
 /// directories are created, and a path that cannot be opened for writing is a usage error now
 /// rather than a lost artifact after a long run.
+/// Attach the event stream's destinations to `sink`: every `--events` file, every
+/// `--output FILE` in the jsonl format, stdout for `--format jsonl`, and the progress lines.
+pub(super) fn open_events(
+    cli: &Cli,
+    outputs: &[(Format, PathBuf)],
+    sink: &mut EventSink,
+) -> Result<(), String> {
+    let jsonl = outputs.iter().filter(|(f, _)| *f == Format::Jsonl);
+    for path in cli.global.events.iter().chain(jsonl.map(|(_, p)| p)) {
+        prepare(path)
+            .map_err(std::io::Error::other)
+            .and_then(|()| sink.add_file(path))
+            .map_err(|e| format!("cannot write events to {}: {e}", path.display()))?;
+    }
+    if cli.global.format == Format::Jsonl {
+        sink.add_stdout();
+    }
+    sink.show_progress(!cli.global.quiet);
+    Ok(())
+}
+
 pub(super) fn prepare(path: &std::path::Path) -> Result<(), String> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
         && !parent.is_dir()

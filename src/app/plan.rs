@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::check::{CheckId, GateId};
-use crate::cli::{Command, EnvMode, Selection};
+use crate::cli::{Command, EnvMode, Remote, Selection};
 use crate::gates::Plan;
 
 /// A selection that names something that does not exist: a usage error.
@@ -63,6 +63,19 @@ pub(super) fn plan(command: &Command) -> Result<Plan, PlanError> {
         excluded,
         keep_going,
     })
+}
+
+/// What the startup and integration gates run against: the remote URLs given on the command
+/// line (none: the app they start) and the startup mode `--env` chose (none: both).
+pub(super) fn target(command: &Command) -> (Remote, Option<EnvMode>) {
+    match command {
+        Command::Validate {
+            remote, selection, ..
+        } => (remote.clone(), selection.env),
+        Command::Integration { remote, env } => (remote.clone(), *env),
+        Command::Startup { env } => (Remote::default(), *env),
+        _ => (Remote::default(), None),
+    }
 }
 
 fn check_names(selection: &Selection) -> Result<(), PlanError> {
