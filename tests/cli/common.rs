@@ -70,12 +70,71 @@ pub(crate) struct Run {
     /// The events the run wrote (through `DEVOPS_AGENT_EVENTS`); empty when the test named its
     /// own `--events` file.
     pub(crate) events: Vec<Value>,
+    /// Where the run looked and what it was given, so [`Run::report`] can re-check the fixes
+    /// the report suggests.
+    context: Context,
+}
+
+/// The project, state directory and environment one run was given.
+#[derive(Debug, Default)]
+struct Context {
+    project: Option<PathBuf>,
+    state: Option<PathBuf>,
+    envs: Vec<(String, String)>,
+    /// Set once the report's suggestions were re-checked: a test may read its report twice.
+    checked: std::cell::Cell<bool>,
+}
+
+impl Context {
+    fn of(cmd: &Command) -> Self {
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let named = args.iter().enumerate().find_map(|(i, a)| {
+            a.strip_prefix("--project=")
+                .map(PathBuf::from)
+                .or_else(|| (a == "--project").then(|| args.get(i + 1).map(PathBuf::from))?)
+        });
+        let project = match (named, cmd.get_current_dir()) {
+            (Some(p), Some(cwd)) if p.is_relative() => Some(cwd.join(p)),
+            (Some(p), _) => Some(p),
+            (None, cwd) => cwd.map(Path::to_path_buf),
+        };
+        let mut state = None;
+        let mut envs = Vec::new();
+        for (k, v) in cmd.get_envs() {
+            let (Some(k), Some(v)) = (k.to_str(), v.and_then(|v| v.to_str())) else {
+                continue;
+            };
+            if k == "DEVOPS_AGENT_STATE_DIR" {
+                state = Some(PathBuf::from(v));
+            } else {
+                envs.push((k.to_owned(), v.to_owned()));
+            }
+        }
+        Self {
+            project,
+            state,
+            envs,
+            checked: std::cell::Cell::new(false),
+        }
+    }
 }
 
 impl Run {
-    /// Parse stdout as exactly one JSON document, validate it against the committed schema, and
-    /// check that the event stream tells the same story (see [`assert_events_agree`]).
+    /// Parse stdout as exactly one JSON document, validate it against the committed schema,
+    /// check that the event stream tells the same story (see [`assert_events_agree`]), and
+    /// re-check every fix a ports finding suggests (see [`crate::ports_fixes`]): applied to a
+    /// copy of the project, it must parse in its file's grammar and clear its finding.
     pub(crate) fn report(&self) -> Value {
+        let value = self.parsed();
+        self.recheck_suggestions(&value);
+        value
+    }
+
+    /// [`Run::report`] without re-checking the suggestions: for the re-check's own runs.
+    pub(crate) fn parsed(&self) -> Value {
         let value: Value = serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout));
         assert_valid(&value);
@@ -84,10 +143,32 @@ impl Run {
         }
         value
     }
+
+    fn recheck_suggestions(&self, report: &Value) {
+        let context = &self.context;
+        if context.checked.replace(true) || crate::ports_fixes::suggestion_count(report) == 0 {
+            return;
+        }
+        let (Some(project), Some(state)) = (&context.project, &context.state) else {
+            panic!("the report suggests fixes, but the run named no project and state directory");
+        };
+        assert!(
+            project.is_dir(),
+            "the report suggests fixes for {}, which is gone: read the report before removing it",
+            project.display()
+        );
+        let envs: Vec<(&str, &str)> = context
+            .envs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        crate::ports_fixes::verify_suggestions(project, state, &envs, report);
+    }
 }
 
 /// Run and capture, with the event stream written to a private file.
 pub(crate) fn run(mut cmd: Command) -> Run {
+    let context = Context::of(&cmd);
     let events = tempfile::NamedTempFile::new().expect("events file");
     cmd.env("DEVOPS_AGENT_EVENTS", events.path());
     let out = cmd.output().expect("run devops-agent");
@@ -101,6 +182,7 @@ pub(crate) fn run(mut cmd: Command) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         events,
+        context,
     }
 }
 

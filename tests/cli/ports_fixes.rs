@@ -5,8 +5,9 @@
 //! `envsubst`, Dockerfile lines by their instruction grammar, `.env` lines with the crate's
 //! dotenv parser, TOML with the toml crate), applies it to a copy of the project as the report
 //! says to (see `src/gates/ports/fix.rs`), runs the checks again and asserts the finding is gone
-//! and nothing new went wrong. Every ports test goes through it, so every suggestion the ports
-//! tests produce is re-checked.
+//! and nothing new went wrong. [`crate::common::Run::report`] calls it on every report a test
+//! reads, so every suggestion the test suite produces — from `ports`, `validate`, `ports
+//! allocate` or any other command — is re-checked.
 
 use std::path::Path;
 use std::process::Command as Process;
@@ -19,9 +20,13 @@ use crate::common::{Run, devops_agent, run};
 /// suggestion re-checked. Returns the run and how many suggestions were verified.
 pub(crate) fn checked_ports(dir: &Path, state: &Path, envs: &[(&str, &str)]) -> (Run, usize) {
     let out = ports_once(dir, state, envs);
-    let report = out.report();
-    let verified = verify_suggestions(dir, state, envs, &report);
+    let verified = suggestion_count(&out.report());
     (out, verified)
+}
+
+/// How many fixes the report's ports findings suggest.
+pub(crate) fn suggestion_count(report: &Value) -> usize {
+    suggestions(report).len()
 }
 
 fn ports_once(dir: &Path, state: &Path, envs: &[(&str, &str)]) -> Run {
@@ -123,7 +128,7 @@ fn verify_one(
     check_grammar(&s.file, &s.text, &fixed)?;
     std::fs::write(&path, &fixed).map_err(|e| e.to_string())?;
 
-    let after = ports_once(copy.path(), state, envs).report();
+    let after = ports_once(copy.path(), state, envs).parsed();
     let messages = |report: &Value, check: &str, severity: Option<&str>| -> Vec<String> {
         port_checks(report)
             .filter(|c| c["id"] == check)
