@@ -71,6 +71,9 @@ command -v redis-cli >/dev/null || need+=(redis-tools)
 command -v nats-server >/dev/null || need+=(nats-server)
 command -v mosquitto >/dev/null || need+=(mosquitto)
 command -v mariadb >/dev/null || need+=(mariadb-client)
+# probe matrix: a throwaway MariaDB datadir (mariadb-install-db) served by its own mariadbd on a
+# free port; the machine's server on 3306 is never used by it.
+command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 # JUnit files are validated against Jenkins' junit-10.xsd with xmllint; the live progress line
 # is captured from a real terminal in tmux.
 command -v xmllint >/dev/null || need+=(libxml2-utils)

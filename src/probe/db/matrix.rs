@@ -18,7 +18,7 @@ use super::testutil::closed_port;
 use super::{DbUrl, probe};
 
 /// A program the matrix needs, found on `PATH` or in Debian's versioned directory.
-fn program(name: &str) -> PathBuf {
+pub(super) fn program(name: &str) -> PathBuf {
     let on_path = std::env::var_os("PATH")
         .map(|p| {
             std::env::split_paths(&p)
@@ -33,30 +33,30 @@ fn program(name: &str) -> PathBuf {
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default();
+    // Daemons such as mariadbd live in /usr/sbin, which an ordinary user's PATH may lack.
     on_path
         .into_iter()
         .chain(debian)
+        .chain([Path::new("/usr/sbin").join(name)])
         .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("the probe matrix needs `{name}` (PostgreSQL server and client; scripts/test.sh installs them)")
-        })
+        .unwrap_or_else(|| panic!("the probe matrix needs `{name}` (scripts/test.sh installs it)"))
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     closed_port()
 }
 
 /// Files for TLS: a CA, a server certificate for `localhost` only, and a client certificate for
 /// the role `certuser`.
-struct Pki {
-    ca: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
-    client_cert: PathBuf,
-    client_key: PathBuf,
+pub(super) struct Pki {
+    pub(super) ca: PathBuf,
+    pub(super) server_cert: PathBuf,
+    pub(super) server_key: PathBuf,
+    pub(super) client_cert: PathBuf,
+    pub(super) client_key: PathBuf,
 }
 
-fn pki(dir: &Path) -> Pki {
+pub(super) fn pki(dir: &Path) -> Pki {
     let ca_key = KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
     let mut ca_params =
         CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));

@@ -6,6 +6,8 @@ mod amqp;
 mod crypto;
 #[cfg(test)]
 mod matrix;
+#[cfg(test)]
+mod matrix_mariadb;
 mod mqtt;
 mod mysql;
 mod nats;

@@ -78,11 +78,17 @@ async fn exchange(url: &DbUrl, progress: &Progress) -> Result<(), Fail> {
     if url.kind == DbKind::Postgres {
         return postgres::run(url, progress).await;
     }
+    if url.kind == DbKind::Mysql
+        && let Some(path) = mysql::socket_path(url)
+    {
+        let io = mysql::connect_socket(path, progress).await?;
+        return mysql::run(url, Box::new(io), true, progress).await;
+    }
     let mut io: Box<dyn Io> = Box::new(connect(&url.host, url.port, progress).await?);
     // These protocols negotiate TLS inside the conversation, so they upgrade by themselves.
     match url.kind {
         DbKind::Tcp => return Ok(()),
-        DbKind::Mysql => return mysql::run(url, io, progress).await,
+        DbKind::Mysql => return mysql::run(url, io, false, progress).await,
         DbKind::Nats => return nats::run(url, io, progress).await,
         DbKind::Postgres | DbKind::Redis | DbKind::Amqp | DbKind::Mqtt => {}
     }
