@@ -82,6 +82,8 @@ pub(super) enum RsaError {
 /// RSAES-OAEP-ENCRYPT (RFC 8017 §7.1.1) with SHA-1, MGF1-SHA-1 and an empty label, to the
 /// key in `pem` (a `-----BEGIN PUBLIC KEY-----` block, as `MySQL` sends it).
 pub(super) fn rsa_oaep_sha1_encrypt(pem: &[u8], message: &[u8]) -> Result<Vec<u8>, RsaError> {
+    /// SHA-1's output length.
+    const H: usize = 20;
     use rustls::pki_types::SubjectPublicKeyInfoDer;
     use rustls::pki_types::pem::PemObject as _;
     use x509_parser::prelude::FromDer as _;
@@ -96,7 +98,6 @@ pub(super) fn rsa_oaep_sha1_encrypt(pem: &[u8], message: &[u8]) -> Result<Vec<u8
     let n = BigUint::from_bytes_be(key.modulus);
     let e = BigUint::from_bytes_be(key.exponent);
     let k = usize::try_from(n.bits().div_ceil(8)).unwrap_or(0);
-    const H: usize = 20;
     if k < 2 * H + 2 || message.len() > k - 2 * H - 2 {
         return Err(RsaError::TooLong { bits: k * 8 });
     }

@@ -412,7 +412,7 @@ async fn mariadb_verdicts_match_the_mariadb_client() {
                 );
                 (out.ok, out.error.unwrap_or_default())
             }
-            Err(e) => (false, e),
+            Err(e) => (false, e.to_string()),
         };
         let agree = ours == reference && reference == *expected;
         if !agree {

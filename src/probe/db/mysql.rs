@@ -12,7 +12,7 @@
 //! * `caching_sha2_password` full authentication (the server has not cached the password yet):
 //!   over TLS or a Unix socket the password is sent as is; over plain TCP the probe asks for
 //!   the server's RSA public key and sends the password XOR the scramble, RSA-OAEP encrypted,
-//!   as mysql2, PyMySQL, go-sql-driver and MariaDB Connector/C do by default (the `mysql` CLI
+//!   as mysql2, `PyMySQL`, go-sql-driver and `MariaDB` Connector/C do by default (the `mysql` CLI
 //!   and Connector/J need `--get-server-public-key`/`allowPublicKeyRetrieval=true` for that;
 //!   the probe does not model those switches). **`MySQL` 8 cannot be installed on the test
 //!   machines** and `MariaDB` has no `caching_sha2_password` server plugin, so that exchange is
@@ -450,6 +450,209 @@ mod tests {
         assert!(scramble_for(NATIVE, "", &scramble, false).is_ok_and(|v| v.is_empty()));
         assert!(scramble_for("client_ed25519", "x", &scramble, false).is_err());
         assert!(scramble_for("mysql_clear_password", "x", &scramble, false).is_err());
+    }
+
+    /// A key pair made by openssl: (directory, private key path, public key PEM).
+    fn openssl_rsa_key() -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let key = dir.path().join("key.pem");
+        let out = std::process::Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+            ])
+            .arg(&key)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl: {e}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&key)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl: {e}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (dir, key, out.stdout)
+    }
+
+    async fn read_packet(sock: &mut tokio::net::TcpStream) -> Vec<u8> {
+        use tokio::io::AsyncReadExt as _;
+        let mut header = [0u8; 4];
+        sock.read_exact(&mut header)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let len =
+            usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+        let mut body = vec![0u8; len];
+        sock.read_exact(&mut body)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        body
+    }
+
+    async fn write_packet(sock: &mut tokio::net::TcpStream, seq: u8, payload: &[u8]) {
+        use tokio::io::AsyncWriteExt as _;
+        let len = u32::try_from(payload.len()).unwrap_or(0).to_le_bytes();
+        let mut packet = vec![len[0], len[1], len[2], seq];
+        packet.extend_from_slice(payload);
+        sock.write_all(&packet)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// A scripted `MySQL` 8 server for one connection whose `caching_sha2_password` cache is
+    /// empty, as after a restart: it asks for full authentication, hands out its RSA public key
+    /// when asked, decrypts the answer with `openssl pkeyutl` (RSA-OAEP) and accepts `password`
+    /// only. What it saw is returned for the test to check.
+    async fn caching_sha2_server(
+        password: &'static str,
+    ) -> (
+        u16,
+        tokio::task::JoinHandle<Vec<&'static str>>,
+        tempfile::TempDir,
+    ) {
+        let (dir, key, public) = openssl_rsa_key();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let cipher_file = dir.path().join("cipher");
+        let task = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let (mut sock, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
+            let scramble: Vec<u8> = (0u8..20).map(|i| i * 7 + 33).collect();
+            let caps = LONG_PASSWORD
+                | CONNECT_WITH_DB
+                | PROTOCOL_41
+                | TRANSACTIONS
+                | SECURE_CONNECTION
+                | PLUGIN_AUTH;
+            let mut hello = vec![10u8];
+            hello.extend_from_slice(b"8.0.40\0");
+            hello.extend_from_slice(&7u32.to_le_bytes());
+            hello.extend_from_slice(&scramble[..8]);
+            hello.push(0);
+            hello.extend_from_slice(&caps.to_le_bytes()[..2]);
+            hello.push(255);
+            hello.extend_from_slice(&[2, 0]);
+            hello.extend_from_slice(&caps.to_le_bytes()[2..]);
+            hello.push(21);
+            hello.extend_from_slice(&[0; 10]);
+            hello.extend_from_slice(&scramble[8..]);
+            hello.push(0);
+            hello.extend_from_slice(b"caching_sha2_password\0");
+            write_packet(&mut sock, 0, &hello).await;
+            let response = read_packet(&mut sock).await;
+            if response.windows(21).any(|w| w == b"caching_sha2_password") {
+                seen.push("response names caching_sha2_password");
+            }
+            // The cache is empty: full authentication.
+            write_packet(&mut sock, 2, &[1, 4]).await;
+            if read_packet(&mut sock).await == [2] {
+                seen.push("public key requested");
+            }
+            let mut pem = vec![1u8];
+            pem.extend_from_slice(&public);
+            write_packet(&mut sock, 4, &pem).await;
+            let cipher = read_packet(&mut sock).await;
+            std::fs::write(&cipher_file, &cipher).unwrap_or_else(|e| panic!("{e}"));
+            let out = tokio::process::Command::new("openssl")
+                .args([
+                    "pkeyutl",
+                    "-decrypt",
+                    "-pkeyopt",
+                    "rsa_padding_mode:oaep",
+                    "-inkey",
+                ])
+                .arg(&key)
+                .arg("-in")
+                .arg(&cipher_file)
+                .output()
+                .await
+                .unwrap_or_else(|e| panic!("openssl: {e}"));
+            let sealed = [password.as_bytes(), &[0]].concat();
+            let pad: Vec<u8> = scramble
+                .iter()
+                .copied()
+                .cycle()
+                .take(sealed.len())
+                .collect();
+            if out.status.success() && out.stdout == crypto::xor(&sealed, &pad) {
+                seen.push("password decrypted");
+                write_packet(&mut sock, 6, &[0, 0, 0, 2, 0, 0, 0]).await;
+            } else {
+                let mut err = vec![0xff, 0x15, 0x04];
+                err.extend_from_slice(
+                    b"#28000Access denied for user 'app'@'localhost' (using password: YES)",
+                );
+                write_packet(&mut sock, 6, &err).await;
+                return seen;
+            }
+            if read_packet(&mut sock).await == b"\x03SELECT 1" {
+                seen.push("SELECT 1");
+            }
+            write_packet(&mut sock, 1, &[1]).await;
+            write_packet(
+                &mut sock,
+                2,
+                b"\x03def\0\0\0\x011\0\x0c\x3f\0\x01\0\0\0\x08\x81\0\0\0\0",
+            )
+            .await;
+            write_packet(&mut sock, 3, &[0xfe, 0, 0, 2, 0]).await;
+            write_packet(&mut sock, 4, b"\x011").await;
+            write_packet(&mut sock, 5, &[0xfe, 0, 0, 2, 0]).await;
+            seen
+        });
+        (port, task, dir)
+    }
+
+    #[tokio::test]
+    async fn caching_sha2_full_authentication_over_plain_tcp_uses_the_rsa_key() {
+        let (port, server, _dir) = caching_sha2_server("s3cret pw").await;
+        let out = run_within(
+            &format!("mysql://app:s3cret%20pw@127.0.0.1:{port}/app"),
+            Duration::from_secs(10),
+        )
+        .await;
+        assert!(out.ok && !out.tls, "{out:?}");
+        let seen = server.await.unwrap_or_default();
+        assert_eq!(
+            seen,
+            [
+                "response names caching_sha2_password",
+                "public key requested",
+                "password decrypted",
+                "SELECT 1"
+            ]
+        );
+
+        let (port, server, _dir) = caching_sha2_server("s3cret pw").await;
+        let out = run_within(
+            &format!("mysql://app:wrong@127.0.0.1:{port}/app"),
+            Duration::from_secs(10),
+        )
+        .await;
+        assert!(!out.ok, "{out:?}");
+        assert_eq!(out.code.as_deref(), Some("1045"), "{out:?}");
+        assert!(err(&out).contains("Access denied"), "{out:?}");
+        assert_eq!(
+            server.await.unwrap_or_default(),
+            [
+                "response names caching_sha2_password",
+                "public key requested"
+            ]
+        );
     }
 
     #[tokio::test]
