@@ -76,6 +76,13 @@ fn app_starts_in_both_modes_with_health_samples() {
     assert_eq!(dev["ready_via"], "tcp + GET /health 200");
     assert_eq!(dev["ending"], "stopped");
     assert_eq!(dev["port_released"], true);
+    // The window (500 ms here) ran alongside the samples; what it cost is measured.
+    let dev_check = check(&report, "startup.dev_mode");
+    assert_eq!(dev_check["evidence"]["stability_window_configured_ms"], 500);
+    let cost = dev_check["evidence"]["stability_window_ms"]
+        .as_u64()
+        .unwrap();
+    assert!(cost <= 500, "{cost}");
     let health = &check(&report, "startup.health_checks")["evidence"]["endpoints"][0];
     assert_eq!(health["samples"], 5);
     assert_eq!(health["failed"], 0);
@@ -254,6 +261,42 @@ fn crash_after_ready_fails_the_stability_window() {
         "{dev:#}"
     );
     assert_eq!(service(dev)["exit_code"], 3);
+}
+
+/// The stability window runs alongside the health samples, not after them, and is still a
+/// window: a server that answers its health endpoint and exits 0.5 s later fails the default
+/// (1 s) window, and the report says what the window cost.
+#[test]
+fn crash_half_a_second_after_ready_fails_the_default_window() {
+    let server = fixture("startup/server.js");
+    let dir = project(&[]);
+    let toml = format!(
+        "[services.app]\ndev = \"node {server} crash-later {tag}\"\nprod = \"node {server} ok {tag}\"\n\n[startup]\nready_timeout = \"5s\"\nhealth_samples = 5\n\n[timeouts]\ngrace = \"500ms\"\n",
+        server = server.display(),
+        tag = dir.path().display()
+    );
+    std::fs::write(dir.path().join("devops-agent.toml"), toml).unwrap();
+    let out = startup(dir.path(), &[]);
+    let report = out.report();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let dev = check(&report, "startup.dev_mode");
+    assert_eq!(dev["status"], "failed", "{dev:#}");
+    let message = dev["message"].as_str().unwrap();
+    assert!(
+        message.contains("exited with code 3") && message.contains("1s stability window"),
+        "{dev:#}"
+    );
+    assert_eq!(service(dev)["exit_code"], 3);
+    assert_eq!(dev["evidence"]["stability_window_configured_ms"], 1000);
+    // The crash ended its window early: it cost at most the half second it stayed up.
+    let cost = dev["evidence"]["stability_window_ms"].as_u64().unwrap();
+    assert!(cost <= 1000, "{cost}");
+    // The production mode, a server that stays up, passes its whole window.
+    let prod = check(&report, "startup.prod_mode");
+    assert_eq!(prod["status"], "passed", "{prod:#}");
+    let cost = prod["evidence"]["stability_window_ms"].as_u64().unwrap();
+    assert!((500..=1000).contains(&cost), "{cost}");
+    assert_no_survivors(dir.path());
 }
 
 #[test]

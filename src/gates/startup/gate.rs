@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::launch::{self, Ready, ServiceRun, Settings};
+use super::launch::{self, Ready, ServiceRun, Settings, Window};
 use super::services::{self, Mode};
 use super::{databases, env_vars, external};
 use crate::check::{CheckId, CheckResult, Finding, GateId, GateResult, Severity, Status};
@@ -90,7 +90,7 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
                     || ctx.skipped(CheckId::StartupProdMode);
                 let keep = ctx.keep_live && last;
                 let runs = launch::run_mode(ctx, sink, &services, mode, &settings, keep).await;
-                let check = mode_check(id, mode, &runs, &services, ctx);
+                let check = mode_check(id, mode, &runs, &services, settings.stability, ctx);
                 record_environment(ctx, mode, &runs);
                 all_runs.push((mode, runs));
                 check
@@ -118,6 +118,7 @@ fn mode_check(
     mode: Mode,
     runs: &[ServiceRun],
     services: &[services::Service],
+    window: Duration,
     ctx: &GateCtx,
 ) -> CheckResult {
     let redactor = ctx.project.env.redactor();
@@ -287,10 +288,20 @@ fn mode_check(
             })
         })
         .collect();
+    // What the stability window cost this mode: the wait after every service's start and
+    // health samples were done (the window runs alongside them), measured; null when no
+    // service was held through one.
+    let window_cost = Window::cost(runs.iter().filter_map(|r| r.window.as_ref()))
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     CheckResult::new(id, status, message)
         .with_findings(findings)
         .evidence("services", evidence)
         .evidence("not_started", not_started)
+        .evidence(
+            "stability_window_configured_ms",
+            u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+        )
+        .evidence("stability_window_ms", window_cost)
 }
 
 /// Who holds `port` when the service's command pins it (`vite --port 3333`): a process named

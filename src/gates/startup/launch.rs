@@ -64,6 +64,39 @@ pub(crate) struct ServiceRun {
     pub(crate) port_released: Option<bool>,
     /// What was done to have a production build before a production start.
     pub(crate) prod_build: Option<String>,
+    /// How its stability window went, once it was held through one.
+    pub(crate) window: Option<Window>,
+}
+
+/// One service's stability window, which starts when the service was seen ready and runs
+/// alongside its health samples and the other services' starts instead of after them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
+    /// When its health samples were done: its last work apart from the window.
+    pub(crate) sampled: Instant,
+    /// When the window was over (or the process exited, or the run was cancelled).
+    pub(crate) ended: Instant,
+}
+
+impl Window {
+    /// What the windows of one mode cost: how long after the last of its services' other work
+    /// (start, readiness, health samples) the mode waited only for a window to pass. `None`
+    /// when no service was held through one.
+    pub(crate) fn cost<'a>(windows: impl IntoIterator<Item = &'a Window>) -> Option<Duration> {
+        let (sampled, ended) = windows.into_iter().fold(None, |acc, w| match acc {
+            None => Some((w.sampled, w.ended)),
+            Some((s, e)) => Some((w.sampled.max(s), w.ended.max(e))),
+        })?;
+        Some(ended.saturating_duration_since(sampled))
+    }
+}
+
+/// What a task of [`run_mode`] hands back.
+enum Step {
+    /// A service's start ended: ready (with the moment it was seen ready), or not.
+    Started(usize, ServiceRun, Option<Running>, Instant),
+    /// A ready service was held through its window and sampled.
+    Held(usize, ServiceRun, Running),
 }
 
 /// One health request.
@@ -75,6 +108,7 @@ pub(crate) struct Sample {
 }
 
 /// Settings of a mode run.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Settings {
     pub(crate) ready_timeout: Duration,
     pub(crate) stability: Duration,
@@ -124,13 +158,25 @@ pub(crate) async fn run_mode(
     }
 
     let owned: Vec<Service> = chosen.iter().map(|s| (*s).clone()).collect();
-    let (order, _) = levels(&owned);
+    let after = start_after(&owned);
     let mut runs: Vec<Option<(ServiceRun, Option<Running>)>> =
         (0..owned.len()).map(|_| None).collect();
+    // Started, or decided not to start: nothing more to schedule for it.
+    let mut launched = vec![false; owned.len()];
+    // Its readiness is known (ready, or not): the services after it may be decided.
+    let mut settled = vec![false; owned.len()];
     let redactor = ctx.project.env.redactor();
-    for level in order {
-        let mut tasks = tokio::task::JoinSet::new();
-        for i in level {
+    let mut tasks: tokio::task::JoinSet<Step> = tokio::task::JoinSet::new();
+    loop {
+        // Every service whose own dependencies have settled starts now (or is not started
+        // because one of them is not ready), without waiting for unrelated services: a
+        // backend does not wait for the frontend's readiness, nor any service for another's
+        // stability window.
+        for i in 0..owned.len() {
+            if launched[i] || !after[i].iter().all(|&j| settled[j]) {
+                continue;
+            }
+            launched[i] = true;
             let service = owned[i].clone();
             let failed_dep = service.depends_on.iter().find(|d| {
                 owned.iter().position(|s| &s.name == *d).is_some_and(|j| {
@@ -140,6 +186,7 @@ pub(crate) async fn run_mode(
                 })
             });
             let Some(launch) = service.launch(mode).cloned() else {
+                settled[i] = true;
                 continue;
             };
             let port = ports.get(&service.name).copied();
@@ -168,12 +215,14 @@ pub(crate) async fn run_mode(
                 finished: None,
                 port_released: None,
                 prod_build: None,
+                window: None,
             };
             if let Some(dep) = failed_dep {
                 run.ready = Err(format!(
                     "not started: {dep}, which it depends on, is not ready"
                 ));
                 runs[i] = Some((run, None));
+                settled[i] = true;
                 continue;
             }
             if mode == Mode::Prod {
@@ -214,7 +263,7 @@ pub(crate) async fn run_mode(
                 match Running::spawn(&spec, &processes) {
                     Err(ending) => {
                         run.ready = Err(ending.describe(timeout));
-                        (i, run, None)
+                        Step::Started(i, run, None, Instant::now())
                     }
                     Ok(mut running) => {
                         let waited =
@@ -229,13 +278,22 @@ pub(crate) async fn run_mode(
                             run.ready_at = Some(crate::report::now_rfc3339());
                             run.ready_ms = Some(ms(started.elapsed()));
                         }
-                        (i, run, Some(running))
+                        Step::Started(i, run, Some(running), Instant::now())
                     }
                 }
             });
         }
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok((i, run, running)) = joined {
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        // A task only fails to join when it panicked; its service then has no result, as
+        // before, and nothing waits for it.
+        let Ok(step) = joined else {
+            continue;
+        };
+        match step {
+            Step::Started(i, run, running, seen_ready) => {
+                settled[i] = true;
                 if let (Ok(ready), Some(at)) = (&run.ready, &run.ready_at) {
                     sink.emit(&Event::ServiceReady {
                         service: run.name.clone(),
@@ -249,53 +307,21 @@ pub(crate) async fn run_mode(
                         ready_ms: run.ready_ms.unwrap_or(0),
                     });
                 }
-                runs[i] = Some((run, running));
+                match (run.ready.is_ok(), running) {
+                    (true, Some(running)) => {
+                        tasks.spawn(hold(
+                            i,
+                            run,
+                            running,
+                            seen_ready,
+                            *settings,
+                            ctx.processes.clone(),
+                        ));
+                    }
+                    (_, running) => runs[i] = Some((run, running)),
+                }
             }
-        }
-    }
-
-    // Stability: every ready service must still be up after the window.
-    if runs.iter().flatten().any(|(r, _)| r.ready.is_ok()) {
-        tokio::select! {
-            () = tokio::time::sleep(settings.stability) => {}
-            _ = ctx.processes.until_cancelled() => {}
-        }
-    }
-    for (run, running) in runs.iter_mut().flatten() {
-        if let (Ok(_), Some(running)) = (&run.ready, running.as_mut()) {
-            let ending = running.wait(Some(Duration::from_millis(1))).await;
-            // Stopped because the run was cancelled is not a crash.
-            if !matches!(ending, Ending::TimedOut | Ending::Cancelled(_)) {
-                run.crashed = Some(format!(
-                    "{} within the {} stability window after it was ready",
-                    ending.describe(settings.ready_timeout),
-                    humantime::format_duration(settings.stability)
-                ));
-            }
-        }
-    }
-
-    // Health samples from every ready, stable HTTP service.
-    for (run, _) in runs.iter_mut().flatten() {
-        if run.crashed.is_some() || ctx.processes.cancelled().is_some() {
-            continue;
-        }
-        if let Ok(Ready::Http { addr, path, .. }) = &run.ready {
-            for _ in 0..settings.samples {
-                let sample = match http_status(*addr, path, Duration::from_secs(5)).await {
-                    Ok((status, took)) => Sample {
-                        status: Some(status),
-                        ms: took.as_secs_f64() * 1000.0,
-                        error: None,
-                    },
-                    Err(e) => Sample {
-                        status: None,
-                        ms: 0.0,
-                        error: Some(e),
-                    },
-                };
-                run.samples.push(sample);
-            }
+            Step::Held(i, run, running) => runs[i] = Some((run, Some(running))),
         }
     }
 
@@ -372,6 +398,138 @@ pub(crate) async fn run_mode(
     }
     out.reverse();
     out
+}
+
+/// The services each one starts after, by index: its dependencies; for a service whose
+/// dependencies are unknown or circular, every service that is not (they start last, as the
+/// caller reports).
+fn start_after(services: &[Service]) -> Vec<Vec<usize>> {
+    let (levels, unresolved) = levels(services);
+    let rest: Vec<usize> = if unresolved.is_empty() {
+        Vec::new()
+    } else {
+        levels.last().cloned().unwrap_or_default()
+    };
+    (0..services.len())
+        .map(|i| {
+            if rest.contains(&i) {
+                (0..services.len()).filter(|j| !rest.contains(j)).collect()
+            } else {
+                services[i]
+                    .depends_on
+                    .iter()
+                    .filter_map(|d| services.iter().position(|s| &s.name == d))
+                    .collect()
+            }
+        })
+        .collect()
+}
+
+/// Hold a ready service through its stability window while its health is sampled: the window
+/// starts when it was seen ready and ends no sooner than the samples. A process that exits
+/// meanwhile has crashed (a run being cancelled is not a crash); its samples are dropped, as the
+/// crash is what the mode check reports.
+async fn hold(
+    i: usize,
+    mut run: ServiceRun,
+    mut running: Running,
+    ready: Instant,
+    settings: Settings,
+    processes: crate::process::Processes,
+) -> Step {
+    let window = settings.stability;
+    let deadline = ready + window;
+    let target = match &run.ready {
+        Ok(Ready::Http { addr, path, .. }) => Some((*addr, path.clone())),
+        _ => None,
+    };
+    let sampling = take_samples(target, settings.samples, processes);
+    tokio::pin!(sampling);
+    let mut taken: Option<(Vec<Sample>, Instant)> = None;
+    let mut exited: Option<(Ending, Instant)> = None;
+    while taken.is_none() || Instant::now() < deadline {
+        // While samples are still being taken, only an exit ends the wait.
+        let limit = taken.as_ref().map(|_| {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        });
+        tokio::select! {
+            samples = &mut sampling, if taken.is_none() => taken = Some((samples, Instant::now())),
+            ending = running.wait(limit) => match ending {
+                Ending::TimedOut => {}
+                Ending::Cancelled(_) => break,
+                ending => {
+                    exited = Some((ending, Instant::now()));
+                    break;
+                }
+            },
+        }
+    }
+    // Still up at the end (with a zero window, this is the only look).
+    if exited.is_none() {
+        match running.wait(Some(Duration::from_millis(1))).await {
+            Ending::TimedOut | Ending::Cancelled(_) => {}
+            ending => exited = Some((ending, Instant::now())),
+        }
+    }
+    let ended = Instant::now();
+    let sampled = taken.as_ref().map_or(ended, |(_, at)| *at);
+    if let Some((ending, at)) = exited {
+        // Past the window only if the samples were still running when it was seen to exit
+        // later than the window's end.
+        let when = if taken.is_some() || at <= deadline {
+            format!(
+                "within the {} stability window after it was ready",
+                humantime::format_duration(window)
+            )
+        } else {
+            format!(
+                "after it was ready, while its health was sampled (past the {} stability window)",
+                humantime::format_duration(window)
+            )
+        };
+        run.crashed = Some(format!(
+            "{} {when}",
+            ending.describe(settings.ready_timeout)
+        ));
+    } else if let Some((samples, _)) = taken {
+        run.samples = samples;
+    }
+    run.window = Some(Window { sampled, ended });
+    Step::Held(i, run, running)
+}
+
+/// `count` health requests to `target`, one after another, until the run is cancelled.
+async fn take_samples(
+    target: Option<(SocketAddr, String)>,
+    count: u32,
+    processes: crate::process::Processes,
+) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let Some((addr, path)) = target else {
+        return samples;
+    };
+    for _ in 0..count {
+        if processes.cancelled().is_some() {
+            break;
+        }
+        samples.push(
+            match http_status(addr, &path, Duration::from_secs(5)).await {
+                Ok((status, took)) => Sample {
+                    status: Some(status),
+                    ms: took.as_secs_f64() * 1000.0,
+                    error: None,
+                },
+                Err(e) => Sample {
+                    status: None,
+                    ms: 0.0,
+                    error: Some(e),
+                },
+            },
+        );
+    }
+    samples
 }
 
 /// How often the process tree's sockets and the output are searched for where the app
