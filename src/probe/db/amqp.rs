@@ -343,18 +343,6 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn amqp_url_at_redis_port() {
-        if !have_service(6379, "Redis").await {
-            return;
-        }
-        let out = run_within("amqp://127.0.0.1:6379", Duration::from_millis(800)).await;
-        assert!(
-            !out.ok && err(&out).contains("did not speak the AMQP 0-9-1 protocol"),
-            "{out:?}"
-        );
-    }
-
     #[test]
     fn server_properties_scan_skips_other_types() {
         let mut table = Vec::new();

@@ -218,17 +218,4 @@ mod tests {
             "{out:?}"
         );
     }
-
-    #[tokio::test]
-    async fn mqtt_url_at_amqp_port() {
-        // RabbitMQ answers a non-AMQP greeting with its own header and closes.
-        if !have_service(5672, "RabbitMQ").await {
-            return;
-        }
-        let out = run("mqtt://127.0.0.1:5672").await;
-        assert!(
-            !out.ok && err(&out).contains("did not speak the MQTT protocol"),
-            "{out:?}"
-        );
-    }
 }

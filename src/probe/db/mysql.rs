@@ -741,16 +741,4 @@ mod tests {
             "{out:?}"
         );
     }
-
-    #[tokio::test]
-    async fn mysql_url_at_postgres_port() {
-        if !have_service(5432, "PostgreSQL").await {
-            return;
-        }
-        let out = run_within("mysql://root@127.0.0.1:5432/", Duration::from_millis(800)).await;
-        assert!(
-            !out.ok && err(&out).contains("did not speak the MySQL protocol"),
-            "{out:?}"
-        );
-    }
 }

@@ -206,7 +206,85 @@ fn scrub(text: &str, url: &DbUrl) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::db::testutil::{closed_port, garbage_port};
+    use crate::probe::db::testutil::{closed_port, err, garbage_port, have_service, run_within};
+
+    /// Each protocol's probe pointed at a real server of another protocol fails, saying the
+    /// peer did not speak its protocol: not a pass, not a hang past the deadline. One row per
+    /// protocol (each was a test of its own); every failing row is reported by name.
+    #[tokio::test]
+    async fn each_protocol_at_another_servers_port_says_it_was_not_spoken() {
+        // (URL, the server really listening on its port, the port, the probe's deadline, what
+        // the error must say). Redis waits for a command, MQTT for CONNECT, RabbitMQ answers a
+        // non-AMQP greeting with its own header and closes.
+        let cases: [(&str, &str, u16, u64, &str); 6] = [
+            (
+                "postgres://u@127.0.0.1:6379/db?sslmode=disable",
+                "Redis",
+                6379,
+                800,
+                "did not speak the PostgreSQL protocol",
+            ),
+            (
+                "mysql://root@127.0.0.1:5432/",
+                "PostgreSQL",
+                5432,
+                800,
+                "did not speak the MySQL protocol",
+            ),
+            (
+                "redis://127.0.0.1:5432",
+                "PostgreSQL",
+                5432,
+                2000,
+                "did not speak the Redis protocol",
+            ),
+            (
+                "amqp://127.0.0.1:6379",
+                "Redis",
+                6379,
+                800,
+                "did not speak the AMQP 0-9-1 protocol",
+            ),
+            (
+                "mqtt://127.0.0.1:5672",
+                "RabbitMQ",
+                5672,
+                2000,
+                "did not speak the MQTT protocol",
+            ),
+            (
+                "nats://127.0.0.1:1883",
+                "Mosquitto",
+                1883,
+                600,
+                "did not speak the NATS protocol",
+            ),
+        ];
+        let mut failed = Vec::new();
+        for (url, server, port, deadline_ms, want) in cases {
+            let name = format!("{url} (at {server})");
+            // A task per row, so a row that panics (its server is absent) fails by name and
+            // the other rows still run.
+            let row = tokio::spawn(async move {
+                if !have_service(port, server).await {
+                    return Err(format!("{server} is not listening on {port}"));
+                }
+                let out = run_within(url, Duration::from_millis(deadline_ms)).await;
+                if !out.ok && err(&out).contains(want) {
+                    Ok(())
+                } else {
+                    Err(format!("expected a failure saying {want:?}, got {out:?}"))
+                }
+            })
+            .await;
+            match row {
+                Ok(Ok(())) => {}
+                Ok(Err(why)) => failed.push(format!("{name}: {why}")),
+                Err(e) => failed.push(format!("{name}: panicked ({e})")),
+            }
+        }
+        assert!(failed.is_empty(), "failing rows:\n{}", failed.join("\n"));
+    }
 
     #[test]
     fn probe_future_is_send() {

@@ -531,20 +531,4 @@ mod tests {
         );
         assert!(out.connect_ms.is_some());
     }
-
-    #[tokio::test]
-    async fn postgres_url_at_redis_port() {
-        if !have_service(6379, "Redis").await {
-            return;
-        }
-        let out = run_within(
-            "postgres://u@127.0.0.1:6379/db?sslmode=disable",
-            Duration::from_millis(800),
-        )
-        .await;
-        assert!(
-            !out.ok && err(&out).contains("did not speak the PostgreSQL protocol"),
-            "{out:?}"
-        );
-    }
 }

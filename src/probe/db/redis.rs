@@ -253,18 +253,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn redis_url_at_postgres_port() {
-        if !have_service(5432, "PostgreSQL").await {
-            return;
-        }
-        let out = run("redis://127.0.0.1:5432").await;
-        assert!(
-            !out.ok && err(&out).contains("did not speak the Redis protocol"),
-            "{out:?}"
-        );
-    }
-
-    #[tokio::test]
     async fn rediss_against_a_tls_redis() {
         let Some((_dir, cert, key)) = self_signed() else {
             return;
