@@ -411,31 +411,143 @@ fn agent_npm_problems(report: &Value) -> BTreeSet<(String, String, String)> {
     set
 }
 
+/// One package manager's tree, installed by that manager, with nothing broken.
+struct CleanTree {
+    /// The row's name in a failure.
+    manager: &'static str,
+    fixture: &'static str,
+    installer: Installer,
+    /// The tree has peer dependencies, so `deps.peer_dependencies` must pass too.
+    peers: bool,
+    /// `(key, value)` the lock check's first manifest must carry (`lockfile`, `lockfile_format`).
+    lock: &'static [(&'static str, &'static str)],
+    /// What else the row proves: the reference tool agrees, the evidence names the manifest.
+    more: fn(&Path, &Value),
+}
+
+/// Every package manager's clean install passes every deps check, names its lock the way its
+/// tool does, and (where a reference tool exists) the tool agrees nothing is wrong. One row per
+/// manager; a failing row is reported by name and the others still run. The broken variants of
+/// each tree are the tests below.
 #[test]
-fn npm_tree_installed_by_npm_ci_passes_every_check() {
-    let Some(dir) = installed("deps-npm", Installer::Npm) else {
-        return;
-    };
-    let out = deps(dir.path());
-    let report = out.report();
-    assert_all_passed(&report, &out, true);
-    let installed = check(&report, "deps.packages_installed");
-    assert_eq!(
-        installed["evidence"]["manifests"][0]["manifest"],
-        "package.json"
-    );
-    assert_eq!(installed["evidence"]["manifests"][0]["node_modules"], true);
-    let lock = check(&report, "deps.lockfile_valid");
-    assert_eq!(
-        lock["evidence"]["manifests"][0]["lockfile"],
-        "package-lock.json"
-    );
-    assert_eq!(
-        lock["evidence"]["manifests"][0]["lockfile_format"],
-        "npm v3"
-    );
-    // npm ls agrees that nothing is wrong.
-    assert!(npm_ls(dir.path()).is_empty());
+fn a_clean_tree_from_each_package_manager_passes_every_check() {
+    let rows = [
+        CleanTree {
+            manager: "npm",
+            fixture: "deps-npm",
+            installer: Installer::Npm,
+            peers: true,
+            lock: &[
+                ("lockfile", "package-lock.json"),
+                ("lockfile_format", "npm v3"),
+            ],
+            more: |dir, report| {
+                let installed = check(report, "deps.packages_installed");
+                assert_eq!(
+                    installed["evidence"]["manifests"][0]["manifest"],
+                    "package.json"
+                );
+                assert_eq!(installed["evidence"]["manifests"][0]["node_modules"], true);
+                // npm ls agrees that nothing is wrong.
+                assert!(npm_ls(dir).is_empty());
+            },
+        },
+        CleanTree {
+            manager: "yarn classic",
+            fixture: "deps-yarn",
+            installer: Installer::YarnClassic,
+            peers: true,
+            lock: &[("lockfile_format", "yarn v1")],
+            more: |_, _| {},
+        },
+        CleanTree {
+            manager: "yarn berry",
+            fixture: "deps-yarn-berry",
+            installer: Installer::YarnBerry,
+            peers: true,
+            lock: &[("lockfile_format", "yarn berry")],
+            more: |_, _| {},
+        },
+        CleanTree {
+            manager: "pnpm",
+            fixture: "deps-pnpm",
+            installer: Installer::Pnpm,
+            peers: true,
+            lock: &[("lockfile_format", "pnpm")],
+            more: |_, _| {},
+        },
+        CleanTree {
+            manager: "pip",
+            fixture: "deps-python",
+            installer: Installer::Pip,
+            peers: false,
+            lock: &[],
+            more: |dir, report| {
+                assert_eq!(
+                    status(report, "deps.peer_dependencies"),
+                    "skipped",
+                    "{:#}",
+                    check(report, "deps.peer_dependencies")
+                );
+                let m = &check(report, "deps.packages_installed")["evidence"]["manifests"][0];
+                assert_eq!(m["manifest"], "requirements.txt");
+                assert_eq!(m["environment"], ".venv");
+                assert_eq!(m["python"].as_str().unwrap().split('.').next(), Some("3"));
+                // requests, six, typing_extensions, PySocks (the socks extra); tomli and
+                // colorama are excluded by their markers.
+                assert_eq!(m["checked"], 4);
+                assert!(pip_check(dir).is_empty());
+            },
+        },
+        CleanTree {
+            manager: "uv",
+            fixture: "deps-uv",
+            installer: Installer::Uv,
+            peers: false,
+            lock: &[("lockfile", "uv.lock")],
+            more: |dir, _| assert!(uv_tool(dir, &["lock", "--check"])),
+        },
+        CleanTree {
+            manager: "poetry",
+            fixture: "deps-poetry",
+            installer: Installer::Poetry,
+            peers: false,
+            lock: &[("lockfile", "poetry.lock")],
+            more: |_, _| {},
+        },
+        CleanTree {
+            manager: "pipenv",
+            fixture: "deps-pipenv",
+            installer: Installer::Pipenv,
+            peers: false,
+            lock: &[],
+            more: |_, _| {},
+        },
+    ];
+    let mut failed = Vec::new();
+    for row in &rows {
+        let outcome = std::panic::catch_unwind(|| {
+            // `installed` fails the row (it panics) when the manager is missing.
+            let dir = installed(row.fixture, row.installer).expect("installed");
+            let out = deps(dir.path());
+            let report = out.report();
+            assert_all_passed(&report, &out, row.peers);
+            let lock = &check(&report, "deps.lockfile_valid")["evidence"]["manifests"][0];
+            for (key, value) in row.lock {
+                assert_eq!(lock[*key], *value, "{key}");
+            }
+            (row.more)(dir.path(), &report);
+        });
+        if let Err(panic) = outcome {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("panicked");
+            failed.push(format!("{}: {why}", row.manager));
+        }
+    }
+    assert!(failed.is_empty(), "failing rows:\n{}", failed.join("\n\n"));
 }
 
 #[test]
@@ -767,17 +879,10 @@ fn workspaces_resolve_through_links_like_npm() {
 
 #[test]
 fn yarn_classic_tree_and_lock() {
+    // The clean tree passes: a_clean_tree_from_each_package_manager_passes_every_check.
     let Some(dir) = installed("deps-yarn", Installer::YarnClassic) else {
         return;
     };
-    let out = deps(dir.path());
-    let report = out.report();
-    assert_all_passed(&report, &out, true);
-    let lock = check(&report, "deps.lockfile_valid");
-    assert_eq!(
-        lock["evidence"]["manifests"][0]["lockfile_format"],
-        "yarn v1"
-    );
     edit(
         &dir.path().join("package.json"),
         "\"debug\": \"^2.6.9\"",
@@ -818,13 +923,6 @@ fn yarn_berry_lock_with_node_modules_linker() {
     let Some(dir) = installed("deps-yarn-berry", Installer::YarnBerry) else {
         return;
     };
-    let out = deps(dir.path());
-    let report = out.report();
-    assert_all_passed(&report, &out, true);
-    assert_eq!(
-        check(&report, "deps.lockfile_valid")["evidence"]["manifests"][0]["lockfile_format"],
-        "yarn berry"
-    );
     edit(
         &dir.path().join("package.json"),
         "\"is-number\": \"^7.0.0\"",
@@ -842,13 +940,6 @@ fn pnpm_store_layout_resolves_through_symlinks() {
     let Some(dir) = installed("deps-pnpm", Installer::Pnpm) else {
         return;
     };
-    let out = deps(dir.path());
-    let report = out.report();
-    assert_all_passed(&report, &out, true);
-    assert_eq!(
-        check(&report, "deps.lockfile_valid")["evidence"]["manifests"][0]["lockfile_format"],
-        "pnpm"
-    );
     // A package in the store edited out of react-dom's range.
     edit(
         &dir.path()
@@ -1331,30 +1422,6 @@ fn dist_info(site: &Path, prefix: &str) -> PathBuf {
 }
 
 #[test]
-fn venv_installed_by_pip_passes_every_check() {
-    let Some(dir) = installed("deps-python", Installer::Pip) else {
-        return;
-    };
-    let out = deps(dir.path());
-    let report = out.report();
-    assert_all_passed(&report, &out, false);
-    assert_eq!(
-        status(&report, "deps.peer_dependencies"),
-        "skipped",
-        "{:#}",
-        check(&report, "deps.peer_dependencies")
-    );
-    let m = &check(&report, "deps.packages_installed")["evidence"]["manifests"][0];
-    assert_eq!(m["manifest"], "requirements.txt");
-    assert_eq!(m["environment"], ".venv");
-    assert_eq!(m["python"].as_str().unwrap().split('.').next(), Some("3"));
-    // requests, six, typing_extensions, PySocks (the socks extra); tomli and colorama are
-    // excluded by their markers.
-    assert_eq!(m["checked"], 4);
-    assert!(pip_check(dir.path()).is_empty());
-}
-
-#[test]
 fn broken_venv_reports_what_pip_check_reports() {
     let Some(dir) = installed("deps-python", Installer::Pip) else {
         return;
@@ -1502,14 +1569,6 @@ fn uv_project_synced_by_uv() {
     let Some(dir) = installed("deps-uv", Installer::Uv) else {
         return;
     };
-    let out = deps(dir.path());
-    let report = out.report();
-    assert_all_passed(&report, &out, false);
-    assert_eq!(
-        check(&report, "deps.lockfile_valid")["evidence"]["manifests"][0]["lockfile"],
-        "uv.lock"
-    );
-    assert!(uv_tool(dir.path(), &["lock", "--check"]));
     // A dependency dropped from pyproject.toml after locking, and the venv drifting from the lock.
     edit(
         &dir.path().join("pyproject.toml"),
@@ -1651,11 +1710,6 @@ fn poetry_project_synced_by_poetry() {
     let Some(dir) = installed("deps-poetry", Installer::Poetry) else {
         return;
     };
-    let out = deps(dir.path());
-    let report = out.report();
-    assert_all_passed(&report, &out, false);
-    let lock = &check(&report, "deps.lockfile_valid")["evidence"]["manifests"][0];
-    assert_eq!(lock["lockfile"], "poetry.lock");
     // The constraint raised past the locked version; the dev group's package removed.
     edit(
         &dir.path().join("pyproject.toml"),
@@ -1705,9 +1759,6 @@ fn pipenv_project_synced_by_pipenv() {
     let Some(dir) = installed("deps-pipenv", Installer::Pipenv) else {
         return;
     };
-    let out = deps(dir.path());
-    let report = out.report();
-    assert_all_passed(&report, &out, false);
     edit(
         &dir.path().join("Pipfile"),
         "[dev-packages]",
