@@ -32,22 +32,36 @@ pub(crate) fn websocket_path(path: &str) -> String {
     format!("{}/{WEBSOCKET_QUERY}", path.trim_end_matches('/'))
 }
 
+/// Why the first message of a session is not an Engine.IO open packet.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OpenPacketError {
+    /// Something other than `0{…}`; `first` is clipped to a sentence.
+    #[error(
+        "the first message was {first:?}, not the Engine.IO open packet `0{{\"sid\":…}}`: not a socket.io server, or another Engine.IO version"
+    )]
+    NotOpen { first: String },
+    /// `0` followed by something that is not JSON.
+    #[error("the Engine.IO open packet is not JSON")]
+    NotJson(#[source] serde_json::Error),
+    /// JSON without a `sid` string.
+    #[error("the Engine.IO open packet carries no session id (`sid`)")]
+    NoSid,
+}
+
 /// Checks the first message of a session is the open packet with a session id.
-pub(crate) fn open_packet(text: &str) -> Result<(), String> {
+pub(crate) fn open_packet(text: &str) -> Result<(), OpenPacketError> {
     let Some(json) = text.strip_prefix('0') else {
-        return Err(format!(
-            "the first message was {:?}, not the Engine.IO open packet `0{{\"sid\":…}}`: not a socket.io server, or another Engine.IO version",
-            super::http::clip(text)
-        ));
+        return Err(OpenPacketError::NotOpen {
+            first: super::http::clip(text),
+        });
     };
-    let value: serde_json::Value = serde_json::from_str(json)
-        .map_err(|e| format!("the Engine.IO open packet is not JSON: {e}"))?;
+    let value: serde_json::Value = serde_json::from_str(json).map_err(OpenPacketError::NotJson)?;
     if value
         .get("sid")
         .and_then(serde_json::Value::as_str)
         .is_none()
     {
-        return Err("the Engine.IO open packet carries no session id (`sid`)".to_owned());
+        return Err(OpenPacketError::NoSid);
     }
     Ok(())
 }
@@ -124,13 +138,21 @@ mod tests {
     #[test]
     fn open_packet_and_replies_as_socket_io_4_sends_them() {
         let open = r#"0{"sid":"By_AiU3hUpu9BcwFAAAA","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
-        assert_eq!(open_packet(open), Ok(()));
+        assert!(open_packet(open).is_ok());
+        let e = open_packet("hello").unwrap_err();
         assert!(
-            open_packet("hello")
-                .unwrap_err()
-                .contains("not the Engine.IO open packet")
+            matches!(&e, OpenPacketError::NotOpen { first } if first == "hello"),
+            "{e}"
         );
-        assert!(open_packet("0{}").unwrap_err().contains("no session id"));
+        assert!(
+            e.to_string().contains("not the Engine.IO open packet"),
+            "{e}"
+        );
+        assert!(matches!(open_packet("0{}"), Err(OpenPacketError::NoSid)));
+        assert!(matches!(
+            open_packet("0{"),
+            Err(OpenPacketError::NotJson(_))
+        ));
         assert_eq!(reply(r#"40{"sid":"x1"}"#), Reply::Connected);
         assert_eq!(reply("40"), Reply::Connected);
         assert_eq!(

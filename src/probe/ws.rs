@@ -79,6 +79,103 @@ pub struct WsOutcome {
     pub protocol: Option<String>,
 }
 
+/// Why a WebSocket round trip failed: one sentence a user can act on, which becomes
+/// [`WsOutcome::error`] (the causes in `#[source]` written out after it).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WsError {
+    /// The URL, the connection or TLS failed, or the handshake response was not HTTP.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// The deadline passed while waiting for `waiting`.
+    #[error("timed out after {budget:?} waiting for {waiting}")]
+    Timeout {
+        /// The round trip's whole budget.
+        budget: Duration,
+        /// What had not arrived (or been sent) yet.
+        waiting: &'static str,
+    },
+    /// The deadline passed before the pong, with other messages received meanwhile.
+    #[error(
+        "timed out after {budget:?} waiting for the pong to a ping (or the echo); received {count} other message(s), first {first:?}"
+    )]
+    NoPongAmongOthers {
+        budget: Duration,
+        /// Messages received that were neither.
+        count: usize,
+        /// The first of them, clipped.
+        first: String,
+    },
+    /// The system's random source failed (for the key or a frame mask).
+    #[error("no randomness available for the {what}")]
+    NoRandomness { what: &'static str },
+    /// Writing to the connection failed.
+    #[error("sending {what} failed")]
+    Send {
+        /// `the handshake` or `a frame`.
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The handshake was answered with another status than 101; `explanation` says what that
+    /// status usually means (a proxy that dropped the upgrade, a redirect, …).
+    #[error("{explanation}")]
+    Refused { status: u16, explanation: String },
+    /// A 101 without `Upgrade: websocket`.
+    #[error("101 response without `Upgrade: websocket`")]
+    NoUpgradeHeader,
+    /// `Sec-WebSocket-Accept` does not match the key sent.
+    #[error(
+        "Sec-WebSocket-Accept is {got:?}, expected {expected:?}: the server or a proxy does not implement RFC 6455 correctly"
+    )]
+    BadAccept { got: String, expected: String },
+    /// The connection ended where a frame should start.
+    #[error("the server closed the connection")]
+    Closed,
+    /// The connection ended inside a frame.
+    #[error("the connection closed in the middle of a frame")]
+    ClosedMidFrame,
+    /// A frame larger than [`MAX_MESSAGE`].
+    #[error("the server sent a {length}-byte frame, over the {MAX_MESSAGE}-byte limit")]
+    FrameTooLarge { length: u64 },
+    /// Fragments adding up to more than [`MAX_MESSAGE`].
+    #[error("the server sent a message over the {MAX_MESSAGE}-byte limit")]
+    MessageTooLarge,
+    /// A close frame before the round trip was done.
+    #[error(
+        "the server closed the WebSocket before {before} (code {}{})",
+        .code.map_or_else(|| "none".to_owned(), |c| c.to_string()),
+        if .reason.is_empty() { String::new() } else { format!(", {}", .reason) }
+    )]
+    ClosedBefore {
+        /// What the close interrupted.
+        before: &'static str,
+        /// The close code, when the frame had one.
+        code: Option<u16>,
+        /// The close reason, clipped; empty when none.
+        reason: String,
+    },
+    /// A continuation frame with no message started.
+    #[error("the server sent a continuation frame with no message to continue")]
+    StrayContinuation,
+    /// An opcode that does not belong here.
+    #[error(
+        "the server sent a frame with opcode {opcode:#x} (a fragmented message interrupted, or not a WebSocket)"
+    )]
+    Opcode { opcode: u8 },
+    /// Too many other messages before the pong or the echo.
+    #[error("received {count} messages, neither the pong nor the echo; first {first:?}")]
+    Flood { count: usize, first: String },
+    /// The first message was not an Engine.IO open packet.
+    #[error(transparent)]
+    OpenPacket(#[from] engine_io::OpenPacketError),
+    /// The Engine.IO session ended before the Socket.IO CONNECT was answered.
+    #[error("the Engine.IO server closed the session instead of answering the Socket.IO CONNECT")]
+    EngineIoClosed,
+    /// Too many other messages before the answer to the CONNECT.
+    #[error("received {count} messages, none of them the answer to the Socket.IO CONNECT")]
+    EngineIoFlood { count: usize },
+}
+
 /// What is spoken once the WebSocket is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -129,14 +226,12 @@ pub(crate) struct Frame {
 /// Reads one frame, unmasking it if masked (servers must not mask; tolerated).
 pub(crate) async fn read_frame<S: AsyncRead + AsyncWrite + Unpin>(
     wire: &mut Wire<S>,
-) -> Result<Frame, String> {
-    let closed = "the server closed the connection".to_owned();
-    let io = |e: HttpError| e.to_string();
-    if !wire.ensure(2).await.map_err(io)? {
-        return Err(closed);
+) -> Result<Frame, WsError> {
+    if !wire.ensure(2).await? {
+        return Err(WsError::Closed);
     }
     let Some(&[b0, b1]) = wire.peek(2) else {
-        return Err(closed);
+        return Err(WsError::Closed);
     };
     let masked = b1 & 0x80 != 0;
     let (length, mut header) = match b1 & 0x7f {
@@ -144,8 +239,8 @@ pub(crate) async fn read_frame<S: AsyncRead + AsyncWrite + Unpin>(
         LEN_64 => (None, 10),
         n => (Some(u64::from(n)), 2),
     };
-    if !wire.ensure(header).await.map_err(io)? {
-        return Err(closed);
+    if !wire.ensure(header).await? {
+        return Err(WsError::Closed);
     }
     // Extended lengths are big-endian, after the two fixed bytes.
     let length = length.unwrap_or_else(|| {
@@ -157,8 +252,8 @@ pub(crate) async fn read_frame<S: AsyncRead + AsyncWrite + Unpin>(
     });
     let mut mask = None;
     if masked {
-        if !wire.ensure(header + 4).await.map_err(io)? {
-            return Err(closed);
+        if !wire.ensure(header + 4).await? {
+            return Err(WsError::Closed);
         }
         mask = wire
             .peek(header + 4)
@@ -169,17 +264,11 @@ pub(crate) async fn read_frame<S: AsyncRead + AsyncWrite + Unpin>(
     let length = usize::try_from(length)
         .ok()
         .filter(|&n| n <= MAX_MESSAGE)
-        .ok_or_else(|| {
-            format!("the server sent a {length}-byte frame, over the {MAX_MESSAGE}-byte limit")
-        })?;
+        .ok_or(WsError::FrameTooLarge { length })?;
     wire.consume(header);
     let mut payload = Vec::with_capacity(length);
-    if !wire
-        .read_exact_into(length, &mut payload)
-        .await
-        .map_err(io)?
-    {
-        return Err("the connection closed in the middle of a frame".to_owned());
+    if !wire.read_exact_into(length, &mut payload).await? {
+        return Err(WsError::ClosedMidFrame);
     }
     if let Some(mask) = mask {
         for (byte, m) in payload.iter_mut().zip(mask.iter().cycle()) {
@@ -231,15 +320,18 @@ struct Trip<'a> {
 }
 
 impl Trip<'_> {
-    fn timed_out(&self, waiting: &str) -> String {
-        format!("timed out after {:?} waiting for {waiting}", self.budget)
+    fn timed_out(&self, waiting: &'static str) -> WsError {
+        WsError::Timeout {
+            budget: self.budget,
+            waiting,
+        }
     }
 
-    fn mask(&self) -> Result<[u8; 4], String> {
+    fn mask(&self) -> Result<[u8; 4], WsError> {
         let mut mask = [0u8; 4];
         self.random
             .fill(&mut mask)
-            .map_err(|_| "no randomness available for the frame mask".to_owned())?;
+            .map_err(|_| WsError::NoRandomness { what: "frame mask" })?;
         Ok(mask)
     }
 
@@ -248,7 +340,7 @@ impl Trip<'_> {
         wire: &mut Wire<S>,
         opcode: u8,
         payload: &[u8],
-    ) -> Result<(), String> {
+    ) -> Result<(), WsError> {
         let frame = encode_frame(opcode, payload, self.mask()?);
         timeout_at(self.deadline, async {
             wire.io().write_all(&frame).await?;
@@ -256,7 +348,10 @@ impl Trip<'_> {
         })
         .await
         .map_err(|_| self.timed_out("the frame to be sent"))?
-        .map_err(|e| format!("sending a frame failed: {e}"))
+        .map_err(|source| WsError::Send {
+            what: "a frame",
+            source,
+        })
     }
 
     /// Handshake, echo and close on an open connection.
@@ -265,11 +360,11 @@ impl Trip<'_> {
         io: S,
         host_header: &str,
         path: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), WsError> {
         let mut key_bytes = [0u8; 16];
         self.random
             .fill(&mut key_bytes)
-            .map_err(|_| "no randomness available for the key".to_owned())?;
+            .map_err(|_| WsError::NoRandomness { what: "key" })?;
         let key = data_encoding::BASE64.encode(&key_bytes);
         let mut request = String::with_capacity(256);
         for part in [
@@ -299,7 +394,10 @@ impl Trip<'_> {
         })
         .await
         .map_err(|_| self.timed_out("the handshake to be sent"))?
-        .map_err(|e| format!("sending the handshake failed: {e}"))?;
+        .map_err(|source| WsError::Send {
+            what: "the handshake",
+            source,
+        })?;
 
         let head = loop {
             let head = timeout_at(self.deadline, wire.read_head())
@@ -308,8 +406,7 @@ impl Trip<'_> {
                     self.timed_out(
                         "the handshake response (a proxy that does not forward the upgrade?)",
                     )
-                })?
-                .map_err(|e| e.to_string())?;
+                })??;
             if (100..200).contains(&head.status) && head.status != 101 {
                 continue;
             }
@@ -337,19 +434,22 @@ impl Trip<'_> {
                     }
                 }
             }
-            return Err(why);
+            return Err(WsError::Refused {
+                status: head.status,
+                explanation: why,
+            });
         }
         let expected = accept_key(&key);
         let accept = find_header(&head.headers, "sec-websocket-accept");
         self.out.accept_valid = accept == Some(expected.as_str());
         if !lists(find_header(&head.headers, "upgrade"), "websocket") {
-            return Err("101 response without `Upgrade: websocket`".to_owned());
+            return Err(WsError::NoUpgradeHeader);
         }
         if !self.out.accept_valid {
-            return Err(format!(
-                "Sec-WebSocket-Accept is {:?}, expected {expected:?}: the server or a proxy does not implement RFC 6455 correctly",
-                accept.map(clip).unwrap_or_default()
-            ));
+            return Err(WsError::BadAccept {
+                got: accept.map(clip).unwrap_or_default(),
+                expected,
+            });
         }
 
         match self.dialect {
@@ -408,9 +508,9 @@ impl Trip<'_> {
     async fn next_message<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         wire: &mut Wire<S>,
-        before: &str,
+        before: &'static str,
         until: Instant,
-    ) -> Result<Option<(u8, Vec<u8>)>, String> {
+    ) -> Result<Option<(u8, Vec<u8>)>, WsError> {
         let mut partial: Option<(u8, Vec<u8>)> = None;
         loop {
             let Ok(frame) = timeout_at(until, read_frame(wire)).await else {
@@ -427,15 +527,15 @@ impl Trip<'_> {
                         .map(|c| c.iter().fold(0u16, |acc, &b| (acc << 8) | u16::from(b)));
                     let why = String::from_utf8_lossy(frame.payload.get(2..).unwrap_or_default())
                         .into_owned();
-                    return Err(format!(
-                        "the server closed the WebSocket before {before} (code {}{})",
-                        code.map_or_else(|| "none".to_owned(), |c| c.to_string()),
-                        if why.is_empty() {
+                    return Err(WsError::ClosedBefore {
+                        before,
+                        code,
+                        reason: if why.is_empty() {
                             String::new()
                         } else {
-                            format!(", {}", clip(&why))
-                        }
-                    ));
+                            clip(&why)
+                        },
+                    });
                 }
                 OP_TEXT | OP_BINARY if partial.is_none() => {
                     if frame.fin {
@@ -445,15 +545,10 @@ impl Trip<'_> {
                 }
                 OP_CONTINUATION => {
                     let Some((opcode, mut data)) = partial.take() else {
-                        return Err(
-                            "the server sent a continuation frame with no message to continue"
-                                .to_owned(),
-                        );
+                        return Err(WsError::StrayContinuation);
                     };
                     if data.len() + frame.payload.len() > MAX_MESSAGE {
-                        return Err(format!(
-                            "the server sent a message over the {MAX_MESSAGE}-byte limit"
-                        ));
+                        return Err(WsError::MessageTooLarge);
                     }
                     data.extend_from_slice(&frame.payload);
                     if frame.fin {
@@ -462,9 +557,7 @@ impl Trip<'_> {
                     partial = Some((opcode, data));
                 }
                 other => {
-                    return Err(format!(
-                        "the server sent a frame with opcode {other:#x} (a fragmented message interrupted, or not a WebSocket)"
-                    ));
+                    return Err(WsError::Opcode { opcode: other });
                 }
             }
         }
@@ -478,7 +571,7 @@ impl Trip<'_> {
     async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         wire: &mut Wire<S>,
-    ) -> Result<(), String> {
+    ) -> Result<(), WsError> {
         let sent_at = Instant::now();
         self.send(wire, OP_PING, PING_PAYLOAD).await?;
         self.send(wire, OP_TEXT, self.message.as_bytes()).await?;
@@ -495,7 +588,7 @@ impl Trip<'_> {
                 Ok(next) => next,
                 // The round trip is done; what the server does with a stray message is its
                 // business (a JSON protocol may close on it).
-                Err(e) if pong => break Some(e),
+                Err(e) if pong => break Some(crate::error_chain::chain(&e)),
                 Err(e) => return Err(e),
             };
             let Some((opcode, data)) = next else {
@@ -505,15 +598,14 @@ impl Trip<'_> {
                         ECHO_GRACE.as_millis()
                     ));
                 }
-                let mut why = self.timed_out("the pong to a ping (or the echo)");
-                if let Some(first) = others.first() {
-                    let _ = write!(
-                        why,
-                        "; received {} other message(s), first {first:?}",
-                        others.len()
-                    );
-                }
-                return Err(why);
+                return Err(match others.first() {
+                    Some(first) => WsError::NoPongAmongOthers {
+                        budget: self.budget,
+                        count: others.len(),
+                        first: first.clone(),
+                    },
+                    None => self.timed_out("the pong to a ping (or the echo)"),
+                });
             };
             match opcode {
                 OP_PONG if data == PING_PAYLOAD && !pong => {
@@ -533,11 +625,10 @@ impl Trip<'_> {
                     let kind = if opcode == OP_TEXT { "text" } else { "binary" };
                     others.push(format!("{kind}: {}", clip(&String::from_utf8_lossy(&data))));
                     if others.len() > MAX_OTHER_MESSAGES && !pong {
-                        return Err(format!(
-                            "received {} messages, neither the pong nor the echo; first {:?}",
-                            others.len(),
-                            others.first().map(String::as_str).unwrap_or_default()
-                        ));
+                        return Err(WsError::Flood {
+                            count: others.len(),
+                            first: others.first().cloned().unwrap_or_default(),
+                        });
                     }
                 }
             }
@@ -556,8 +647,8 @@ impl Trip<'_> {
     async fn next_data<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         wire: &mut Wire<S>,
-        before: &str,
-    ) -> Result<Option<(u8, Vec<u8>)>, String> {
+        before: &'static str,
+    ) -> Result<Option<(u8, Vec<u8>)>, WsError> {
         loop {
             match self.next_message(wire, before, self.deadline).await? {
                 Some((OP_PONG, _)) => {}
@@ -571,7 +662,7 @@ impl Trip<'_> {
     async fn engine_io<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         wire: &mut Wire<S>,
-    ) -> Result<(), String> {
+    ) -> Result<(), WsError> {
         let open = "the Engine.IO open packet";
         let Some((_, data)) = self.next_data(wire, open).await? else {
             return Err(
@@ -599,17 +690,12 @@ impl Trip<'_> {
                 }
                 engine_io::Reply::Ping => self.send(wire, OP_TEXT, engine_io::PONG).await?,
                 engine_io::Reply::Closed => {
-                    return Err(
-                        "the Engine.IO server closed the session instead of answering the Socket.IO CONNECT"
-                            .to_owned(),
-                    );
+                    return Err(WsError::EngineIoClosed);
                 }
                 engine_io::Reply::Other => {
                     others += 1;
                     if others > MAX_OTHER_MESSAGES {
-                        return Err(format!(
-                            "received {others} messages, none of them the answer to the Socket.IO CONNECT"
-                        ));
+                        return Err(WsError::EngineIoFlood { count: others });
                     }
                 }
             }
@@ -679,7 +765,7 @@ async fn session(
         random: SystemRandom::new(),
     };
     if let Err(error) = connect_and_run(&mut trip, url, tls_config).await {
-        trip.out.error = Some(error);
+        trip.out.error = Some(crate::error_chain::chain(&error));
     }
     trip.out
 }
@@ -688,17 +774,13 @@ async fn connect_and_run(
     trip: &mut Trip<'_>,
     url: &str,
     tls_config: &TlsConfig,
-) -> Result<(), String> {
-    let target = parse_target(url, "ws", "wss").map_err(|e| e.to_string())?;
+) -> Result<(), WsError> {
+    let target = parse_target(url, "ws", "wss")?;
     if let Some(origin) = trip.origin {
-        check_header("Origin", origin).map_err(|e| e.to_string())?;
+        check_header("Origin", origin)?;
     }
-    let addrs = resolve::resolve(&target.host, target.port, trip.deadline, trip.budget)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (tcp, _) = resolve::connect(&addrs, trip.deadline, trip.budget)
-        .await
-        .map_err(|e| e.to_string())?;
+    let addrs = resolve::resolve(&target.host, target.port, trip.deadline, trip.budget).await?;
+    let (tcp, _) = resolve::connect(&addrs, trip.deadline, trip.budget).await?;
     tcp.set_nodelay(true).ok();
     if target.secure {
         let (stream, _) = tls::handshake(
@@ -710,8 +792,7 @@ async fn connect_and_run(
             trip.deadline,
             trip.budget,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         trip.run(stream, &target.authority, &target.path).await
     } else {
         trip.run(tcp, &target.authority, &target.path).await
