@@ -268,7 +268,21 @@ fn percent_decode(text: &str) -> String {
 
 /// Files a Vite manifest (`.vite/manifest.json` or `manifest.json` in the output) lists:
 /// each entry's `file`, `css` and `assets`.
-pub(crate) fn manifest_references(app: &Path, output: &Path) -> Result<Vec<Reference>, String> {
+/// A Vite manifest that is not JSON, located by file and line.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}")]
+pub(crate) struct ManifestError {
+    /// The manifest, relative to the app.
+    pub(crate) file: String,
+    pub(crate) line: usize,
+    #[source]
+    pub(crate) source: serde_json::Error,
+}
+
+pub(crate) fn manifest_references(
+    app: &Path,
+    output: &Path,
+) -> Result<Vec<Reference>, ManifestError> {
     let mut refs = Vec::new();
     for candidate in [
         output.join(".vite/manifest.json"),
@@ -285,7 +299,11 @@ pub(crate) fn manifest_references(app: &Path, output: &Path) -> Result<Vec<Refer
             .to_string_lossy()
             .into_owned();
         let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| format!("{from}:{}: {e}", e.line()))?;
+            serde_json::from_str(&text).map_err(|source| ManifestError {
+                file: from.clone(),
+                line: source.line(),
+                source,
+            })?;
         let Some(entries) = value.as_object() else {
             continue;
         };

@@ -1002,7 +1002,10 @@ fn assets_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
             Ok(m) => refs.extend(m),
             Err(e) => findings.push(Finding::new(
                 Severity::Error,
-                format!("cannot read the Vite manifest: {e}"),
+                format!(
+                    "cannot read the Vite manifest: {}",
+                    crate::error_chain::chain(&e)
+                ),
             )),
         }
         let mut missing = 0usize;

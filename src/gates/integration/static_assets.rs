@@ -380,8 +380,19 @@ fn client_router(project: &crate::project::Project, dir: &str) -> Option<String>
         .map(|r| format!("{r} in {}", project.relative(&path)))
 }
 
+/// Why a body could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DecodeError {
+    /// The bytes are not valid in the encoding the response named (the decoder's words).
+    #[error(transparent)]
+    Corrupt(std::io::Error),
+    /// A Content-Encoding this tool does not decode.
+    #[error("unknown content-encoding {0:?}")]
+    Unknown(String),
+}
+
 /// The body with its Content-Encoding undone (gzip, deflate, br; identity passes through).
-pub(crate) fn decode(body: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, String> {
+pub(crate) fn decode(body: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, DecodeError> {
     use std::io::Read as _;
     let limit = u64::try_from(crate::probe::http::DEFAULT_MAX_BODY).unwrap_or(u64::MAX);
     let mut out = Vec::new();
@@ -390,16 +401,16 @@ pub(crate) fn decode(body: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, Str
         Some("gzip" | "x-gzip") => flate2::read::GzDecoder::new(body)
             .take(limit)
             .read_to_end(&mut out)
-            .map_err(|e| e.to_string())?,
+            .map_err(DecodeError::Corrupt)?,
         Some("deflate") => flate2::read::ZlibDecoder::new(body)
             .take(limit)
             .read_to_end(&mut out)
-            .map_err(|e| e.to_string())?,
+            .map_err(DecodeError::Corrupt)?,
         Some("br") => brotli::Decompressor::new(body, 4096)
             .take(limit)
             .read_to_end(&mut out)
-            .map_err(|e| e.to_string())?,
-        Some(other) => return Err(format!("unknown content-encoding {other:?}")),
+            .map_err(DecodeError::Corrupt)?,
+        Some(other) => return Err(DecodeError::Unknown(other.to_owned())),
     };
     Ok(out)
 }
@@ -417,7 +428,10 @@ mod tests {
         assert_eq!(decode(&gz, Some("gzip")).unwrap(), b"<html></html>");
         assert!(decode(b"not gzip", Some("gzip")).is_err());
         assert_eq!(decode(b"x", None).unwrap(), b"x");
-        assert!(decode(b"x", Some("zstd")).is_err());
+        assert!(matches!(
+            decode(b"x", Some("zstd")),
+            Err(DecodeError::Unknown(e)) if e == "zstd"
+        ));
     }
 
     #[test]

@@ -18,6 +18,20 @@ pub enum Origin {
     Config,
 }
 
+/// Why a declaration's host port cannot be worked out from the project's environment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EffectiveError {
+    /// The expression is not valid compose interpolation, or a required variable is unset.
+    #[error(transparent)]
+    Interp(#[from] crate::interp::InterpError),
+    /// It interpolates to something that is not a port or `first-last` range.
+    #[error("`{value}` is not a port or port range")]
+    NotAPort {
+        /// The interpolated text.
+        value: String,
+    },
+}
+
 /// One declared port, host side as written.
 #[derive(Debug, Clone)]
 pub struct PortDecl {
@@ -126,7 +140,7 @@ impl PortDecl {
     }
 
     /// Interpolate the host side against the project's environment: the first and last port.
-    pub fn effective(&self, project: &Project) -> Result<Option<(u16, u16)>, String> {
+    pub fn effective(&self, project: &Project) -> Result<Option<(u16, u16)>, EffectiveError> {
         if self.expression.is_empty() {
             return Ok(None);
         }
@@ -136,13 +150,12 @@ impl PortDecl {
         {
             return Ok(None);
         }
-        let template = Template::parse(&self.expression).map_err(|e| e.to_string())?;
-        let value = template
-            .render(&|name| project.env.get(name))
-            .map_err(|e| e.to_string())?;
-        parse_range(&value)
-            .map(Some)
-            .ok_or_else(|| format!("`{value}` is not a port or port range"))
+        let template = Template::parse(&self.expression)?;
+        let value = template.render(&|name| project.env.get(name))?;
+        match parse_range(&value) {
+            Some(range) => Ok(Some(range)),
+            None => Err(EffectiveError::NotAPort { value }),
+        }
     }
 
     /// The report's view of this declaration.
