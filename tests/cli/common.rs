@@ -126,7 +126,8 @@ impl Run {
     /// Parse stdout as exactly one JSON document, validate it against the committed schema,
     /// check that the event stream tells the same story (see [`assert_events_agree`]), and
     /// re-check every fix a ports finding suggests (see [`crate::ports_fixes`]): applied to a
-    /// copy of the project, it must parse in its file's grammar and clear its finding.
+    /// copy of the project, it must parse in its file's grammar and clear its finding. The
+    /// other gates' suggestions must parse in theirs (see [`crate::advice`]).
     pub(crate) fn report(&self) -> Value {
         let value = self.parsed();
         self.recheck_suggestions(&value);
@@ -146,7 +147,11 @@ impl Run {
 
     fn recheck_suggestions(&self, report: &Value) {
         let context = &self.context;
-        if context.checked.replace(true) || crate::ports_fixes::suggestion_count(report) == 0 {
+        if context.checked.replace(true) {
+            return;
+        }
+        crate::advice::check_advice(report);
+        if crate::ports_fixes::suggestion_count(report) == 0 {
             return;
         }
         let (Some(project), Some(state)) = (&context.project, &context.state) else {

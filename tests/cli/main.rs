@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `devops-agent` binary on real fixture projects, real sockets and
 //! real files. One test binary, a module per area.
 
+mod advice;
 mod build;
 mod catalogue;
 mod cdp;

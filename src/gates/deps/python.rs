@@ -533,6 +533,25 @@ fn pip_check(venv: &Venv, manifest: &str, fix: &str, out: &mut Outcome) {
     }
 }
 
+/// The command that pins every requirement of `file` to the version installed in the active
+/// environment, in the file's own order (`pip freeze -r` keeps its lines and comments and
+/// appends what the listed ones pulled in), through a temporary file: a redirection onto the
+/// file itself would empty it before pip reads it.
+fn pin_command(file: &str) -> String {
+    let name = Path::new(file)
+        .file_name()
+        .map_or_else(|| file.to_owned(), |n| n.to_string_lossy().into_owned());
+    let quoted = if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c))
+    {
+        name
+    } else {
+        format!("'{}'", name.replace('\'', "'\\''"))
+    };
+    format!("pip freeze -r {quoted} > {quoted}.pinned && mv {quoted}.pinned {quoted}")
+}
+
 /// Lock present, parsed, in sync with the manifest, matched by the environment; for plain
 /// requirements files, every requirement pinned. Returns entries checked.
 fn lock_checks(
@@ -569,7 +588,7 @@ fn lock_checks(
                         )
                         .with("wanted", Some(&d.req.specifier))
                         .at(&d.file, d.line)
-                        .fix(&in_dir(project, dir, "pip freeze > requirements.lock (or pip-compile)")),
+                        .fix(&in_dir(project, dir, &pin_command(&d.file))),
                     );
                 }
                 return manifest.reqs.len();
