@@ -3,7 +3,7 @@
 //! (`integration.static_assets`, `integration.websocket`) passes `nginx -t` inside a location
 //! block; a `host:port` (`integration.api_proxy`) names a host and a port number; a `NAME=value`
 //! assignment (`integration.frontend_backend`) is a dotenv line. What remains is advice in prose
-//! ("set DATABASE_URL in the environment or in .env"): it must say something.
+//! ("set `DATABASE_URL` in the environment or in .env"): it must say something.
 //! [`crate::common::Run::report`] runs [`check_advice`] on every report a test reads, beside the
 //! ports fixes' re-check in [`crate::ports_fixes`].
 
