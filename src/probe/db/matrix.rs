@@ -516,6 +516,12 @@ struct Redis {
 
 impl Redis {
     fn start() -> Redis {
+        Redis::start_with("no")
+    }
+
+    /// A server whose TLS port asks for client certificates as `--tls-auth-clients` says
+    /// (`yes`, `optional` or `no`).
+    fn start_with(auth_clients: &str) -> Redis {
         let server = program("redis-server");
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let pki = pki(dir.path());
@@ -542,7 +548,7 @@ impl Redis {
             .arg(&pki.server_key)
             .arg("--tls-ca-cert-file")
             .arg(&pki.ca)
-            .args(["--tls-auth-clients", "no", "--dir"])
+            .args(["--tls-auth-clients", auth_clients, "--dir"])
             .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -690,4 +696,78 @@ async fn redis_verdicts_match_redis_cli() {
     let parsed = DbUrl::parse(&url).unwrap_or_else(|e| panic!("{e}"));
     let out = probe(&parsed, Duration::from_secs(5)).await;
     assert!(out.ok && out.warning.is_some(), "{out:?}");
+}
+
+/// redis-cli over TLS with the CA and, if given, a client certificate and key.
+fn redis_cli_tls(url: &str, pki: &Pki, client_cert: bool) -> (bool, String) {
+    let mut cmd = Command::new("timeout");
+    cmd.arg("5")
+        .arg(program("redis-cli"))
+        .args(["--no-auth-warning", "-u", url, "--tls", "--cacert"])
+        .arg(&pki.ca);
+    if client_cert {
+        cmd.arg("--cert")
+            .arg(&pki.client_cert)
+            .arg("--key")
+            .arg(&pki.client_key);
+    }
+    let out = cmd
+        .arg("PING")
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("redis-cli: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    (
+        out.status.success() && stdout.ends_with("PONG"),
+        format!("{stdout} {stderr}"),
+    )
+}
+
+#[tokio::test]
+async fn redis_tls_client_certificates_match_redis_cli() {
+    let mut table = String::new();
+    let mut bad = 0;
+    // (tls-auth-clients, whether the client presents its certificate, what redis-cli should do)
+    for (mode, with_cert, expected) in [
+        ("yes", true, true),
+        ("yes", false, false),
+        ("optional", true, true),
+        ("optional", false, true),
+        ("no", true, true),
+        ("no", false, true),
+    ] {
+        let redis = Redis::start_with(mode);
+        let t = redis.tls_port;
+        let base = format!("rediss://localhost:{t}");
+        let (reference, why) = redis_cli_tls(&base, &redis.pki, with_cert);
+        // redis-py's URL parameters: ssl_ca_certs, ssl_certfile, ssl_keyfile.
+        let mut url = format!("{base}?ssl_ca_certs={}", redis.pki.ca.display());
+        if with_cert {
+            let _ = write!(
+                url,
+                "&ssl_certfile={}&ssl_keyfile={}",
+                redis.pki.client_cert.display(),
+                redis.pki.client_key.display()
+            );
+        }
+        let (ours, detail) = match DbUrl::parse(&url) {
+            Ok(u) => {
+                let out = probe(&u, Duration::from_secs(5)).await;
+                (out.ok, format!("{:?}", out.error))
+            }
+            Err(e) => (false, e.to_string()),
+        };
+        let agree = ours == reference && reference == expected;
+        if !agree {
+            bad += 1;
+        }
+        let _ = writeln!(
+            table,
+            "{} tls-auth-clients {mode}, client certificate {with_cert}: redis-cli {reference} ({why}), probe {ours} ({detail})",
+            if agree { "ok " } else { "BAD" }
+        );
+    }
+    assert_eq!(bad, 0, "\n{table}");
 }

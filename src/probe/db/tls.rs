@@ -73,13 +73,15 @@ fn client_config(url: &DbUrl, mode: TlsMode) -> Result<ClientConfig, Fail> {
 }
 
 /// The client certificate and key the URL names (libpq's `sslcert`/`sslkey`, `MySQL`'s
-/// `ssl-cert`/`ssl-key`), for servers that authenticate clients by certificate.
+/// `ssl-cert`/`ssl-key`, redis-py's `ssl_certfile`/`ssl_keyfile`), for servers that
+/// authenticate clients by certificate.
 fn client_identity(
     url: &DbUrl,
 ) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, Fail> {
     let pick = |keys: &[&str]| keys.iter().find_map(|k| url.params.get(*k)).cloned();
-    let cert = pick(&["sslcert", "ssl-cert", "ssl_cert"]);
-    let key = pick(&["sslkey", "ssl-key", "ssl_key"]);
+    // `ssl_certfile`/`ssl_keyfile` are redis-py's names in a `rediss://` URL.
+    let cert = pick(&["sslcert", "ssl-cert", "ssl_cert", "ssl_certfile"]);
+    let key = pick(&["sslkey", "ssl-key", "ssl_key", "ssl_keyfile"]);
     let (cert, key) = match (cert, key) {
         (Some(c), Some(k)) => (c, k),
         (None, None) => return Ok(None),
