@@ -281,7 +281,8 @@ pub struct CheckResult {
     /// One sentence for people: what was verified or what is wrong, and the fix.
     pub message: String,
     pub findings: Vec<Finding>,
-    /// Check-specific measured facts (always a JSON object).
+    /// Check-specific measured facts (always a JSON object), filled from the check's typed
+    /// evidence struct by [`CheckResult::with_evidence`]; empty for a check that did not run.
     pub evidence: serde_json::Map<String, serde_json::Value>,
     pub duration: Duration,
     /// When the check started running (set by the gate's scope); `None` for a check that never
@@ -308,14 +309,18 @@ impl CheckResult {
         self
     }
 
-    /// Add one evidence entry; values that fail to serialize are recorded as null rather than lost
-    /// silently in a panic.
+    /// Record the check's typed evidence (the struct beside the check's code, described in the
+    /// schema per check id): its fields are merged into [`CheckResult::evidence`], so a gate can
+    /// add context the check itself cannot know (the integration gate's target).
     #[must_use]
-    pub fn evidence(mut self, key: &str, value: impl serde::Serialize) -> Self {
-        self.evidence.insert(
-            key.to_owned(),
-            serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
-        );
+    pub fn with_evidence(mut self, evidence: &impl serde::Serialize) -> Self {
+        match serde_json::to_value(evidence) {
+            Ok(serde_json::Value::Object(fields)) => self.evidence.extend(fields),
+            // Every evidence type is a struct of plain data with string keys: not reached.
+            Ok(_) | Err(_) => {
+                debug_assert!(false, "evidence of {} is not an object", self.id.as_str())
+            }
+        }
         self
     }
 }

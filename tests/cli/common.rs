@@ -261,13 +261,15 @@ fn validator() -> &'static jsonschema::Validator {
     })
 }
 
-/// Fail with every violation when `report` does not match the published schema.
+/// Fail with every violation when `report` does not match the published schema, and when a
+/// check's evidence does not parse with its mirror in `contract.rs`.
 pub(crate) fn assert_valid(report: &Value) {
     let errors: Vec<String> = validator()
         .iter_errors(report)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
     assert!(errors.is_empty(), "report violates the schema: {errors:#?}");
+    crate::contract::assert_evidence(report);
 }
 
 /// The check with `id` from a report.

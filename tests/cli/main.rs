@@ -7,6 +7,7 @@ mod catalogue;
 mod cdp;
 mod committed_urls;
 mod common;
+mod contract;
 mod deps;
 mod frameworks;
 mod hostile;

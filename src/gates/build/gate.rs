@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::json;
 
 use super::assets;
@@ -557,8 +559,27 @@ fn build_check(
     };
     CheckResult::new(id, status, message)
         .with_findings(findings)
-        .evidence("builds", evidence)
-        .evidence("not_run", not_run)
+        .with_evidence(&BuildEvidence {
+            builds: evidence,
+            not_run,
+        })
+}
+
+/// What `build.dev_build` and `build.prod_build` measured: each build that ran, and the apps
+/// not built.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct BuildEvidence {
+    /// One entry per build command that ran, in order: `app` (directory), `kind`, `command`,
+    /// `source` (where the command came from), `env` (names of the variables set, never
+    /// values), `ending` (`exited`, `timed_out`, `cancelled`, …), `exit_code` (null unless it
+    /// exited), `duration_ms`, `output_bytes`, `processes_stopped_after`, `left_running`
+    /// (`pid`, `name`), `stop` (how the process group was stopped), `output_tail` (last lines,
+    /// only for a failed build), `framework`, `after` and `workspaces` (per member of an
+    /// orchestrated build).
+    pub(crate) builds: Vec<serde_json::Value>,
+    /// Apps not built in this mode, as `dir: reason`.
+    pub(crate) not_run: Vec<String>,
 }
 
 /// A build that exited but left processes running (a forgotten watcher, a detached daemon):
@@ -621,6 +642,19 @@ fn in_app(app: &App, file: &str) -> String {
     } else {
         format!("{}/{file}", app.dir)
     }
+}
+
+/// What `build.no_blocking_warnings` measured in the output of the builds that ran.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct WarningsEvidence {
+    /// Distinct warnings (same app, file, position and message counted once).
+    pub(crate) warnings: u32,
+    /// The same count per tool that printed them (`cargo`, `tsc`, `eslint`, `vite`, …).
+    pub(crate) by_tool: std::collections::BTreeMap<String, u32>,
+    /// The most warnings allowed (`0` with `deny_warnings`); null when no budget is set (then
+    /// warnings make the check a warning, never a failure).
+    pub(crate) limit: Option<u32>,
 }
 
 fn warnings_check(runs: &[&BuildRun], ctx: &GateCtx) -> CheckResult {
@@ -697,9 +731,14 @@ fn warnings_check(runs: &[&BuildRun], ctx: &GateCtx) -> CheckResult {
     let shown: Vec<Finding> = findings.into_iter().take(100).collect();
     let mut result = CheckResult::new(CheckId::BuildNoBlockingWarnings, status, message)
         .with_findings(shown)
-        .evidence("warnings", count)
-        .evidence("by_tool", by_tool)
-        .evidence("limit", limit);
+        .with_evidence(&WarningsEvidence {
+            warnings: count,
+            by_tool: by_tool
+                .into_iter()
+                .map(|(tool, n)| (tool.to_owned(), n))
+                .collect(),
+            limit,
+        });
     result.duration = started.elapsed();
     result.started = Some(started);
     result
@@ -733,6 +772,19 @@ fn candidates(app: &App) -> String {
         .map(|o| o.dir.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What `build.bundle_size` measured in the production build's output.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct BundleSizeEvidence {
+    /// One entry per app measured: `app`, `output` (directory), `framework`, `files` (count),
+    /// `total` (`raw`, `gzip`, `brotli` in bytes; null when a file could not be compressed),
+    /// `largest` (the ten largest files with their sizes) and `budgets` (each with its limit in
+    /// bytes and where it came from).
+    pub(crate) outputs: Vec<serde_json::Value>,
+    /// Apps not measured, as `dir: reason`.
+    pub(crate) not_measured: Vec<String>,
 }
 
 fn bundle_check(project: &crate::project::Project, apps: &[(App, bool)]) -> CheckResult {
@@ -875,8 +927,10 @@ fn bundle_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
     };
     let mut result = CheckResult::new(CheckId::BuildBundleSize, status, message)
         .with_findings(findings)
-        .evidence("outputs", evidence)
-        .evidence("not_measured", skipped);
+        .with_evidence(&BundleSizeEvidence {
+            outputs: evidence,
+            not_measured: skipped,
+        });
     result.duration = started.elapsed();
     result.started = Some(started);
     result
@@ -893,6 +947,18 @@ fn compression_name(c: Compression) -> &'static str {
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     crate::fsread::stat(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+/// What `build.assets_generated` checked in the production build's output.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct AssetsEvidence {
+    /// One entry per app checked: `app`, `output` (directory), `references` (assets referenced
+    /// by the built HTML and manifest), `missing` (how many of them are missing or empty),
+    /// `artifacts` (configured artifacts), `public_path` and `pages` (the built HTML read).
+    pub(crate) outputs: Vec<serde_json::Value>,
+    /// Apps not checked, as `dir: reason`.
+    pub(crate) not_checked: Vec<String>,
 }
 
 fn assets_check(project: &crate::project::Project, apps: &[(App, bool)]) -> CheckResult {
@@ -1115,8 +1181,10 @@ fn assets_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
     };
     let mut result = CheckResult::new(CheckId::BuildAssetsGenerated, status, message)
         .with_findings(findings)
-        .evidence("outputs", evidence)
-        .evidence("not_checked", skipped);
+        .with_evidence(&AssetsEvidence {
+            outputs: evidence,
+            not_checked: skipped,
+        });
     result.duration = started.elapsed();
     result.started = Some(started);
     result

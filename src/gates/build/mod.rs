@@ -15,3 +15,4 @@ mod warnings;
 
 pub(crate) use detect::{apps as detect_apps, package_manager};
 pub use gate::run;
+pub(crate) use gate::{AssetsEvidence, BuildEvidence, BundleSizeEvidence, WarningsEvidence};

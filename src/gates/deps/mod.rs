@@ -25,4 +25,5 @@ mod read;
 
 pub use gate::run;
 pub(crate) use node::{expand_workspaces, pnpm_workspaces};
+pub(crate) use outcome::DepsEvidence;
 pub(crate) use py_env::locate as locate_venv;

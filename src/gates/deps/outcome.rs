@@ -8,6 +8,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::check::{CheckId, CheckResult, Finding, Severity, Status};
@@ -16,6 +18,31 @@ use crate::project::FileError;
 /// Evidence lists are capped so a broken 2,000-package tree still gives a readable report; the
 /// total is always given next to the list.
 pub(crate) const MAX_ITEMS: usize = 50;
+
+/// What each of the four `deps.*` checks measured, over every manifest it covered.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct DepsEvidence {
+    /// One entry per manifest covered: `manifest` (path relative to the project), `ecosystem`
+    /// (`node`, `python`, `rust`, `go`), `checked` (dependencies verified through it) and what
+    /// was used to verify them (`lockfile`, `node_modules`, `environment`, …).
+    pub(crate) manifests: Vec<Value>,
+    /// Dependencies (or lock entries) verified, summed over the manifests.
+    pub(crate) checked: usize,
+    /// The problems found, blocking ones first, at most 50 (`problems_total` has the count):
+    /// `problem` (`missing`, `invalid`, `out_of_sync`, …), `package`, `manifest`, and where
+    /// known `wanted`, `found`, `path`, `required_by`, `dependency_type`, `environment`.
+    pub(crate) problems: Vec<Value>,
+    /// How many problems were found, including those not listed.
+    pub(crate) problems_total: usize,
+    /// The commands that fix the blocking problems, deduplicated and sorted.
+    pub(crate) fix: Vec<String>,
+    /// Files that could not be read, as `file:line: message`; empty when every file was read.
+    pub(crate) unreadable: Vec<String>,
+    /// What could not be verified, said plainly (e.g. a Yarn Plug'n'Play install); empty when
+    /// everything was.
+    pub(crate) unverified: Vec<String>,
+}
 
 /// One thing wrong (or worth knowing) about one dependency.
 #[derive(Debug, Clone)]
@@ -214,19 +241,18 @@ impl Acc {
             .map(|p| Value::Object(p.item.clone()))
             .collect();
         let errors: Vec<String> = self.errors.iter().map(ToString::to_string).collect();
+        let problems_total = ordered.len();
         let mut result = CheckResult::new(id, status, message)
             .with_findings(findings)
-            .evidence("manifests", &self.manifests)
-            .evidence("checked", self.checked)
-            .evidence("problems", items)
-            .evidence("problems_total", ordered.len())
-            .evidence("fix", fixes.iter().collect::<Vec<_>>());
-        if !errors.is_empty() {
-            result = result.evidence("unreadable", errors);
-        }
-        if !self.unverified.is_empty() {
-            result = result.evidence("unverified", &self.unverified);
-        }
+            .with_evidence(&DepsEvidence {
+                manifests: self.manifests,
+                checked: self.checked,
+                problems: items,
+                problems_total,
+                fix: fixes.into_iter().collect(),
+                unreadable: errors,
+                unverified: self.unverified,
+            });
         result.duration = duration;
         result
     }

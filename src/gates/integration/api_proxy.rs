@@ -6,10 +6,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::client::{Client, exchange, media_type, outcome};
 use super::frontend_backend::proxied_health;
+use super::gate::TargetEvidence;
 use super::nginx::{self, Location, NginxError, Summary, host_port, proxy_target};
 use super::targets::{Targets, Unavailable, same_host};
 use crate::check::{CheckId, CheckResult, Finding, Severity, Status};
@@ -302,7 +305,7 @@ pub(crate) async fn check(
     };
 
     // Run time: through the frontend's origin, and directly.
-    let mut runtime = Value::Null;
+    let mut runtime: Option<ProxyRuntime> = None;
     let mut runtime_problem: Option<String> = None;
     let mut runtime_ok: Option<String> = None;
     if let Ok(t) = targets
@@ -341,9 +344,11 @@ pub(crate) async fn check(
             }
             direct = Some((url, result));
         }
-        runtime = json!({
-            "through_proxy": exchange(client, "GET", &via, &proxied, &["content-type", "server"]),
-            "direct": direct.as_ref().map(|(u, r)| exchange(client, "GET", u, r, &["content-type"])),
+        runtime = Some(ProxyRuntime {
+            through_proxy: exchange(client, "GET", &via, &proxied, &["content-type", "server"]),
+            direct: direct
+                .as_ref()
+                .map(|(u, r)| exchange(client, "GET", u, r, &["content-type"])),
         });
         let through = client.clean(&via);
         match (&proxied, &direct) {
@@ -434,7 +439,14 @@ pub(crate) async fn check(
             },
             reason,
         )
-        .evidence("runtime", runtime);
+        .with_evidence(&ApiProxyEvidence {
+            nginx_configs: None,
+            nginx_listens: None,
+            proxy_prefix: prefix,
+            nginx_targets: None,
+            runtime,
+            target: TargetEvidence::default(),
+        });
     }
     let checked_static = !static_evidence.is_empty() || static_errors > 0;
     let unavailable = targets.err();
@@ -498,9 +510,45 @@ pub(crate) async fn check(
     let listens: Vec<String> = parsed.iter().flat_map(|s| s.listens.clone()).collect();
     CheckResult::new(ID, status, message)
         .with_findings(findings)
-        .evidence("nginx_configs", configs)
-        .evidence("nginx_listens", listens)
-        .evidence("proxy_prefix", prefix)
-        .evidence("nginx_targets", static_evidence)
-        .evidence("runtime", runtime)
+        .with_evidence(&ApiProxyEvidence {
+            nginx_configs: Some(configs),
+            nginx_listens: Some(listens),
+            proxy_prefix: prefix,
+            nginx_targets: Some(static_evidence),
+            runtime,
+            target: TargetEvidence::default(),
+        })
+}
+
+/// What `integration.api_proxy` measured. When no proxy is in use (the frontend calls the API
+/// directly), the nginx fields are null.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct ApiProxyEvidence {
+    /// The nginx configuration files read, relative to the project.
+    pub(crate) nginx_configs: Option<Vec<String>>,
+    /// Their `listen` directives.
+    pub(crate) nginx_listens: Option<Vec<String>>,
+    /// The path prefix that must reach the backend (`[integration] proxy_prefix`, default
+    /// `/api`).
+    pub(crate) proxy_prefix: String,
+    /// Each nginx `proxy_pass` / `upstream` target compared with the real service ports.
+    pub(crate) nginx_targets: Option<Vec<Value>>,
+    /// The request through the frontend's origin and the same request to the backend
+    /// directly; null when nothing runs to probe.
+    pub(crate) runtime: Option<ProxyRuntime>,
+    /// Set by the gate.
+    #[serde(flatten)]
+    pub(crate) target: TargetEvidence,
+}
+
+/// The proxied request and the direct one it is compared with.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct ProxyRuntime {
+    /// `GET` of the backend's health through the proxy: method, URL, status or error,
+    /// `content-type` and `server` headers, ms.
+    pub(crate) through_proxy: Value,
+    /// The same path from the backend directly; null when there was no backend to ask.
+    pub(crate) direct: Option<Value>,
 }

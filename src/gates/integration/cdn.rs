@@ -4,9 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::json;
 
 use super::client::{Client, outcome, round};
+use super::gate::TargetEvidence;
 use super::html::{asset_refs, is_hashed};
 use super::static_assets::decode;
 use super::targets::Targets;
@@ -300,9 +303,29 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
     };
     CheckResult::new(ID, status, message)
         .with_findings(findings)
-        .evidence("cdn_url", cdn_base.as_deref().map(|u| client.clean(u)))
-        .evidence("build_dir", shown_dir)
-        .evidence("assets", evidence)
+        .with_evidence(&CdnEvidence {
+            cdn_url: cdn_base.as_deref().map(|u| client.clean(u)),
+            build_dir: shown_dir,
+            assets: evidence,
+            target: TargetEvidence::default(),
+        })
+}
+
+/// What `integration.cdn` measured.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct CdnEvidence {
+    /// `[integration] cdn_url`; null when the CDN URLs come from the built HTML alone.
+    pub(crate) cdn_url: Option<String>,
+    /// The local build directory the CDN copies are compared with.
+    pub(crate) build_dir: String,
+    /// One entry per asset fetched from the CDN (at most 50): `url`, `referenced_as`,
+    /// `local_file`, `local_bytes`, `local_sha256`, then `status`, `ms`, `cache_control`,
+    /// `cdn_bytes`, `cdn_sha256`, `matches_build` — or `error` when the request failed.
+    pub(crate) assets: Vec<serde_json::Value>,
+    /// Set by the gate.
+    #[serde(flatten)]
+    pub(crate) target: TargetEvidence,
 }
 
 #[cfg(test)]

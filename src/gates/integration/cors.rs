@@ -3,9 +3,12 @@
 //! opening itself to everyone: `*` with credentials, reflecting an unrelated origin and
 //! allowing the `null` origin are flagged.
 
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::json;
 
 use super::client::{Client, exchange, outcome};
+use super::gate::TargetEvidence;
 use super::targets::{Targets, api_base};
 use crate::check::{CheckId, CheckResult, Finding, Severity, Status};
 use crate::probe::http::{HttpError, Response};
@@ -156,12 +159,12 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
             Ok(resp) => preflight_refusal(resp, candidate, "GET", &headers),
             Err(e) => Some(client.clean(&e.to_string())),
         };
-        tried.push(json!({
-            "origin": candidate,
-            "why": why,
-            "allowed": problem.is_none(),
-            "problem": problem,
-        }));
+        tried.push(OriginTried {
+            origin: candidate.clone(),
+            why: why.clone(),
+            allowed: problem.is_none(),
+            problem: problem.clone(),
+        });
         if problem.is_none() {
             chosen = Some(candidate.clone());
             break;
@@ -186,8 +189,8 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
                     .iter()
                     .map(|t| format!(
                         "{} ({})",
-                        t["origin"].as_str().unwrap_or(""),
-                        t["problem"].as_str().unwrap_or("refused")
+                        t.origin,
+                        t.problem.as_deref().unwrap_or("refused")
                     ))
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -323,23 +326,69 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
     };
     CheckResult::new(ID, status, message)
         .with_findings(findings)
-        .evidence("origin", origin)
-        .evidence("origins_tried", tried)
-        .evidence("url", client.clean(&url))
-        .evidence("preflights", evidence)
-        .evidence(
-            "actual_request",
-            exchange(client, "GET", &url, &actual, &shown),
-        )
-        .evidence(
-            "unrelated_origin",
-            json!({
-                "origin": EVIL_ORIGIN,
-                "reflected": evil_acao.as_deref().map(str::trim) == Some(EVIL_ORIGIN),
-                "access_control_allow_origin": evil_acao,
-            }),
-        )
-        .evidence("null_origin_allowed", null_allowed)
+        .with_evidence(&CorsEvidence {
+            origin: origin.to_owned(),
+            origins_tried: tried,
+            url: client.clean(&url),
+            preflights: evidence,
+            actual_request: exchange(client, "GET", &url, &actual, &shown),
+            unrelated_origin: UnrelatedOrigin {
+                origin: EVIL_ORIGIN,
+                reflected: evil_acao.as_deref().map(str::trim) == Some(EVIL_ORIGIN),
+                access_control_allow_origin: evil_acao,
+            },
+            null_origin_allowed: null_allowed,
+            target: TargetEvidence::default(),
+        })
+}
+
+/// What `integration.cors` measured: preflights from the frontend's origin to the backend.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct CorsEvidence {
+    /// The frontend origin judged: the first candidate the backend allows, else the first
+    /// candidate.
+    pub(crate) origin: String,
+    /// Each candidate origin preflighted (with `GET`) until one was allowed.
+    pub(crate) origins_tried: Vec<OriginTried>,
+    /// The backend URL preflighted.
+    pub(crate) url: String,
+    /// One preflight per method the frontend uses: the exchange (`method`, `url`, `status`,
+    /// CORS `headers`, `ms`, or `error`) plus `request_method`, `allowed` and `problem`.
+    pub(crate) preflights: Vec<serde_json::Value>,
+    /// The actual `GET` with `Origin` (its answer must carry the allow-origin header too).
+    pub(crate) actual_request: serde_json::Value,
+    /// A preflight from an unrelated origin, which must not be allowed.
+    pub(crate) unrelated_origin: UnrelatedOrigin,
+    /// Whether the backend allows the `null` origin (sandboxed iframes, `file:` pages).
+    pub(crate) null_origin_allowed: bool,
+    /// Set by the gate.
+    #[serde(flatten)]
+    pub(crate) target: TargetEvidence,
+}
+
+/// One candidate frontend origin.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct OriginTried {
+    pub(crate) origin: String,
+    /// Why it is a candidate (configured, printed by the dev server, loopback).
+    pub(crate) why: String,
+    pub(crate) allowed: bool,
+    /// Why it was refused; null when allowed.
+    pub(crate) problem: Option<String>,
+}
+
+/// The answer to an unrelated origin's preflight.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct UnrelatedOrigin {
+    /// The origin sent.
+    pub(crate) origin: &'static str,
+    /// Whether the backend echoed it back in `Access-Control-Allow-Origin`.
+    pub(crate) reflected: bool,
+    /// The header as answered; null when absent.
+    pub(crate) access_control_allow_origin: Option<String>,
 }
 
 /// Variables in which projects write where their frontend is served, or which origins the

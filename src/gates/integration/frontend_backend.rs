@@ -2,9 +2,11 @@
 //! the backend that is actually running, and a request carrying the frontend's `Origin`
 //! reaches the backend's health endpoint there.
 
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use super::client::{Client, exchange, media_type, outcome};
+use super::gate::TargetEvidence;
 use super::targets::{ApiBase, Endpoint, Targets, api_base, same_host};
 use crate::check::{CheckId, CheckResult, Finding, Severity, Status};
 use crate::probe::http::parse_target;
@@ -52,13 +54,11 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
         .proxy_prefix
         .clone()
         .unwrap_or_else(|| "/api".to_owned());
-    let base_evidence = base.as_ref().map(|b| {
-        json!({
-            "variable": b.variable,
-            "value": client.clean(&b.value),
-            "source": b.source,
-            "line": b.line,
-        })
+    let base_evidence = base.as_ref().map(|b| ApiBaseEvidence {
+        variable: b.variable.clone(),
+        value: client.clean(&b.value),
+        source: b.source.clone(),
+        line: b.line,
     });
     let absolute = base
         .as_ref()
@@ -86,7 +86,10 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
             );
             CheckResult::new(ID, Status::Failed, message.clone())
                 .with_findings(vec![located(Finding::new(Severity::Error, message), b)])
-                .evidence("api_base", base_evidence)
+                .with_evidence(&FrontendBackendEvidence {
+                    api_base: base_evidence,
+                    ..FrontendBackendEvidence::default()
+                })
         }
         None => {
             // A relative base (or none) means the browser calls the frontend's own origin,
@@ -151,11 +154,15 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
             };
             CheckResult::new(ID, status, message)
                 .with_findings(findings)
-                .evidence("api_base", base_evidence)
-                .evidence("mode", "same-origin")
-                .evidence("frontend_origin", client.clean(&frontend.origin))
-                .evidence("backend_url", client.clean(&backend.url))
-                .evidence("request", evidence)
+                .with_evidence(&FrontendBackendEvidence {
+                    api_base: base_evidence,
+                    mode: Some("same-origin"),
+                    frontend_origin: Some(client.clean(&frontend.origin)),
+                    backend_url: Some(client.clean(&backend.url)),
+                    points_at_backend: None,
+                    request: Some(evidence),
+                    target: TargetEvidence::default(),
+                })
         }
     }
 }
@@ -175,7 +182,7 @@ async fn absolute_base(
     targets: &Targets,
     base: &ApiBase,
     target: &crate::probe::http::Target,
-    base_evidence: Option<serde_json::Value>,
+    base_evidence: Option<ApiBaseEvidence>,
 ) -> CheckResult {
     let points_at_backend = target.port == backend.port
         && target.secure == backend.secure
@@ -253,12 +260,55 @@ async fn absolute_base(
     };
     CheckResult::new(ID, status, message)
         .with_findings(findings)
-        .evidence("api_base", base_evidence)
-        .evidence("mode", "cross-origin")
-        .evidence("frontend_origin", client.clean(&frontend.origin))
-        .evidence("backend_url", client.clean(&backend.url))
-        .evidence("points_at_backend", points_at_backend)
-        .evidence("request", evidence)
+        .with_evidence(&FrontendBackendEvidence {
+            api_base: base_evidence,
+            mode: Some("cross-origin"),
+            frontend_origin: Some(client.clean(&frontend.origin)),
+            backend_url: Some(client.clean(&backend.url)),
+            points_at_backend: Some(points_at_backend),
+            request: Some(evidence),
+            target: TargetEvidence::default(),
+        })
+}
+
+/// What `integration.frontend_backend` measured. Fields after `api_base` are null when the API
+/// base is not a usable URL (nothing was requested).
+#[derive(Debug, Default, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct FrontendBackendEvidence {
+    /// The frontend's configured API base; null when none is configured (the frontend then
+    /// calls its own origin).
+    pub(crate) api_base: Option<ApiBaseEvidence>,
+    /// `same-origin` (a relative or no API base: the frontend's server must forward) or
+    /// `cross-origin` (an absolute API base).
+    pub(crate) mode: Option<&'static str>,
+    /// The origin the frontend is served from (sent as `Origin`).
+    pub(crate) frontend_origin: Option<String>,
+    /// The running backend's URL.
+    pub(crate) backend_url: Option<String>,
+    /// Whether an absolute API base names the running backend's host and port; null for
+    /// `same-origin`.
+    pub(crate) points_at_backend: Option<bool>,
+    /// The request made from the frontend's origin: method, URL, status or error, selected
+    /// headers, latency in ms.
+    pub(crate) request: Option<serde_json::Value>,
+    /// Set by the gate.
+    #[serde(flatten)]
+    pub(crate) target: TargetEvidence,
+}
+
+/// Where the frontend's API base was found (its value with credentials removed).
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct ApiBaseEvidence {
+    /// `VITE_API_URL`, … or `api_url` for the configuration key.
+    pub(crate) variable: String,
+    /// The value with `${VAR}` references resolved.
+    pub(crate) value: String,
+    /// Where it was set: `process environment`, `.env`, `frontend/.env.production`, ….
+    pub(crate) source: String,
+    /// The line in `source`, where it is a file.
+    pub(crate) line: Option<u64>,
 }
 
 #[cfg(test)]

@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
+use serde::Serialize;
+
 use super::client::Client;
 use super::targets::{self, Targets, Unavailable};
 use super::{api_proxy, cdn, cors, frontend_backend, static_assets, websocket};
@@ -82,17 +85,49 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
                     }
                 };
                 if let Ok(t) = &resolved {
-                    check =
-                        check.evidence("target_mode", if t.remote { "remote" } else { "local" });
-                    if !t.roles.evidence.is_empty() {
-                        check = check.evidence("roles", t.roles.evidence.clone());
-                    }
+                    check = check.with_evidence(&TargetEvidence::of(t));
                 }
                 check
             })
             .await;
     }
     scope.finish()
+}
+
+/// What the gate adds to the evidence of each of its checks once it knows what it probes (also
+/// to a check skipped before probing anything).
+#[derive(Debug, Default, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct TargetEvidence {
+    /// `local` (the app this run started or found on this machine) or `remote` (configured
+    /// URLs); absent when nothing to probe was resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) target_mode: Option<TargetMode>,
+    /// How the frontend and backend roles were decided, one sentence per service; absent when
+    /// there was nothing to decide.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) roles: Option<Vec<String>>,
+}
+
+/// Where the probed app runs.
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum TargetMode {
+    Local,
+    Remote,
+}
+
+impl TargetEvidence {
+    fn of(targets: &Targets) -> TargetEvidence {
+        TargetEvidence {
+            target_mode: Some(if targets.remote {
+                TargetMode::Remote
+            } else {
+                TargetMode::Local
+            }),
+            roles: (!targets.roles.evidence.is_empty()).then(|| targets.roles.evidence.clone()),
+        }
+    }
 }
 
 fn skipped(id: CheckId, reason: &str) -> CheckResult {

@@ -19,5 +19,12 @@ mod static_assets;
 mod targets;
 mod websocket;
 
+pub(crate) use api_proxy::ApiProxyEvidence;
+pub(crate) use cdn::CdnEvidence;
+pub(crate) use cors::CorsEvidence;
+pub(crate) use frontend_backend::FrontendBackendEvidence;
+pub(crate) use gate::TargetEvidence;
 pub use gate::run;
+pub(crate) use static_assets::StaticAssetsEvidence;
 pub(crate) use targets::read_small;
+pub(crate) use websocket::WebsocketEvidence;

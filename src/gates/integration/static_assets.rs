@@ -5,9 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use super::client::{Client, media_type, outcome, round};
+use super::gate::TargetEvidence;
 use super::html::{asset_refs, expected_type, type_matches};
 use super::nginx::{NginxError, Summary};
 use super::targets::{Endpoint, Targets};
@@ -94,7 +96,20 @@ pub(crate) async fn check(
             );
             return CheckResult::new(ID, Status::Failed, message.clone())
                 .with_findings(vec![Finding::new(Severity::Error, message)])
-                .evidence("index", json!({"url": client.clean(&index_url)}));
+                .with_evidence(&StaticAssetsEvidence {
+                    index: IndexEvidence {
+                        url: client.clean(&index_url),
+                        status: None,
+                        content_type: None,
+                        content_encoding: None,
+                        ms: None,
+                    },
+                    assets: None,
+                    compression: None,
+                    other_origin_assets: None,
+                    spa_fallback: None,
+                    target: TargetEvidence::default(),
+                });
         }
     };
     let index_encoding = index.header("content-encoding").map(str::to_owned);
@@ -167,18 +182,18 @@ pub(crate) async fn check(
                 format!("{} {} ({}): {p}", asset.kind, asset.url, client.clean(&url)),
             ));
         }
-        assets.push(json!({
-            "url": client.clean(&url),
-            "referenced_as": asset.url,
-            "kind": asset.kind,
-            "line": asset.line,
-            "status": status,
-            "content_type": content_type,
-            "content_encoding": encoding,
-            "bytes": size,
-            "ms": ms,
-            "ok": problem.is_none(),
-        }));
+        assets.push(AssetEvidence {
+            url: client.clean(&url),
+            referenced_as: asset.url.clone(),
+            kind: asset.kind,
+            line: asset.line,
+            status,
+            content_type,
+            content_encoding: encoding,
+            bytes: size,
+            ms,
+            ok: problem.is_none(),
+        });
     }
     if refs.len() > MAX_ASSETS {
         findings.push(Finding::new(
@@ -318,34 +333,117 @@ pub(crate) async fn check(
     };
     CheckResult::new(ID, status, message)
         .with_findings(findings)
-        .evidence(
-            "index",
-            json!({
-                "url": client.clean(&index_url),
-                "status": index.status,
-                "content_type": index.header("content-type"),
-                "content_encoding": index_encoding,
-                "ms": round(index.timings.total_ms),
-            }),
-        )
-        .evidence("assets", assets)
-        .evidence("compression", encodings)
-        .evidence("other_origin_assets", external)
-        .evidence(
-            "spa_fallback",
-            match &spa {
-                Some(spa) => json!({
-                    "url": client.clean(&spa_url),
-                    "status": spa.as_ref().ok().map(|r| r.status),
-                    "content_type": spa.as_ref().ok().and_then(|r| r.header("content-type").map(str::to_owned)),
-                    "returns_index": spa_ok,
-                    "because": router.as_deref().filter(|_| configured_route.is_none()).unwrap_or("devops-agent.toml [integration] spa_fallback"),
-                }),
-                None => json!({
-                    "skipped": format!("no client-side router among the frontend's dependencies ({}, …), no nginx fallback to the index and no [integration] spa_fallback: not an SPA, so a path it does not define may answer 404", CLIENT_ROUTERS[..3].join(", ")),
-                }),
+        .with_evidence(&StaticAssetsEvidence {
+            index: IndexEvidence {
+                url: client.clean(&index_url),
+                status: Some(index.status),
+                content_type: index.header("content-type").map(str::to_owned),
+                content_encoding: index_encoding,
+                ms: Some(round(index.timings.total_ms)),
             },
-        )
+            assets: Some(assets),
+            compression: Some(encodings),
+            other_origin_assets: Some(external),
+            spa_fallback: Some(match &spa {
+                Some(spa) => SpaFallback::Probed {
+                    url: client.clean(&spa_url),
+                    status: spa.as_ref().ok().map(|r| r.status),
+                    content_type: spa
+                        .as_ref()
+                        .ok()
+                        .and_then(|r| r.header("content-type").map(str::to_owned)),
+                    returns_index: spa_ok,
+                    because: router
+                        .as_deref()
+                        .filter(|_| configured_route.is_none())
+                        .unwrap_or("devops-agent.toml [integration] spa_fallback")
+                        .to_owned(),
+                },
+                None => SpaFallback::NotAnSpa {
+                    skipped: format!(
+                        "no client-side router among the frontend's dependencies ({}, …), no nginx fallback to the index and no [integration] spa_fallback: not an SPA, so a path it does not define may answer 404",
+                        CLIENT_ROUTERS[..3].join(", ")
+                    ),
+                },
+            }),
+            target: TargetEvidence::default(),
+        })
+}
+
+/// What `integration.static_assets` measured. When the index is not 200 text/html, only
+/// `index.url` is known and the rest is null.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct StaticAssetsEvidence {
+    /// The served index page.
+    pub(crate) index: IndexEvidence,
+    /// Each asset the index references on its own origin, as served (at most 200).
+    pub(crate) assets: Option<Vec<AssetEvidence>>,
+    /// How many assets came with each `Content-Encoding` (`identity` for none).
+    pub(crate) compression: Option<BTreeMap<String, u32>>,
+    /// Assets the index loads from another origin (not requested here; see `integration.cdn`).
+    pub(crate) other_origin_assets: Option<Vec<String>>,
+    /// Whether an unknown client-side route is answered with the index.
+    pub(crate) spa_fallback: Option<SpaFallback>,
+    /// Set by the gate.
+    #[serde(flatten)]
+    pub(crate) target: TargetEvidence,
+}
+
+/// The index page's answer.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct IndexEvidence {
+    /// The URL requested.
+    pub(crate) url: String,
+    /// Its HTTP status.
+    pub(crate) status: Option<u16>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) content_encoding: Option<String>,
+    /// Time to the whole answer, ms.
+    pub(crate) ms: Option<f64>,
+}
+
+/// One asset the index references, as served. Null fields: the request failed.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct AssetEvidence {
+    /// The URL requested.
+    pub(crate) url: String,
+    /// The URL as written in the page.
+    pub(crate) referenced_as: String,
+    /// `script`, `stylesheet`, `icon`, `modulepreload`, `preload`, `image`.
+    pub(crate) kind: &'static str,
+    /// Line of the tag in the page.
+    pub(crate) line: u64,
+    pub(crate) status: Option<u16>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) content_encoding: Option<String>,
+    /// Body size as received (compressed when encoded), bytes.
+    pub(crate) bytes: Option<usize>,
+    /// Time to the whole answer, ms.
+    pub(crate) ms: Option<f64>,
+    /// 200 with a Content-Type matching the file.
+    pub(crate) ok: bool,
+}
+
+/// The SPA fallback probe: a client-side route the app does not serve as a file.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(deny_unknown_fields)]
+pub(crate) enum SpaFallback {
+    /// The route was requested.
+    Probed {
+        url: String,
+        status: Option<u16>,
+        content_type: Option<String>,
+        /// 200 text/html: the server answers unknown routes with the index.
+        returns_index: bool,
+        /// Why the app is taken for an SPA (its router dependency, or the configuration).
+        because: String,
+    },
+    /// Not an SPA: why the route was not requested.
+    NotAnSpa { skipped: String },
 }
 
 /// Client-side routers: an app that uses one serves every route from its index, so its server

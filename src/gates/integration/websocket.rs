@@ -3,9 +3,11 @@
 //! backend and through the frontend's proxy. nginx locations that proxy a WebSocket path
 //! without `Upgrade`/`Connection` headers or HTTP/1.1 are pointed at by file and line.
 
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use super::client::{Client, round};
+use super::gate::TargetEvidence;
 use super::nginx::{Location, NginxError, Summary};
 use super::targets::Targets;
 use crate::check::{CheckId, CheckResult, Finding, Severity, Status};
@@ -293,19 +295,19 @@ pub(crate) async fn check(
                 && out.accept_valid
                 && out.status == 101;
             client.record_ws(out.handshake_ms, ok);
-            evidence.push(json!({
-                "path": path,
-                "route": route,
-                "url": client.clean(&url),
-                "status": out.status,
-                "accept_valid": out.accept_valid,
-                "echoed": out.echoed,
-                "pong": out.pong,
-                "protocol": out.protocol,
-                "handshake_ms": round(out.handshake_ms),
-                "roundtrip_ms": out.roundtrip_ms.map(round),
-                "error": out.error.as_deref().map(|e| client.clean(e)),
-            }));
+            evidence.push(RoundTrip {
+                path: path.clone(),
+                route,
+                url: client.clean(&url),
+                status: out.status,
+                accept_valid: out.accept_valid,
+                echoed: out.echoed,
+                pong: out.pong,
+                protocol: out.protocol.clone(),
+                handshake_ms: round(out.handshake_ms),
+                roundtrip_ms: out.roundtrip_ms.map(round),
+                error: out.error.as_deref().map(|e| client.clean(e)),
+            });
             // Named like a WebSocket path, but the backend answers it as plain HTTP: not a
             // WebSocket endpoint, so nothing to fail (a name is not evidence).
             if !ok
@@ -395,9 +397,13 @@ pub(crate) async fn check(
             },
             reason,
         )
-        .evidence("endpoints", paths)
-        .evidence("detected_from", source)
-        .evidence("round_trips", evidence);
+        .with_evidence(&WebsocketEvidence {
+            endpoints: paths,
+            detected_from: source,
+            origin: origin.as_deref().map(|o| client.clean(o)),
+            round_trips: evidence,
+            target: TargetEvidence::default(),
+        });
     }
     let errors = findings
         .iter()
@@ -422,8 +428,13 @@ pub(crate) async fn check(
                 },
                 reason,
             )
-            .evidence("endpoints", paths)
-            .evidence("detected_from", source);
+            .with_evidence(&WebsocketEvidence {
+                endpoints: paths,
+                detected_from: source,
+                origin: origin.as_deref().map(|o| client.clean(o)),
+                round_trips: evidence,
+                target: TargetEvidence::default(),
+            });
         }
     } else if errors > 0 {
         let mut parts: Vec<String> = findings
@@ -484,10 +495,61 @@ pub(crate) async fn check(
     };
     CheckResult::new(ID, status, message)
         .with_findings(findings)
-        .evidence("endpoints", paths)
-        .evidence("detected_from", source)
-        .evidence("origin", origin.as_deref().map(|o| client.clean(o)))
-        .evidence("round_trips", evidence)
+        .with_evidence(&WebsocketEvidence {
+            endpoints: paths,
+            detected_from: source,
+            origin: origin.as_deref().map(|o| client.clean(o)),
+            round_trips: evidence,
+            target: TargetEvidence::default(),
+        })
+}
+
+/// What `integration.websocket` measured.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct WebsocketEvidence {
+    /// The WebSocket paths probed (`/ws`, `/socket.io`, …).
+    pub(crate) endpoints: Vec<String>,
+    /// Where the paths came from: configuration, an nginx location, the dev server's proxy, a
+    /// socket.io dependency.
+    pub(crate) detected_from: String,
+    /// The `Origin` sent with each handshake (the frontend's, else the backend's); null when
+    /// neither runs.
+    pub(crate) origin: Option<String>,
+    /// One entry per path and route tried; empty when nothing could be opened.
+    pub(crate) round_trips: Vec<RoundTrip>,
+    /// Set by the gate.
+    #[serde(flatten)]
+    pub(crate) target: TargetEvidence,
+}
+
+/// One WebSocket handshake and message round trip.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct RoundTrip {
+    /// The path opened.
+    pub(crate) path: String,
+    /// `direct` (to the backend) or `through_proxy` (through the frontend's server).
+    pub(crate) route: &'static str,
+    /// The `ws://` or `wss://` URL opened.
+    pub(crate) url: String,
+    /// The handshake's HTTP status (`101` when upgraded; `0` when no answer came).
+    pub(crate) status: u16,
+    /// Whether `Sec-WebSocket-Accept` matched the key sent.
+    pub(crate) accept_valid: bool,
+    /// Whether the server echoed the message sent.
+    pub(crate) echoed: bool,
+    /// Whether the server answered the ping with a pong.
+    pub(crate) pong: bool,
+    /// What was spoken over the socket when it is not a plain echo, and what it showed
+    /// (`Engine.IO open packet received; Socket.IO CONNECT answered`).
+    pub(crate) protocol: Option<String>,
+    /// Time to the handshake's answer, ms.
+    pub(crate) handshake_ms: f64,
+    /// Time from sending the message to its answer, ms; null when none came.
+    pub(crate) roundtrip_ms: Option<f64>,
+    /// Why it failed; null when it succeeded.
+    pub(crate) error: Option<String>,
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Instant;
 
+use schemars::JsonSchema;
+use serde::Serialize;
+
 use super::decl::{Declarations, PortDecl};
 use super::fix;
 use super::registry::Reservation;
@@ -277,11 +280,24 @@ pub(crate) fn check(
     };
     let mut result = CheckResult::new(CheckId::PortsNoConflicts, status, message)
         .with_findings(findings)
-        .evidence("checked_ports", &checked)
-        .evidence("listening_sockets_scanned", listeners.len());
+        .with_evidence(&NoConflictsEvidence {
+            checked_ports: checked,
+            listening_sockets_scanned: listeners.len(),
+        });
     result.duration = started.elapsed();
     result.started = Some(started);
     result
+}
+
+/// What `ports.no_conflicts` measured.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct NoConflictsEvidence {
+    /// The host ports checked for sharing and for a foreign holder, per protocol (`tcp`,
+    /// `udp`), sorted; a published range contributes at most its first 65 ports.
+    pub(crate) checked_ports: BTreeMap<String, Vec<u16>>,
+    /// How many listening sockets (IPv4 and IPv6, from `/proc/net`) were compared against them.
+    pub(crate) listening_sockets_scanned: usize,
 }
 
 /// A finding with its fix; a fix in another file (`.env`) moves the finding there, so the

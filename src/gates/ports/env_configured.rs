@@ -5,10 +5,32 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::time::Instant;
 
+use schemars::JsonSchema;
+use serde::Serialize;
+
 use super::decl::{Declarations, Origin, PortDecl, PortExpr, Written};
 use super::fix::{self, Fix};
 use crate::check::{CheckId, CheckResult, Finding, Severity, Status};
 use crate::project::{Env, K8sPortKind};
+
+/// What `ports.env_configured` measured.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct EnvConfiguredEvidence {
+    /// Published port declarations considered (those in scripts that only run tests are not).
+    pub(crate) declarations: usize,
+    /// How many of them take the port from an environment variable (with a default, or
+    /// required with `${VAR:?}`).
+    pub(crate) from_env: usize,
+    /// How many of them do not: `declarations - from_env`.
+    pub(crate) hard_coded: usize,
+    /// Ports in package.json scripts that only run tests, as `file:line`: listed, not judged.
+    pub(crate) test_script_ports: Vec<String>,
+    /// The files read for declarations, relative to the project.
+    pub(crate) files: Vec<String>,
+    /// Helm templates that were not evaluated (their ports are unknown).
+    pub(crate) templates_not_evaluated: Vec<String>,
+}
 
 /// Run the check over gathered declarations.
 pub(crate) fn check(decls: &Declarations, env: &Env) -> CheckResult {
@@ -187,12 +209,14 @@ pub(crate) fn check(decls: &Declarations, env: &Env) -> CheckResult {
     let test_ports: Vec<String> = test_only.iter().map(|d| d.location()).collect();
     let mut result = CheckResult::new(CheckId::PortsEnvConfigured, status, message)
         .with_findings(findings)
-        .evidence("declarations", considered)
-        .evidence("from_env", configurable)
-        .evidence("hard_coded", not_configurable)
-        .evidence("test_script_ports", &test_ports)
-        .evidence("files", &decls.files)
-        .evidence("templates_not_evaluated", &decls.templates);
+        .with_evidence(&EnvConfiguredEvidence {
+            declarations: considered,
+            from_env: configurable,
+            hard_coded: not_configurable,
+            test_script_ports: test_ports,
+            files: decls.files.clone(),
+            templates_not_evaluated: decls.templates.clone(),
+        });
     result.duration = started.elapsed();
     result.started = Some(started);
     result

@@ -11,6 +11,8 @@ mod gate;
 mod registry;
 
 pub use allocate::{AllocateError, Allocation, allocate};
+pub(crate) use conflicts::NoConflictsEvidence;
 pub use decl::{Declarations, PortDecl, PortExpr, classify as classify_expr, collect};
+pub(crate) use env_configured::EnvConfiguredEvidence;
 pub use gate::run;
 pub use registry::state_dir;

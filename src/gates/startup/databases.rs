@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use schemars::JsonSchema;
+use serde::Serialize;
+
 use crate::check::{CheckId, CheckResult, Finding, Severity, Status};
 use crate::gates::GateCtx;
 use crate::probe::db::{DbKind, DbOutcome, DbUrl, probe};
@@ -334,6 +337,17 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
+/// What `startup.database_connections` measured.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct DatabasesEvidence {
+    /// One entry per distinct server probed (the same URL named twice is probed once), sorted
+    /// by its redacted URL: the probe's outcome (`url` with the password replaced, `kind`,
+    /// `ok`, `protocol_verified` — false when only TCP could be tried —, timings in ms,
+    /// `error`, `warning`, …) and `from` (the variables or config entries that named it).
+    pub(crate) connections: Vec<serde_json::Value>,
+}
+
 pub(crate) async fn check(ctx: &GateCtx) -> CheckResult {
     let started = Instant::now();
     let (targets, mut findings) = targets(ctx);
@@ -452,7 +466,9 @@ pub(crate) async fn check(ctx: &GateCtx) -> CheckResult {
     };
     let mut result = CheckResult::new(CheckId::StartupDatabaseConnections, status, message)
         .with_findings(findings)
-        .evidence("connections", evidence);
+        .with_evidence(&DatabasesEvidence {
+            connections: evidence,
+        });
     result.duration = started.elapsed();
     result.started = Some(started);
     result

@@ -4,6 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use schemars::JsonSchema;
+use serde::Serialize;
+
 use crate::check::{CheckId, CheckResult, Finding, Severity, Status};
 use crate::interp::{Modifier, Segment, Template};
 use crate::project::Project;
@@ -28,6 +31,27 @@ impl Source {
             Source::Example(why) => why.clone(),
         }
     }
+}
+
+/// What `startup.env_vars` found. Names only: a value is never recorded.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct EnvVarsEvidence {
+    /// The required variables (devops-agent.toml, compose `${VAR:?}`, `.env.example` keys the
+    /// code reads without a default), sorted.
+    pub(crate) required: Vec<String>,
+    /// Required variables that are set, each with where it was found: `NAME (source)`.
+    pub(crate) present: Vec<String>,
+    /// Required variables set nowhere.
+    pub(crate) missing: Vec<String>,
+    /// Required variables set to an empty value.
+    pub(crate) empty: Vec<String>,
+    /// Documented keys every reader gives a default: not required.
+    pub(crate) optional_with_defaults: Vec<String>,
+    /// Documented keys nothing in the project reads.
+    pub(crate) documented_but_unread: Vec<String>,
+    /// The example files read for documented keys (`.env.example`, …).
+    pub(crate) documented_in: Vec<String>,
 }
 
 pub(crate) fn check(project: &Project) -> CheckResult {
@@ -226,13 +250,15 @@ pub(crate) fn check(project: &Project) -> CheckResult {
     };
     let mut result = CheckResult::new(CheckId::StartupEnvVars, status, message)
         .with_findings(findings)
-        .evidence("required", required.keys().collect::<Vec<_>>())
-        .evidence("present", present)
-        .evidence("missing", missing)
-        .evidence("empty", empty)
-        .evidence("optional_with_defaults", optional)
-        .evidence("documented_but_unread", unread)
-        .evidence("documented_in", project.env.example_files.clone());
+        .with_evidence(&EnvVarsEvidence {
+            required: required.into_keys().collect(),
+            present,
+            missing,
+            empty,
+            optional_with_defaults: optional,
+            documented_but_unread: unread,
+            documented_in: project.env.example_files.clone(),
+        });
     result.duration = started.elapsed();
     result.started = Some(started);
     result

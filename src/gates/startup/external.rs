@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::check::{CheckId, CheckResult, Finding, Severity, Status};
@@ -321,6 +323,17 @@ fn round(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
+/// What `startup.external_services` measured.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct ExternalEvidence {
+    /// One entry per `[[external]]` service, in config order: its name and URL (credentials
+    /// removed), then each step reached — `dns_ms` and `addresses`, `tcp` (`address`,
+    /// `connect_ms`), `tls` (certificate validity and days to expiry), `http` (status, latency
+    /// in ms, redirects) — and `ok`.
+    pub(crate) services: Vec<serde_json::Value>,
+}
+
 pub(crate) async fn check(ctx: &GateCtx) -> CheckResult {
     let started = Instant::now();
     let services = &ctx.project.config.external;
@@ -380,7 +393,7 @@ pub(crate) async fn check(ctx: &GateCtx) -> CheckResult {
     };
     let mut result = CheckResult::new(CheckId::StartupExternalServices, status, message)
         .with_findings(findings)
-        .evidence("services", evidence);
+        .with_evidence(&ExternalEvidence { services: evidence });
     result.duration = started.elapsed();
     result.started = Some(started);
     result

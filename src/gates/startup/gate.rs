@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::json;
 
 use super::launch::{self, Ready, ServiceRun, Settings, Window};
@@ -295,13 +297,34 @@ fn mode_check(
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     CheckResult::new(id, status, message)
         .with_findings(findings)
-        .evidence("services", evidence)
-        .evidence("not_started", not_started)
-        .evidence(
-            "stability_window_configured_ms",
-            u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
-        )
-        .evidence("stability_window_ms", window_cost)
+        .with_evidence(&StartEvidence {
+            services: evidence,
+            not_started,
+            stability_window_configured_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+            stability_window_ms: window_cost,
+        })
+}
+
+/// What `startup.dev_mode` and `startup.prod_mode` measured: each service started, and those
+/// with no start command in the mode.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct StartEvidence {
+    /// One entry per service started: `service`, `command`, `source`, `port` (the one probed),
+    /// `port_offered`, `port_variable`, `port_passed_as`, `listened_elsewhere` (`port`, `seen`),
+    /// `framework`, `environment`, `http_answers_seen`, `ready`, `ready_via`, `url`,
+    /// `ready_ms` (from spawn to ready), `ready_at`, `ending`, `exit_code`, `port_released`,
+    /// `stop` (how the process group was stopped), `prod_build` and `output_tail` (only when
+    /// it failed). Null where not measured (no port, not stopped yet).
+    pub(crate) services: Vec<serde_json::Value>,
+    /// Services not started in this mode: `service`, `reason`.
+    pub(crate) not_started: Vec<serde_json::Value>,
+    /// The stability window each service must stay up through after it is ready, ms.
+    pub(crate) stability_window_configured_ms: u64,
+    /// What the window cost this mode: the wait after every service's start and health
+    /// samples were done (it runs alongside them), ms; null when no service was held through
+    /// one.
+    pub(crate) stability_window_ms: Option<u64>,
 }
 
 /// Who holds `port` when the service's command pins it (`vite --port 3333`): a process named
@@ -486,26 +509,30 @@ fn health_check(
             if !mode_ok {
                 failing += 1;
             }
-            evidence.push(json!({
-                "service": run.name,
-                "mode": mode.name(),
-                "endpoint": endpoint,
-                "rule": if fallback { "any status below 500 (/ stands in for a health endpoint)" } else { "2xx" },
-                "samples": run.samples.len(),
+            evidence.push(HealthEndpoint {
+                service: run.name.clone(),
+                mode: mode.name(),
+                endpoint,
+                rule: if fallback {
+                    "any status below 500 (/ stands in for a health endpoint)"
+                } else {
+                    "2xx"
+                },
+                samples: run.samples.len(),
                 // Each successful sample's latency in request order: the distribution behind
                 // the percentiles (the HTML report draws it).
-                "samples_ms": run
+                samples_ms: run
                     .samples
                     .iter()
                     .filter(|s| s.status.is_some_and(good))
                     .map(|s| round(s.ms))
-                    .collect::<Vec<f64>>(),
-                "failed": bad,
-                "p50_ms": (!ok.is_empty()).then(|| round(p50)),
-                "p95_ms": (!ok.is_empty()).then(|| round(p95)),
-                "max_ms": (!ok.is_empty()).then(|| round(max)),
-                "avg_ms": (!ok.is_empty()).then(|| round(avg)),
-            }));
+                    .collect(),
+                failed: bad,
+                p50_ms: (!ok.is_empty()).then(|| round(p50)),
+                p95_ms: (!ok.is_empty()).then(|| round(p95)),
+                max_ms: (!ok.is_empty()).then(|| round(max)),
+                avg_ms: (!ok.is_empty()).then(|| round(avg)),
+            });
         }
         if !names.is_empty() {
             sink.emit(&Event::HealthCheck {
@@ -538,8 +565,49 @@ fn health_check(
     };
     CheckResult::new(CheckId::StartupHealthChecks, status, message)
         .with_findings(findings)
-        .evidence("endpoints", evidence)
-        .evidence("p95_threshold_ms", round(limit_ms))
+        .with_evidence(&HealthChecksEvidence {
+            endpoints: evidence,
+            p95_threshold_ms: round(limit_ms),
+        })
+}
+
+/// What `startup.health_checks` measured: repeated requests to each ready service's health
+/// endpoint.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct HealthChecksEvidence {
+    /// One entry per service and mode sampled.
+    pub(crate) endpoints: Vec<HealthEndpoint>,
+    /// The p95 latency an endpoint must stay under, in milliseconds.
+    pub(crate) p95_threshold_ms: f64,
+}
+
+/// The samples of one health endpoint.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct HealthEndpoint {
+    /// The service's name.
+    pub(crate) service: String,
+    /// `development` or `production`.
+    pub(crate) mode: &'static str,
+    /// The URL requested.
+    pub(crate) endpoint: String,
+    /// Which statuses count as healthy.
+    pub(crate) rule: &'static str,
+    /// Requests sent.
+    pub(crate) samples: usize,
+    /// Each healthy answer's latency in milliseconds, in request order.
+    pub(crate) samples_ms: Vec<f64>,
+    /// Requests that failed or answered an unhealthy status.
+    pub(crate) failed: usize,
+    /// Median latency of the healthy answers, ms; null when none was healthy.
+    pub(crate) p50_ms: Option<f64>,
+    /// 95th percentile latency of the healthy answers, ms; null when none was healthy.
+    pub(crate) p95_ms: Option<f64>,
+    /// Slowest healthy answer, ms; null when none was healthy.
+    pub(crate) max_ms: Option<f64>,
+    /// Mean latency of the healthy answers, ms; null when none was healthy.
+    pub(crate) avg_ms: Option<f64>,
 }
 
 /// Start the app for the integration gate when the startup gate did not run in this

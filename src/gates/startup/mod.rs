@@ -16,5 +16,9 @@ mod output;
 mod prod_build;
 mod services;
 
+pub(crate) use databases::DatabasesEvidence;
+pub(crate) use env_vars::EnvVarsEvidence;
+pub(crate) use external::ExternalEvidence;
+pub(crate) use gate::{HealthChecksEvidence, StartEvidence};
 pub use gate::{run, start_live};
 pub(crate) use services::detect as detect_services;
