@@ -318,7 +318,7 @@ impl CheckResult {
             Ok(serde_json::Value::Object(fields)) => self.evidence.extend(fields),
             // Every evidence type is a struct of plain data with string keys: not reached.
             Ok(_) | Err(_) => {
-                debug_assert!(false, "evidence of {} is not an object", self.id.as_str())
+                debug_assert!(false, "evidence of {} is not an object", self.id.as_str());
             }
         }
         self

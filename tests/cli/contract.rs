@@ -77,7 +77,7 @@ fn mirror(id: &str) -> Option<Mirror> {
         "integration.cors" => strict::<Cors>,
         "integration.websocket" => strict::<Websocket>,
         "integration.static_assets" => strict::<StaticAssets>,
-        "integration.cdn" => strict::<Cdn>,
+        "integration.cdn" => strict::<IntegrationCdn>,
         "ports.env_configured" => strict::<PortsEnvConfigured>,
         "ports.no_conflicts" => strict::<PortsNoConflicts>,
         _ => return None,
@@ -424,7 +424,7 @@ enum SpaFallback {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[expect(dead_code, reason = "fields exist to be parsed")]
-struct Cdn {
+struct IntegrationCdn {
     #[serde(deserialize_with = "present")]
     cdn_url: Option<String>,
     build_dir: String,
