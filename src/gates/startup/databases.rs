@@ -93,7 +93,7 @@ fn targets(ctx: &GateCtx) -> (Vec<(String, String)>, Vec<Finding>) {
     for group in GROUPS.iter().chain(UNTYPED_GROUPS) {
         match group.assemble(&get) {
             Some(Ok(target)) => found.push(target),
-            Some(Err(e)) => problems.push(Finding::new(Severity::Error, e)),
+            Some(Err(e)) => problems.push(Finding::new(Severity::Error, e.to_string())),
             None => {}
         }
     }
@@ -212,7 +212,7 @@ impl Group {
     fn assemble(
         &self,
         get: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<Result<(String, String), String>> {
+    ) -> Option<Result<(String, String), GroupError>> {
         let (host_var, host) = Self::first(self.host, get)?;
         let mut used = vec![host_var];
         let port = Self::first(self.port, get);
@@ -236,7 +236,13 @@ impl Group {
                     used.push(var);
                     format!(":{n}")
                 }
-                _ => return Some(Err(format!("{} {var}: invalid port {p:?}", self.label))),
+                _ => {
+                    return Some(Err(GroupError::InvalidPort {
+                        group: self.label.to_string(),
+                        variable: var.to_string(),
+                        port: p.clone(),
+                    }));
+                }
             },
             None => String::new(),
         };
@@ -263,10 +269,10 @@ impl Group {
         } else if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
             format!("[{v6}]")
         } else if host.starts_with('/') && scheme != "postgres" {
-            return Some(Err(format!(
-                "{} {host_var}: a Unix-socket path is only probed for PostgreSQL",
-                self.label
-            )));
+            return Some(Err(GroupError::SocketNotPostgres {
+                group: self.label.to_string(),
+                variable: host_var.to_string(),
+            }));
         } else {
             // Percent-encoded, a socket directory stays a host, not the URL's path.
             percent_encode(host)
@@ -294,6 +300,19 @@ fn engine_scheme(engine: &str) -> Option<&'static str> {
 }
 
 /// libpq's own environment variables, as a keyword/value connection string (no URL escaping to
+/// Why a family of variables (`POSTGRES_*`, `DB_*`) does not make a URL that can be probed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum GroupError {
+    #[error("{group} {variable}: invalid port {port:?}")]
+    InvalidPort {
+        group: String,
+        variable: String,
+        port: String,
+    },
+    #[error("{group} {variable}: a Unix-socket path is only probed for PostgreSQL")]
+    SocketNotPostgres { group: String, variable: String },
+}
+
 /// get wrong). `None` without `PGHOST`/`PGHOSTADDR`: then nothing says libpq is the client.
 fn libpq_env(get: &dyn Fn(&str) -> Option<String>) -> Option<String> {
     const VARS: &[(&str, &str)] = &[
@@ -572,7 +591,7 @@ mod tests {
     }
 
     /// What one group assembles from `pairs`: (source, URL), or the error, or nothing.
-    fn untyped(pairs: &[(&str, &str)]) -> Vec<Result<(String, String), String>> {
+    fn untyped(pairs: &[(&str, &str)]) -> Vec<Result<(String, String), GroupError>> {
         let get = env(pairs);
         UNTYPED_GROUPS
             .iter()
@@ -630,6 +649,12 @@ mod tests {
             ("DB_CONNECTION", "mysql"),
             ("DB_PORT", "x"),
         ]);
-        assert_eq!(bad, [Err("DB_* DB_PORT: invalid port \"x\"".to_owned())]);
+        let want = GroupError::InvalidPort {
+            group: "DB_*".into(),
+            variable: "DB_PORT".into(),
+            port: "x".into(),
+        };
+        assert_eq!(want.to_string(), "DB_* DB_PORT: invalid port \"x\"");
+        assert_eq!(bad, [Err(want)]);
     }
 }
