@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::gates::{GateCtx, LiveService};
-use crate::probe::http::{Request, parse_target};
+use crate::probe::http::{HttpError, Request, parse_target};
 use crate::project::Project;
 use crate::report::EventSink;
 
@@ -34,9 +34,9 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    pub(crate) fn parse(name: &str, url: &str) -> Result<Endpoint, String> {
+    pub(crate) fn parse(name: &str, url: &str) -> Result<Endpoint, HttpError> {
         let url = url.trim().trim_end_matches('/');
-        let target = parse_target(url, "http", "https").map_err(|e| e.to_string())?;
+        let target = parse_target(url, "http", "https")?;
         let scheme = if target.secure { "https" } else { "http" };
         Ok(Endpoint {
             name: name.to_owned(),
