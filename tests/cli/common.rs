@@ -1,8 +1,10 @@
 //! Shared helpers: running the binary, parsing and schema-validating its report, redacting
 //! what changes from run to run.
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -342,21 +344,9 @@ pub(crate) fn copy_fixture(name: &str) -> tempfile::TempDir {
     dir
 }
 
+/// Copy a fixture's files, leaving out build output and installed dependencies.
 pub(crate) fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if name == "target" || name == "dist" || name == "node_modules" {
-            continue;
-        }
-        let target = to.join(&name);
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
+    copy_tree(from, to, &["target", "dist", "node_modules"]);
 }
 
 /// A `JUnit` document must pass Jenkins' `junit-10.xsd` (the strictest common reader), checked by
@@ -377,4 +367,141 @@ pub(crate) fn assert_junit_valid(xml: &str) {
         ),
         Err(e) => skip(&format!("xmllint (libxml2-utils) is needed: {e}")),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real trees: fixtures installed once by the real package manager, cached by content under
+// `target/fixture-cache/`, and handed to each test as a private copy.
+
+/// Hash a fixture's committed content (names and bytes, in order), leaving out the entries
+/// named in `skip` (installed trees and build output a developer may have made there).
+pub(crate) fn hash_tree(dir: &Path, skip: &[&str]) -> u64 {
+    fn walk(dir: &Path, skip: &[&str], hasher: &mut DefaultHasher) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("fixture dir")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if skip.contains(&name.as_str()) {
+                continue;
+            }
+            name.hash(hasher);
+            if path.is_dir() {
+                walk(&path, skip, hasher);
+            } else {
+                std::fs::read(&path).unwrap_or_default().hash(hasher);
+            }
+        }
+    }
+    let mut hasher = DefaultHasher::new();
+    walk(dir, skip, &mut hasher);
+    hasher.finish()
+}
+
+/// Copy a tree as it is (symlinks stay symlinks, so pnpm's store and workspace links survive),
+/// leaving out the top-level or nested entries named in `skip`.
+pub(crate) fn copy_tree(from: &Path, to: &Path, skip: &[&str]) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let name = entry.file_name();
+        if skip.contains(&name.to_string_lossy().as_ref()) {
+            continue;
+        }
+        let kind = entry.file_type().unwrap();
+        let target = to.join(&name);
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else if kind.is_dir() {
+            copy_tree(&entry.path(), &target, skip);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Run `cmd`; its output when it fails.
+pub(crate) fn sh(cmd: &mut std::process::Command, what: &str) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Whether `program --version` runs.
+pub(crate) fn have(program: &str) -> bool {
+    std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Installs run one at a time across every test module: they share the registries' caches and
+/// the two cores.
+static INSTALLS: Mutex<()> = Mutex::new(());
+
+/// A private copy of fixture `name` with its tree installed by `install` (run once, in the
+/// cache entry, keyed by the fixture's content without `skip`), and the cache entry's path; or
+/// None after [`skip`] when the install fails.
+pub(crate) fn installed_fixture(
+    name: &str,
+    skip_entries: &[&str],
+    install: impl FnOnce(&Path) -> Result<(), String>,
+) -> Option<(tempfile::TempDir, PathBuf)> {
+    let source = fixture(name);
+    let cached = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/fixture-cache")
+        .join(format!("{name}-{:016x}", hash_tree(&source, skip_entries)));
+    {
+        let _guard = INSTALLS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !cached.is_dir() {
+            let partial = cached.with_extension("partial");
+            let _ = std::fs::remove_dir_all(&partial);
+            copy_tree(&source, &partial, skip_entries);
+            if let Err(e) = install(&partial) {
+                let _ = std::fs::remove_dir_all(&partial);
+                skip(&e);
+                return None;
+            }
+            std::fs::rename(&partial, &cached).expect("publish installed fixture");
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&cached, dir.path(), &[]);
+    Some((dir, cached))
+}
+
+/// Replace the first `from` in a file with `to` (it must be there).
+pub(crate) fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        text.contains(from),
+        "{} does not contain {from:?}",
+        path.display()
+    );
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+    // A package really changed by an install also gets a new directory mtime. npm trusts its
+    // hidden lockfile (node_modules/.package-lock.json) over package folders older than it,
+    // so without this `npm ls` may not look at the edited file at all.
+    if let Some(dir) = path.parent()
+        && let Ok(handle) = std::fs::File::open(dir)
+    {
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(2);
+        let _ = handle.set_modified(later);
+    }
+}
+
+/// The status of check `id` in a report.
+pub(crate) fn status<'a>(report: &'a Value, id: &str) -> &'a str {
+    check(report, id)["status"].as_str().unwrap_or("")
 }

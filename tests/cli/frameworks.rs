@@ -6,106 +6,35 @@
 //! defaults. Each passes zero-config on a healthy tree and fails with a precise message when
 //! broken.
 
-use std::collections::hash_map::DefaultHasher;
 use std::fs;
-use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 
 use serde_json::Value;
 
-use crate::common::{Run, check, copy_fixture, devops_agent, fixture, run, skip};
+use crate::common::{
+    Run, check, copy_fixture, devops_agent, edit, have, installed_fixture, run, sh, skip, status,
+};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn hash_dir(dir: &Path, hasher: &mut DefaultHasher) {
-    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-        .expect("fixture dir")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if ["node_modules", "dist", "build", ".next", ".svelte-kit"].contains(&name.as_str()) {
-            continue;
-        }
-        name.hash(hasher);
-        if path.is_dir() {
-            hash_dir(&path, hasher);
-        } else {
-            fs::read(&path).unwrap_or_default().hash(hasher);
-        }
-    }
-}
-
-/// Installs run one at a time: they share npm's cache and the two cores.
-static INSTALLS: Mutex<()> = Mutex::new(());
+/// Build output and installed trees, never part of a fixture's cache key.
+const INSTALLED: &[&str] = &["node_modules", "dist", "build", ".next", ".svelte-kit"];
 
 /// A private copy of fixture `name` with its `node_modules` installed by `npm install`, or
 /// None (after `skip`) when npm is missing or the install fails.
 fn installed(name: &str) -> Option<tempfile::TempDir> {
-    if !Command::new("npm")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
+    if !have("npm") {
         skip("npm is not installed");
         return None;
     }
-    let source = fixture(name);
-    let mut hasher = DefaultHasher::new();
-    hash_dir(&source, &mut hasher);
-    let cached = repo()
-        .join("target/fixture-cache")
-        .join(format!("{name}-{:016x}", hasher.finish()));
-    {
-        let _guard = INSTALLS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !cached.is_dir() {
-            let partial = cached.with_extension("partial");
-            let _ = fs::remove_dir_all(&partial);
-            fs::create_dir_all(&partial).unwrap();
-            cp(&source, &partial);
-            let out = Command::new("npm")
+    let install = |dir: &Path| {
+        sh(
+            Command::new("npm")
                 .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
-                .current_dir(&partial)
-                .output()
-                .expect("run npm install");
-            if !out.status.success() {
-                let _ = fs::remove_dir_all(&partial);
-                skip(&format!(
-                    "npm install in {name} failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-                return None;
-            }
-            fs::rename(&partial, &cached).expect("publish installed fixture");
-        }
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    cp(&cached, dir.path());
-    Some(dir)
-}
-
-/// `cp -a from/. to`: keeps npm's workspace symlinks as they are.
-fn cp(from: &Path, to: &Path) {
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", from.display()))
-        .arg(to)
-        .status()
-        .expect("cp");
-    assert!(
-        status.success(),
-        "cp -a {} {}",
-        from.display(),
-        to.display()
-    );
+                .current_dir(dir),
+            &format!("npm install in {name}"),
+        )
+    };
+    installed_fixture(name, INSTALLED, install).map(|(dir, _)| dir)
 }
 
 fn gate(dir: &Path, args: &[&str]) -> Run {
@@ -125,10 +54,6 @@ fn validate(dir: &Path) -> Run {
     gate(dir, &["validate", "S-19", "--no-history"])
 }
 
-fn status<'a>(report: &'a Value, id: &str) -> &'a str {
-    check(report, id)["status"].as_str().unwrap_or("")
-}
-
 fn message<'a>(report: &'a Value, id: &str) -> &'a str {
     check(report, id)["message"].as_str().unwrap_or("")
 }
@@ -143,12 +68,6 @@ fn not_ok(report: &Value) -> Vec<String> {
         .filter(|c| c["status"] == "failed" || c["status"] == "error")
         .map(|c| format!("{}: {}", c["id"], c["message"]))
         .collect()
-}
-
-fn edit(path: &Path, from: &str, to: &str) {
-    let text = fs::read_to_string(path).unwrap();
-    assert!(text.contains(from), "{} lacks {from:?}", path.display());
-    fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
 fn builds(report: &Value, id: &str) -> Vec<Value> {

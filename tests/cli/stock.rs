@@ -6,62 +6,17 @@
 //! Each passes `validate` with no devops-agent.toml; a broken variant of each fails with a
 //! message that names the cause. Installed trees are cached under `target/fixture-cache/`.
 
-use std::collections::hash_map::DefaultHasher;
 use std::fs;
-use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 
 use serde_json::Value;
 
-use crate::common::{Run, check, devops_agent, fixture, project, run, skip};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::common::{
+    Run, check, devops_agent, have, installed_fixture, project, run, sh, skip, status,
+};
 
 const INSTALLED: &[&str] = &["node_modules", ".venv", "dist", "build", ".next"];
-
-fn hash_dir(dir: &Path, hasher: &mut DefaultHasher) {
-    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if INSTALLED.contains(&name.as_str()) {
-            continue;
-        }
-        name.hash(hasher);
-        if path.is_dir() {
-            hash_dir(&path, hasher);
-        } else {
-            fs::read(&path).unwrap_or_default().hash(hasher);
-        }
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path, skip_installed: bool) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap().flatten() {
-        let name = entry.file_name();
-        if skip_installed && INSTALLED.contains(&name.to_string_lossy().as_ref()) {
-            continue;
-        }
-        let kind = entry.file_type().unwrap();
-        let target = to.join(&name);
-        if kind.is_symlink() {
-            std::os::unix::fs::symlink(fs::read_link(entry.path()).unwrap(), &target).unwrap();
-        } else if kind.is_dir() {
-            copy_tree(&entry.path(), &target, skip_installed);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 /// How a fixture's tree is installed.
 #[derive(Clone, Copy)]
@@ -70,19 +25,6 @@ enum Install {
     Npm(&'static str),
     /// `python3 -m venv .venv` and `pip install -r requirements.txt`.
     Pip,
-}
-
-fn sh(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
 }
 
 fn install(dir: &Path, how: Install) -> Result<(), String> {
@@ -110,8 +52,6 @@ fn install(dir: &Path, how: Install) -> Result<(), String> {
     }
 }
 
-static INSTALLS: Mutex<()> = Mutex::new(());
-
 /// A private copy of fixture `name` with its tree installed (cached by content), or None
 /// after `skip` when npm or python3 is missing or the install fails.
 fn installed(name: &str, how: Install) -> Option<tempfile::TempDir> {
@@ -119,38 +59,11 @@ fn installed(name: &str, how: Install) -> Option<tempfile::TempDir> {
         Install::Npm(_) => "npm",
         Install::Pip => "python3",
     };
-    if Command::new(tool)
-        .arg("--version")
-        .output()
-        .map_or(true, |o| !o.status.success())
-    {
+    if !have(tool) {
         skip(&format!("{tool} is not installed"));
         return None;
     }
-    let source = fixture(name);
-    let mut hasher = DefaultHasher::new();
-    hash_dir(&source, &mut hasher);
-    let cached = repo()
-        .join("target/fixture-cache")
-        .join(format!("{name}-{:016x}", hasher.finish()));
-    {
-        let _guard = INSTALLS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !cached.is_dir() {
-            let partial = cached.with_extension("partial");
-            let _ = fs::remove_dir_all(&partial);
-            copy_tree(&source, &partial, true);
-            if let Err(e) = install(&partial, how) {
-                let _ = fs::remove_dir_all(&partial);
-                skip(&e);
-                return None;
-            }
-            fs::rename(&partial, &cached).unwrap();
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&cached, dir.path(), false);
+    let (dir, cached) = installed_fixture(name, INSTALLED, |dir| install(dir, how))?;
     // A virtualenv's scripts name its interpreter by absolute path: make a fresh one here
     // rather than trusting the cached copy's paths.
     if matches!(how, Install::Pip) {
@@ -210,10 +123,6 @@ fn agent(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
 
 fn validate(dir: &Path, env: &[(&str, &str)]) -> Run {
     agent(dir, &["validate", "STORY-21", "--no-history"], env)
-}
-
-fn status<'a>(report: &'a Value, id: &str) -> &'a str {
-    check(report, id)["status"].as_str().unwrap_or("")
 }
 
 fn message(report: &Value, id: &str) -> String {

@@ -193,6 +193,7 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
                 _ => &no_foreign,
             },
             platform_skipped: std::cell::Cell::new(0),
+            platforms_unrecorded: kind == Some(LockKind::YarnClassic),
             peers: &peer_policy,
         };
         walk_tree(
@@ -368,6 +369,10 @@ struct WalkOpts<'a> {
     foreign: &'a std::collections::HashSet<String>,
     /// How many of those were (rightly) not installed.
     platform_skipped: std::cell::Cell<usize>,
+    /// The lock does not record which packages are built for other platforms (yarn v1: yarn
+    /// reads `os`/`cpu` from each package's registry manifest, which is not in the project), so
+    /// a missing optional dependency may be one yarn skipped on purpose.
+    platforms_unrecorded: bool,
     /// Whether the package manager fails on peer problems.
     peers: &'a PeerPolicy,
 }
@@ -492,6 +497,9 @@ fn walk_tree(
                         opts.platform_skipped.set(opts.platform_skipped.get() + 1);
                         continue;
                     }
+                    DepKind::Optional if opts.platforms_unrecorded => {
+                        (&mut out.installed, Severity::Info)
+                    }
                     DepKind::Optional => (&mut out.installed, Severity::Warning),
                     DepKind::Peer => (&mut out.peers, opts.peers.severity),
                     DepKind::PeerOptional => continue,
@@ -502,7 +510,11 @@ fn walk_tree(
                     DepKind::Peer | DepKind::PeerOptional => "peer dependency",
                     DepKind::Prod => "dependency",
                 };
-                let fine = if severity == Severity::Info {
+                let fine = if severity == Severity::Info && kind == DepKind::Optional {
+                    "; yarn v1 skips optional packages built for other platforms and its lock \
+                     does not record which, so this may be one (`yarn check` is silent about \
+                     those and only warns about the others)"
+                } else if severity == Severity::Info {
                     "; fine: NODE_ENV=production installs leave devDependencies out"
                 } else if kind == DepKind::Peer {
                     // The installer leaves it out on purpose, so installing again cannot help.
