@@ -264,7 +264,7 @@ fn text(id: CheckId) -> Text {
                 "[[external]] in devops-agent.toml",
                 "URL variables in the environment",
             ],
-            &["[[external]] name, url, expect_status, ca_file"],
+            &["[[external]] name, url, expect_status, ca_file, timeout"],
             &["certificate errors → the service's certificate chain or name is wrong"],
         ),
         CheckId::StartupHealthChecks => (

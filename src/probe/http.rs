@@ -1,42 +1,45 @@
-//! A small HTTP/1.1 client for the readiness and integration probes: one request per connection
-//! (`Connection: close`) over plain TCP or TLS, and a bare TCP connect for the cheapest
-//! "is it listening yet" poll.
+//! The probes' HTTP client: HTTP/1.1 and HTTP/2 (negotiated by ALPN) on reqwest, with rustls on
+//! *ring* and the probes' own certificate verifier, so the verdict is the one an ecosystem
+//! client (curl, a browser, the app's HTTP library) reaches on the same server.
 //!
-//! It is deliberately not a general client. Redirects are reported, not followed (the gate
-//! judges them); `Content-Encoding` is reported, not decoded (the gate checks that compression is
-//! on). What it does guarantee is what a probe needs: no panics on any peer input, every read
-//! bounded in size ([`MAX_HEAD`] for headers, [`Request::max_body`] for bodies) and every stage
-//! bounded by the request's one deadline, timings per stage, and `localhost` reaching servers
-//! bound to either `127.0.0.1` or `::1`.
+//! What a probe needs on top of a plain client, and why each part is here:
+//! * per-phase timings (DNS, TCP connect, TLS, first byte) measured by hooks in the client
+//!   (`probe/trace.rs`), `None` when a phase did not happen (a reused connection);
+//! * certificate evidence: the chain and the verifier's verdict, so a certificate that does not
+//!   verify is described (expired on …, self-signed, wrong name) instead of a bare handshake
+//!   error, and a refused cipher suite, protocol version or ALPN protocol is named;
+//! * one long-lived client per trust configuration, so readiness polls and repeated probes reuse
+//!   kept-alive connections;
+//! * loopback never through a proxy, other hosts through `HTTP(S)_PROXY`/`NO_PROXY`, and the
+//!   proxy named in the response;
+//! * bounded reads: a head larger than curl accepts is refused as curl does, a body past the
+//!   request's limit either fails or (for status checks) is cut there;
+//! * one deadline per request, naming the stage it expired in; redirects returned, not
+//!   followed, so callers record and judge every hop.
+//!
+//! `localhost` reaches servers bound to either `127.0.0.1` or `::1`.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io;
-use std::net::{Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use rustls::RootCertStore;
+use rustls::pki_types::ServerName;
 use tokio::time::{Instant, timeout_at};
 
 use super::resolve;
 use super::tls::{self, TlsConfig, TlsInfo};
+use super::trace::{self, Trace};
 
 /// Default cap on a response body: large enough for any static asset worth checking, small
 /// enough that a misbehaving server cannot exhaust memory.
 pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;
-
-/// Cap on the status line plus headers of one response (what most servers accept for requests).
-pub const MAX_HEAD: usize = 64 * 1024;
-
-/// Cap on one chunk-size or trailer line.
-const MAX_LINE: usize = 4 * 1024;
-
-/// How much buffer each socket read may fill.
-const READ_CHUNK: usize = 16 * 1024;
-
-/// Largest up-front allocation for a body whose `Content-Length` was announced: the header is
-/// the peer's word, so memory is committed only as bytes arrive.
-const MAX_PREALLOC: usize = 1024 * 1024;
 
 /// One HTTP request to send.
 #[derive(Debug, Clone)]
@@ -55,6 +58,9 @@ pub struct Request {
     pub timeout: Duration,
     /// Largest response body accepted, in bytes ([`DEFAULT_MAX_BODY`] by default).
     pub max_body: usize,
+    /// Past `max_body`, stop reading and mark the response truncated instead of failing: for
+    /// checks where only the status (and the start of the body) matters.
+    pub truncate_body: bool,
     /// Trust roots for `https://` (the system roots by default).
     pub tls: TlsConfig,
 }
@@ -69,6 +75,7 @@ impl Request {
             body: None,
             timeout,
             max_body: DEFAULT_MAX_BODY,
+            truncate_body: false,
             tls: TlsConfig::default(),
         }
     }
@@ -99,6 +106,16 @@ impl Request {
         self
     }
 
+    /// Reads at most `limit` bytes of the body and stops there, marking the response
+    /// [`Response::body_truncated`], instead of failing on a larger body: what a check needs
+    /// when only the status matters (a 1 GiB download is a fine health answer).
+    #[must_use]
+    pub fn body_prefix(mut self, limit: usize) -> Request {
+        self.max_body = limit;
+        self.truncate_body = true;
+        self
+    }
+
     /// Sets the TLS trust configuration (e.g. a private CA).
     #[must_use]
     pub fn tls(mut self, tls: TlsConfig) -> Request {
@@ -108,19 +125,24 @@ impl Request {
 }
 
 /// Where the time of one exchange went, in milliseconds. Each field is the duration of its own
-/// stage, except `total_ms`.
+/// stage, except `total_ms`. A stage that did not happen for this request (DNS, connect and TLS
+/// on a reused connection; TLS for `http://`) is `None`: measured or null, never estimated.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Timings {
-    /// Name resolution (zero for IP literals and `localhost`).
-    pub dns_ms: f64,
-    /// TCP connect, including attempts at addresses that failed.
-    pub connect_ms: f64,
-    /// TLS handshake, for `https://`.
+    /// Name resolution (zero for IP literals and `localhost`, which need none).
+    pub dns_ms: Option<f64>,
+    /// TCP connect, including attempts at addresses that failed (through a proxy: to the
+    /// proxy, with the tunnel).
+    pub connect_ms: Option<f64>,
+    /// TLS handshake, for `https://` on a new connection.
     pub tls_ms: Option<f64>,
-    /// From sending the request to the first response byte: the server's think time.
+    /// From the connection being ready (the request's start, on a reused connection) to the
+    /// response head: the server's think time plus one round trip.
     pub ttfb_ms: f64,
-    /// Start to last body byte.
+    /// Start to last body byte read.
     pub total_ms: f64,
+    /// The request went over a kept-alive connection of an earlier request.
+    pub reused_connection: bool,
 }
 
 /// A response as received.
@@ -132,10 +154,17 @@ pub struct Response {
     pub reason: String,
     /// Headers with names lowercased, in received order, repeats kept.
     pub headers: Vec<(String, String)>,
-    /// Body, de-chunked but not decompressed (see the `content-encoding` header).
+    /// Body, de-chunked but not decompressed (see the `content-encoding` header, and
+    /// [`Response::decoded`]).
     pub body: Vec<u8>,
-    /// The address that accepted the connection.
-    pub remote: SocketAddr,
+    /// The body was cut at the request's `body_prefix` limit.
+    pub body_truncated: bool,
+    /// The address that accepted the connection (the proxy's, through a proxy), when known.
+    pub remote: Option<SocketAddr>,
+    /// `HTTP/1.1`, `HTTP/2`, …
+    pub version: &'static str,
+    /// The proxy the request went through (`HTTP(S)_PROXY`, without credentials), if any.
+    pub proxy: Option<String>,
     /// Stage timings.
     pub timings: Timings,
     /// The server's certificate, for `https://` (verified, or the request would have failed).
@@ -157,9 +186,20 @@ impl Response {
             .collect()
     }
 
-    /// The body as text, invalid UTF-8 replaced.
+    /// The body as text, decompressed per `Content-Encoding` when it can be, invalid UTF-8
+    /// replaced.
     pub fn text(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(&self.body)
+        match self.decoded() {
+            Ok(Cow::Borrowed(body)) => String::from_utf8_lossy(body),
+            Ok(Cow::Owned(body)) => Cow::Owned(String::from_utf8_lossy(&body).into_owned()),
+            Err(_) => String::from_utf8_lossy(&self.body),
+        }
+    }
+
+    /// The body decompressed per `Content-Encoding` (`gzip`, `x-gzip`, `deflate`, `br`,
+    /// `identity`, in the order applied), at most [`DEFAULT_MAX_BODY`] bytes of output.
+    pub fn decoded(&self) -> Result<Cow<'_, [u8]>, String> {
+        decode(&self.body, self.header("content-encoding"))
     }
 }
 
@@ -197,6 +237,14 @@ pub enum HttpError {
         /// The certificate, when the failure was its verification.
         cert: Option<Box<TlsInfo>>,
     },
+    /// The server and the probe have no TLS version or cipher suite in common that rustls
+    /// implements (a TLS 1.2 server with only CBC or RSA key-exchange suites): clients built
+    /// on OpenSSL may still connect, so this is not proof that the app cannot.
+    #[error("TLS: {reason}")]
+    TlsIncompatible {
+        /// Which of version or suite, and what the probe offered.
+        reason: String,
+    },
     /// The deadline passed.
     #[error("timed out after {after:?} ({stage})")]
     Timeout {
@@ -228,7 +276,7 @@ impl HttpError {
             HttpError::Dns { .. } => "dns",
             HttpError::Connect { reason, .. } if reason.contains("connection refused") => "refused",
             HttpError::Connect { .. } => "connect",
-            HttpError::Tls { .. } => "tls",
+            HttpError::Tls { .. } | HttpError::TlsIncompatible { .. } => "tls",
             HttpError::Timeout { .. } => "timeout",
             HttpError::Protocol(_) => "protocol",
             HttpError::TooLarge { .. } => "too_large",
@@ -442,31 +490,353 @@ pub(crate) fn check_header(name: &str, value: &str) -> Result<(), HttpError> {
     Ok(())
 }
 
-/// The request bytes: request line, headers, body.
-fn encode_request(req: &Request, target: &Target) -> Result<Vec<u8>, HttpError> {
+/// Largest total size of a response head accepted, and of one header line: curl's limits
+/// (300 KiB and 100 KiB), so a head curl refuses is refused here too and one it accepts is
+/// accepted.
+pub const MAX_HEAD: usize = 300 * 1024;
+const MAX_HEADER_LINE: usize = 100 * 1024;
+
+/// Whether `host` (lowercase, no brackets) is this machine: such requests never go through a
+/// proxy, whatever `NO_PROXY` says (a proxy elsewhere cannot reach our loopback).
+fn is_loopback(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The proxy `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY` choose for `url` (the rules
+/// reqwest applies), shown without credentials; `None` for loopback targets.
+fn proxy_for(target: &Target, url: &str) -> Option<String> {
+    static MATCHER: OnceLock<hyper_util::client::proxy::matcher::Matcher> = OnceLock::new();
+    if is_loopback(&target.host) {
+        return None;
+    }
+    let uri: http::Uri = url.trim().parse().ok()?;
+    let intercept = MATCHER
+        .get_or_init(hyper_util::client::proxy::matcher::Matcher::from_env)
+        .intercept(&uri)?;
+    let proxy = intercept.uri();
+    Some(format!(
+        "{}://{}",
+        proxy.scheme_str().unwrap_or("http"),
+        proxy
+            .authority()
+            .map_or("", |a| a.as_str().rsplit('@').next().unwrap_or(""))
+    ))
+}
+
+/// The DNS hook: the probes' own resolution (both loopback families for `localhost`), timed
+/// into the request's trace.
+struct TracedResolver;
+
+impl reqwest::dns::Resolve for TracedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let trace = trace::current();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            trace::update(trace.as_ref(), |t| t.dns_started = Some(Instant::now()));
+            // The request's own deadline bounds the lookup; this one only satisfies the API.
+            let budget = Duration::from_secs(3600);
+            let addrs = resolve::resolve(&host, 0, deadline_after(Instant::now(), budget), budget)
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            trace::update(trace.as_ref(), |t| {
+                t.dns_done = Some(Instant::now());
+                t.addrs.clone_from(&addrs);
+            });
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The connector hook: when a new connection starts and when it is ready (TCP, and TLS for
+/// `https://`), into the request's trace.
+#[derive(Clone)]
+struct TraceLayer;
+
+impl<S> tower_layer::Layer<S> for TraceLayer {
+    type Service = TracedConnector<S>;
+
+    fn layer(&self, inner: S) -> TracedConnector<S> {
+        TracedConnector(inner)
+    }
+}
+
+#[derive(Clone)]
+struct TracedConnector<S>(S);
+
+impl<S, R> tower_service::Service<R> for TracedConnector<S>
+where
+    S: tower_service::Service<R>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        let trace = trace::current();
+        trace::update(trace.as_ref(), |t| t.connect_started = Some(Instant::now()));
+        let connecting = self.0.call(request);
+        Box::pin(async move {
+            let connected = connecting.await;
+            if connected.is_ok() {
+                trace::update(trace.as_ref(), |t| t.connected = Some(Instant::now()));
+            }
+            connected
+        })
+    }
+}
+
+/// The long-lived clients of one trust configuration: kept for the process, so polling and
+/// repeated probes reuse their keep-alive connections (HTTP/1.1) and streams (HTTP/2).
+struct Clients {
+    roots: Arc<RootCertStore>,
+    direct: reqwest::Client,
+    proxied: OnceLock<Result<reqwest::Client, String>>,
+    /// The certificate last seen per `host:port`, for responses on a reused connection.
+    certs: Mutex<HashMap<String, TlsInfo>>,
+}
+
+fn build_client(roots: &Arc<RootCertStore>, proxied: bool) -> Result<reqwest::Client, String> {
+    let tls = tls::request_config(Arc::clone(roots)).map_err(|e| e.to_string())?;
+    let max_head = u32::try_from(MAX_HEAD).unwrap_or(u32::MAX);
+    let builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .dns_resolver(Arc::new(TracedResolver))
+        .connector_layer(TraceLayer)
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never())
+        .user_agent(concat!("devops-agent/", env!("CARGO_PKG_VERSION")))
+        // Header names as curl writes them: a few old servers match them case-sensitively.
+        .http1_title_case_headers()
+        .http1_allow_obsolete_multiline_headers_in_responses(true)
+        .http1_max_headers(4096)
+        .http2_max_header_list_size(max_head)
+        .pool_idle_timeout(Duration::from_secs(30));
+    let builder = if proxied { builder } else { builder.no_proxy() };
+    builder.build().map_err(|e| error_chain(&e))
+}
+
+/// The clients for `config`, built on first use.
+async fn clients(config: &TlsConfig) -> Result<Arc<Clients>, HttpError> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Clients>>>> = OnceLock::new();
+    let key = config.key();
+    let cache = CACHE.get_or_init(Mutex::default);
+    if let Some(found) = cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+    {
+        return Ok(Arc::clone(found));
+    }
+    let roots = config.roots().await;
+    let direct = build_client(&roots, false).map_err(|reason| HttpError::Tls {
+        reason: format!("cannot set up the HTTP client: {reason}"),
+        cert: None,
+    })?;
+    let built = Arc::new(Clients {
+        roots,
+        direct,
+        proxied: OnceLock::new(),
+        certs: Mutex::default(),
+    });
+    Ok(Arc::clone(
+        cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_insert(built),
+    ))
+}
+
+/// An error and its causes, `: `-joined, repeats dropped (hyper and reqwest often repeat the
+/// inner message).
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// The first cause of `err` of type `T`.
+fn find_cause<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// Puts a failed exchange in the probe's terms, using what the trace saw.
+fn classify(
+    err: &reqwest::Error,
+    seen: &Trace,
+    target: &Target,
+    roots: &RootCertStore,
+) -> HttpError {
+    let chain = error_chain(err);
+    // A certificate that did not verify: described, as `tls::inspect` would.
+    if matches!(seen.verdict, Some(Err(_)))
+        && let Ok(name) = ServerName::try_from(target.host.clone())
+    {
+        let info = tls::describe(
+            &tls::Seen {
+                chain: seen.chain.clone(),
+                verdict: seen.verdict.clone(),
+            },
+            roots,
+            &name,
+        );
+        return HttpError::Tls {
+            reason: info.verify_error.clone().unwrap_or(chain),
+            cert: Some(Box::new(info)),
+        };
+    }
+    if let Some(found) = find_cause::<HttpError>(err) {
+        return match found {
+            HttpError::Dns { host, source } => HttpError::Dns {
+                host: host.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            other => HttpError::Protocol(other.to_string()),
+        };
+    }
+    if let Some(tls_err) = find_cause::<rustls::Error>(err) {
+        return tls::failure_error(tls::explain_failure(tls_err));
+    }
+    if err.is_connect() {
+        if seen.tls_started.is_some() {
+            let reason = find_cause::<io::Error>(err).map_or_else(
+                || format!("handshake failed: {chain}"),
+                |io| tls::explain_io_failure(io).reason,
+            );
+            return HttpError::Tls { reason, cert: None };
+        }
+        let addrs = if seen.addrs.is_empty() {
+            target
+                .host
+                .parse::<IpAddr>()
+                .map(|ip| vec![SocketAddr::new(ip, target.port)])
+                .unwrap_or_default()
+        } else {
+            seen.addrs
+                .iter()
+                .map(|a| SocketAddr::new(a.ip(), target.port))
+                .collect()
+        };
+        let cause = match find_cause::<io::Error>(err) {
+            Some(io) if io.kind() == io::ErrorKind::ConnectionRefused => {
+                "connection refused".to_owned()
+            }
+            Some(io) => io.to_string(),
+            None => chain,
+        };
+        let tried = addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        return HttpError::Connect {
+            reason: if tried.is_empty() {
+                cause
+            } else {
+                format!("{cause} (tried {tried})")
+            },
+            addrs,
+        };
+    }
+    // The response could not be read as HTTP: a TLS record on a plain port is the usual cause.
+    if !target.secure && chain.contains("invalid HTTP version") {
+        return HttpError::Protocol(format!(
+            "not an HTTP/1.x response ({chain}); if the port serves TLS, use https:// (or wss://)"
+        ));
+    }
+    if chain.contains("connection closed before message completed") && seen.headers.is_none() {
+        return HttpError::Protocol(format!(
+            "the server closed the connection without answering ({chain})"
+        ));
+    }
+    if chain.contains("message head is too large") {
+        return HttpError::TooLarge {
+            what: "headers",
+            limit: MAX_HEAD,
+        };
+    }
+    HttpError::Protocol(chain)
+}
+
+/// The stage a request was in when its deadline passed.
+fn stage(seen: &Trace) -> &'static str {
+    if seen.headers.is_some() {
+        "response body"
+    } else if seen.connected.is_some() || seen.connect_started.is_none() {
+        "response headers"
+    } else if seen.tls_started.is_some() {
+        "tls handshake"
+    } else if seen.dns_started.is_some() && seen.dns_done.is_none() {
+        "dns"
+    } else {
+        "connect"
+    }
+}
+
+/// Refuses a head larger than curl accepts.
+fn check_head_size(headers: &reqwest::header::HeaderMap) -> Result<(), HttpError> {
+    let mut total = 0usize;
+    for (name, value) in headers {
+        let line = name.as_str().len() + value.len() + 4;
+        if line > MAX_HEADER_LINE {
+            return Err(HttpError::TooLarge {
+                what: "header line",
+                limit: MAX_HEADER_LINE,
+            });
+        }
+        total += line;
+    }
+    if total > MAX_HEAD {
+        return Err(HttpError::TooLarge {
+            what: "headers",
+            limit: MAX_HEAD,
+        });
+    }
+    Ok(())
+}
+
+/// The request as reqwest builds it; the method, headers and body checked first.
+fn build_request(
+    client: &reqwest::Client,
+    req: &Request,
+) -> Result<reqwest::RequestBuilder, HttpError> {
     if !is_token(&req.method) {
         return Err(HttpError::InvalidRequest(format!(
             "method {:?} is not a token",
             clip(&req.method)
         )));
     }
-    let has = |name: &str| {
-        req.headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case(name))
-    };
-    let mut head = String::with_capacity(256);
-    for part in [req.method.as_str(), " ", &target.path, " HTTP/1.1\r\n"] {
-        head.push_str(part);
-    }
-    let mut line = |name: &str, value: &str| {
-        for part in [name, ": ", value, "\r\n"] {
-            head.push_str(part);
-        }
-    };
-    if !has("host") {
-        line("Host", &target.authority);
-    }
+    let method = reqwest::Method::from_bytes(req.method.as_bytes())
+        .map_err(|e| HttpError::InvalidRequest(format!("method {:?}: {e}", clip(&req.method))))?;
+    let url = reqwest::Url::parse(req.url.trim())
+        .map_err(|e| HttpError::InvalidUrl(format!("{:?}: {e}", clip(&req.url))))?;
+    let mut headers = reqwest::header::HeaderMap::new();
     for (name, value) in &req.headers {
         check_header(name, value)?;
         // Framing and connection handling are the client's: a caller's value could contradict
@@ -477,567 +847,283 @@ fn encode_request(req: &Request, target: &Target) -> Result<Vec<u8>, HttpError> 
         {
             continue;
         }
-        line(name, value);
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| HttpError::InvalidRequest(format!("header {}: {e}", clip(name))))?;
+        let value = reqwest::header::HeaderValue::from_str(value)
+            .map_err(|e| HttpError::InvalidRequest(format!("header {name}: {e}")))?;
+        headers.append(name, value);
     }
-    if !has("user-agent") {
-        line(
-            "User-Agent",
-            concat!("devops-agent/", env!("CARGO_PKG_VERSION")),
-        );
-    }
-    if !has("accept") {
-        line("Accept", "*/*");
-    }
-    line("Connection", "close");
+    let mut builder = client.request(method, url).headers(headers);
     match &req.body {
-        Some(body) => line("Content-Length", &body.len().to_string()),
+        Some(body) => builder = builder.body(body.clone()),
         // Servers may wait for a body on these methods unless told there is none.
         None if ["POST", "PUT", "PATCH"]
             .iter()
             .any(|m| req.method.eq_ignore_ascii_case(m)) =>
         {
-            line("Content-Length", "0");
+            builder = builder.body(Vec::new());
         }
         None => {}
     }
-    head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    if let Some(body) = &req.body {
-        bytes.extend_from_slice(body);
-    }
-    Ok(bytes)
+    Ok(builder)
 }
 
-/// Status line and headers of one response.
-#[derive(Debug, Clone)]
-pub(crate) struct Head {
-    pub(crate) status: u16,
-    pub(crate) reason: String,
-    pub(crate) headers: Vec<(String, String)>,
-}
-
-/// Finds the blank line ending a response head, searching from `from`. Returns where the head's
-/// text ends and where the body starts. Accepts bare `\n` line ends, as lenient clients do.
-fn find_head_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
-    let mut at = from;
-    loop {
-        let newline = at + buf.get(at..)?.iter().position(|&b| b == b'\n')?;
-        match (buf.get(newline + 1), buf.get(newline + 2)) {
-            (Some(b'\n'), _) => return Some((newline, newline + 2)),
-            (Some(b'\r'), Some(b'\n')) => return Some((newline, newline + 3)),
-            _ => at = newline + 1,
-        }
-    }
-}
-
-/// Explains a first line that is not an HTTP/1.x status line.
-fn not_http(first_line: &str) -> HttpError {
-    if first_line.starts_with(['\u{15}', '\u{16}']) {
-        return HttpError::Protocol(
-            "the server answered with TLS: use https:// (or wss://)".to_owned(),
-        );
-    }
-    HttpError::Protocol(format!("not an HTTP/1.x response: {:?}", clip(first_line)))
-}
-
-/// Parses a status line and header block (without the blank line).
-fn parse_head(bytes: &[u8]) -> Result<Head, HttpError> {
-    let text = String::from_utf8_lossy(bytes);
-    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let status_line = lines.next().unwrap_or_default();
-    let rest = status_line
-        .strip_prefix("HTTP/1.")
-        .ok_or_else(|| not_http(status_line))?;
-    let mut parts = rest.splitn(3, ' ');
-    let _minor = parts.next();
-    let code = parts.next().unwrap_or_default();
-    let reason = parts.next().unwrap_or_default().trim().to_owned();
-    let status = match code.parse::<u16>() {
-        Ok(status) if code.len() == 3 && (100..=999).contains(&status) => status,
-        _ => return Err(not_http(status_line)),
-    };
-    let mut headers: Vec<(String, String)> = Vec::new();
-    for line in lines {
-        if line.starts_with([' ', '\t']) {
-            // Obsolete line folding (RFC 9112 §5.2): the line continues the previous value.
-            let Some((_, value)) = headers.last_mut() else {
-                return Err(HttpError::Protocol(
-                    "header block starts with a continuation line".to_owned(),
-                ));
-            };
-            value.push(' ');
-            value.push_str(line.trim_matches([' ', '\t']));
-            continue;
-        }
-        let (name, value) = line.split_once(':').ok_or_else(|| {
-            HttpError::Protocol(format!("malformed header line {:?}", clip(line)))
-        })?;
-        let name = name.trim_end_matches([' ', '\t']);
-        if !is_token(name) {
-            return Err(HttpError::Protocol(format!(
-                "malformed header name {:?}",
-                clip(name)
-            )));
-        }
-        headers.push((
-            name.to_ascii_lowercase(),
-            value.trim_matches([' ', '\t']).to_owned(),
-        ));
-    }
-    Ok(Head {
-        status,
-        reason,
-        headers,
-    })
-}
-
-/// A connection's read side with its buffer: bytes read past the current parse position stay
-/// here for the next one (a body after its head, a frame after a handshake).
-pub(crate) struct Wire<S> {
-    io: S,
-    buf: Vec<u8>,
-    first_byte: Option<Instant>,
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
-    pub(crate) fn new(io: S) -> Self {
-        Wire {
-            io,
-            buf: Vec::new(),
-            first_byte: None,
-        }
-    }
-
-    /// The connection, for writing.
-    pub(crate) fn io(&mut self) -> &mut S {
-        &mut self.io
-    }
-
-    /// When the first response byte arrived.
-    pub(crate) fn first_byte(&self) -> Option<Instant> {
-        self.first_byte
-    }
-
-    /// Reads once more into the buffer; 0 means end of stream. A TLS peer that closes without
-    /// `close_notify` (most servers, after `Connection: close`) counts as end of stream; a body cut
-    /// short is caught by its framing instead.
-    async fn fill(&mut self) -> Result<usize, HttpError> {
-        self.buf.reserve(READ_CHUNK);
-        let read = match self.io.read_buf(&mut self.buf).await {
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => 0,
-            Err(err) => {
-                return Err(HttpError::Protocol(format!(
-                    "connection error while reading: {err}"
-                )));
-            }
-        };
-        if read > 0 && self.first_byte.is_none() {
-            self.first_byte = Some(Instant::now());
-        }
-        Ok(read)
-    }
-
-    /// Buffers at least `n` bytes; false when the stream ended first.
-    pub(crate) async fn ensure(&mut self, n: usize) -> Result<bool, HttpError> {
-        while self.buf.len() < n {
-            if self.fill().await? == 0 {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    /// The first `n` buffered bytes, if buffered.
-    pub(crate) fn peek(&self, n: usize) -> Option<&[u8]> {
-        self.buf.get(..n)
-    }
-
-    /// Drops the first `n` buffered bytes.
-    pub(crate) fn consume(&mut self, n: usize) {
-        self.buf.drain(..n.min(self.buf.len()));
-    }
-
-    /// Reads one response head (status line and headers), leaving what follows buffered.
-    pub(crate) async fn read_head(&mut self) -> Result<Head, HttpError> {
-        let mut scanned = 0;
-        loop {
-            // Tolerate blank lines before the status line (RFC 9112 §2.2).
-            let blank = self
-                .buf
-                .iter()
-                .take_while(|&&b| b == b'\r' || b == b'\n')
-                .count();
-            if blank > 0 {
-                self.consume(blank);
-                scanned = 0;
-            }
-            if let Some((head_end, body_start)) = find_head_end(&self.buf, scanned) {
-                if head_end > MAX_HEAD {
-                    return Err(HttpError::TooLarge {
-                        what: "headers",
-                        limit: MAX_HEAD,
-                    });
-                }
-                let head = parse_head(self.buf.get(..head_end).unwrap_or_default())?;
-                self.consume(body_start);
-                return Ok(head);
-            }
-            if self.buf.len() > MAX_HEAD {
-                return Err(HttpError::TooLarge {
-                    what: "headers",
-                    limit: MAX_HEAD,
-                });
-            }
-            scanned = self.buf.len().saturating_sub(3);
-            if self.fill().await? == 0 {
-                return Err(match self.buf.first() {
-                    None => HttpError::Protocol(
-                        "the server closed the connection without answering".to_owned(),
-                    ),
-                    Some(0x15 | 0x16) => not_http("\u{16}"),
-                    Some(_) => HttpError::Protocol(
-                        "the connection closed in the middle of the response headers".to_owned(),
-                    ),
-                });
-            }
-        }
-    }
-
-    /// Reads one line (without its line end), at most `max` bytes; `None` at end of stream.
-    async fn read_line(&mut self, max: usize) -> Result<Option<String>, HttpError> {
-        let mut scanned = 0;
-        loop {
-            if let Some(pos) = self
-                .buf
-                .get(scanned..)
-                .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
-            {
-                let end = scanned + pos;
-                let line = self.buf.get(..end).unwrap_or_default();
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                let line = String::from_utf8_lossy(line).into_owned();
-                self.consume(end + 1);
-                return Ok(Some(line));
-            }
-            if self.buf.len() > max {
-                return Err(HttpError::Protocol(format!(
-                    "a chunked-encoding line is longer than {max} bytes"
-                )));
-            }
-            scanned = self.buf.len();
-            if self.fill().await? == 0 {
-                return Ok(None);
-            }
-        }
-    }
-
-    /// Moves exactly `n` bytes to `out`; false when the stream ended first.
-    pub(crate) async fn read_exact_into(
-        &mut self,
-        n: usize,
-        out: &mut Vec<u8>,
-    ) -> Result<bool, HttpError> {
-        let mut left = n;
-        loop {
-            let take = left.min(self.buf.len());
-            out.extend(self.buf.drain(..take));
-            left -= take;
-            if left == 0 {
-                return Ok(true);
-            }
-            if self.fill().await? == 0 {
-                return Ok(false);
-            }
-        }
-    }
-
-    /// Everything until the peer closes, at most `max` bytes.
-    async fn read_to_close(&mut self, max: usize) -> Result<Vec<u8>, HttpError> {
-        loop {
-            if self.buf.len() > max {
-                return Err(HttpError::TooLarge {
-                    what: "body",
-                    limit: max,
-                });
-            }
-            if self.fill().await? == 0 {
-                return Ok(std::mem::take(&mut self.buf));
-            }
-        }
-    }
-
-    /// A chunked body (RFC 9112 §7.1), at most `max` bytes of data; trailers are discarded.
-    async fn read_chunked(&mut self, max: usize) -> Result<Vec<u8>, HttpError> {
-        let closed = || HttpError::Protocol("the connection closed before the last chunk".into());
-        let mut body = Vec::new();
-        loop {
-            let line = self.read_line(MAX_LINE).await?.ok_or_else(closed)?;
-            let size_text = line.split(';').next().unwrap_or_default().trim();
-            let size = if size_text.bytes().all(|b| b.is_ascii_hexdigit()) {
-                usize::from_str_radix(size_text, 16).ok()
-            } else {
-                None
-            }
-            .ok_or_else(|| {
-                HttpError::Protocol(format!("invalid chunk size {:?}", clip(size_text)))
-            })?;
-            if size == 0 {
-                break;
-            }
-            if size > max.saturating_sub(body.len()) {
-                return Err(HttpError::TooLarge {
-                    what: "body",
-                    limit: max,
-                });
-            }
-            if !self.read_exact_into(size, &mut body).await? {
-                return Err(closed());
-            }
-            match self.read_line(MAX_LINE).await? {
-                Some(rest) if rest.is_empty() => {}
-                Some(_) => {
-                    return Err(HttpError::Protocol(
-                        "chunk data longer than its declared size".to_owned(),
-                    ));
-                }
-                None => return Err(closed()),
-            }
-        }
-        let mut trailers = 0usize;
-        // A peer that closes right after the last chunk has still sent the whole body.
-        while let Some(line) = self.read_line(MAX_LINE).await? {
-            if line.is_empty() {
-                break;
-            }
-            trailers += line.len();
-            if trailers > MAX_HEAD {
-                return Err(HttpError::TooLarge {
-                    what: "trailers",
-                    limit: MAX_HEAD,
-                });
-            }
-        }
-        Ok(body)
-    }
-}
-
-/// How a response body is delimited (RFC 9112 §6.3).
-#[derive(Debug, PartialEq, Eq)]
-enum Framing {
-    Empty,
-    Chunked,
-    Length(u64),
-    UntilClose,
-}
-
-fn framing(head: &Head, head_request: bool) -> Result<Framing, HttpError> {
-    if head_request || head.status < 200 || head.status == 204 || head.status == 304 {
-        return Ok(Framing::Empty);
-    }
-    let codings: Vec<String> = head
-        .headers
-        .iter()
-        .filter(|(k, _)| k == "transfer-encoding")
-        .flat_map(|(_, v)| v.split(','))
-        .map(|c| c.trim().to_ascii_lowercase())
-        .filter(|c| !c.is_empty())
-        .collect();
-    if let Some(last) = codings.last() {
-        // Transfer-Encoding overrides Content-Length; without a final `chunked` only the close
-        // marks the end.
-        return Ok(if last == "chunked" {
-            Framing::Chunked
-        } else {
-            Framing::UntilClose
+/// Reads the body up to the request's limit.
+async fn read_body(
+    response: &mut reqwest::Response,
+    req: &Request,
+) -> Result<(Vec<u8>, bool), HttpError> {
+    let announced = response.content_length();
+    if !req.truncate_body
+        && announced.is_some_and(|n| usize::try_from(n).map_or(true, |n| n > req.max_body))
+    {
+        return Err(HttpError::TooLarge {
+            what: "body",
+            limit: req.max_body,
         });
     }
-    let mut length: Option<u64> = None;
-    for value in head
-        .headers
-        .iter()
-        .filter(|(k, _)| k == "content-length")
-        .flat_map(|(_, v)| v.split(','))
-    {
-        let value = value.trim();
-        let parsed = value
-            .parse::<u64>()
-            .ok()
-            .filter(|_| value.bytes().all(|b| b.is_ascii_digit()));
-        match (parsed, length) {
-            (Some(n), None) => length = Some(n),
-            (Some(n), Some(seen)) if n == seen => {}
-            _ => {
-                return Err(HttpError::Protocol(format!(
-                    "invalid or conflicting Content-Length {:?}",
-                    clip(value)
-                )));
-            }
-        }
-    }
-    Ok(length.map_or(Framing::UntilClose, Framing::Length))
-}
-
-/// Reads the body `head` announces.
-pub(crate) async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
-    wire: &mut Wire<S>,
-    head: &Head,
-    head_request: bool,
-    max: usize,
-) -> Result<Vec<u8>, HttpError> {
-    match framing(head, head_request)? {
-        Framing::Empty => Ok(Vec::new()),
-        Framing::Chunked => wire.read_chunked(max).await,
-        Framing::UntilClose => wire.read_to_close(max).await,
-        Framing::Length(length) => {
-            let too_large = HttpError::TooLarge {
-                what: "body",
-                limit: max,
-            };
-            let n = usize::try_from(length).map_err(|_| HttpError::TooLarge {
-                what: "body",
-                limit: max,
-            })?;
-            if n > max {
-                return Err(too_large);
-            }
-            let mut body = Vec::with_capacity(n.min(MAX_PREALLOC));
-            if wire.read_exact_into(n, &mut body).await? {
-                Ok(body)
-            } else {
-                Err(HttpError::Protocol(format!(
-                    "the connection closed after {} of {n} body bytes",
-                    body.len()
-                )))
-            }
-        }
-    }
-}
-
-/// What one exchange on an open connection produced.
-struct Exchanged {
-    head: Head,
-    body: Vec<u8>,
-    sent_at: Instant,
-    first_byte: Instant,
-}
-
-/// Writes the request and reads the response on an open connection.
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    io: S,
-    request: &[u8],
-    req: &Request,
-    deadline: Instant,
-) -> Result<Exchanged, HttpError> {
-    let timeout = |stage| {
-        move |_| HttpError::Timeout {
-            after: req.timeout,
-            stage,
-        }
-    };
-    let mut wire = Wire::new(io);
-    let sent_at = Instant::now();
-    let write = timeout_at(deadline, async {
-        wire.io().write_all(request).await?;
-        wire.io().flush().await
-    })
-    .await
-    .map_err(timeout("sending request"))?;
-    let head = loop {
-        let head = timeout_at(deadline, wire.read_head())
-            .await
-            .map_err(timeout("response headers"))
-            .and_then(|read| read);
-        let head = match (head, &write) {
-            (Ok(head), _) => head,
-            // A server may answer (413, 401) and close before reading a whole body; its answer
-            // is worth more than the write error, so it is read first.
-            (Err(_), Err(err)) => {
-                return Err(HttpError::Protocol(format!(
-                    "sending the request failed: {err}"
-                )));
-            }
-            (Err(err), Ok(())) => return Err(err),
+    let chunked = response
+        .headers()
+        .get(reqwest::header::TRANSFER_ENCODING)
+        .is_some();
+    let mut body = Vec::new();
+    loop {
+        let chunk = response.chunk().await.map_err(|e| {
+            let got = body.len();
+            HttpError::Protocol(match announced {
+                Some(length) if !chunked => format!(
+                    "the connection closed after {got} of {length} body bytes: {}",
+                    error_chain(&e)
+                ),
+                _ if chunked => format!(
+                    "the body broke off after {got} bytes, before its last chunk: {}",
+                    error_chain(&e)
+                ),
+                _ => format!("the body broke off after {got} bytes: {}", error_chain(&e)),
+            })
+        })?;
+        let Some(chunk) = chunk else {
+            return Ok((body, false));
         };
-        // Interim responses (100 Continue, 103 Early Hints) precede the real one.
-        if (100..200).contains(&head.status) && head.status != 101 {
-            continue;
+        if chunk.len() > req.max_body.saturating_sub(body.len()) {
+            if req.truncate_body {
+                let room = req.max_body.saturating_sub(body.len());
+                body.extend_from_slice(chunk.get(..room).unwrap_or_default());
+                return Ok((body, true));
+            }
+            return Err(HttpError::TooLarge {
+                what: "body",
+                limit: req.max_body,
+            });
         }
-        break head;
-    };
-    let first_byte = wire.first_byte().unwrap_or(sent_at);
-    let head_request = req.method.eq_ignore_ascii_case("HEAD");
-    let body = timeout_at(
-        deadline,
-        read_body(&mut wire, &head, head_request, req.max_body),
-    )
-    .await
-    .map_err(timeout("response body"))??;
-    Ok(Exchanged {
-        head,
-        body,
-        sent_at,
-        first_byte,
-    })
+        body.extend_from_slice(&chunk);
+    }
 }
 
-/// Sends one request and reads the whole response. `https://` verifies the certificate against
-/// the request's trust roots and fails with [`HttpError::Tls`] (carrying the certificate) when
-/// it does not verify. Redirects are returned, not followed.
+/// Sends one request and reads the response, over HTTP/1.1 or HTTP/2 (ALPN), on a kept-alive
+/// connection when one is open. `https://` verifies the certificate against the request's trust
+/// roots and fails with [`HttpError::Tls`] (carrying the certificate) when it does not verify.
+/// Redirects are returned, not followed (callers judge and follow them, recording every hop).
+/// Loopback URLs never go through a proxy; others follow `HTTP(S)_PROXY`/`NO_PROXY`, and the
+/// response names the proxy used.
 pub async fn send(req: &Request) -> Result<Response, HttpError> {
     let started = Instant::now();
     let deadline = deadline_after(started, req.timeout);
     let target = parse_target(&req.url, "http", "https")?;
-    let request = encode_request(req, &target)?;
-
-    let addrs = resolve::resolve(&target.host, target.port, deadline, req.timeout).await?;
-    let resolved = Instant::now();
-    let (tcp, remote) = resolve::connect(&addrs, deadline, req.timeout).await?;
-    // The request goes out in one write; don't let Nagle hold back a TLS record behind it.
-    tcp.set_nodelay(true).ok();
-    let connected = Instant::now();
-
-    let (exchanged, tls, tls_ms) = if target.secure {
-        let (stream, info) = tls::handshake(
-            tcp,
-            &target.host,
-            &req.tls,
-            tls::Verify::Enforce,
-            &[b"http/1.1"],
-            deadline,
-            req.timeout,
-        )
-        .await?;
-        let tls_ms = ms(connected.elapsed());
-        (
-            exchange(stream, &request, req, deadline).await?,
-            Some(info),
-            Some(tls_ms),
-        )
-    } else {
-        (exchange(tcp, &request, req, deadline).await?, None, None)
+    let clients = clients(&req.tls).await?;
+    let proxy = proxy_for(&target, &req.url);
+    let client = match &proxy {
+        None => &clients.direct,
+        Some(_) => clients
+            .proxied
+            .get_or_init(|| build_client(&clients.roots, true))
+            .as_ref()
+            .map_err(|reason| {
+                HttpError::InvalidRequest(format!(
+                    "cannot use the proxy from the environment: {reason}"
+                ))
+            })?,
     };
-    let Exchanged {
-        head,
-        body,
-        sent_at,
-        first_byte,
-    } = exchanged;
+    let request = build_request(client, req)?;
+
+    let traced: trace::Shared = Arc::default();
+    let exchange = async {
+        let response = request.send().await?;
+        trace::update_current(|t| t.headers = Some(Instant::now()));
+        Ok::<_, reqwest::Error>(response)
+    };
+    let result = trace::scope(Arc::clone(&traced), timeout_at(deadline, exchange)).await;
+    let timeout = |seen: &Trace| HttpError::Timeout {
+        after: req.timeout,
+        stage: stage(seen),
+    };
+    let mut response = match result {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => {
+            return Err(classify(
+                &err,
+                &trace::take(&traced),
+                &target,
+                &clients.roots,
+            ));
+        }
+        Err(_) => return Err(timeout(&trace::take(&traced))),
+    };
+    check_head_size(response.headers())?;
+    let (body, body_truncated) = match timeout_at(deadline, read_body(&mut response, req)).await {
+        Ok(read) => read?,
+        Err(_) => return Err(timeout(&trace::take(&traced))),
+    };
+    let seen = trace::take(&traced);
+    let finished = Instant::now();
+    let headers_at = seen.headers.unwrap_or(finished);
+    let reused = seen.connected.is_none();
+    let authority = format!("{}:{}", target.host, target.port);
+    let version = match response.version() {
+        reqwest::Version::HTTP_09 => "HTTP/0.9",
+        reqwest::Version::HTTP_10 => "HTTP/1.0",
+        reqwest::Version::HTTP_2 => "HTTP/2",
+        reqwest::Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    };
+    let tls = if target.secure {
+        if reused {
+            clients
+                .certs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&authority)
+                .cloned()
+        } else {
+            ServerName::try_from(target.host.clone()).ok().map(|name| {
+                let mut info = tls::describe(
+                    &tls::Seen {
+                        chain: seen.chain.clone(),
+                        verdict: seen.verdict.clone(),
+                    },
+                    &clients.roots,
+                    &name,
+                );
+                info.protocol = seen.protocol.map(str::to_owned);
+                // Through the client only HTTP/2 is visible: `http/1.1` and no ALPN at all
+                // look the same, so the field stays null for them.
+                info.alpn = (version == "HTTP/2").then(|| "h2".to_owned());
+                clients
+                    .certs
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(authority.clone(), info.clone());
+                info
+            })
+        }
+    } else {
+        None
+    };
+    let ms_between = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
+        (Some(from), Some(to)) => Some(ms(to.saturating_duration_since(from))),
+        _ => None,
+    };
+    let timings = if reused {
+        Timings {
+            dns_ms: None,
+            connect_ms: None,
+            tls_ms: None,
+            ttfb_ms: ms(headers_at.saturating_duration_since(started)),
+            total_ms: ms(finished.saturating_duration_since(started)),
+            reused_connection: true,
+        }
+    } else {
+        let dns_ms = if seen.dns_started.is_some() {
+            ms_between(seen.dns_started, seen.dns_done)
+        } else {
+            // No lookup for an IP literal.
+            Some(0.0)
+        };
+        let tcp_from = seen.dns_done.or(seen.connect_started);
+        let tcp_to = if target.secure {
+            seen.tls_started
+        } else {
+            seen.connected
+        };
+        Timings {
+            dns_ms,
+            connect_ms: ms_between(tcp_from, tcp_to),
+            tls_ms: if target.secure {
+                ms_between(seen.tls_started, seen.connected)
+            } else {
+                None
+            },
+            ttfb_ms: ms(headers_at.saturating_duration_since(seen.connected.unwrap_or(started))),
+            total_ms: ms(finished.saturating_duration_since(started)),
+            reused_connection: false,
+        }
+    };
+    let status = response.status();
     Ok(Response {
-        status: head.status,
-        reason: head.reason,
-        headers: head.headers,
+        status: status.as_u16(),
+        reason: status.canonical_reason().unwrap_or_default().to_owned(),
+        headers: response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
         body,
-        remote,
-        timings: Timings {
-            dns_ms: ms(resolved - started),
-            connect_ms: ms(connected - resolved),
-            tls_ms,
-            ttfb_ms: ms(first_byte.saturating_duration_since(sent_at)),
-            total_ms: ms(started.elapsed()),
-        },
+        body_truncated,
+        remote: response.remote_addr(),
+        version,
+        proxy,
+        timings,
         tls,
     })
+}
+
+/// Decompresses `body` per a `Content-Encoding` value (codings in the order applied), with the
+/// output capped at [`DEFAULT_MAX_BODY`].
+pub(crate) fn decode<'a>(body: &'a [u8], encoding: Option<&str>) -> Result<Cow<'a, [u8]>, String> {
+    use std::io::Read as _;
+    let mut data = Cow::Borrowed(body);
+    let codings: Vec<String> = encoding
+        .unwrap_or_default()
+        .split(',')
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let limit = u64::try_from(DEFAULT_MAX_BODY).unwrap_or(u64::MAX);
+    for coding in codings.iter().rev() {
+        let mut out = Vec::new();
+        let read = match coding.as_str() {
+            "identity" => continue,
+            "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(data.as_ref())
+                .take(limit)
+                .read_to_end(&mut out),
+            "deflate" => {
+                // RFC 9110 says zlib-wrapped; some servers send raw deflate.
+                let zlib = flate2::read::ZlibDecoder::new(data.as_ref())
+                    .take(limit)
+                    .read_to_end(&mut out);
+                if zlib.is_err() {
+                    out.clear();
+                    flate2::read::DeflateDecoder::new(data.as_ref())
+                        .take(limit)
+                        .read_to_end(&mut out)
+                } else {
+                    zlib
+                }
+            }
+            "br" => brotli::Decompressor::new(data.as_ref(), 4096)
+                .take(limit)
+                .read_to_end(&mut out),
+            other => return Err(format!("unsupported content-encoding {:?}", clip(other))),
+        };
+        read.map_err(|e| format!("{coding} body does not decompress: {e}"))?;
+        data = Cow::Owned(out);
+    }
+    Ok(data)
 }
 
 /// Cheap readiness probe: TCP connect to `host:port`, trying every resolved address (both
@@ -1066,7 +1152,8 @@ pub async fn tcp_connect(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt;
+    use crate::probe::h1::find_head_end;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
     use tokio::task::JoinHandle;
 
@@ -1132,7 +1219,10 @@ pub(crate) mod tests {
         assert_eq!(resp.header("CONTENT-TYPE"), Some("text/plain"));
         assert_eq!(resp.headers_all("set-cookie"), vec!["a=1", "b=2"]);
         assert_eq!(resp.headers[0].0, "content-type");
-        assert_eq!(resp.remote, addr);
+        assert_eq!(resp.remote, Some(addr));
+        assert_eq!(resp.version, "HTTP/1.1");
+        assert!(!resp.timings.reused_connection);
+        assert!(resp.timings.connect_ms.is_some() && resp.timings.dns_ms == Some(0.0));
         assert!(resp.tls.is_none() && resp.timings.tls_ms.is_none());
         assert!(resp.timings.total_ms >= resp.timings.ttfb_ms);
         let request = served.await.unwrap();
@@ -1144,7 +1234,6 @@ pub(crate) mod tests {
             request.contains(&format!("\r\nHost: {addr}\r\n")),
             "{request}"
         );
-        assert!(request.contains("\r\nConnection: close\r\n"));
         assert!(request.contains("\r\nX-Probe: yes\r\n"));
         assert!(!request.to_lowercase().contains("content-length"));
     }
@@ -1318,7 +1407,10 @@ pub(crate) mod tests {
             .await
             .unwrap();
         assert_eq!(resp.text(), "v6");
-        assert_eq!(resp.remote, SocketAddr::from((Ipv6Addr::LOCALHOST, port)));
+        assert_eq!(
+            resp.remote,
+            Some(SocketAddr::from((Ipv6Addr::LOCALHOST, port)))
+        );
         let request = served.await.unwrap();
         assert!(request.contains(&format!("\r\nHost: localhost:{port}\r\n")));
     }
@@ -1435,7 +1527,7 @@ pub(crate) mod tests {
 
         let huge_head = format!(
             "HTTP/1.1 200 OK\r\nX-Big: {}\r\n\r\n",
-            "a".repeat(MAX_HEAD + 10)
+            "a".repeat(MAX_HEADER_LINE + 10)
         );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -1447,11 +1539,38 @@ pub(crate) mod tests {
             matches!(
                 err,
                 HttpError::TooLarge {
-                    what: "headers",
+                    what: "header line",
                     ..
                 }
             ),
             "{err:?}"
+        );
+
+        // An 80 KiB header is within what curl accepts: the status is read.
+        let big_head = format!(
+            "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 0\r\n\r\n",
+            "a".repeat(80 * 1024)
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve_once(listener, vec![big_head.into_bytes()]));
+        let resp = send(&Request::get(&format!("http://{addr}/"), T))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200);
+
+        // A body past the limit is cut, not failed, when only a prefix was asked for.
+        let (addr, _s) = server(&[
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n",
+            &[b'x'; 100],
+        ])
+        .await;
+        let resp = send(&Request::get(&format!("http://{addr}/"), T).body_prefix(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            (resp.status, resp.body.len(), resp.body_truncated),
+            (200, 10, true)
         );
     }
 
@@ -1473,7 +1592,7 @@ pub(crate) mod tests {
             (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "not an HTTP/1.x response"),
             (
                 b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\nab",
-                "Content-Length",
+                "content-length",
             ),
             (b"", "without answering"),
         ];
@@ -1483,7 +1602,7 @@ pub(crate) mod tests {
                 .await
                 .unwrap_err();
             assert!(
-                matches!(&err, HttpError::Protocol(m) if m.contains(expected)),
+                matches!(&err, HttpError::Protocol(m) if m.to_lowercase().contains(&expected.to_lowercase())),
                 "{expected}: {err:?}"
             );
         }
@@ -1608,25 +1727,5 @@ pub(crate) mod tests {
             send(&req).await,
             Err(HttpError::InvalidRequest(_))
         ));
-    }
-
-    #[test]
-    fn head_parsing_is_lenient_where_clients_are() {
-        let head = parse_head(b"HTTP/1.1 200\nA:1\nB:  x\n  folded\r\nC:").unwrap();
-        assert_eq!(head.status, 200);
-        assert_eq!(head.reason, "");
-        assert_eq!(
-            head.headers,
-            vec![
-                ("a".into(), "1".into()),
-                ("b".into(), "x folded".into()),
-                ("c".into(), String::new())
-            ]
-        );
-        assert_eq!(find_head_end(b"HTTP/1.1 200 OK\n\nbody", 0), Some((15, 17)));
-        assert_eq!(find_head_end(b"HTTP/1.1 200 OK\r\n\r\n", 0), Some((16, 19)));
-        assert_eq!(find_head_end(b"HTTP/1.1 200 OK\r\n\r", 0), None);
-        assert!(parse_head(b"HTTP/1.1 20x OK").is_err());
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\nno colon").is_err());
     }
 }

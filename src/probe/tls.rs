@@ -29,6 +29,7 @@ use tokio_rustls::client::TlsStream;
 
 use super::http::{HttpError, deadline_after};
 use super::resolve;
+use super::trace;
 
 /// What a server's certificate is and whether it verifies.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -125,6 +126,21 @@ impl TlsConfig {
         self.with_roots(certs)
     }
 
+    /// Identifies the trust this configuration grants, so HTTP clients (and their pooled
+    /// connections) are shared exactly between equal configurations.
+    pub(crate) fn key(&self) -> String {
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        for cert in self.extra.iter() {
+            digest.update(&u64::try_from(cert.len()).unwrap_or(0).to_be_bytes());
+            digest.update(cert.as_ref());
+        }
+        format!(
+            "{}:{}",
+            self.system,
+            data_encoding::HEXLOWER.encode(digest.finish().as_ref())
+        )
+    }
+
     fn with_roots(self, certs: Vec<CertificateDer<'static>>) -> Result<Self, HttpError> {
         let mut check = RootCertStore::empty();
         for cert in &certs {
@@ -141,7 +157,7 @@ impl TlsConfig {
 
     /// The trust store; the first call in a process reads the system roots (off the async
     /// threads, since it is file I/O).
-    async fn roots(&self) -> Arc<RootCertStore> {
+    pub(crate) async fn roots(&self) -> Arc<RootCertStore> {
         if let Some(store) = self.store.get() {
             return Arc::clone(store);
         }
@@ -190,9 +206,9 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// What the verifier saw during one handshake.
 #[derive(Debug, Default)]
-struct Seen {
-    chain: Vec<CertificateDer<'static>>,
-    verdict: Option<Result<(), rustls::Error>>,
+pub(crate) struct Seen {
+    pub(crate) chain: Vec<CertificateDer<'static>>,
+    pub(crate) verdict: Option<Result<(), rustls::Error>>,
 }
 
 /// Verifies like rustls' `WebPKI` verifier (chain to a root, validity, name; no revocation lists,
@@ -204,7 +220,8 @@ struct RecordingVerifier {
     roots: Arc<RootCertStore>,
     provider: Arc<CryptoProvider>,
     enforce: bool,
-    seen: Arc<Mutex<Seen>>,
+    /// Where to record; `None` records into the trace of the HTTP request being polled.
+    seen: Option<Arc<Mutex<Seen>>>,
 }
 
 impl RecordingVerifier {
@@ -237,13 +254,22 @@ impl ServerCertVerifier for RecordingVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let verdict = self.check(end_entity, intermediates, server_name, now);
-        {
-            let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-            seen.chain = std::iter::once(end_entity)
+        let chain = || {
+            std::iter::once(end_entity)
                 .chain(intermediates)
                 .map(|c| c.clone().into_owned())
-                .collect();
-            seen.verdict = Some(verdict.clone());
+                .collect()
+        };
+        match &self.seen {
+            Some(seen) => {
+                let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+                seen.chain = chain();
+                seen.verdict = Some(verdict.clone());
+            }
+            None => trace::update_current(|t| {
+                t.chain = chain();
+                t.verdict = Some(verdict.clone());
+            }),
         }
         if self.enforce {
             verdict.map(|()| ServerCertVerified::assertion())
@@ -258,6 +284,9 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if self.seen.is_none() {
+            trace::update_current(|t| t.protocol = Some("TLSv1.2"));
+        }
         verify_tls12_signature(
             message,
             cert,
@@ -272,6 +301,9 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if self.seen.is_none() {
+            trace::update_current(|t| t.protocol = Some("TLSv1.3"));
+        }
         verify_tls13_signature(
             message,
             cert,
@@ -417,7 +449,11 @@ fn explain(
 /// Describes what the verifier saw: the leaf's fields, the verdict, and each problem checked on
 /// its own (trust at a time inside the leaf's validity, so expiry does not hide an untrusted
 /// issuer; validity against now; the name).
-fn describe(seen: &Seen, roots: &RootCertStore, server_name: &ServerName<'_>) -> TlsInfo {
+pub(crate) fn describe(
+    seen: &Seen,
+    roots: &RootCertStore,
+    server_name: &ServerName<'_>,
+) -> TlsInfo {
     let now = OffsetDateTime::now_utc();
     let shown_name = server_name.to_str();
     let leaf = seen.chain.first().and_then(|der| Leaf::parse(der));
@@ -502,26 +538,159 @@ fn describe(seen: &Seen, roots: &RootCertStore, server_name: &ServerName<'_>) ->
     }
 }
 
+/// Why a handshake failed, in the words of a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub(crate) reason: String,
+    /// The server and this probe share no protocol version or cipher suite that rustls
+    /// implements (e.g. a TLS 1.2 server with only CBC or RSA key-exchange suites): OpenSSL-based
+    /// clients may still connect, so the probe cannot tell what the app would see.
+    pub(crate) incompatible: bool,
+}
+
+/// What rustls offers, said once for every "nothing in common" message.
+const OFFERED: &str = "this probe offers TLS 1.3 and TLS 1.2 with ECDHE and AES-GCM or ChaCha20-Poly1305 (rustls implements no CBC or RSA key-exchange suites)";
+
+/// Puts a handshake error (not a certificate verdict) in the words of a report: a refused
+/// cipher suite, protocol version or ALPN protocol is named as such.
+pub(crate) fn explain_failure(err: &rustls::Error) -> Failure {
+    use rustls::AlertDescription as Alert;
+    let plain = |reason: String| Failure {
+        reason,
+        incompatible: false,
+    };
+    match err {
+        rustls::Error::InvalidMessage(_) => {
+            plain("the server did not answer with TLS (plain HTTP on this port?)".to_owned())
+        }
+        rustls::Error::AlertReceived(Alert::HandshakeFailure | Alert::InsufficientSecurity) => {
+            Failure {
+                reason: format!(
+                    "no cipher suite in common with the server (it answered the ClientHello with a handshake_failure alert; {OFFERED})"
+                ),
+                incompatible: true,
+            }
+        }
+        rustls::Error::AlertReceived(Alert::ProtocolVersion) => Failure {
+            reason: format!(
+                "no TLS protocol version in common with the server (alert protocol_version: it offers neither TLS 1.3 nor TLS 1.2?; {OFFERED})"
+            ),
+            incompatible: true,
+        },
+        rustls::Error::AlertReceived(Alert::NoApplicationProtocol) => plain(
+            "no ALPN protocol in common: the server accepts neither h2 nor http/1.1 (alert no_application_protocol)".to_owned(),
+        ),
+        rustls::Error::AlertReceived(alert) => {
+            plain(format!("the server refused the handshake (alert: {alert:?})"))
+        }
+        rustls::Error::PeerIncompatible(why) => Failure {
+            reason: format!("no TLS version or cipher suite in common with the server ({why:?}; {OFFERED})"),
+            incompatible: true,
+        },
+        rustls::Error::NoApplicationProtocol => plain(
+            "no ALPN protocol in common: the server chose none of h2, http/1.1".to_owned(),
+        ),
+        other => plain(other.to_string()),
+    }
+}
+
 /// Puts a failed handshake (not a certificate verdict) in the words of a report.
-fn explain_handshake(err: &std::io::Error) -> String {
+pub(crate) fn explain_io_failure(err: &std::io::Error) -> Failure {
     match err
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
-        Some(rustls::Error::InvalidMessage(_)) => {
-            "the server did not answer with TLS (plain HTTP on this port?)".to_owned()
+        Some(err) => explain_failure(err),
+        None if err.kind() == std::io::ErrorKind::UnexpectedEof => Failure {
+            reason: "the server closed the connection during the handshake (not TLS on this port, or no TLS version in common?)".to_owned(),
+            incompatible: false,
+        },
+        None => Failure {
+            reason: format!("handshake failed: {err}"),
+            incompatible: false,
+        },
+    }
+}
+
+/// The handshake failure as an error.
+pub(crate) fn failure_error(failure: Failure) -> HttpError {
+    if failure.incompatible {
+        HttpError::TlsIncompatible {
+            reason: failure.reason,
         }
-        Some(rustls::Error::AlertReceived(alert)) => {
-            format!("the server refused the handshake (alert: {alert:?})")
+    } else {
+        HttpError::Tls {
+            reason: failure.reason,
+            cert: None,
         }
-        Some(rustls::Error::PeerIncompatible(why)) => {
-            format!("no TLS version or cipher in common with the server ({why:?})")
-        }
-        Some(other) => other.to_string(),
-        None if err.kind() == std::io::ErrorKind::UnexpectedEof => {
-            "the server closed the connection during the handshake (not TLS on this port, or no TLS version in common?)".to_owned()
-        }
-        None => format!("handshake failed: {err}"),
+    }
+}
+
+/// The rustls configuration of the HTTP client: *ring*, TLS 1.2 and 1.3, ALPN `h2` then
+/// `http/1.1`, the recording verifier enforcing its verdict (into the request's trace), and a
+/// session store that resumes nothing (every connection verifies the certificate in full, as a
+/// probe should) but marks, by being asked for a ticket, the moment the handshake starts.
+pub(crate) fn request_config(roots: Arc<RootCertStore>) -> Result<ClientConfig, HttpError> {
+    let verifier = RecordingVerifier {
+        roots,
+        provider: provider(),
+        enforce: true,
+        seen: None,
+    };
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| HttpError::Tls {
+            reason: format!("TLS setup: {e}"),
+            cert: None,
+        })?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.resumption = rustls::client::Resumption::store(Arc::new(HandshakeStart));
+    Ok(config)
+}
+
+/// A session store that stores nothing; rustls asks it for a ticket while building the
+/// `ClientHello`, which is when the request's trace notes that TLS started.
+#[derive(Debug)]
+struct HandshakeStart;
+
+impl rustls::client::ClientSessionStore for HandshakeStart {
+    fn set_kx_hint(&self, _: ServerName<'static>, _: rustls::NamedGroup) {}
+
+    fn kx_hint(&self, _: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        None
+    }
+
+    fn set_tls12_session(
+        &self,
+        _: ServerName<'static>,
+        _: rustls::client::Tls12ClientSessionValue,
+    ) {
+    }
+
+    fn tls12_session(&self, _: &ServerName<'_>) -> Option<rustls::client::Tls12ClientSessionValue> {
+        None
+    }
+
+    fn remove_tls12_session(&self, _: &ServerName<'_>) {}
+
+    fn insert_tls13_ticket(
+        &self,
+        _: ServerName<'static>,
+        _: rustls::client::Tls13ClientSessionValue,
+    ) {
+    }
+
+    fn take_tls13_ticket(
+        &self,
+        _: &ServerName<'_>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        trace::update_current(|t| {
+            t.tls_started.get_or_insert_with(Instant::now);
+        });
+        None
     }
 }
 
@@ -554,7 +723,7 @@ pub(crate) async fn handshake(
         roots: Arc::clone(&roots),
         provider: provider(),
         enforce: verify == Verify::Enforce,
-        seen: Arc::clone(&seen),
+        seen: Some(Arc::clone(&seen)),
     };
     let mut client = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -598,14 +767,11 @@ pub(crate) async fn handshake(
                     reason: info
                         .verify_error
                         .clone()
-                        .unwrap_or_else(|| explain_handshake(&err)),
+                        .unwrap_or_else(|| explain_io_failure(&err).reason),
                     cert: Some(Box::new(info)),
                 });
             }
-            Err(HttpError::Tls {
-                reason: explain_handshake(&err),
-                cert: None,
-            })
+            Err(failure_error(explain_io_failure(&err)))
         }
     }
 }

@@ -16,10 +16,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 
 use super::engine_io;
-use super::http::{
-    Head, HttpError, Wire, check_header, clip, deadline_after, find_header, ms, parse_target,
-    read_body,
-};
+use super::h1::{Head, Wire, read_body};
+use super::http::{HttpError, check_header, clip, deadline_after, find_header, ms, parse_target};
 use super::resolve;
 use super::tls::{self, TlsConfig};
 

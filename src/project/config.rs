@@ -122,6 +122,10 @@ pub struct ExternalService {
     pub expect_status: Option<u16>,
     /// PEM file of extra trusted CA certificates (a private CA), relative to the project.
     pub ca_file: Option<String>,
+    /// Deadline of each step (DNS, TCP, TLS, each HTTP hop) of this service's probe (default:
+    /// `[integration] request_timeout`, else 10s).
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
 }
 
 /// `[timeouts]`: durations written as `"90s"`, `"5m"`.

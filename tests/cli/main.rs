@@ -25,6 +25,7 @@ mod progress;
 mod release;
 mod shell;
 mod startup;
+mod startup_http;
 mod stock;
 mod truth;
 mod usage;

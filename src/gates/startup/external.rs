@@ -14,8 +14,12 @@ use crate::probe::http::{self, Request};
 use crate::probe::tls::{self, TlsConfig};
 use crate::project::ExternalService;
 
-/// Per-service deadline.
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline of each step of a service's probe when neither `[[external]] timeout` nor
+/// `[integration] request_timeout` is set.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Body bytes read from an HTTP answer: the status decides, so a large body (a download, a
+/// 16 MiB page) is cut here instead of failing the check.
+const BODY_PREFIX: usize = 64 * 1024;
 /// Redirects followed before the chain is judged broken (browsers stop at 20, curl at 50; a
 /// health or API URL needing more than a handful is misconfigured).
 const MAX_REDIRECTS: usize = 10;
@@ -69,6 +73,11 @@ async fn probe(ctx: &GateCtx, svc: &ExternalService) -> (Value, Vec<Finding>) {
         }
     };
     let shown = redactor.redact(&url);
+    let timeout = svc
+        .timeout
+        .or(ctx.project.config.integration.request_timeout)
+        .unwrap_or(DEFAULT_TIMEOUT)
+        .min(ctx.timeout);
     let mut findings = Vec::new();
     let fail =
         |msg: String| Finding::new(Severity::Error, format!("{} ({shown}): {msg}", svc.name));
@@ -86,7 +95,7 @@ async fn probe(ctx: &GateCtx, svc: &ExternalService) -> (Value, Vec<Finding>) {
     // DNS.
     let started = Instant::now();
     let resolved =
-        tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((t.host.as_str(), t.port))).await;
+        tokio::time::timeout(timeout, tokio::net::lookup_host((t.host.as_str(), t.port))).await;
     let addrs: Vec<String> = match resolved {
         Ok(Ok(addrs)) => addrs.map(|a| a.ip().to_string()).collect(),
         Ok(Err(e)) => {
@@ -102,7 +111,7 @@ async fn probe(ctx: &GateCtx, svc: &ExternalService) -> (Value, Vec<Finding>) {
     evidence["addresses"] = json!(addrs);
 
     // TCP.
-    match http::tcp_connect(&t.host, t.port, TIMEOUT).await {
+    match http::tcp_connect(&t.host, t.port, timeout).await {
         Ok((addr, ms)) => {
             evidence["tcp"] = json!({ "address": addr.to_string(), "connect_ms": round(ms) });
         }
@@ -131,7 +140,7 @@ async fn probe(ctx: &GateCtx, svc: &ExternalService) -> (Value, Vec<Finding>) {
 
     // TLS certificate, described even when invalid.
     if t.scheme.as_deref() == Some("https") {
-        match tls::inspect_with(&t.host, t.port, &t.host, TIMEOUT, &tls_config).await {
+        match tls::inspect_with(&t.host, t.port, &t.host, timeout, &tls_config).await {
             Ok(info) => {
                 if !info.verified {
                     findings.push(fail(format!(
@@ -149,6 +158,20 @@ async fn probe(ctx: &GateCtx, svc: &ExternalService) -> (Value, Vec<Finding>) {
                 }
                 evidence["tls"] = serde_json::to_value(&info).unwrap_or_default();
             }
+            // rustls cannot speak to this server (only CBC or RSA key-exchange suites, or an old
+            // protocol version); OpenSSL-based clients may, so the probe cannot tell: a warning
+            // naming the cause, never a failure the app would not see.
+            Err(e @ http::HttpError::TlsIncompatible { .. }) => {
+                findings.push(Finding::new(
+                    Severity::Warning,
+                    format!(
+                        "{} ({shown}): not verified: {e}; clients built on OpenSSL may still connect, and the HTTP status was not checked",
+                        svc.name
+                    ),
+                ));
+                evidence["ok"] = json!(null);
+                return (evidence, findings);
+            }
             Err(e) => findings.push(fail(format!("TLS handshake failed: {e}"))),
         }
     }
@@ -163,7 +186,9 @@ async fn probe(ctx: &GateCtx, svc: &ExternalService) -> (Value, Vec<Finding>) {
         let mut hops = Vec::new();
         let mut total_ms = 0.0;
         loop {
-            let request = Request::get(&current, TIMEOUT).tls(tls_config.clone());
+            let request = Request::get(&current, timeout)
+                .tls(tls_config.clone())
+                .body_prefix(BODY_PREFIX);
             let at = if hops.is_empty() {
                 String::new()
             } else {
@@ -192,6 +217,7 @@ async fn probe(ctx: &GateCtx, svc: &ExternalService) -> (Value, Vec<Finding>) {
                             "url": redactor.redact(&current),
                             "status": response.status,
                             "location": redactor.redact(&next),
+                            "version": response.version,
                         }));
                         if hops.len() > MAX_REDIRECTS {
                             findings.push(fail(format!(
@@ -227,6 +253,8 @@ async fn probe(ctx: &GateCtx, svc: &ExternalService) -> (Value, Vec<Finding>) {
                     });
                     evidence["http"] = json!({
                         "status": response.status,
+                        "version": response.version,
+                        "proxy": response.proxy,
                         "timings": response.timings,
                         "final_url": redactor.redact(&current),
                         "redirects": hops,
@@ -245,6 +273,16 @@ async fn probe(ctx: &GateCtx, svc: &ExternalService) -> (Value, Vec<Finding>) {
                 // A certificate problem of the first URL was already reported with its details.
                 Err(http::HttpError::Tls { .. })
                     if hops.is_empty() && t.scheme.as_deref() == Some("https") => {}
+                Err(e @ http::HttpError::TlsIncompatible { .. }) => {
+                    evidence["http"] = json!({ "redirects": hops });
+                    findings.push(Finding::new(
+                        Severity::Warning,
+                        format!(
+                            "{} ({shown}): not verified{at}: {e}; clients built on OpenSSL may still connect",
+                            svc.name
+                        ),
+                    ));
+                }
                 Err(e) => {
                     evidence["http"] = json!({ "redirects": hops });
                     findings.push(fail(format!("HTTP request failed{at}: {e}")));
