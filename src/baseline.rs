@@ -156,7 +156,13 @@ impl Baseline {
                 result.message
             );
         }
-        if all_accepted && matches!(result.status, Status::Failed | Status::Warning) {
+        // Only a problem the check reported can be accepted; no wildcard, so a new status is
+        // decided here.
+        let acceptable = match result.status {
+            Status::Failed | Status::Warning => true,
+            Status::Passed | Status::Skipped { .. } | Status::Error | Status::Accepted => false,
+        };
+        if all_accepted && acceptable {
             let n = problems.len();
             result.message = format!(
                 "{} — accepted in the baseline ({n} finding{}): {}",

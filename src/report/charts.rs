@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::escape::html as esc;
 use super::history::{self, Entry};
 use super::html::status_word;
-use super::model::{CheckStatus, Report, Severity};
+use super::model::{Report, Severity};
 use super::svg::{Anchor, Svg};
 
 #[expect(clippy::cast_precision_loss, reason = "chart coordinates")]
@@ -147,7 +147,7 @@ fn spans(report: &Report) -> Vec<Span> {
                 class: format!("bar-{word}"),
                 start,
                 duration: Some(gate.duration_ms),
-                failed: matches!(gate.status, CheckStatus::Failed | CheckStatus::Error),
+                failed: gate.status.is_blocking(),
                 tip: format!(
                     "gate {} {word}: started at {}, {}",
                     gate.id,
@@ -167,7 +167,7 @@ fn spans(report: &Report) -> Vec<Span> {
                 class: format!("bar-{word}"),
                 start,
                 duration: Some(check.duration_ms),
-                failed: matches!(check.status, CheckStatus::Failed | CheckStatus::Error),
+                failed: check.status.is_blocking(),
                 tip: format!(
                     "{} {word}: started at {}, {} — {}",
                     check.id,
@@ -767,12 +767,7 @@ pub(super) fn history(report: &Report, past: &[Entry]) -> String {
         out.push_str("<p class=\"empty\">No earlier run is recorded in <code>.devops-agent/history.jsonl</code>; the trend starts with this run.</p></section>\n");
         return out;
     }
-    let failing = |e: &Entry| {
-        e.checks
-            .values()
-            .filter(|s| matches!(s, CheckStatus::Failed | CheckStatus::Error))
-            .count()
-    };
+    let failing = |e: &Entry| e.checks.values().filter(|s| s.is_blocking()).count();
     let max_d = runs.iter().map(|e| e.duration_ms).max().unwrap_or(1).max(1);
     let max_f = runs.iter().map(failing).max().unwrap_or(0).max(1);
     let (left, plot_w, top, line_h, bar_h) = (60.0, 1060.0, 16.0, 110.0, 60.0);

@@ -114,7 +114,7 @@ fn bundles(report: &Report) -> BTreeMap<String, u64> {
 /// Fill `deployment.last_deployment` and `deployment.since_last` from the previous entry.
 pub fn compare(report: &mut Report, previous: &Entry) {
     let now = entry(report);
-    let blocking = |s: &CheckStatus| matches!(s, CheckStatus::Failed | CheckStatus::Error);
+    let blocking = |s: &CheckStatus| s.is_blocking();
     let mut newly_failing = Vec::new();
     let mut newly_fixed = Vec::new();
     for (id, status) in &now.checks {

@@ -228,7 +228,7 @@ fn checks(out: &mut String, report: &Report) {
         );
         for check in &gate.checks {
             let (word, mark) = status_word(check.status);
-            let open = if matches!(check.status, CheckStatus::Failed | CheckStatus::Error) {
+            let open = if check.status.is_blocking() {
                 " open"
             } else {
                 ""

@@ -228,7 +228,7 @@ pub(super) fn services(report: &Report) -> Option<String> {
         };
         g.node(name, label)
     };
-    let blocking = |s: CheckStatus| matches!(s, CheckStatus::Failed | CheckStatus::Error);
+    let blocking = CheckStatus::is_blocking;
     let mut backend = None;
     if let Some((e, status)) = check(report, "integration.frontend_backend") {
         let front = e.get("frontend_origin").and_then(Value::as_str);

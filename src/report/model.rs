@@ -263,6 +263,20 @@ pub enum CheckStatus {
     Accepted,
 }
 
+impl CheckStatus {
+    /// Whether this status blocks `deployment_ready` (SPEC: a required check `failed` or
+    /// `error`). No wildcard: a new status must be decided here.
+    pub fn is_blocking(self) -> bool {
+        match self {
+            CheckStatus::Failed | CheckStatus::Error => true,
+            CheckStatus::Passed
+            | CheckStatus::Warning
+            | CheckStatus::Skipped
+            | CheckStatus::Accepted => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
