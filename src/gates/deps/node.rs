@@ -183,7 +183,11 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
         for top_dir in &top_dirs {
             tree.installed_under(top_dir, &mut physical);
         }
-        tree.preload(&physical);
+        let mut to_read = physical.clone();
+        for top_dir in &top_dirs {
+            tree.store_under(top_dir, &mut to_read);
+        }
+        tree.preload(&to_read);
         let no_foreign = std::collections::HashSet::new();
         let opts = WalkOpts {
             install: &install,
@@ -209,7 +213,7 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
         if kind != Some(LockKind::Pnpm) && dir.join("node_modules").is_dir() {
             workspace_links(project, &mut tree, dir, &tops, &install, out);
         }
-        extraneous(project, &mut tree, &tops, &visited, &install, &rel, out);
+        extraneous(project, &mut tree, physical, &visited, &install, &rel, out);
         platform_skipped = opts.platform_skipped.get();
     }
 
@@ -653,23 +657,20 @@ fn workspace_links(
 }
 
 /// Installed packages nothing depends on (`npm ls`: extraneous).
+/// `physical` is every package directory installed under the root and the workspaces
+/// ([`Tree::installed_under`]).
 fn extraneous(
     project: &Project,
     tree: &mut Tree,
-    tops: &[Top],
+    physical: Vec<(PathBuf, bool)>,
     visited: &HashSet<usize>,
     install: &str,
     rel: &str,
     out: &mut Outcome,
 ) {
-    let mut physical = Vec::new();
-    let dirs: Vec<PathBuf> = tops.iter().map(|t| tree.pkgs[t.pkg].dir.clone()).collect();
-    for dir in &dirs {
-        tree.installed_under(dir, &mut physical);
-    }
     for (location, is_link) in physical {
         let dir = if is_link {
-            let Ok(target) = fs::canonicalize(&location) else {
+            let Some(target) = tree.link_target(&location) else {
                 continue;
             };
             target
@@ -916,8 +917,14 @@ fn installed_matches_lock(
             for (key, locked) in &lock.locations {
                 checked += 1;
                 let location = dir.join(key);
-                let meta = fs::symlink_metadata(&location);
-                let Ok(meta) = meta else {
+                // The listings the walk read answer for every installed entry; only what they
+                // do not show costs an `lstat`.
+                let is_link = tree.listed(&location).or_else(|| {
+                    fs::symlink_metadata(&location)
+                        .ok()
+                        .map(|m| m.file_type().is_symlink())
+                });
+                let Some(is_link) = is_link else {
                     if !locked.optional && (!locked.dev || !production) {
                         mismatch(
                             key.rsplit("node_modules/").next().unwrap_or(key),
@@ -934,7 +941,7 @@ fn installed_matches_lock(
                 };
                 let name = key.rsplit("node_modules/").next().unwrap_or(key);
                 if locked.link {
-                    if !meta.file_type().is_symlink() {
+                    if !is_link {
                         mismatch(
                             name,
                             key,
@@ -947,7 +954,7 @@ fn installed_matches_lock(
                     }
                     continue;
                 }
-                let pkg = tree.load(&location, meta.file_type().is_symlink());
+                let pkg = tree.load(&location, is_link);
                 let installed = tree.pkgs[pkg].manifest.version.clone();
                 if installed.is_some() && installed != locked.version {
                     mismatch(

@@ -211,6 +211,8 @@ pub(crate) struct Tree {
     pub(crate) pkgs: Vec<Pkg>,
     by_dir: HashMap<PathBuf, usize>,
     listings: HashMap<PathBuf, Option<Listing>>,
+    /// Real (symlink-free) forms of directories below `stop`, found from the cached listings.
+    reals: HashMap<PathBuf, PathBuf>,
     /// Resolution does not look above this directory (the project's Node root), as npm's tree
     /// ends there too.
     stop: PathBuf,
@@ -283,6 +285,15 @@ impl Tree {
         }
     }
 
+    /// Whether `location` (`…/node_modules/NAME` or `…/node_modules/@scope/NAME`) is a
+    /// symlink, from its directory's cached listing; None when the listing does not show it as
+    /// a directory or symlink (absent, a file, not listable) — the caller then asks the kernel.
+    pub(crate) fn listed(&mut self, location: &Path) -> Option<bool> {
+        let name = location.file_name()?.to_str()?;
+        let parent = location.parent()?;
+        self.listing(parent)?.get(name).copied()
+    }
+
     /// Resolve `name` as `require` would from package `from`.
     pub(crate) fn resolve(&mut self, from: usize, name: &str) -> Option<Found> {
         let start = self.pkgs.get(from)?.dir.clone();
@@ -322,10 +333,76 @@ impl Tree {
         None
     }
 
+    /// The real form of `path`, a directory at or below the project's Node root: each component
+    /// is taken from its parent's cached listing when that says it is a directory and not a
+    /// symlink, so a path costs no system call beyond the listings resolution reads anyway;
+    /// anything else (a symlink, a file, a path outside the root, `..`) asks the kernel
+    /// (`realpath`). None when the path does not resolve.
+    fn real(&mut self, path: &Path) -> Option<PathBuf> {
+        if path == self.stop {
+            return Some(self.stop.clone());
+        }
+        if let Some(real) = self.reals.get(path) {
+            return Some(real.clone());
+        }
+        let listed = match (path.parent(), path.file_name().and_then(|n| n.to_str())) {
+            (Some(parent), Some(name)) if path.starts_with(&self.stop) => match self.real(parent) {
+                Some(real_parent) => {
+                    let is_real_dir = self
+                        .listing(&real_parent)
+                        .is_some_and(|l| l.get(name) == Some(&false));
+                    is_real_dir.then(|| real_parent.join(name))
+                }
+                None => return None,
+            },
+            _ => None,
+        };
+        let real = match listed {
+            Some(real) => real,
+            None => fs::canonicalize(path).ok()?,
+        };
+        self.reals.insert(path.to_owned(), real.clone());
+        self.reals.insert(real.clone(), real.clone());
+        Some(real)
+    }
+
+    /// The real directory the symlink at `location` points to. pnpm links every dependency
+    /// (`.pnpm/a@1/node_modules/b -> ../../b@2/node_modules/b`): one `readlink`, its text applied
+    /// to the link's real directory component by component ([`Tree::real`]), instead of a
+    /// `realpath` of the whole path per dependency edge.
+    pub(crate) fn link_target(&mut self, location: &Path) -> Option<PathBuf> {
+        use std::path::Component;
+        let text = fs::read_link(location).ok();
+        let (Some(text), Some(parent)) = (text, location.parent()) else {
+            return fs::canonicalize(location).ok();
+        };
+        if !text.is_relative() {
+            return fs::canonicalize(location).ok();
+        }
+        let mut real = self.real(parent)?;
+        for component in text.components() {
+            match component {
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    real.pop();
+                }
+                Component::Normal(name) => {
+                    real.push(name);
+                    real = self.real(&real)?;
+                }
+                Component::RootDir | Component::Prefix(_) => {
+                    return fs::canonicalize(location).ok();
+                }
+            }
+        }
+        Some(real)
+    }
+
     /// Load the package at `location` (following a symlink to its real directory).
     pub(crate) fn load(&mut self, location: &Path, is_link: bool) -> usize {
         let dir = if is_link {
-            fs::canonicalize(location).unwrap_or_else(|_| location.to_owned())
+            self.link_target(location)
+                .unwrap_or_else(|| location.to_owned())
         } else {
             location.to_owned()
         };
@@ -382,6 +459,62 @@ impl Tree {
                 broken,
             });
             self.by_dir.insert(dir, self.pkgs.len() - 1);
+        }
+    }
+
+    /// Every package directory of pnpm's store under `dir/node_modules/.pnpm`, as (location,
+    /// false): the one real (not linked) package in each `.pnpm/<key>/node_modules`. These
+    /// listings are the ones resolution reads anyway (a store package's dependencies are the
+    /// links beside it); collecting the packages here lets [`Tree::preload`] read their
+    /// package.json files on several threads. Packages nothing resolves to are read but never
+    /// looked at.
+    pub(crate) fn store_under(&mut self, dir: &Path, out: &mut Vec<(PathBuf, bool)>) {
+        let store = dir.join("node_modules/.pnpm");
+        let is_store = self
+            .listing(&dir.join("node_modules"))
+            .is_some_and(|l| l.get(".pnpm") == Some(&false));
+        let Some(listing) = is_store.then(|| self.listing(&store)).flatten() else {
+            return;
+        };
+        let mut keys: Vec<&String> = listing
+            .iter()
+            .filter(|(name, is_link)| {
+                !**is_link && !name.starts_with('.') && *name != "node_modules"
+            })
+            .map(|(name, _)| name)
+            .collect();
+        keys.sort();
+        for key in keys {
+            if crate::cancel::requested() {
+                return;
+            }
+            let nm = store.join(key).join("node_modules");
+            let Some(listing) = self.listing(&nm) else {
+                continue;
+            };
+            // Sorted, so package indices (and the order of findings) do not depend on the
+            // hash map's.
+            let mut names: Vec<(&String, &bool)> = listing.iter().collect();
+            names.sort();
+            for (name, &is_link) in names {
+                if is_link || name.starts_with('.') {
+                    continue;
+                }
+                if name.starts_with('@') {
+                    let scope_dir = nm.join(name);
+                    if let Some(scoped) = self.listing(&scope_dir) {
+                        let mut inner: Vec<&String> = scoped
+                            .iter()
+                            .filter(|(_, link)| !**link)
+                            .map(|(sub, _)| sub)
+                            .collect();
+                        inner.sort();
+                        out.extend(inner.into_iter().map(|sub| (scope_dir.join(sub), false)));
+                    }
+                } else {
+                    out.push((nm.join(name), false));
+                }
+            }
         }
     }
 
