@@ -620,15 +620,23 @@ fn build_client(roots: &Arc<RootCertStore>, proxied: bool) -> Result<reqwest::Cl
         .http1_allow_obsolete_multiline_headers_in_responses(true)
         .http1_max_headers(4096)
         .http2_max_header_list_size(max_head)
-        .pool_idle_timeout(Duration::from_secs(30));
+        // Long enough for a poll and its health samples to share a connection, short enough
+        // not to hold a single-threaded dev server on an idle one for long.
+        .pool_idle_timeout(Duration::from_secs(5));
     let builder = if proxied { builder } else { builder.no_proxy() };
     builder.build().map_err(|e| error_chain(&e))
 }
 
-/// The clients for `config`, built on first use.
-async fn clients(config: &TlsConfig) -> Result<Arc<Clients>, HttpError> {
+/// The clients for `config`, built on first use; plain `http://` needs no trust roots, so its
+/// clients skip reading the system's (tens of milliseconds, once, that a readiness poll would
+/// otherwise pay).
+async fn clients(config: &TlsConfig, secure: bool) -> Result<Arc<Clients>, HttpError> {
     static CACHE: OnceLock<Mutex<HashMap<String, Arc<Clients>>>> = OnceLock::new();
-    let key = config.key();
+    let key = if secure {
+        config.key()
+    } else {
+        "plain".to_owned()
+    };
     let cache = CACHE.get_or_init(Mutex::default);
     if let Some(found) = cache
         .lock()
@@ -637,7 +645,11 @@ async fn clients(config: &TlsConfig) -> Result<Arc<Clients>, HttpError> {
     {
         return Ok(Arc::clone(found));
     }
-    let roots = config.roots().await;
+    let roots = if secure {
+        config.roots().await
+    } else {
+        Arc::new(RootCertStore::empty())
+    };
     let direct = build_client(&roots, false).map_err(|reason| HttpError::Tls {
         reason: format!("cannot set up the HTTP client: {reason}"),
         cert: None,
@@ -930,7 +942,7 @@ pub async fn send(req: &Request) -> Result<Response, HttpError> {
     let started = Instant::now();
     let deadline = deadline_after(started, req.timeout);
     let target = parse_target(&req.url, "http", "https")?;
-    let clients = clients(&req.tls).await?;
+    let clients = clients(&req.tls, target.secure).await?;
     let proxy = proxy_for(&target, &req.url);
     let client = match &proxy {
         None => &clients.direct,

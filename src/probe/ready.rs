@@ -1,21 +1,23 @@
 //! Readiness of a local app: is its port accepting, on `127.0.0.1` or `::1`, and does its
-//! health endpoint answer 2xx. Built for tight polling on loopback: a bare TCP connect, kept
-//! for a minimal HTTP/1.1 GET that reads only the status line. Nothing here reads `/proc`.
+//! health endpoint answer 2xx. Built for tight polling on loopback: a bare TCP connect (the
+//! cheapest "is it listening yet"), then a GET through the probes' HTTP client, which keeps its
+//! connection for the next poll and the health samples. Nothing here reads `/proc`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use super::http::{self, HttpError, Request};
 
 /// Health paths tried, in order, when none is configured.
 pub const HEALTH_CANDIDATES: &[&str] = &["/health", "/healthz", "/api/health", "/ready", "/"];
 
-/// Connect to `port` on `127.0.0.1`, then `::1` when that is refused, and keep the connection:
-/// the readiness poll sends its first health request on it, so a just-started server has one
-/// connection to accept instead of three (both families, then the request) — under load, each
-/// accept is a turn of its event loop. A refused connect on loopback returns at once, so the
-/// second family costs microseconds; a server bound only to `::1` is found too.
+/// Connect to `port` on `127.0.0.1`, then `::1` when that is refused, and return the connection
+/// (the caller closes it before asking over HTTP: a server with one synchronous worker would
+/// otherwise serve the idle probe and never the request). A refused connect on loopback
+/// returns at once, so the second family costs microseconds; a server bound only to `::1` is
+/// found too.
 pub async fn tcp_connect(port: u16, timeout: Duration) -> Option<(SocketAddr, TcpStream)> {
     for ip in [
         IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -29,80 +31,36 @@ pub async fn tcp_connect(port: u16, timeout: Duration) -> Option<(SocketAddr, Tc
     None
 }
 
-/// GET `path` on `addr` and return the status code and the time to it. Reads only what it
-/// needs: the status line.
+/// GET `path` on `addr` and return the status code and the time to it, through the probes' one
+/// HTTP client ([`super::http`]): HTTP/1.1 with keep-alive, so a poll or a run of health samples
+/// after the first reuses one connection instead of opening one per request. Only the start of
+/// the body is read (64 KiB): the status decides.
 pub async fn http_status(
     addr: SocketAddr,
     path: &str,
     timeout: Duration,
 ) -> Result<(u16, Duration), String> {
-    http_status_on(None, addr, path, timeout).await
-}
-
-/// The same on an already connected `stream` (from [`tcp_connect`]), else a new connection.
-pub async fn http_status_on(
-    stream: Option<TcpStream>,
-    addr: SocketAddr,
-    path: &str,
-    timeout: Duration,
-) -> Result<(u16, Duration), String> {
     let started = Instant::now();
-    let exchange = async {
-        let mut stream = match stream {
-            Some(s) => s,
-            None => TcpStream::connect(addr)
-                .await
-                .map_err(|e| format!("connect {addr}: {e}"))?,
-        };
-        let _ = stream.set_nodelay(true);
-        let host = match addr.ip() {
-            IpAddr::V4(ip) => format!("{ip}:{}", addr.port()),
-            IpAddr::V6(ip) => format!("[{ip}]:{}", addr.port()),
-        };
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: devops-agent/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-            env!("CARGO_PKG_VERSION")
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| format!("send: {e}"))?;
-        let mut head = Vec::with_capacity(256);
-        let mut buf = [0u8; 512];
-        while !head.windows(2).any(|w| w == b"\r\n") {
-            let n = stream
-                .read(&mut buf)
-                .await
-                .map_err(|e| format!("read: {e}"))?;
-            if n == 0 {
-                return Err("connection closed before a status line".to_owned());
-            }
-            head.extend_from_slice(&buf[..n]);
-            if head.len() > 8192 {
-                return Err("no HTTP status line in the first 8 KiB".to_owned());
-            }
-        }
-        parse_status(&head).ok_or_else(|| "the answer is not HTTP".to_owned())
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
     };
-    match tokio::time::timeout(timeout, exchange).await {
-        Ok(Ok(status)) => Ok((status, started.elapsed())),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!(
+    let url = format!("http://{addr}{path}");
+    let request = Request::get(&url, timeout).body_prefix(STATUS_BODY);
+    match http::send(&request).await {
+        Ok(response) => Ok((response.status, started.elapsed())),
+        Err(HttpError::Timeout { .. }) => Err(format!(
             "no answer within {}",
             humantime::format_duration(timeout)
         )),
+        Err(e) => Err(e.to_string()),
     }
 }
 
-fn parse_status(head: &[u8]) -> Option<u16> {
-    let line = head.split(|b| *b == b'\n').next()?;
-    let line = std::str::from_utf8(line).ok()?;
-    let mut parts = line.split_whitespace();
-    if !parts.next()?.starts_with("HTTP/") {
-        return None;
-    }
-    parts.next()?.parse().ok()
-}
+/// Body bytes a status poll reads: small answers are read whole (so the connection goes back to
+/// the pool), large ones are cut.
+const STATUS_BODY: usize = 64 * 1024;
 
 /// Polling back-off for readiness: the first attempt at once, then a pause of 2 ms growing by
 /// half each time to 5 ms while the app is young, and to at most 250 ms once it has been
@@ -146,6 +104,7 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]
     async fn ipv6_only_server_is_ready_and_answers() {
@@ -166,31 +125,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(status, 204);
-    }
-
-    #[tokio::test]
-    async fn ipv6_only_server_answers_on_the_kept_connection() {
-        let Ok(listener) = tokio::net::TcpListener::bind("[::1]:0").await else {
-            return;
-        };
-        let port = listener.local_addr().unwrap().port();
-        let accepted = tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf).await;
-            let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await;
-            // Only this one connection was made.
-            tokio::time::timeout(Duration::from_millis(100), listener.accept())
-                .await
-                .is_err()
-        });
-        let (addr, stream) = tcp_connect(port, Duration::from_secs(1)).await.unwrap();
-        assert!(addr.is_ipv6());
-        let (status, _) = http_status_on(Some(stream), addr, "/health", Duration::from_secs(1))
-            .await
-            .unwrap();
-        assert_eq!(status, 200);
-        assert!(accepted.await.unwrap(), "a second connection was made");
     }
 
     #[tokio::test]
