@@ -39,6 +39,11 @@ if command -v python3 >/dev/null && ! "$tools/mcp/bin/python" -c 'import mcp' 2>
   python3 -m venv "$tools/mcp"
   "$tools/mcp/bin/pip" install --quiet mcp==2.3.0
 fi
+# WebSocket probe tests: a real WebSocket server (PyPI websockets) that requires a subprotocol.
+if command -v python3 >/dev/null && ! "$tools/ws/bin/python" -c 'import websockets' 2>/dev/null; then
+  python3 -m venv "$tools/ws"
+  "$tools/ws/bin/pip" install --quiet websockets==17.4
+fi
 # integration gate: a real nginx (Debian's package) that the tests start on loopback in front of
 # the fixture stack. Only the binary is needed; the tests never use the system service.
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] && command -v apt-get >/dev/null; then

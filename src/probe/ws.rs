@@ -3,6 +3,11 @@
 //! `Sec-WebSocket-Accept`, send a ping and one masked text frame, wait for the pong (and the
 //! echo, from an echo endpoint), close cleanly.
 //!
+//! Subprotocols (`Sec-WebSocket-Protocol`) are offered as configured ([`WsOptions`]); a server
+//! that requires one and is offered none answers 400, and the finding says so instead of
+//! blaming a proxy. The server's choice must be one that was offered (RFC 6455 §4.1). `wss://`
+//! trusts the system roots plus any CA the options add.
+//!
 //! The usual failure is a reverse proxy that drops the `Upgrade`/`Connection` headers, so the
 //! app answers the handshake as a plain request (200 with the SPA shell, 400, 426). Every such
 //! answer becomes a sentence saying so, and every wait is bounded by the one deadline, so a
@@ -75,6 +80,16 @@ pub struct WsOutcome {
     /// The protocol spoken over the WebSocket when it is not a plain echo, and what it showed
     /// (`Engine.IO open packet received; Socket.IO CONNECT answered`).
     pub protocol: Option<String>,
+    /// The subprotocol the server chose from those offered (`Sec-WebSocket-Protocol`).
+    pub subprotocol: Option<String>,
+}
+
+/// How to open the WebSocket: subprotocols to offer and trust roots for `wss://`.
+#[derive(Debug, Clone, Default)]
+pub struct WsOptions {
+    /// Offered in `Sec-WebSocket-Protocol`, in order of preference; none when empty.
+    pub protocols: Vec<String>,
+    pub tls: TlsConfig,
 }
 
 /// Why a WebSocket round trip failed: one sentence a user can act on, which becomes
@@ -118,6 +133,11 @@ pub(crate) enum WsError {
     /// status usually means (a proxy that dropped the upgrade, a redirect, …).
     #[error("{explanation}")]
     Refused { status: u16, explanation: String },
+    /// The server chose a subprotocol that was not offered.
+    #[error(
+        "the server chose the subprotocol {chosen:?}, which was not offered: clients must close such a connection (RFC 6455 §4.1)"
+    )]
+    UnofferedSubprotocol { chosen: String },
     /// A 101 without `Upgrade: websocket`.
     #[error("101 response without `Upgrade: websocket`")]
     NoUpgradeHeader,
@@ -280,13 +300,27 @@ pub(crate) async fn read_frame<S: AsyncRead + AsyncWrite + Unpin>(
     })
 }
 
-/// Explains a handshake answer other than 101.
-fn refused(status: u16, reason: &str, headers: &[(String, String)]) -> String {
+/// Explains a handshake answer other than 101. `offered` says whether subprotocols were
+/// offered; `body` is the start of the answer's body, when there was one.
+fn refused(
+    status: u16,
+    reason: &str,
+    headers: &[(String, String)],
+    offered: bool,
+    body: Option<&str>,
+) -> String {
     let answered =
         format!("the server answered {status} {reason} instead of 101 Switching Protocols");
+    let names_subprotocol = body.is_some_and(|b| {
+        let b = b.to_ascii_lowercase();
+        b.contains("subprotocol") || b.contains("sec-websocket-protocol")
+    });
     let why = match status {
+        400 if names_subprotocol && !offered => "the server requires a WebSocket subprotocol (Sec-WebSocket-Protocol) and none was offered: set `websocket_protocols` under [integration] to the one the app's client uses".to_owned(),
+        400 if names_subprotocol => "the server accepts none of the subprotocols offered (Sec-WebSocket-Protocol): check `websocket_protocols` under [integration]".to_owned(),
         200..=299 => "the upgrade never reached a WebSocket handler: a proxy dropped the Upgrade/Connection headers, or this path serves plain HTTP".to_owned(),
         426 => "the server wants a WebSocket upgrade but did not receive one: a proxy dropped the Upgrade/Connection headers".to_owned(),
+        400 if !offered => "the handshake was rejected: the server may require a subprotocol (Sec-WebSocket-Protocol; none was offered, see `websocket_protocols` under [integration]), a proxy may have dropped the Upgrade/Connection headers, or the server wants another Sec-WebSocket-Version".to_owned(),
         400 => "the handshake was rejected: a proxy may have dropped the Upgrade/Connection headers, or the server wants another Sec-WebSocket-Version".to_owned(),
         401 | 403 => "the server refused the handshake: Origin not allowed, or authentication required".to_owned(),
         404 => "no WebSocket endpoint at this path".to_owned(),
@@ -315,6 +349,7 @@ struct Trip<'a> {
     message: &'a str,
     dialect: Dialect,
     random: SystemRandom,
+    protocols: &'a [String],
 }
 
 impl Trip<'_> {
@@ -383,6 +418,13 @@ impl Trip<'_> {
                 request.push_str(part);
             }
         }
+        if !self.protocols.is_empty() {
+            let offered = self.protocols.join(", ");
+            check_header("Sec-WebSocket-Protocol", &offered)?;
+            for part in ["Sec-WebSocket-Protocol: ", &offered, "\r\n"] {
+                request.push_str(part);
+            }
+        }
         request.push_str("\r\n");
 
         let mut wire = Wire::new(io);
@@ -414,8 +456,15 @@ impl Trip<'_> {
         self.out.handshake_ms = ms(self.started.elapsed());
         self.out.response_headers.clone_from(&head.headers);
         if head.status != 101 {
-            let mut why = refused(head.status, &head.reason, &head.headers);
-            if let Some(body) = self.short_body(&mut wire, &head).await {
+            let body = self.short_body(&mut wire, &head).await;
+            let mut why = refused(
+                head.status,
+                &head.reason,
+                &head.headers,
+                !self.protocols.is_empty(),
+                body.as_deref(),
+            );
+            if let Some(body) = body {
                 let hint = (self.dialect == Dialect::EngineIo)
                     .then(|| engine_io::refusal_hint(&body))
                     .flatten();
@@ -448,6 +497,14 @@ impl Trip<'_> {
                 got: accept.map(clip).unwrap_or_default(),
                 expected,
             });
+        }
+        if let Some(chosen) = find_header(&head.headers, "sec-websocket-protocol") {
+            if !self.protocols.iter().any(|p| p == chosen.trim()) {
+                return Err(WsError::UnofferedSubprotocol {
+                    chosen: clip(chosen),
+                });
+            }
+            self.out.subprotocol = Some(chosen.trim().to_owned());
         }
 
         match self.dialect {
@@ -727,7 +784,22 @@ pub async fn roundtrip_with(
     timeout: Duration,
     tls_config: &TlsConfig,
 ) -> WsOutcome {
-    session(url, origin, (Dialect::Echo, message), timeout, tls_config).await
+    let options = WsOptions {
+        protocols: Vec::new(),
+        tls: tls_config.clone(),
+    };
+    session(url, origin, (Dialect::Echo, message), timeout, &options).await
+}
+
+/// [`roundtrip`] offering subprotocols and trusting extra roots, as `options` says.
+pub async fn roundtrip_opts(
+    url: &str,
+    origin: Option<&str>,
+    message: &str,
+    timeout: Duration,
+    options: &WsOptions,
+) -> WsOutcome {
+    session(url, origin, (Dialect::Echo, message), timeout, options).await
 }
 
 /// Opens a socket.io session over WebSocket at `url` (a path ending in
@@ -739,7 +811,7 @@ pub async fn engine_io_roundtrip(url: &str, origin: Option<&str>, timeout: Durat
         origin,
         (Dialect::EngineIo, ""),
         timeout,
-        &TlsConfig::default(),
+        &WsOptions::default(),
     )
     .await
 }
@@ -749,7 +821,7 @@ async fn session(
     origin: Option<&str>,
     (dialect, message): (Dialect, &str),
     timeout: Duration,
-    tls_config: &TlsConfig,
+    options: &WsOptions,
 ) -> WsOutcome {
     let started = Instant::now();
     let mut trip = Trip {
@@ -761,8 +833,9 @@ async fn session(
         message,
         dialect,
         random: SystemRandom::new(),
+        protocols: &options.protocols,
     };
-    if let Err(error) = connect_and_run(&mut trip, url, tls_config).await {
+    if let Err(error) = connect_and_run(&mut trip, url, &options.tls).await {
         trip.out.error = Some(crate::error_chain::chain(&error));
     }
     trip.out
@@ -983,12 +1056,12 @@ mod tests {
 
     #[test]
     fn refusals_are_explained() {
-        let upgrade_required = refused(426, "Upgrade Required", &[]);
+        let upgrade_required = refused(426, "Upgrade Required", &[], false, None);
         assert!(upgrade_required.contains("a proxy dropped the Upgrade/Connection headers"));
-        assert!(refused(403, "Forbidden", &[]).contains("Origin not allowed"));
+        assert!(refused(403, "Forbidden", &[], false, None).contains("Origin not allowed"));
         let headers = vec![("location".to_owned(), "/login".to_owned())];
-        assert!(refused(302, "Found", &headers).contains("redirect to /login"));
-        assert!(refused(502, "Bad Gateway", &[]).contains("could not reach"));
+        assert!(refused(302, "Found", &headers, false, None).contains("redirect to /login"));
+        assert!(refused(502, "Bad Gateway", &[], false, None).contains("could not reach"));
     }
 
     #[tokio::test]
@@ -1169,6 +1242,86 @@ mod tests {
         assert!(out.error.unwrap().contains("connection refused"));
         let out = roundtrip("ws://127.0.0.1:1/", Some("a\r\nb"), "hi", T).await;
         assert!(out.error.unwrap().contains("invalid request"));
+    }
+
+    /// A real WebSocket server (PyPI `websockets`, installed by scripts/test.sh) that echoes
+    /// and requires the subprotocol `chat.v1`; killed when dropped.
+    struct PyWs {
+        _child: tokio::process::Child,
+        port: u16,
+    }
+
+    async fn python_websockets_server() -> PyWs {
+        use tokio::io::AsyncBufReadExt as _;
+        let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/fixture-cache/tools/ws/bin/python");
+        assert!(
+            python.is_file(),
+            "this test needs the PyPI websockets package in {} (scripts/test.sh installs it)",
+            python.display()
+        );
+        let script = "import asyncio\nfrom websockets.asyncio.server import serve\n\
+            async def echo(ws):\n    async for m in ws:\n        await ws.send(m)\n\
+            async def main():\n    async with serve(echo, '127.0.0.1', 0, subprotocols=['chat.v1']) as s:\n\
+            \x20       print(s.sockets[0].getsockname()[1], flush=True)\n\
+            \x20       await asyncio.get_running_loop().create_future()\n\
+            asyncio.run(main())\n";
+        let mut child = tokio::process::Command::new(python)
+            .args(["-c", script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("python: {e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let mut line = String::new();
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            tokio::io::BufReader::new(stdout).read_line(&mut line),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("the websockets server did not start"))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        PyWs {
+            _child: child,
+            port,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_that_requires_a_subprotocol_is_named_not_the_proxy() {
+        let server = python_websockets_server().await;
+        let url = format!("ws://127.0.0.1:{}/", server.port);
+        let out = roundtrip_opts(&url, None, "hi", T, &WsOptions::default()).await;
+        let error = out.error.clone().unwrap_or_default();
+        assert_eq!(out.status, 400, "{out:?}");
+        assert!(
+            error.contains("requires a WebSocket subprotocol") && !error.contains("proxy"),
+            "{error}"
+        );
+
+        let offer = |p: &str| WsOptions {
+            protocols: vec!["other".to_owned(), p.to_owned()],
+            ..WsOptions::default()
+        };
+        let out = roundtrip_opts(&url, None, "hi", T, &offer("chat.v1")).await;
+        assert!(
+            out.error.is_none() && out.status == 101 && out.echoed,
+            "{out:?}"
+        );
+        assert_eq!(out.subprotocol.as_deref(), Some("chat.v1"));
+
+        let out = roundtrip_opts(&url, None, "hi", T, &offer("chat.v2")).await;
+        let error = out.error.clone().unwrap_or_default();
+        assert!(
+            out.status == 400 && error.contains("none of the subprotocols offered"),
+            "{out:?}"
+        );
     }
 
     #[tokio::test]

@@ -70,6 +70,12 @@ pub struct IntegrationConfig {
     pub cors_headers: Option<Vec<String>>,
     /// WebSocket endpoint paths, e.g. `["/ws"]` (default: detected from nginx locations).
     pub websocket: Option<Vec<String>>,
+    /// Subprotocols to offer in the WebSocket handshake (`Sec-WebSocket-Protocol`), e.g.
+    /// `["graphql-transport-ws"]`, for servers that refuse a handshake without one.
+    pub websocket_protocols: Option<Vec<String>>,
+    /// A PEM file of CA certificates `wss://` endpoints are also trusted under (a private CA),
+    /// relative to the project.
+    pub websocket_ca: Option<String>,
     /// A client-side route that must return the index (default: a path no server has).
     pub spa_fallback: Option<String>,
     /// Base URL of the CDN serving the built assets (default: absolute asset URLs in the

@@ -267,6 +267,30 @@ pub(crate) async fn check(
         Vec::new()
     };
     let mut not_websocket: Vec<String> = Vec::new();
+    let integration = &client.ctx.project.config.integration;
+    let mut options = crate::probe::ws::WsOptions {
+        protocols: integration.websocket_protocols.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    if let Some(ca) = &integration.websocket_ca {
+        let path = client.ctx.project.root.join(ca);
+        let loaded = crate::fsread::read(&path, 1 << 20)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| {
+                options
+                    .tls
+                    .clone()
+                    .with_extra_roots_pem(&pem)
+                    .map_err(|e| e.to_string())
+            });
+        match loaded {
+            Ok(tls) => options.tls = tls,
+            Err(e) => {
+                let message = format!("[integration] websocket_ca {ca}: {e}");
+                return CheckResult::new(ID, Status::Error, message);
+            }
+        }
+    }
     'paths: for path in &paths {
         let mut direct_ok = false;
         let engine = engine_io::is_socket_io_path(path);
@@ -284,9 +308,14 @@ pub(crate) async fn check(
             } else {
                 let url = endpoint.ws_at(path);
                 let message = format!("devops-agent {}", std::process::id());
-                let out =
-                    crate::probe::ws::roundtrip(&url, origin.as_deref(), &message, client.timeout)
-                        .await;
+                let out = crate::probe::ws::roundtrip_opts(
+                    &url,
+                    origin.as_deref(),
+                    &message,
+                    client.timeout,
+                    &options,
+                )
+                .await;
                 (url, out)
             };
             // A round trip: the pong to a ping (or an echo), or the socket.io CONNECT answered.
