@@ -1244,7 +1244,7 @@ mod tests {
         assert!(out.error.unwrap().contains("invalid request"));
     }
 
-    /// A real WebSocket server (PyPI `websockets`, installed by scripts/test.sh) that echoes
+    /// A real WebSocket server (the `websockets` package, installed by scripts/test.sh) that echoes
     /// and requires the subprotocol `chat.v1`; killed when dropped.
     struct PyWs {
         _child: tokio::process::Child,
