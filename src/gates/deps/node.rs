@@ -408,6 +408,11 @@ impl PeerPolicy {
                     "; pnpm accepts it: strict-peer-dependencies is not set (false by default)",
                 ),
             },
+            // yarn v1 never installs peer dependencies and only warns about unmet ones, at
+            // install time; `yarn check` passes such a tree.
+            Some(LockKind::YarnClassic) => lenient(
+                "; yarn v1 accepts it: it never installs peer dependencies and only warns about unmet ones",
+            ),
             // npm with legacy-peer-deps neither installs peers nor refuses a tree for them
             // (`npm ci` succeeds; `npm ls` still lists them).
             Some(LockKind::Npm(_)) | None if npmrc.flag("legacy-peer-deps") == Some(true) => {
