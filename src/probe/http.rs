@@ -620,9 +620,10 @@ fn build_client(roots: &Arc<RootCertStore>, proxied: bool) -> Result<reqwest::Cl
         .http1_allow_obsolete_multiline_headers_in_responses(true)
         .http1_max_headers(4096)
         .http2_max_header_list_size(max_head)
-        // Long enough for a poll and its health samples to share a connection, short enough
-        // not to hold a single-threaded dev server on an idle one for long.
-        .pool_idle_timeout(Duration::from_secs(5));
+        // No idle connection is kept: a server that closes gracefully on SIGTERM (Node's
+        // `server.close()`) waits for every open keep-alive connection, so one held by the
+        // probe made a healthy app ignore SIGTERM for the whole grace period.
+        .pool_max_idle_per_host(0);
     let builder = if proxied { builder } else { builder.no_proxy() };
     builder.build().map_err(|e| error_chain(&e))
 }
