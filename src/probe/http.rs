@@ -1406,11 +1406,18 @@ pub(crate) mod tests {
         assert!(started.elapsed() < Duration::from_secs(1));
     }
 
+    /// A listener on `[::1]`, port 0. A machine without IPv6 loopback cannot run the test, and
+    /// a test that ran nothing must not pass: it fails naming what is missing (as
+    /// `probe::db::testutil::absent` does for services).
+    pub(crate) async fn ipv6_loopback_listener() -> TcpListener {
+        TcpListener::bind("[::1]:0").await.unwrap_or_else(|e| {
+            panic!("this test cannot run here: IPv6 loopback [::1] cannot be bound ({e})")
+        })
+    }
+
     #[tokio::test]
     async fn localhost_reaches_a_server_on_ipv6_loopback_only() {
-        let Ok(listener) = TcpListener::bind("[::1]:0").await else {
-            return; // No IPv6 loopback on this machine: nothing to prove.
-        };
+        let listener = ipv6_loopback_listener().await;
         let port = listener.local_addr().unwrap().port();
         let served = tokio::spawn(serve_once(
             listener,
@@ -1430,14 +1437,13 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn tcp_connect_finds_either_loopback_family() {
-        if let Ok(v6) = TcpListener::bind("[::1]:0").await {
-            let port = v6.local_addr().unwrap().port();
-            let (addr, ms) = tcp_connect("localhost", port, T).await.unwrap();
-            assert_eq!(addr, SocketAddr::from((Ipv6Addr::LOCALHOST, port)));
-            assert!(ms < 1000.0);
-            let (addr, _) = tcp_connect("[::1]", port, T).await.unwrap();
-            assert!(addr.is_ipv6());
-        }
+        let v6 = ipv6_loopback_listener().await;
+        let port = v6.local_addr().unwrap().port();
+        let (addr, ms) = tcp_connect("localhost", port, T).await.unwrap();
+        assert_eq!(addr, SocketAddr::from((Ipv6Addr::LOCALHOST, port)));
+        assert!(ms < 1000.0);
+        let (addr, _) = tcp_connect("[::1]", port, T).await.unwrap();
+        assert!(addr.is_ipv6());
         let v4 = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = v4.local_addr().unwrap().port();
         let (addr, _) = tcp_connect("localhost", port, T).await.unwrap();
@@ -1446,9 +1452,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn ipv6_literal_url() {
-        let Ok(listener) = TcpListener::bind("[::1]:0").await else {
-            return;
-        };
+        let listener = ipv6_loopback_listener().await;
         let addr = listener.local_addr().unwrap();
         let served = tokio::spawn(serve_once(
             listener,

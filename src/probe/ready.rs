@@ -108,9 +108,7 @@ mod tests {
 
     #[tokio::test]
     async fn ipv6_only_server_is_ready_and_answers() {
-        let Ok(listener) = tokio::net::TcpListener::bind("[::1]:0").await else {
-            return;
-        };
+        let listener = crate::probe::http::tests::ipv6_loopback_listener().await;
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move {
             while let Ok((mut s, _)) = listener.accept().await {
