@@ -715,6 +715,7 @@ fn classify(
             &tls::Seen {
                 chain: seen.chain.clone(),
                 verdict: seen.verdict.clone(),
+                rejected: false,
             },
             roots,
             &name,
@@ -1013,6 +1014,7 @@ pub async fn send(req: &Request) -> Result<Response, HttpError> {
                     &tls::Seen {
                         chain: seen.chain.clone(),
                         verdict: seen.verdict.clone(),
+                        rejected: false,
                     },
                     &clients.roots,
                     &name,

@@ -17,10 +17,13 @@ mod postgres;
 mod redis;
 #[cfg(test)]
 mod testutil;
-mod tls;
 mod url;
 mod wire;
+
+/// The database side of the one TLS module, named as the protocol modules use it.
+use crate::probe::tls::db as tls;
 
 pub use outcome::{DbOutcome, probe};
 pub use pgconf::PgConfError;
 pub use url::{DbKind, DbUrl, DbUrlError, TlsMode};
+pub(crate) use wire::{Fail, Io, Progress};

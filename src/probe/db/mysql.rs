@@ -20,7 +20,7 @@
 //!   2048-bit RSA key and decrypts with `openssl pkeyutl`, not against `mysqld`.
 //! * TLS client certificates (`MariaDB` `REQUIRE X509`, `MySQL` `REQUIRE X509`): URL parameters
 //!   `ssl-cert`/`ssl-key` (also `sslcert`/`sslkey`, `ssl_cert`/`ssl_key`) with the CA in
-//!   `ssl-ca`; read by `tls.rs`. Environment variables are not read for them.
+//!   `ssl-ca`; read by `probe/tls/db.rs`. Environment variables are not read for them.
 //! * Unix-domain sockets: `?socket=/path` (Prisma), `?unix_socket=/path` (`SQLAlchemy`,
 //!   `PyMySQL`) or a percent-encoded absolute path as the host. TLS over the socket follows
 //!   `ssl-mode` as over TCP (the `mariadb` client does so too), with `localhost` as the name.

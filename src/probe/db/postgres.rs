@@ -177,7 +177,7 @@ async fn session(
             SslMode::Require
         });
         progress.update(|p| p.tls_attempted = true);
-        let tls = PgTls::new(url, &host.host, mode, progress.clone())?;
+        let tls = PgTls::new(url, &host.host, mode, progress.clone()).await?;
         drive(&config, io, tls, want, progress).await
     }
 }
@@ -447,17 +447,19 @@ mod tests {
         let out = run(&format!("{base}?sslmode=prefer")).await;
         assert!(out.ok && out.tls, "{out:?}");
         let out = run(&format!("{base}?sslmode=verify-full")).await;
-        assert!(!out.ok && err(&out).contains("certificate"), "{out:?}");
+        // Debian puts the snakeoil certificate itself into /etc/ssl/certs, so with the system
+        // roots only its name (localhost, not 127.0.0.1) can fail; elsewhere its issuer does.
+        assert!(
+            !out.ok && (err(&out).contains("certificate") || err(&out).contains("name mismatch")),
+            "{out:?}"
+        );
         let snakeoil = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
         if std::path::Path::new(snakeoil).exists() {
             let out = run(&format!(
                 "{base}?sslmode=verify-full&sslrootcert={snakeoil}"
             ))
             .await;
-            assert!(
-                !out.ok && err(&out).contains("not valid for name"),
-                "{out:?}"
-            );
+            assert!(!out.ok && err(&out).contains("name mismatch"), "{out:?}");
             let out = run(&format!("{base}?sslmode=verify-ca&sslrootcert={snakeoil}")).await;
             assert!(out.ok && out.tls, "{out:?}");
             let out = run(&format!(

@@ -13,12 +13,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A byte stream, plain TCP or TLS over it.
-pub(super) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Why a probe stopped. Turned into words by `outcome.rs`, which knows the port and protocol.
 #[derive(Debug)]
-pub(super) enum Fail {
+pub(crate) enum Fail {
     /// A socket error after connecting.
     Io(io::Error),
     /// The peer closed the connection.
@@ -34,7 +34,7 @@ pub(super) enum Fail {
 
 impl Fail {
     /// A verdict without a server error code.
-    pub(super) fn said(message: impl Into<String>) -> Self {
+    pub(crate) fn said(message: impl Into<String>) -> Self {
         Self::Said {
             message: message.into(),
             code: None,
@@ -81,7 +81,7 @@ pub(super) struct Partial {
 /// Shared record of a probe's progress (see [`Partial`]).
 /// Cloning shares the record (the `PostgreSQL` probe's socket wrapper keeps a handle).
 #[derive(Debug, Default, Clone)]
-pub(super) struct Progress(std::sync::Arc<Mutex<Partial>>);
+pub(crate) struct Progress(std::sync::Arc<Mutex<Partial>>);
 
 impl Progress {
     /// Changes the record; the lock is never held across an await.
@@ -96,8 +96,13 @@ impl Progress {
             .clone()
     }
 
-    pub(super) fn waiting_for(&self, what: &'static str) {
+    pub(crate) fn waiting_for(&self, what: &'static str) {
         self.update(|p| p.waiting_for = what);
+    }
+
+    /// Marks that the connection is encrypted from here on.
+    pub(crate) fn tls_established(&self) {
+        self.update(|p| p.tls = true);
     }
 
     /// Whether the server has answered in its protocol yet.
