@@ -8,6 +8,8 @@ mod crypto;
 mod matrix;
 #[cfg(test)]
 mod matrix_mariadb;
+#[cfg(test)]
+mod matrix_servers;
 mod mqtt;
 mod mysql;
 mod nats;
