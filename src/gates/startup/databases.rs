@@ -13,6 +13,17 @@
 //! families by their engine hint `DB_ENGINE`/`DB_CONNECTION`/`DB_DIALECT`/`DB_TYPE`, else port
 //! 5432 or 3306); and from `[[databases]]` in devops-agent.toml. Passwords never
 //! leave this module unredacted.
+//!
+//! Unix sockets in the groups: a PostgreSQL host starting with `/` is a socket directory (libpq).
+//! For `MySQL`, `MYSQL_UNIX_PORT` with `MYSQL_HOST=localhost` (or no host) is the socket, as
+//! libmysqlclient and the mysql/mariadb client read it. A socket path *in* `MYSQL_HOST` (or an
+//! untyped `DB_HOST` on `MySQL`) is what Django's `MySQL` backend connects to as a socket, while
+//! libmysqlclient, `PyMySQL` and mysql2 take it for a host name and fail ("2005 Unknown server
+//! host", checked with the mariadb client): the probe tries the socket, and a connection that
+//! answers is a warning naming the clients that would not, never a plain pass. `MySQL` client
+//! certificates have no variable convention shared by the drivers (Laravel reads only a CA, as
+//! `MYSQL_ATTR_SSL_CA`; Strapi's `DATABASE_SSL_KEY`/`_CERT` hold PEM text, not paths), so they
+//! are taken from a URL's `ssl-cert`/`ssl-key` only.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -59,9 +70,9 @@ const URL_SUFFIXES: &[&str] = &[
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `(where it came from, the URL)` for every connection the app is configured with.
-fn targets(ctx: &GateCtx) -> (Vec<(String, String)>, Vec<Finding>) {
+fn targets(ctx: &GateCtx) -> (Vec<Target>, Vec<Finding>) {
     let env = &ctx.project.env;
-    let mut found: Vec<(String, String)> = Vec::new();
+    let mut found: Vec<Target> = Vec::new();
     let mut problems = Vec::new();
     let mut names: Vec<String> = env.pairs().map(|(k, _)| k.to_owned()).collect();
     names.sort();
@@ -71,7 +82,7 @@ fn targets(ctx: &GateCtx) -> (Vec<(String, String)>, Vec<Finding>) {
         if (URL_VARS.contains(&upper.as_str()) || URL_SUFFIXES.iter().any(|s| upper.ends_with(s)))
             && let Some(value) = env.get(name).filter(|v| !v.trim().is_empty())
         {
-            found.push((name.clone(), value));
+            found.push(Target::plain(name.clone(), value));
         } else if BROKER_VARS.contains(&upper.as_str())
             && let Some(value) = env.get(name)
         {
@@ -82,13 +93,13 @@ fn targets(ctx: &GateCtx) -> (Vec<(String, String)>, Vec<Finding>) {
                 .map(|(s, _)| s.to_ascii_lowercase())
                 .unwrap_or_default();
             if BROKER_SCHEMES.contains(&scheme.as_str()) {
-                found.push((name.clone(), first));
+                found.push(Target::plain(name.clone(), first));
             }
         }
     }
     let get = |name: &str| env.get(name).filter(|v| !v.is_empty());
     if let Some(conninfo) = libpq_env(&get) {
-        found.push(("libpq PG*".to_owned(), conninfo));
+        found.push(Target::plain("libpq PG*".to_owned(), conninfo));
     }
     for group in GROUPS.iter().chain(UNTYPED_GROUPS) {
         match group.assemble(&get) {
@@ -100,7 +111,10 @@ fn targets(ctx: &GateCtx) -> (Vec<(String, String)>, Vec<Finding>) {
     for db in &ctx.project.config.databases {
         let lookup = |name: &str| env.get(name);
         match crate::interp::interpolate(&db.url, &lookup) {
-            Ok(url) => found.push((format!("devops-agent.toml [[databases]] {}", db.name), url)),
+            Ok(url) => found.push(Target::plain(
+                format!("devops-agent.toml [[databases]] {}", db.name),
+                url,
+            )),
             Err(e) => problems.push(Finding::new(
                 Severity::Error,
                 format!("[[databases]] {}: {e}", db.name),
@@ -108,6 +122,28 @@ fn targets(ctx: &GateCtx) -> (Vec<(String, String)>, Vec<Finding>) {
         }
     }
     (found, problems)
+}
+
+/// One connection the app is configured with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    /// Where it came from: the variable, the group with the variables it was assembled from,
+    /// or the config entry.
+    source: String,
+    url: String,
+    /// What makes a connection that answers still doubtful (a setting only some clients read
+    /// the way it was probed): a warning when the probe passes.
+    caveat: Option<String>,
+}
+
+impl Target {
+    fn plain(source: String, url: String) -> Target {
+        Target {
+            source,
+            url,
+            caveat: None,
+        }
+    }
 }
 
 /// A family of variables that together describe one server, as an app's settings module reads
@@ -120,6 +156,9 @@ struct Group {
     engine: &'static [&'static str],
     /// Alternatives, first found wins (`POSTGRES_HOST` or `POSTGRES_SERVER`).
     host: &'static [&'static str],
+    /// A Unix-socket path used when the host is `localhost` or missing, as libmysql reads
+    /// `MYSQL_UNIX_PORT` (`MySQL` only).
+    socket: &'static [&'static str],
     port: &'static [&'static str],
     user: &'static [&'static str],
     password: &'static [&'static str],
@@ -132,6 +171,7 @@ const GROUPS: &[Group] = &[
         scheme: "postgres",
         engine: &[],
         host: &["POSTGRES_HOST", "POSTGRES_SERVER"],
+        socket: &[],
         port: &["POSTGRES_PORT"],
         user: &["POSTGRES_USER"],
         password: &["POSTGRES_PASSWORD"],
@@ -142,6 +182,7 @@ const GROUPS: &[Group] = &[
         scheme: "mysql",
         engine: &[],
         host: &["MYSQL_HOST"],
+        socket: &["MYSQL_UNIX_PORT"],
         port: &["MYSQL_PORT", "MYSQL_TCP_PORT"],
         user: &["MYSQL_USER"],
         password: &["MYSQL_PASSWORD", "MYSQL_PWD"],
@@ -152,6 +193,7 @@ const GROUPS: &[Group] = &[
         scheme: "redis",
         engine: &[],
         host: &["REDIS_HOST"],
+        socket: &[],
         port: &["REDIS_PORT"],
         user: &["REDIS_USER", "REDIS_USERNAME"],
         password: &["REDIS_PASSWORD"],
@@ -174,6 +216,7 @@ const UNTYPED_GROUPS: &[Group] = &[
             "DATABASE_DRIVER",
         ],
         host: &["DATABASE_HOST", "DATABASE_HOSTNAME", "DATABASE_SERVER"],
+        socket: &[],
         port: &["DATABASE_PORT"],
         user: &["DATABASE_USER", "DATABASE_USERNAME"],
         password: &["DATABASE_PASSWORD", "DATABASE_PASS"],
@@ -190,6 +233,7 @@ const UNTYPED_GROUPS: &[Group] = &[
             "DB_DRIVER",
         ],
         host: &["DB_HOST", "DB_HOSTNAME", "DB_SERVER"],
+        socket: &[],
         port: &["DB_PORT"],
         user: &["DB_USER", "DB_USERNAME"],
         password: &["DB_PASSWORD", "DB_PASS"],
@@ -209,11 +253,14 @@ impl Group {
     /// under, the group with the variables it was assembled from (`DB_* (DB_HOSTNAME, DB_PORT,
     /// …)`); `None` without a host (then the variables are a container image's initialisation
     /// settings, not a client's) or when nothing says which protocol an untyped family speaks.
-    fn assemble(
-        &self,
-        get: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<Result<(String, String), GroupError>> {
-        let (host_var, host) = Self::first(self.host, get)?;
+    fn assemble(&self, get: &dyn Fn(&str) -> Option<String>) -> Option<Result<Target, GroupError>> {
+        let socket = Self::first(self.socket, get);
+        // libmysql's default host is `localhost`, which with `MYSQL_UNIX_PORT` is that socket.
+        let (host_var, host) = match (Self::first(self.host, get), &socket) {
+            (Some(found), _) => found,
+            (None, Some((var, _))) => (*var, "localhost".to_owned()),
+            (None, None) => return None,
+        };
         let mut used = vec![host_var];
         let port = Self::first(self.port, get);
         let scheme = if self.scheme.is_empty() {
@@ -264,24 +311,42 @@ impl Group {
             None => String::new(),
         };
         let host = host.trim();
+        let mut query = String::new();
+        let mut caveat = None;
         let host = if host.parse::<std::net::Ipv6Addr>().is_ok() {
             format!("[{host}]")
         } else if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
             format!("[{v6}]")
+        } else if host.starts_with('/') && scheme == "mysql" {
+            // Django's MySQL backend connects to a HOST that starts with `/` as a Unix socket;
+            // libmysql, PyMySQL and mysql2 resolve it as a host name and fail. The probe tries
+            // the socket (what else could the app mean) and says which clients would not.
+            query = format!("?socket={}", percent_encode(host));
+            caveat = Some(format!(
+                "{host_var} is a Unix-socket path: Django's MySQL backend connects through it, as the probe did, but libmysqlclient (mysqlclient, the mysql/mariadb client), PyMySQL and mysql2 take it as a host name and fail (2005 Unknown server host); for those set {host_var}=localhost with MYSQL_UNIX_PORT (libmysql) or pass the path as unix_socket/socketPath"
+            ));
+            "localhost".to_owned()
         } else if host.starts_with('/') && scheme != "postgres" {
             return Some(Err(GroupError::SocketNotPostgres {
                 group: self.label.to_string(),
                 variable: host_var.to_string(),
             }));
+        } else if let Some((var, path)) = socket.filter(|_| host == "localhost") {
+            if var != host_var {
+                used.push(var);
+            }
+            query = format!("?socket={}", percent_encode(path.trim()));
+            "localhost".to_owned()
         } else {
             // Percent-encoded, a socket directory stays a host, not the URL's path.
             percent_encode(host)
         };
         let source = format!("{} ({})", self.label, used.join(", "));
-        Some(Ok((
+        Some(Ok(Target {
             source,
-            format!("{scheme}://{userinfo}{host}{port}{db}"),
-        )))
+            url: format!("{scheme}://{userinfo}{host}{port}{db}{query}"),
+            caveat,
+        }))
     }
 }
 
@@ -309,7 +374,9 @@ pub(crate) enum GroupError {
         variable: String,
         port: String,
     },
-    #[error("{group} {variable}: a Unix-socket path is only probed for PostgreSQL")]
+    #[error(
+        "{group} {variable}: a Unix-socket path is only probed for PostgreSQL and MySQL (Redis clients take a socket as a unix:// URL)"
+    )]
     SocketNotPostgres { group: String, variable: String },
 }
 
@@ -373,11 +440,21 @@ pub(crate) async fn check(ctx: &GateCtx) -> CheckResult {
     let redactor = ctx.project.env.redactor();
     // The same server named twice (DATABASE_URL and PG*) is probed once.
     let mut unique: BTreeMap<String, (Vec<String>, DbUrl)> = BTreeMap::new();
-    for (source, url) in targets {
+    let mut caveats: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for Target {
+        source,
+        url,
+        caveat,
+    } in targets
+    {
         match DbUrl::parse(&url) {
             Ok(parsed) => {
+                let key = parsed.redacted();
+                if let Some(caveat) = caveat {
+                    caveats.entry(key.clone()).or_default().push(caveat);
+                }
                 unique
-                    .entry(parsed.redacted())
+                    .entry(key)
                     .or_insert_with(|| (Vec::new(), parsed))
                     .0
                     .push(source);
@@ -420,7 +497,13 @@ pub(crate) async fn check(ctx: &GateCtx) -> CheckResult {
         } else if !outcome.protocol_verified {
             tcp_only.push(redacted.clone());
         }
-        if let Some(warning) = &outcome.warning {
+        let doubts = outcome
+            .ok
+            .then(|| caveats.get(redacted))
+            .flatten()
+            .into_iter()
+            .flatten();
+        for warning in outcome.warning.iter().chain(doubts) {
             findings.push(Finding::new(
                 Severity::Warning,
                 format!("{} ({redacted}): {warning}", sources.join(", ")),
@@ -559,7 +642,7 @@ mod tests {
             .iter()
             .chain(UNTYPED_GROUPS)
             .filter_map(|g| g.assemble(&get))
-            .map(|r| r.unwrap_or_else(|e| panic!("{e}")).1)
+            .map(|r| r.unwrap_or_else(|e| panic!("{e}")).url)
             .collect();
         let pg =
             DbUrl::parse(urls.first().map_or("", String::as_str)).unwrap_or_else(|e| panic!("{e}"));
@@ -596,7 +679,62 @@ mod tests {
         UNTYPED_GROUPS
             .iter()
             .filter_map(|g| g.assemble(&get))
+            .map(|r| r.map(|t| (t.source, t.url)))
             .collect()
+    }
+
+    #[test]
+    fn mysql_sockets_as_libmysql_and_django_read_them() {
+        let mysql = |pairs: &[(&str, &str)]| {
+            GROUPS
+                .get(1)
+                .and_then(|g| g.assemble(&env(pairs)))
+                .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+        };
+        // libmysql: host `localhost` (or none) with MYSQL_UNIX_PORT is that socket.
+        let t = mysql(&[
+            ("MYSQL_HOST", "localhost"),
+            ("MYSQL_UNIX_PORT", "/run/my sql/s.sock"),
+            ("MYSQL_USER", "app"),
+        ]);
+        assert_eq!(
+            t.as_ref().map(|t| (t.url.as_str(), t.caveat.is_some())),
+            Some((
+                "mysql://app@localhost?socket=%2Frun%2Fmy%20sql%2Fs.sock",
+                false
+            ))
+        );
+        let url =
+            DbUrl::parse(&t.map(|t| t.url).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            url.params.get("socket").map(String::as_str),
+            Some("/run/my sql/s.sock")
+        );
+        let t = mysql(&[("MYSQL_UNIX_PORT", "/s.sock"), ("MYSQL_PWD", "p")]);
+        assert_eq!(
+            t.map(|t| (t.source, t.url)),
+            Some((
+                "MYSQL_* (MYSQL_UNIX_PORT, MYSQL_PWD)".to_owned(),
+                "mysql://:p@localhost?socket=%2Fs.sock".to_owned()
+            ))
+        );
+        // Another host: libmysql connects over TCP and ignores the socket.
+        let t = mysql(&[("MYSQL_HOST", "db"), ("MYSQL_UNIX_PORT", "/s.sock")]);
+        assert_eq!(t.map(|t| t.url), Some("mysql://db".to_owned()));
+        // A path as the host: probed as a socket, with the caveat that only Django reads it so.
+        let t = mysql(&[("MYSQL_HOST", "/s.sock"), ("MYSQL_PORT", "3307")]);
+        assert_eq!(
+            t.as_ref().map(|t| t.url.as_str()),
+            Some("mysql://localhost:3307?socket=%2Fs.sock")
+        );
+        assert!(t.and_then(|t| t.caveat).is_some_and(|c| {
+            c.contains("MYSQL_HOST is a Unix-socket path") && c.contains("PyMySQL")
+        }));
+        // Redis clients take a socket as a unix:// URL, never as REDIS_HOST.
+        let redis = GROUPS
+            .get(2)
+            .and_then(|g| g.assemble(&env(&[("REDIS_HOST", "/r.sock")])));
+        assert!(redis.is_some_and(|r| r.is_err()));
     }
 
     #[test]
