@@ -14,6 +14,9 @@ mod hostile;
 mod html;
 mod integration;
 mod lifetime;
+// The throwaway database servers of the probe matrices, shared with this binary's matrix.
+#[path = "../../src/probe/db/matrix_servers.rs"]
+mod matrix_servers;
 mod mcp;
 mod mermaid;
 mod output;
@@ -25,6 +28,7 @@ mod progress;
 mod release;
 mod shell;
 mod startup;
+mod startup_db;
 mod startup_http;
 mod stock;
 mod truth;

@@ -14,7 +14,7 @@
 //! 5432 or 3306); and from `[[databases]]` in devops-agent.toml. Passwords never
 //! leave this module unredacted.
 //!
-//! Unix sockets in the groups: a PostgreSQL host starting with `/` is a socket directory (libpq).
+//! Unix sockets in the groups: a `PostgreSQL` host starting with `/` is a socket directory (libpq).
 //! For `MySQL`, `MYSQL_UNIX_PORT` with `MYSQL_HOST=localhost` (or no host) is the socket, as
 //! libmysqlclient and the mysql/mariadb client read it. A socket path *in* `MYSQL_HOST` (or an
 //! untyped `DB_HOST` on `MySQL`) is what Django's `MySQL` backend connects to as a socket, while
@@ -22,8 +22,9 @@
 //! host", checked with the mariadb client): the probe tries the socket, and a connection that
 //! answers is a warning naming the clients that would not, never a plain pass. `MySQL` client
 //! certificates have no variable convention shared by the drivers (Laravel reads only a CA, as
-//! `MYSQL_ATTR_SSL_CA`; Strapi's `DATABASE_SSL_KEY`/`_CERT` hold PEM text, not paths), so they
-//! are taken from a URL's `ssl-cert`/`ssl-key` only.
+//! `MYSQL_ATTR_SSL_CA`; Strapi projects use `DATABASE_SSL_CA` as a path in some and as PEM text
+//! in others), so they are taken from a URL's `ssl-cert`/`ssl-key` only. The case-by-case
+//! agreement with psql, mariadb and redis-cli is `tests/cli/startup_db.rs` (docs/probe-matrix.md).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -210,6 +211,8 @@ const UNTYPED_GROUPS: &[Group] = &[
         scheme: "",
         engine: &[
             "DATABASE_ENGINE",
+            // Strapi's (a knex client name: `postgres`, `pg`, `mysql`, `mysql2`, `sqlite`).
+            "DATABASE_CLIENT",
             "DATABASE_CONNECTION",
             "DATABASE_DIALECT",
             "DATABASE_TYPE",
@@ -355,7 +358,11 @@ impl Group {
 /// (`SQLite` has no server; others have no probe).
 fn engine_scheme(engine: &str) -> Option<&'static str> {
     let engine = engine.trim().to_ascii_lowercase();
-    if engine.contains("postgres") || engine.contains("pgsql") || engine.ends_with("psycopg2") {
+    if engine.contains("postgres")
+        || engine.contains("pgsql")
+        || engine.ends_with("psycopg2")
+        || engine == "pg"
+    {
         Some("postgres")
     } else if engine.contains("mysql") || engine.contains("maria") {
         Some("mysql")
@@ -762,6 +769,15 @@ mod tests {
         assert_eq!(
             laravel.first().cloned().map(|r| r.map(|t| t.1)),
             Some(Ok("postgres://127.0.0.1:6543/app".to_owned()))
+        );
+        let strapi = untyped(&[
+            ("DATABASE_CLIENT", "pg"),
+            ("DATABASE_HOST", "db"),
+            ("DATABASE_PORT", "6543"),
+        ]);
+        assert_eq!(
+            strapi.first().cloned().map(|r| r.map(|t| t.1)),
+            Some(Ok("postgres://db:6543".to_owned()))
         );
         let sequelize = untyped(&[("DB_DIALECT", "mariadb"), ("DB_HOST", "db")]);
         assert_eq!(

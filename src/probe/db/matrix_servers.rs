@@ -1,5 +1,5 @@
 //! Throwaway servers for the agreement matrices, configured the way users configure them: an
-//! initdb'd PostgreSQL cluster (SCRAM, MD5, SSL-only, no-SSL and certificate users, a Unix
+//! initdb'd `PostgreSQL` cluster (SCRAM, MD5, SSL-only, no-SSL and certificate users, a Unix
 //! socket directory), a `MariaDB` datadir (native, ed25519, `REQUIRE SSL`, `REQUIRE X509`
 //! users, a Unix socket), a redis-server with an ACL file and a TLS port, and the test PKI they
 //! share. Each listens on a free loopback port in a temporary directory and is stopped when
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
-/// A user that only the throwaway servers have (the machine's own PostgreSQL, `MariaDB` and
+/// A user that only the throwaway servers have (the machine's own `PostgreSQL`, `MariaDB` and
 /// Redis do not), so a probe that reaches one of those instead fails: proof of which server
 /// answered. Its password has every character a URL must encode.
 pub(crate) const ENV_USER: &str = "envuser";
@@ -26,7 +26,7 @@ pub(crate) const ENV_PASSWORD: &str = "p@ss:w/rd%#? é";
 pub(crate) const ENV_PASSWORD_ACL: &str = "p@ss:w/rd%#?é";
 /// A database only the throwaway servers have, with a space in its name.
 pub(crate) const ENV_DB: &str = "env db";
-/// A PostgreSQL socket directory under the server's temporary directory.
+/// A `PostgreSQL` socket directory under the server's temporary directory.
 const SOCKET_DIR_WITH_SPACE: &str = "sock dir";
 
 /// A program the matrix needs, found on `PATH` or in Debian's versioned directory.
@@ -56,10 +56,10 @@ pub(crate) fn program(name: &str) -> PathBuf {
 
 /// A loopback port nothing listens on (bound, then released).
 pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("a free port: {e}"))
+    match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+        Ok(addr) => addr.port(),
+        Err(e) => panic!("a free port: {e}"),
+    }
 }
 
 /// Files for TLS: a CA, a server certificate for `localhost` only, and a client certificate for
