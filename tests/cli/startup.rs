@@ -918,3 +918,66 @@ fn external_services_follow_redirects_as_curl_does() {
     assert!(text.contains("expired"), "{text}");
     assert!(text.contains("more than 10 redirects"), "{text}");
 }
+
+/// A plain HTTP server on 127.0.0.1 that answers every request `200 ok` after `delay`.
+fn slow_http(delay: std::time::Duration) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                std::thread::sleep(delay);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+            });
+        }
+    });
+    port
+}
+
+/// `[integration] request_timeout` is the external services' deadline (there is no fixed 10 s
+/// one): a service answering after 2 s fails under `1s` and passes under `5s`, exactly as
+/// `curl --max-time` with the same limit.
+#[test]
+fn request_timeout_sets_the_external_services_deadline_as_curl_max_time() {
+    let port = slow_http(std::time::Duration::from_secs(2));
+    let url = format!("http://127.0.0.1:{port}/slow");
+    let mut table = Vec::new();
+    for (limit, secs, expected) in [("1s", "1", false), ("5s", "5", true)] {
+        let toml = format!(
+            "[integration]\nrequest_timeout = \"{limit}\"\n\n[[external]]\nname = \"slow\"\nurl = \"{url}\"\n"
+        );
+        let dir = project(&[("devops-agent.toml", &toml)]);
+        let started = std::time::Instant::now();
+        let out = startup(dir.path(), &[]);
+        let took = started.elapsed();
+        let report = out.report();
+        let ext = check(&report, "startup.external_services");
+        let ours = ext["status"] == "passed";
+        let curl = std::process::Command::new("curl")
+            .args(["-fsS", "--max-time", secs, "-o", "/dev/null"])
+            .arg(&url)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("this test needs curl (scripts/test.sh installs it): {e}"))
+            .success();
+        table.push(format!(
+            "request_timeout {limit}: curl --max-time {secs} {curl}, devops-agent {ours} in {took:?}: {}",
+            ext["message"]
+        ));
+        assert!(
+            ours == curl && curl == expected,
+            "{}\n{ext:#}",
+            table.join("\n")
+        );
+        if !expected {
+            assert_eq!(ext["status"], "failed", "{ext:#}");
+            // The deadline that applied was the configured one, not a fixed 10 s.
+            assert!(took < std::time::Duration::from_secs(8), "{took:?}");
+        }
+    }
+}

@@ -1,9 +1,10 @@
-//! `startup.external_services` against a throwaway nginx (HTTP/2, TLS 1.2 with CBC suites only,
-//! chunked, gzip, large heads and bodies, redirects to a 404 and to an expired certificate) and
-//! an HTTP/2-only TLS server (ALPN `h2` and nothing else), each case's verdict compared with
-//! `curl -fsSL`'s on the same URL. No case may pass where curl fails; where curl passes the
-//! probe passes too, except where it cannot speak the server's TLS (CBC-only), which must be a
-//! warning naming the cause, never a failure.
+//! `startup.external_services` against a throwaway nginx (HTTP/2, TLS 1.2 with CBC suites only
+//! or RSA key exchange only, chunked, gzip, large heads and bodies, redirects to a 404 and to an
+//! expired certificate) and an HTTP/2-only TLS server (ALPN `h2` and nothing else), each case's
+//! verdict compared with `curl -fsSL`'s on the same URL. No case may pass where curl fails;
+//! where curl passes the probe passes too, except where it cannot speak the server's TLS
+//! (CBC-only, RSA key exchange only: rustls implements neither), which must be a warning naming
+//! the cause, never a failure.
 
 use std::fmt::Write as _;
 use std::net::{TcpListener, TcpStream};
@@ -93,6 +94,29 @@ fn leaf(ca: &Ca, days: i64) -> (String, String, CertificateDer<'static>, Vec<u8>
         cert.der().clone(),
         key.serialize_der(),
     )
+}
+
+/// A leaf for `localhost` with an RSA key (made by openssl: ring cannot generate one), so that
+/// nginx can offer RSA key exchange: (certificate PEM, key PEM).
+fn rsa_leaf(ca: &Ca) -> (String, String) {
+    let out = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("this test needs openssl (scripts/test.sh installs it): {e}"));
+    assert!(out.status.success(), "openssl genpkey failed");
+    let key_pem = String::from_utf8(out.stdout).unwrap();
+    let key = KeyPair::from_pem(&key_pem).unwrap();
+    let params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let cert = params.signed_by(&key, &ca.issuer).unwrap();
+    (cert.pem(), key_pem)
 }
 
 /// An HTTP/2-only TLS server: ALPN offers `h2` and nothing else (a client offering only
@@ -192,7 +216,10 @@ fn external_services_agree_with_curl_on_nginx_and_h2() {
     std::fs::write(root.join("ca.pem"), &ca.pem).unwrap();
     let (good_cert, good_key, good_der, good_key_der) = leaf(&ca, 90);
     let (old_cert, old_key, _, _) = leaf(&ca, -2);
+    let (rsa_cert, rsa_key) = rsa_leaf(&ca);
     for (name, text) in [
+        ("rsa.crt", &rsa_cert),
+        ("rsa.key", &rsa_key),
         ("good.crt", &good_cert),
         ("good.key", &good_key),
         ("old.crt", &old_cert),
@@ -207,6 +234,7 @@ fn external_services_agree_with_curl_on_nginx_and_h2() {
     std::fs::write(www.join("payload.txt.gz"), gz.finish().unwrap()).unwrap();
 
     let (plain, h2tls, cbc, expired) = (free_port(), free_port(), free_port(), free_port());
+    let rsa_kx = free_port();
     let rd = run_dir.display();
     // 25 headers of 3000 bytes: a 75 KiB head (over the old client's 64 KiB cap; curl's
     // is 300 KiB), built from lines short enough for nginx's configuration parser.
@@ -260,6 +288,14 @@ http {{
         location / {{ return 200 "ok\n"; }}
     }}
     server {{
+        listen 127.0.0.1:{rsa_kx} ssl;
+        ssl_certificate {rd}/rsa.crt;
+        ssl_certificate_key {rd}/rsa.key;
+        ssl_protocols TLSv1.2;
+        ssl_ciphers AES128-GCM-SHA256:AES256-GCM-SHA384:AES128-SHA256;
+        location / {{ return 200 "ok\n"; }}
+    }}
+    server {{
         listen 127.0.0.1:{expired} ssl;
         ssl_certificate {rd}/old.crt;
         ssl_certificate_key {rd}/old.key;
@@ -288,15 +324,17 @@ http {{
             .spawn()
             .expect("start nginx"),
     );
-    for port in [plain, h2tls, cbc, expired] {
+    for port in [plain, h2tls, cbc, rsa_kx, expired] {
         wait_for(port, &mut nginx.0, &log);
     }
     let h2only = serve_h2_only(good_der, good_key_der);
 
-    let cases: [(&str, String, &str); 9] = [
+    let cases: [(&str, String, &str); 10] = [
         ("h2only", format!("https://localhost:{h2only}/"), "pass"),
         ("h2andh1", format!("https://localhost:{h2tls}/"), "pass"),
         ("cbconly", format!("https://localhost:{cbc}/"), "warn"),
+        // TLS 1.2 with RSA key exchange only: OpenSSL (curl) still offers it, rustls never has.
+        ("rsakxonly", format!("https://localhost:{rsa_kx}/"), "warn"),
         (
             "chunked",
             format!("http://localhost:{plain}/chunked"),
@@ -383,6 +421,11 @@ http {{
         .collect::<Vec<_>>()
         .join("\n");
     assert!(text.contains("no cipher suite in common"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("rsakxonly (") && l.contains("no cipher suite in common")),
+        "{text}"
+    );
     assert!(text.contains("HTTP 404 at redirect target"), "{text}");
     assert!(text.contains("certificate expired"), "{text}");
     drop(nginx);

@@ -6,6 +6,10 @@
 //! test ends. Under `CI=true` a missing server binary fails the test; elsewhere too, with the
 //! name of what to install (`scripts/test.sh` installs them), because a matrix that ran nothing
 //! must not report `ok`.
+//!
+//! Every case issue 14 lists, with the test and row that covers it and whether the verdicts
+//! agree: [docs/probe-matrix.md](../../../docs/probe-matrix.md). The servers are in
+//! `matrix_servers.rs`, shared with the end-to-end matrix `tests/cli/startup_db.rs`.
 
 use std::fmt::Write as _;
 use std::path::Path;
