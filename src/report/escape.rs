@@ -4,6 +4,21 @@
 
 use std::fmt::Write as _;
 
+/// `text` as one POSIX shell word: unchanged when it holds only characters no shell treats
+/// specially, otherwise in single quotes (an embedded `'` becomes `'\''`). Used where a
+/// suggested command names a project path, which may hold spaces, `$` or quotes.
+pub(crate) fn shell_word(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-+/,:@%".contains(c))
+    {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(format!("'{}'", text.replace('\'', "'\\''")))
+    }
+}
+
 /// Characters a terminal or a text view acts on instead of showing: C0 controls (but newline
 /// and tab), DEL, C1 controls, and the bidirectional overrides that reorder what is shown
 /// ("Trojan Source").

@@ -3,7 +3,7 @@
 
 mod build;
 mod charts;
-mod escape;
+pub(crate) mod escape;
 mod events;
 mod github;
 pub mod history;

@@ -7,6 +7,7 @@
 //! in its lock entry and the locked version meets the requirement (Cargo's semver, not npm's);
 //! and the lock records no dependency the member no longer declares.
 
+use super::in_dir;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -364,14 +365,6 @@ fn check_workspace(
                 .fix(&relock),
             );
         }
-    }
-}
-
-fn in_dir(dir_rel: &str, cmd: &str) -> String {
-    if dir_rel.is_empty() {
-        cmd.to_owned()
-    } else {
-        format!("cd {dir_rel} && {cmd}")
     }
 }
 

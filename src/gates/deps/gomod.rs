@@ -2,6 +2,7 @@
 //! downloads without asking the network), and a vendored module's `vendor/modules.txt` matches
 //! go.mod (what `go build -mod=vendor` checks). Read from the files alone.
 
+use super::in_dir;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -46,14 +47,6 @@ pub(crate) fn check_all(project: &Project, manifests: &[PathBuf], out: &mut Outc
                 out.lockfile.errors.push(e);
             }
         }
-    }
-}
-
-fn in_dir(dir_rel: &str, cmd: &str) -> String {
-    if dir_rel.is_empty() {
-        cmd.to_owned()
-    } else {
-        format!("cd {dir_rel} && {cmd}")
     }
 }
 

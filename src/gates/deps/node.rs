@@ -7,6 +7,7 @@
 //! specifier. Missing and invalid edges, extraneous packages and lock drift are reported with the
 //! same meaning npm gives them.
 
+use super::in_dir;
 use std::cell::OnceCell;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -81,13 +82,6 @@ fn read_manifest(project: &Project, path: &Path) -> Result<(String, Manifest), F
 }
 
 /// `cd DIR && CMD`, or just `CMD` at the project root.
-fn in_dir(dir_rel: &str, cmd: &str) -> String {
-    if dir_rel.is_empty() || dir_rel == "." {
-        cmd.to_owned()
-    } else {
-        format!("cd {dir_rel} && {cmd}")
-    }
-}
 
 fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut HashSet<PathBuf>) {
     let rel = project.relative(path);

@@ -5,6 +5,7 @@
 //! installed at satisfying versions; then every installed distribution's `Requires-Dist` is
 //! checked the way `pip check` checks it, so the same problems are reported.
 
+use super::in_dir;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -78,15 +79,6 @@ pub(crate) fn check_all(project: &Project, manifests: &Manifests, out: &mut Outc
     let mut pip_checked: HashSet<PathBuf> = HashSet::new();
     for (dir, files) in dirs {
         check_dir(project, &dir, &files, out, &mut venvs, &mut pip_checked);
-    }
-}
-
-fn in_dir(project: &Project, dir: &Path, cmd: &str) -> String {
-    let rel = project.relative(dir);
-    if rel.is_empty() || rel == "." {
-        cmd.to_owned()
-    } else {
-        format!("cd {rel} && {cmd}")
     }
 }
 
@@ -218,10 +210,12 @@ fn check_dir(
     for manifest in &manifests {
         let lock_kind = lock_kind(dir, manifest.kind);
         let fix = in_dir(
-            project,
-            dir,
+            &project.relative(dir),
             &match (manifest.kind, lock_kind) {
-                (Kind::Requirements, _) => format!("pip install -r {}", manifest.file_name),
+                (Kind::Requirements, _) => format!(
+                    "pip install -r {}",
+                    crate::report::escape::shell_word(&manifest.file_name)
+                ),
                 (_, Some(kind)) => kind.sync().to_owned(),
                 (Kind::Pipfile, None) => "pipenv install --dev".to_owned(),
                 (Kind::Pyproject { .. }, None) => "pip install -e .".to_owned(),
@@ -245,9 +239,7 @@ fn check_dir(
                             ),
                         )
                         .at(&manifest.rel, None)
-                        .fix(&in_dir(
-                            project,
-                            dir,
+                        .fix(&in_dir(&project.relative(dir),
                             &format!("python3 -m venv .venv && . .venv/bin/activate && {}", fix.rsplit("&& ").next().unwrap_or(&fix)),
                         )),
                     );
@@ -290,10 +282,12 @@ fn check_dir(
     {
         let manifest = &manifests[0];
         let fix = in_dir(
-            project,
-            dir,
+            &project.relative(dir),
             &match manifest.kind {
-                Kind::Requirements => format!("pip install -r {}", manifest.file_name),
+                Kind::Requirements => format!(
+                    "pip install -r {}",
+                    crate::report::escape::shell_word(&manifest.file_name)
+                ),
                 _ => lock_kind(dir, manifest.kind)
                     .map_or("pip install -e .", PyLockKind::sync)
                     .to_owned(),
@@ -541,14 +535,7 @@ fn pin_command(file: &str) -> String {
     let name = Path::new(file)
         .file_name()
         .map_or_else(|| file.to_owned(), |n| n.to_string_lossy().into_owned());
-    let quoted = if name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c))
-    {
-        name
-    } else {
-        format!("'{}'", name.replace('\'', "'\\''"))
-    };
+    let quoted = crate::report::escape::shell_word(&name);
     format!("pip freeze -r {quoted} > {quoted}.pinned && mv {quoted}.pinned {quoted}")
 }
 
@@ -588,7 +575,7 @@ fn lock_checks(
                         )
                         .with("wanted", Some(&d.req.specifier))
                         .at(&d.file, d.line)
-                        .fix(&in_dir(project, dir, &pin_command(&d.file))),
+                        .fix(&in_dir(&project.relative(dir), &pin_command(&d.file))),
                     );
                 }
                 return manifest.reqs.len();
@@ -597,14 +584,14 @@ fn lock_checks(
                 out.lockfile.push(missing_lock(
                     manifest,
                     "Pipfile.lock",
-                    &in_dir(project, dir, "pipenv lock"),
+                    &in_dir(&project.relative(dir), "pipenv lock"),
                 ));
             }
             Kind::Pyproject { poetry: true } => {
                 out.lockfile.push(missing_lock(
                     manifest,
                     "poetry.lock",
-                    &in_dir(project, dir, "poetry lock"),
+                    &in_dir(&project.relative(dir), "poetry lock"),
                 ));
             }
             Kind::Pyproject { poetry: false } => {
@@ -618,7 +605,7 @@ fn lock_checks(
                             format!("{} has no lock file (uv.lock, poetry.lock) or pinned requirements file", manifest.rel),
                         )
                         .at(&manifest.rel, None)
-                        .fix(&in_dir(project, dir, "uv lock")),
+                        .fix(&in_dir(&project.relative(dir), "uv lock")),
                     );
                 }
             }
@@ -635,7 +622,7 @@ fn lock_checks(
                 return 0;
             }
         };
-    let relock = in_dir(project, dir, kind.relock());
+    let relock = in_dir(&project.relative(dir), kind.relock());
     let own = manifest.own_name.as_deref().map(normalize);
     let mut checked = 0;
     let out_of_sync = |d: Option<&Declared>, name: &str, message: String| {
@@ -806,7 +793,7 @@ fn lock_checks(
                     .with("found", Some(&dist.version))
                     .with("path", Some(&dist.path))
                     .at(&lock_rel, None)
-                    .fix(&in_dir(project, dir, kind.sync())),
+                    .fix(&in_dir(&project.relative(dir), kind.sync())),
                 );
             }
         }
