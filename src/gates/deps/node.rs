@@ -81,8 +81,6 @@ fn read_manifest(project: &Project, path: &Path) -> Result<(String, Manifest), F
     Ok((text, manifest))
 }
 
-/// `cd DIR && CMD`, or just `CMD` at the project root.
-
 fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut HashSet<PathBuf>) {
     let rel = project.relative(path);
     let Some(dir) = path.parent() else {
