@@ -1020,6 +1020,7 @@ pub async fn send(req: &Request) -> Result<Response, HttpError> {
                     &name,
                 );
                 info.protocol = seen.protocol.map(str::to_owned);
+                info.cipher_suite = seen.cipher_suite.map(|s| format!("{s:?}"));
                 // Through the client only HTTP/2 is visible: `http/1.1` and no ALPN at all
                 // look the same, so the field stays null for them.
                 info.alpn = (version == "HTTP/2").then(|| "h2".to_owned());

@@ -2,9 +2,10 @@
 //!
 //! reqwest does not report how long name resolution, the TCP connect and the TLS handshake
 //! took, nor which certificate the server sent when verification failed. The probe client
-//! plugs four hooks into it — a DNS resolver, a connector layer, the rustls certificate
-//! verifier and the rustls session store (asked for a ticket when the `ClientHello` is built,
-//! i.e. the moment the TCP connection is up) — and each writes into the [`Trace`] of the
+//! plugs five hooks into it — a DNS resolver, a connector layer, the rustls certificate
+//! verifier, the rustls session store (asked for a ticket when the `ClientHello` is built,
+//! i.e. the moment the TCP connection is up) and the cipher suites' key builders (called once
+//! the suite is negotiated) — and each writes into the [`Trace`] of the
 //! request being polled, found through a task-local set around the request's future. A hook
 //! that runs outside such a scope (a connection finished in the background for another
 //! request) records nothing, so a phase that was not seen stays `None`: timings are measured
@@ -37,8 +38,10 @@ pub(crate) struct Trace {
     pub(crate) chain: Vec<CertificateDer<'static>>,
     /// The verifier's verdict on them.
     pub(crate) verdict: Option<Result<(), rustls::Error>>,
-    /// `TLSv1.2` or `TLSv1.3`, from the handshake signature the verifier was asked to check.
+    /// `TLSv1.2` or `TLSv1.3`: the version of the negotiated cipher suite.
     pub(crate) protocol: Option<&'static str>,
+    /// The negotiated cipher suite, noted when rustls built its record keys.
+    pub(crate) cipher_suite: Option<rustls::CipherSuite>,
 }
 
 /// A request's shared trace.

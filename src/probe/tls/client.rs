@@ -18,6 +18,7 @@ use tokio_rustls::client::TlsStream;
 
 use super::explain::{Failure, TlsInfo, describe, explain_io_failure, failure_error};
 use super::roots::TlsConfig;
+use super::suites::noted;
 use super::verify::{RecordingVerifier, Seen, Verify};
 use crate::probe::http::{HttpError, deadline_after};
 use crate::probe::{resolve, trace};
@@ -27,10 +28,15 @@ use crate::probe::{resolve, trace};
 pub(crate) type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
 /// The crypto provider of every probe: *ring*, named explicitly per configuration so nothing
-/// depends on a process default (and aws-lc never enters the build).
+/// depends on a process default (and aws-lc never enters the build), its cipher suites wrapped
+/// to note the negotiated one for HTTP requests (`suites`).
 pub(super) fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    Arc::clone(PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())))
+    Arc::clone(PROVIDER.get_or_init(|| {
+        let mut ring = rustls::crypto::ring::default_provider();
+        ring.cipher_suites = ring.cipher_suites.into_iter().map(noted).collect();
+        Arc::new(ring)
+    }))
 }
 
 /// The one rustls client configuration: *ring*, TLS 1.3 and 1.2 (rustls' safe defaults), the
@@ -435,11 +441,29 @@ mod tests {
         let addr = serve(ca.leaf(&["localhost"], None), answer_ok).await;
         let config = TlsConfig::default().with_extra_root_der(&ca.cert).unwrap();
         let url = format!("https://localhost:{}/", addr.port());
-        let resp = send(&Request::get(&url, T).tls(config)).await.unwrap();
+        let resp = send(&Request::get(&url, T).tls(config.clone()))
+            .await
+            .unwrap();
         assert_eq!(resp.text(), "ok");
         let info = resp.tls.unwrap();
         assert!(info.verified);
         assert_eq!(info.alpn.as_deref(), None);
+        // The handshake reqwest ran: version and suite as negotiated, the same a handshake
+        // the probe owns reads from the connection.
+        assert_eq!(info.protocol.as_deref(), Some("TLSv1.3"));
+        assert!(
+            info.cipher_suite
+                .as_deref()
+                .is_some_and(|s| s.starts_with("TLS13_")),
+            "{info:?}"
+        );
+        let inspected = inspect_with("127.0.0.1", addr.port(), "localhost", T, &config)
+            .await
+            .unwrap();
+        assert_eq!(
+            (&info.protocol, &info.cipher_suite),
+            (&inspected.protocol, &inspected.cipher_suite)
+        );
         assert!(resp.timings.tls_ms.is_some());
 
         // The same server with the system roots only: the request fails, saying why.

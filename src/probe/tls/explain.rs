@@ -38,11 +38,16 @@ pub struct TlsInfo {
     pub not_after: String,
     /// Whole days until `not_after`, rounded down: negative once expired.
     pub days_left: i64,
-    /// Negotiated protocol version, e.g. `TLSv1.3`.
+    /// Negotiated protocol version, e.g. `TLSv1.3`: read from the rustls connection on a
+    /// handshake the probe owns (inspection, `wss://`), from the negotiated cipher suite on an
+    /// HTTP request's. Null only when no handshake was seen.
     pub protocol: Option<String>,
-    /// Negotiated cipher suite, e.g. `TLS13_AES_128_GCM_SHA256`.
+    /// Negotiated cipher suite, e.g. `TLS13_AES_128_GCM_SHA256`, measured the same way.
     pub cipher_suite: Option<String>,
-    /// Negotiated ALPN protocol (`h2`, `http/1.1`), if any.
+    /// Negotiated ALPN protocol (`h2`, `http/1.1`), if any. On an HTTP request only `h2` can be
+    /// seen (the response is HTTP/2): the HTTP client does not expose the connection, and a
+    /// server that chose `http/1.1` and one that ignored ALPN both answer HTTP/1.1, so the field
+    /// is null for those rather than a guess.
     pub alpn: Option<String>,
     /// Certificates the server sent, leaf included.
     pub chain_len: usize,

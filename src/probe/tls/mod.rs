@@ -10,6 +10,7 @@
 //! * `verify`: the recording verifier and its policy ([`Verify`]: everything, chain only
 //!   (`sslmode=verify-ca`), or record only (inspection, `sslmode=require`));
 //! * `explain`: [`TlsInfo`] and the words of every certificate and handshake failure;
+//! * `suites`: the provider's cipher suites, noting the negotiated one in an HTTP request's trace;
 //! * `client`: the rustls configuration, the HTTP client's ([`request_config`]) and handshakes
 //!   on connections the probe owns ([`handshake`], [`inspect`]);
 //! * `db`: libpq's `sslmode` semantics, client certificates, tokio-postgres's hook with channel
@@ -19,6 +20,7 @@ mod client;
 pub(crate) mod db;
 mod explain;
 mod roots;
+mod suites;
 #[cfg(test)]
 pub(crate) mod test_support;
 mod verify;

@@ -118,9 +118,6 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        if self.seen.is_none() {
-            trace::update_current(|t| t.protocol = Some("TLSv1.2"));
-        }
         verify_tls12_signature(
             message,
             cert,
@@ -135,9 +132,6 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        if self.seen.is_none() {
-            trace::update_current(|t| t.protocol = Some("TLSv1.3"));
-        }
         verify_tls13_signature(
             message,
             cert,
