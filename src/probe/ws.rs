@@ -5,8 +5,11 @@
 //!
 //! Subprotocols (`Sec-WebSocket-Protocol`) are offered as configured ([`WsOptions`]); a server
 //! that requires one and is offered none answers 400, and the finding says so instead of
-//! blaming a proxy. The server's choice must be one that was offered (RFC 6455 §4.1). `wss://`
-//! trusts the system roots plus any CA the options add.
+//! blaming a proxy. The server's choice must be one that was offered (RFC 6455 §4.1), and it is
+//! reported. `wss://` goes through the probes' one TLS client (`probe::tls`: the roots, verifier
+//! and failure words of `https://`), with the system roots plus any CA the options add (the
+//! integration gate's `[integration] websocket_ca`), for echo and socket.io paths alike; it
+//! offers only `http/1.1` by ALPN, since the upgrade is an HTTP/1.1 request.
 //!
 //! The usual failure is a reverse proxy that drops the `Upgrade`/`Connection` headers, so the
 //! app answers the handshake as a plain request (200 with the SPA shell, 400, 426). Every such
@@ -804,16 +807,20 @@ pub async fn roundtrip_opts(
 
 /// Opens a socket.io session over WebSocket at `url` (a path ending in
 /// `/socket.io/?EIO=4&transport=websocket`): handshake, the server's Engine.IO open packet, a
-/// Socket.IO CONNECT and its answer, close. Never fails: problems are in [`WsOutcome::error`].
-pub async fn engine_io_roundtrip(url: &str, origin: Option<&str>, timeout: Duration) -> WsOutcome {
-    session(
-        url,
-        origin,
-        (Dialect::EngineIo, ""),
-        timeout,
-        &WsOptions::default(),
-    )
-    .await
+/// Socket.IO CONNECT and its answer, close. `wss://` trusts the roots of `tls`; no subprotocol
+/// is offered (socket.io clients offer none). Never fails: problems are in
+/// [`WsOutcome::error`].
+pub async fn engine_io_roundtrip(
+    url: &str,
+    origin: Option<&str>,
+    timeout: Duration,
+    tls: &TlsConfig,
+) -> WsOutcome {
+    let options = WsOptions {
+        protocols: Vec::new(),
+        tls: tls.clone(),
+    };
+    session(url, origin, (Dialect::EngineIo, ""), timeout, &options).await
 }
 
 async fn session(
@@ -1203,7 +1210,7 @@ mod tests {
             (request, connect, pong)
         });
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-        let out = engine_io_roundtrip(&url, None, T).await;
+        let out = engine_io_roundtrip(&url, None, T, &TlsConfig::default()).await;
         assert_eq!(out.error, None);
         assert!(out.echoed && out.accept_valid);
         assert_eq!(
@@ -1222,6 +1229,7 @@ mod tests {
             &format!("ws://{addr}/socket.io/"),
             None,
             Duration::from_millis(300),
+            &TlsConfig::default(),
         )
         .await;
         assert!(
@@ -1342,5 +1350,51 @@ mod tests {
         // Untrusted with the system roots alone.
         let out = roundtrip(&url, None, "secure hello", T).await;
         assert!(out.error.unwrap().contains("unknown issuer"));
+    }
+
+    /// socket.io over `wss://` trusts the configured CA as the echo probe does (it used the
+    /// system roots only, so `[integration] websocket_ca` did not reach socket.io paths).
+    #[tokio::test]
+    async fn wss_socket_io_trusts_the_configured_ca() {
+        use crate::probe::tls::test_support::{Ca, serve};
+        let ca = Ca::root("Test Root");
+        let addr = serve(ca.leaf(&["localhost"], None), |mut stream| async move {
+            let (key, _) = read_handshake(&mut stream).await;
+            let response = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                accept_key(&key)
+            );
+            stream.write_all(response.as_bytes()).await.unwrap();
+            let open = br#"0{"sid":"s1","upgrades":[],"pingInterval":25000,"pingTimeout":20000}"#;
+            stream
+                .write_all(&server_frame(OP_TEXT, true, open))
+                .await
+                .unwrap();
+            let mut wire = Wire::new(stream);
+            let _connect = read_frame(&mut wire).await;
+            let _ = wire
+                .io()
+                .write_all(&server_frame(OP_TEXT, true, br#"40{"sid":"n1"}"#))
+                .await;
+            let _ = read_frame(&mut wire).await;
+        })
+        .await;
+        let config = TlsConfig::without_system_roots()
+            .with_extra_root_der(&ca.cert)
+            .unwrap();
+        let url = format!(
+            "wss://localhost:{}/socket.io/?EIO=4&transport=websocket",
+            addr.port()
+        );
+        let out = engine_io_roundtrip(&url, None, T, &config).await;
+        assert_eq!(out.error, None, "{out:?}");
+        assert!(out.echoed && out.accept_valid, "{out:?}");
+        let out = engine_io_roundtrip(&url, None, T, &TlsConfig::default()).await;
+        assert!(
+            out.error
+                .as_deref()
+                .is_some_and(|e| e.contains("unknown issuer")),
+            "{out:?}"
+        );
     }
 }

@@ -343,6 +343,8 @@ struct RoundTrip {
     pong: bool,
     #[serde(deserialize_with = "present")]
     protocol: Option<String>,
+    #[serde(deserialize_with = "present")]
+    subprotocol: Option<String>,
     handshake_ms: f64,
     #[serde(deserialize_with = "present")]
     roundtrip_ms: Option<f64>,

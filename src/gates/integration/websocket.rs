@@ -301,9 +301,13 @@ pub(crate) async fn check(
             }
             let (url, out) = if engine {
                 let url = endpoint.ws_at(&engine_io::websocket_path(path));
-                let out =
-                    crate::probe::ws::engine_io_roundtrip(&url, origin.as_deref(), client.timeout)
-                        .await;
+                let out = crate::probe::ws::engine_io_roundtrip(
+                    &url,
+                    origin.as_deref(),
+                    client.timeout,
+                    &options.tls,
+                )
+                .await;
                 (url, out)
             } else {
                 let url = endpoint.ws_at(path);
@@ -333,6 +337,7 @@ pub(crate) async fn check(
                 echoed: out.echoed,
                 pong: out.pong,
                 protocol: out.protocol.clone(),
+                subprotocol: out.subprotocol.clone(),
                 handshake_ms: round(out.handshake_ms),
                 roundtrip_ms: out.roundtrip_ms.map(round),
                 error: out.error.as_deref().map(|e| client.clean(e)),
@@ -573,6 +578,10 @@ pub(crate) struct RoundTrip {
     /// What was spoken over the socket when it is not a plain echo, and what it showed
     /// (`Engine.IO open packet received; Socket.IO CONNECT answered`).
     pub(crate) protocol: Option<String>,
+    /// The subprotocol the server chose (`Sec-WebSocket-Protocol`) from those offered
+    /// (`[integration] websocket_protocols`); null when none was offered or the server chose
+    /// none.
+    pub(crate) subprotocol: Option<String>,
     /// Time to the handshake's answer, ms.
     pub(crate) handshake_ms: f64,
     /// Time from sending the message to its answer, ms; null when none came.
