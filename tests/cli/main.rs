@@ -13,6 +13,7 @@ mod frameworks;
 mod hostile;
 mod html;
 mod integration;
+mod integration_ws;
 mod lifetime;
 // The throwaway database servers of the probe matrices, shared with this binary's matrix.
 #[path = "../../src/probe/db/matrix_servers.rs"]
