@@ -857,7 +857,7 @@ fn a_lone_api_service_is_not_failed_for_lacking_a_frontend() {
     std::fs::write(
         dir.path().join("devops-agent.toml"),
         format!(
-            "[services.api]\ndir = \"api\"\nport = \"${{API_PORT:-3000}}\"\nprod = \"node server.js {tag}\"\nhealth = \"/health\"\n\n[integration]\nwebsocket = [\"/ws\"]\n\n[startup]\nstability = \"200ms\"\n\n[timeouts]\ngrace = \"500ms\"\n"
+            "[services.api]\ndir = \"api\"\nport = \"${{API_PORT:-3000}}\"\nprod = \"node server.js {tag}\"\nhealth = \"/health\"\n\n[integration]\nwebsocket = [\"/ws\"]\nwebsocket_protocols = [\"chat.v1\", \"chat.v0\"]\n\n[startup]\nstability = \"200ms\"\n\n[timeouts]\ngrace = \"500ms\"\n"
         ),
     )
     .unwrap();
@@ -891,6 +891,11 @@ fn a_lone_api_service_is_not_failed_for_lacking_a_frontend() {
     let ws = check(&report, "integration.websocket");
     assert_eq!(ws["status"], "passed", "{ws:#}");
     assert_eq!(ws["evidence"]["round_trips"].as_array().unwrap().len(), 1);
+    // Offered in the configured order; the server's choice is evidence.
+    assert_eq!(
+        ws["evidence"]["round_trips"][0]["subprotocol"], "chat.v1",
+        "{ws:#}"
+    );
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert_no_survivors(&tag.to_string());
 }
