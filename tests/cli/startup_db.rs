@@ -319,8 +319,9 @@ fn mysql_variable_groups_reach_the_configured_server() {
                 let name = match *k {
                     "MYSQL_HOST" | "DATABASE_HOST" => "MYSQL_HOST",
                     "MYSQL_PORT" | "DATABASE_PORT" => "MYSQL_TCP_PORT",
-                    "MYSQL_PASSWORD" | "DATABASE_PASSWORD" => "MYSQL_PWD",
-                    "MYSQL_UNIX_PORT" => "MYSQL_UNIX_PORT",
+                    "MYSQL_PASSWORD" | "DATABASE_PASSWORD" | "DB_PASSWORD" => "MYSQL_PWD",
+                    // Laravel's DB_SOCKET: PDO's unix_socket, the host left out.
+                    "MYSQL_UNIX_PORT" | "DB_SOCKET" => "MYSQL_UNIX_PORT",
                     _ => return None,
                 };
                 Some((name, v.clone()))
@@ -385,6 +386,27 @@ fn mysql_variable_groups_reach_the_configured_server() {
             ("DATABASE_NAME", ENV_DB),
         ]),
         "passed",
+    );
+    let laravel = |socket: String| {
+        vars(&[
+            ("DB_CONNECTION", "mysql"),
+            ("DB_HOST", "127.0.0.1"),
+            ("DB_PORT", &free_port().to_string()),
+            ("DB_USERNAME", ENV_USER),
+            ("DB_PASSWORD", ENV_PASSWORD),
+            ("DB_DATABASE", ENV_DB),
+            ("DB_SOCKET", &socket),
+        ])
+    };
+    case(
+        "Laravel DB_SOCKET (wins over DB_HOST/DB_PORT, where nothing listens)",
+        laravel(sock.clone()),
+        "passed",
+    );
+    case(
+        "Laravel DB_SOCKET that does not exist",
+        laravel(format!("{sock}.nope")),
+        "failed",
     );
     assert_agree(&cases);
     // The warning says which clients would not connect.

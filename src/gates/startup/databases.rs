@@ -16,7 +16,8 @@
 //!
 //! Unix sockets in the groups: a `PostgreSQL` host starting with `/` is a socket directory (libpq).
 //! For `MySQL`, `MYSQL_UNIX_PORT` with `MYSQL_HOST=localhost` (or no host) is the socket, as
-//! libmysqlclient and the mysql/mariadb client read it. A socket path *in* `MYSQL_HOST` (or an
+//! libmysqlclient and the mysql/mariadb client read it; Laravel's `DB_SOCKET` wins over `DB_HOST`
+//! on a `MySQL` connection, as its connector does. A socket path *in* `MYSQL_HOST` (or an
 //! untyped `DB_HOST` on `MySQL`) is what Django's `MySQL` backend connects to as a socket, while
 //! libmysqlclient, `PyMySQL` and mysql2 take it for a host name and fail ("2005 Unknown server
 //! host", checked with the mariadb client): the probe tries the socket, and a connection that
@@ -160,6 +161,9 @@ struct Group {
     /// A Unix-socket path used when the host is `localhost` or missing, as libmysql reads
     /// `MYSQL_UNIX_PORT` (`MySQL` only).
     socket: &'static [&'static str],
+    /// The socket wins over any host, as Laravel's `DB_SOCKET` does (its `MySQL` connector
+    /// builds a `unix_socket=` DSN without the host whenever the socket is set).
+    socket_overrides_host: bool,
     port: &'static [&'static str],
     user: &'static [&'static str],
     password: &'static [&'static str],
@@ -173,6 +177,7 @@ const GROUPS: &[Group] = &[
         engine: &[],
         host: &["POSTGRES_HOST", "POSTGRES_SERVER"],
         socket: &[],
+        socket_overrides_host: false,
         port: &["POSTGRES_PORT"],
         user: &["POSTGRES_USER"],
         password: &["POSTGRES_PASSWORD"],
@@ -184,6 +189,7 @@ const GROUPS: &[Group] = &[
         engine: &[],
         host: &["MYSQL_HOST"],
         socket: &["MYSQL_UNIX_PORT"],
+        socket_overrides_host: false,
         port: &["MYSQL_PORT", "MYSQL_TCP_PORT"],
         user: &["MYSQL_USER"],
         password: &["MYSQL_PASSWORD", "MYSQL_PWD"],
@@ -195,6 +201,7 @@ const GROUPS: &[Group] = &[
         engine: &[],
         host: &["REDIS_HOST"],
         socket: &[],
+        socket_overrides_host: false,
         port: &["REDIS_PORT"],
         user: &["REDIS_USER", "REDIS_USERNAME"],
         password: &["REDIS_PASSWORD"],
@@ -220,6 +227,7 @@ const UNTYPED_GROUPS: &[Group] = &[
         ],
         host: &["DATABASE_HOST", "DATABASE_HOSTNAME", "DATABASE_SERVER"],
         socket: &[],
+        socket_overrides_host: false,
         port: &["DATABASE_PORT"],
         user: &["DATABASE_USER", "DATABASE_USERNAME"],
         password: &["DATABASE_PASSWORD", "DATABASE_PASS"],
@@ -236,7 +244,8 @@ const UNTYPED_GROUPS: &[Group] = &[
             "DB_DRIVER",
         ],
         host: &["DB_HOST", "DB_HOSTNAME", "DB_SERVER"],
-        socket: &[],
+        socket: &["DB_SOCKET"],
+        socket_overrides_host: true,
         port: &["DB_PORT"],
         user: &["DB_USER", "DB_USERNAME"],
         password: &["DB_PASSWORD", "DB_PASS"],
@@ -257,16 +266,13 @@ impl Group {
     /// …)`); `None` without a host (then the variables are a container image's initialisation
     /// settings, not a client's) or when nothing says which protocol an untyped family speaks.
     fn assemble(&self, get: &dyn Fn(&str) -> Option<String>) -> Option<Result<Target, GroupError>> {
+        let host = Self::first(self.host, get);
         let socket = Self::first(self.socket, get);
-        // libmysql's default host is `localhost`, which with `MYSQL_UNIX_PORT` is that socket.
-        let (host_var, host) = match (Self::first(self.host, get), &socket) {
-            (Some(found), _) => found,
-            (None, Some((var, _))) => (*var, "localhost".to_owned()),
-            (None, None) => return None,
-        };
-        let mut used = vec![host_var];
+        if host.is_none() && socket.is_none() {
+            return None;
+        }
         let port = Self::first(self.port, get);
-        let scheme = if self.scheme.is_empty() {
+        let (scheme, engine_var) = if self.scheme.is_empty() {
             let engine = Self::first(self.engine, get);
             let port = port.as_ref().map_or("", |(_, p)| p.trim());
             let scheme = match &engine {
@@ -275,11 +281,20 @@ impl Group {
                 None if port == "3306" => "mysql",
                 None => return None,
             };
-            used.extend(engine.map(|(var, _)| var));
-            scheme
+            (scheme, engine.map(|(var, _)| var))
         } else {
-            self.scheme
+            (self.scheme, None)
         };
+        // Only MySQL clients read these socket variables.
+        let socket = socket.filter(|_| scheme == "mysql");
+        // libmysql's default host is `localhost`, which with `MYSQL_UNIX_PORT` is that socket.
+        let (host_var, host) = match (host, &socket) {
+            (Some(found), _) => found,
+            (None, Some((var, _))) => (*var, "localhost".to_owned()),
+            (None, None) => return None,
+        };
+        let mut used = vec![host_var];
+        used.extend(engine_var);
         let port = match port {
             Some((var, p)) => match p.trim().parse::<u16>() {
                 Ok(n) if n > 0 => {
@@ -334,7 +349,9 @@ impl Group {
                 group: self.label.to_string(),
                 variable: host_var.to_string(),
             }));
-        } else if let Some((var, path)) = socket.filter(|_| host == "localhost") {
+        } else if let Some((var, path)) =
+            socket.filter(|_| host == "localhost" || self.socket_overrides_host)
+        {
             if var != host_var {
                 used.push(var);
             }
@@ -737,6 +754,33 @@ mod tests {
         assert!(t.and_then(|t| t.caveat).is_some_and(|c| {
             c.contains("MYSQL_HOST is a Unix-socket path") && c.contains("PyMySQL")
         }));
+        // Laravel's DB_SOCKET wins over DB_HOST, for MySQL only.
+        let laravel = untyped(&[
+            ("DB_CONNECTION", "mysql"),
+            ("DB_HOST", "127.0.0.1"),
+            ("DB_PORT", "3306"),
+            ("DB_SOCKET", "/s.sock"),
+        ]);
+        assert_eq!(
+            laravel,
+            [Ok((
+                "DB_* (DB_HOST, DB_CONNECTION, DB_PORT, DB_SOCKET)".to_owned(),
+                "mysql://localhost:3306?socket=%2Fs.sock".to_owned()
+            ))]
+        );
+        let pgsql = untyped(&[
+            ("DB_CONNECTION", "pgsql"),
+            ("DB_HOST", "db"),
+            ("DB_SOCKET", "/s.sock"),
+        ]);
+        assert_eq!(
+            pgsql,
+            [Ok((
+                "DB_* (DB_HOST, DB_CONNECTION)".to_owned(),
+                "postgres://db".to_owned()
+            ))]
+        );
+        assert!(untyped(&[("DB_CONNECTION", "pgsql"), ("DB_SOCKET", "/s.sock")]).is_empty());
         // Redis clients take a socket as a unix:// URL, never as REDIS_HOST.
         let redis = GROUPS
             .get(2)
