@@ -56,11 +56,7 @@ pub(crate) fn devops_agent(state_dir: &Path) -> Command {
 /// on their default ports they would collide with other tests checking those ports.
 pub(crate) fn demo_ports(cmd: &mut Command) {
     for var in ["FRONTEND_PORT", "BACKEND_PORT", "NGINX_PORT"] {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        cmd.env(var, port.to_string());
+        cmd.env(var, free_port().to_string());
     }
 }
 
@@ -504,4 +500,77 @@ pub(crate) fn edit(path: &Path, from: &str, to: &str) {
 /// The status of check `id` in a report.
 pub(crate) fn status<'a>(report: &'a Value, id: &str) -> &'a str {
     check(report, id)["status"].as_str().unwrap_or("")
+}
+
+/// A loopback port nothing listens on right now, for a server a test starts itself.
+///
+/// Not `bind(0)`: that hands out a port from the kernel's ephemeral range (32768–60999 here),
+/// from which every outgoing connection of every concurrent test also takes its local port, so
+/// between this call and the server's own `bind` the port could be taken ("Address already in
+/// use" — seen with nginx's five ports under the full suite). Ports come from 10000–19999
+/// instead — below the ephemeral range and below `[ports] allocate_range`'s default
+/// 20000–29999, where the suggestions the tests re-check point — each handed out once per test
+/// process, starting at an offset from the process id so that concurrent test processes rarely
+/// meet.
+pub(crate) fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 10_000;
+    const SPAN: u32 = 10_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = u16::try_from(FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN)
+            .expect("ports below 20000 fit in u16");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + SPAN);
+}
+
+/// A child process killed (and reaped) when the guard drops, also when a test panics.
+pub(crate) struct ChildGuard(pub(crate) std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Debian's nginx binary, wherever the package put it.
+pub(crate) fn nginx_binary() -> Option<PathBuf> {
+    ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// Wait (at most 10 s) until `port` on 127.0.0.1 accepts connections, or panic with the
+/// process's exit status and, when `log` names one, its log.
+pub(crate) fn wait_for_port(
+    port: u16,
+    child: &mut std::process::Child,
+    what: &str,
+    log: Option<&Path>,
+) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(10) {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = log
+                .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+                .unwrap_or_default();
+            panic!("{what} exited with {status} before listening on {port}:\n{log}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("nothing listens on {port} after 10 s ({what})");
 }

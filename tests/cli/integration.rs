@@ -3,41 +3,15 @@
 //! tests, probed remotely (`--base-url`/`--backend-url`) in its working form and in each
 //! broken variant; plus the local mode, where devops-agent starts the app itself.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
 use crate::common::{
-    Run, check, copy_fixture, demo_ports, devops_agent, findings, fixture, project, run, skip,
+    ChildGuard, Run, check, copy_fixture, demo_ports, devops_agent, findings, fixture, free_port,
+    nginx_binary, project, run, skip, wait_for_port,
 };
-
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A child process killed (and reaped) when the guard drops, also when a test panics.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn nginx_binary() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-}
 
 fn have_node() -> bool {
     Command::new("node")
@@ -45,21 +19,6 @@ fn have_node() -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-/// Wait until `port` accepts connections, or fail with the process's state.
-fn wait_for(port: u16, child: &mut Child, what: &str) {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(10) {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited with {status} before listening on {port}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{what} did not listen on {port} within 10 s");
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -104,8 +63,8 @@ struct Stack {
     nginx: u16,
     cdn: u16,
     // Dropped after `dir`'s users, in field order: nginx first, then the backend.
-    _nginx: Guard,
-    _backend: Guard,
+    _nginx: ChildGuard,
+    _backend: ChildGuard,
 }
 
 impl Stack {
@@ -278,7 +237,7 @@ fn stack(variant: &Variant) -> Option<Stack> {
     .unwrap();
     std::fs::create_dir_all(dir.path().join("nginx-run")).unwrap();
 
-    let mut backend_child = Guard(
+    let mut backend_child = ChildGuard(
         Command::new("node")
             .arg("backend/server.js")
             .current_dir(dir.path())
@@ -290,7 +249,7 @@ fn stack(variant: &Variant) -> Option<Stack> {
             .spawn()
             .expect("start the backend"),
     );
-    wait_for(backend, &mut backend_child.0, "the backend");
+    wait_for_port(backend, &mut backend_child.0, "the backend", None);
     let run_dir = dir.path().join("nginx-run");
     // One process (no master, no workers): killing it frees every port at once.
     let globals = format!(
@@ -298,7 +257,7 @@ fn stack(variant: &Variant) -> Option<Stack> {
         run_dir.display(),
         run_dir.display()
     );
-    let mut nginx_child = Guard(
+    let mut nginx_child = ChildGuard(
         Command::new(nginx_bin)
             .arg("-p")
             .arg(&run_dir)
@@ -314,8 +273,8 @@ fn stack(variant: &Variant) -> Option<Stack> {
             .spawn()
             .expect("start nginx"),
     );
-    wait_for(nginx, &mut nginx_child.0, "nginx");
-    wait_for(cdn, &mut nginx_child.0, "nginx (CDN)");
+    wait_for_port(nginx, &mut nginx_child.0, "nginx", None);
+    wait_for_port(cdn, &mut nginx_child.0, "nginx (CDN)", None);
     Some(Stack {
         dir,
         backend,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{assert_valid, check, devops_agent, findings, project, run};
+use crate::common::{assert_valid, check, devops_agent, findings, free_port, project, run};
 
 /// A daemon that binds `DAEMON_PORT`, writes its pid to `PID_FILE`, and sleeps; with
 /// `IGNORE_TERM=1` it ignores SIGTERM.
@@ -50,13 +50,6 @@ fn has_python() -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// A marker unique to one test run, set in devops-agent's environment and inherited by every

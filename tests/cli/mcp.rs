@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::common::{assert_valid, check, copy_dir, devops_agent, fixture, run};
+use crate::common::{assert_valid, check, copy_dir, devops_agent, fixture, free_port, run};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -56,13 +56,6 @@ fn server() -> String {
     assert_cmd::cargo::cargo_bin("devops-agent")
         .display()
         .to_string()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// Digits followed by " ms" (durations inside messages) as `N ms`.

@@ -2,7 +2,7 @@
 
 use std::net::TcpListener;
 
-use crate::common::{check, findings, fixture, project, redactions};
+use crate::common::{check, findings, fixture, free_port, project, redactions};
 use crate::ports_fixes::checked_ports;
 
 /// `devops-agent ports` with a private registry; every suggestion in the report is applied
@@ -373,15 +373,6 @@ fn port_variables_missing_from_env_example_warn() {
         "{}",
         f[0]["message"]
     );
-}
-
-/// A port the kernel says is free right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn messages(c: &serde_json::Value) -> Vec<String> {

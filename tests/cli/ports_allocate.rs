@@ -3,21 +3,12 @@
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 
-use crate::common::{devops_agent, project, run};
+use crate::common::{devops_agent, free_port, project, run};
 
 fn compose(front: u16, back: u16) -> String {
     format!(
         "services:\n  frontend:\n    image: x\n    ports:\n      - \"${{FRONTEND_PORT:-{front}}}:5173\"\n  backend:\n    image: x\n    ports:\n      - \"${{BACKEND_PORT:-{back}}}:3000\"\n"
     )
-}
-
-/// A port no socket holds right now, from the kernel (then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn env_file(dir: &std::path::Path) -> BTreeMap<String, String> {

@@ -7,56 +7,19 @@
 //! the cause, never a failure.
 
 use std::fmt::Write as _;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::Value;
 
-use crate::common::{check, devops_agent, findings, project, run, skip};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// The nginx process, killed and reaped when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn nginx_binary() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-}
-
-fn wait_for(port: u16, child: &mut Child, log: &Path) {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(10) {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let log = std::fs::read_to_string(log).unwrap_or_default();
-            panic!("nginx exited with {status} before listening on {port}:\n{log}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("nothing listens on {port} after 10 s");
-}
+use crate::common::{
+    ChildGuard, check, devops_agent, findings, free_port, nginx_binary, project, run, skip,
+    wait_for_port,
+};
 
 /// A test CA and `localhost` leaves it signs, as PEM (nginx) or DER (rustls).
 struct Ca {
@@ -308,7 +271,7 @@ http {{
     std::fs::write(root.join("nginx.conf"), conf).unwrap();
     let globals = format!("daemon off; master_process off; pid {rd}/nginx.pid;");
     let log = run_dir.join("error.log");
-    let mut nginx = Guard(
+    let mut nginx = ChildGuard(
         Command::new(nginx_bin)
             .arg("-p")
             .arg(&run_dir)
@@ -325,7 +288,7 @@ http {{
             .expect("start nginx"),
     );
     for port in [plain, h2tls, cbc, rsa_kx, expired] {
-        wait_for(port, &mut nginx.0, &log);
+        wait_for_port(port, &mut nginx.0, "nginx", Some(&log));
     }
     let h2only = serve_h2_only(good_der, good_key_der);
 
