@@ -244,6 +244,46 @@ fn postgres_variable_groups_reach_the_configured_server() {
         no_tls,
         "failed",
     );
+    // Client certificates and verification from libpq's own variables (the `certuser` role
+    // authenticates by certificate only, over TLS only, and exists on this server only).
+    let ca = pg.pki.ca.display().to_string();
+    let cert = pg.pki.client_cert.display().to_string();
+    let key = pg.pki.client_key.display().to_string();
+    let tls = |host: &str, mode: &str, with_cert: bool| {
+        let mut env = vars(&[
+            ("PGHOST", host),
+            ("PGPORT", &port),
+            ("PGUSER", "certuser"),
+            ("PGDATABASE", "app"),
+            ("PGSSLMODE", mode),
+            ("PGSSLROOTCERT", &ca),
+        ]);
+        if with_cert {
+            env.push(("PGSSLCERT", cert.clone()));
+            env.push(("PGSSLKEY", key.clone()));
+        }
+        env
+    };
+    case(
+        "PGSSLCERT/PGSSLKEY for a cert-auth role, PGSSLMODE=verify-full, PGHOST=localhost",
+        tls("localhost", "verify-full", true),
+        "passed",
+    );
+    case(
+        "PGSSLCERT/PGSSLKEY, PGSSLMODE=verify-full, PGHOST=127.0.0.1 (not in the certificate)",
+        tls("127.0.0.1", "verify-full", true),
+        "failed",
+    );
+    case(
+        "PGSSLCERT/PGSSLKEY, PGSSLMODE=verify-ca, PGHOST=127.0.0.1",
+        tls("127.0.0.1", "verify-ca", true),
+        "passed",
+    );
+    case(
+        "cert-auth role without PGSSLCERT",
+        tls("127.0.0.1", "require", false),
+        "failed",
+    );
     let postgres = |host_var, host: &str, db: &str| {
         vars(&[
             (host_var, host),
