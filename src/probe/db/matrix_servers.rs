@@ -54,12 +54,34 @@ pub(crate) fn program(name: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("the probe matrix needs `{name}` (scripts/test.sh installs it)"))
 }
 
-/// A loopback port nothing listens on (bound, then released).
+/// A loopback port nothing listens on right now, for a server the matrix starts.
+///
+/// Not `bind(0)`: that port comes from the kernel's ephemeral range, where every outgoing
+/// connection of every concurrent test also takes its local port, so it could be taken before
+/// the server binds it (`tests/cli/common.rs` `free_port` explains the failure seen). Ports
+/// come from 30000–32699 instead: below the ephemeral range (32768–60999), above
+/// `[ports] allocate_range`'s default 20000–29999 and apart from common.rs's 10000–19999, each
+/// handed out once per test process from an offset by the process id.
 pub(crate) fn free_port() -> u16 {
-    match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
-        Ok(addr) => addr.port(),
-        Err(e) => panic!("a free port: {e}"),
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 30_000;
+    const SPAN: u32 = 2_700;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let Ok(port) = u16::try_from(FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) else {
+            break;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
     }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + SPAN);
 }
 
 /// Files for TLS: a CA, a server certificate for `localhost` only, and a client certificate for
