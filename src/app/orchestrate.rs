@@ -98,6 +98,9 @@ async fn run_in_order(ctx: &GateCtx, sink: &EventSink) {
     let plan = &ctx.plan.gates;
     let mut done: Vec<(GateId, bool)> = Vec::new();
     let mut blocked_gates: Vec<(GateId, &str)> = Vec::new();
+    // The first startup mode's services that need no build output start alongside the build
+    // gate; the startup gate takes their run over, or it is stopped (see `gates::startup::Early`).
+    let mut early: Option<gates::startup::Early<'_>> = None;
     // The static gates share nothing: run them together.
     if plan.contains(&GateId::Ports) && plan.contains(&GateId::Deps) {
         let (ports, deps) = tokio::join!(gates::ports::run(ctx, sink), gates::deps::run(ctx, sink));
@@ -120,14 +123,31 @@ async fn run_in_order(ctx: &GateCtx, sink: &EventSink) {
         if let Some(why) = blocked {
             blocked_gates.push((gate, why));
         }
+        // The startup gate does not run: stop what started for it.
+        if gate == GateId::Startup
+            && blocked.is_some()
+            && let Some(started) = early.take()
+        {
+            started.abandon().await;
+        }
         let result = match (blocked, gate) {
             (Some(reason), _) => GateScope::skip_gate(ctx, sink, gate, reason),
             (None, GateId::Ports) => gates::ports::run(ctx, sink).await,
             (None, GateId::Deps) => gates::deps::run(ctx, sink).await,
-            (None, GateId::Build) => gates::build::run(ctx, sink).await,
-            (None, GateId::Startup) => gates::startup::run(ctx, sink).await,
+            (None, GateId::Build) => match gates::startup::Early::plan(ctx, sink) {
+                Some(mut started) => {
+                    let result = started.alongside(gates::build::run(ctx, sink)).await;
+                    early = Some(started);
+                    result
+                }
+                None => gates::build::run(ctx, sink).await,
+            },
+            (None, GateId::Startup) => gates::startup::run(ctx, sink, early.take()).await,
             (None, GateId::Integration) => gates::integration::run(ctx, sink).await,
         };
         done.push((gate, result.status().is_blocking()));
+    }
+    if let Some(started) = early.take() {
+        started.abandon().await;
     }
 }

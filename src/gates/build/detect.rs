@@ -122,6 +122,55 @@ pub(crate) fn apps(project: &Project) -> (Vec<App>, Vec<FileError>) {
     (plan.apps, errors)
 }
 
+/// For each of `paths` (directories something starts from), whether it may need what the
+/// builds produce: a build runs in it, under it or above it, a monorepo orchestrator builds
+/// every workspace with one command, or the workspace there imports (transitively) one that is
+/// built. Everything may when the build plan or the workspace graph cannot be read. The
+/// startup gate starts a service that needs none of it while the builds still run.
+pub(crate) fn may_need_build(project: &Project, paths: &[&Path]) -> Vec<bool> {
+    let (plan, errors) = plan(project);
+    let workspaces = workspaces_read(project);
+    let (Ok(workspaces), true, Order::Levels(_)) = (workspaces, errors.is_empty(), &plan.order)
+    else {
+        return vec![true; paths.len()];
+    };
+    let built: Vec<&App> = plan.apps.iter().collect();
+    paths
+        .iter()
+        .map(|path| {
+            if built
+                .iter()
+                .any(|a| a.path.starts_with(path) || path.starts_with(&a.path))
+            {
+                return true;
+            }
+            let Some(w) = &workspaces else {
+                return false;
+            };
+            let Some(member) = w
+                .members
+                .iter()
+                .find(|m| project.root.join(&m.dir) == *path)
+            else {
+                return false;
+            };
+            let mut stack = member.depends_on.clone();
+            let mut seen = std::collections::BTreeSet::new();
+            while let Some(j) = stack.pop() {
+                if !seen.insert(j) {
+                    continue;
+                }
+                let dir = project.root.join(&w.members[j].dir);
+                if built.iter().any(|a| a.path == dir) {
+                    return true;
+                }
+                stack.extend(w.members[j].depends_on.iter().copied());
+            }
+            false
+        })
+        .collect()
+}
+
 /// The apps to build and their order.
 pub(crate) fn plan(project: &Project) -> (Plan, Vec<FileError>) {
     let (apps, mut errors) = detect(project);

@@ -13,6 +13,6 @@ mod glob;
 mod orchestrated;
 mod warnings;
 
-pub(crate) use detect::{apps as detect_apps, package_manager};
+pub(crate) use detect::{apps as detect_apps, may_need_build, package_manager};
 pub use gate::run;
 pub(crate) use gate::{AssetsEvidence, BuildEvidence, BundleSizeEvidence, WarningsEvidence};

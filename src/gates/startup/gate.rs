@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::json;
 
+use super::early::Early;
 use super::launch::{self, Ready, ServiceRun, Settings, Window};
 use super::services::{self, Mode};
 use super::{databases, env_vars, external};
@@ -20,8 +21,32 @@ const DEFAULT_SAMPLES: u32 = 20;
 /// The seed's alert table: p95 over 1 s is worth an alert.
 const DEFAULT_P95: Duration = Duration::from_secs(1);
 
-/// Run the six startup checks.
-pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
+/// The settings of the mode runs: ready timeout, stability window, health samples.
+pub(super) fn settings(ctx: &GateCtx) -> Settings {
+    let cfg = &ctx.project.config.startup;
+    Settings {
+        ready_timeout: cfg
+            .ready_timeout
+            .unwrap_or(DEFAULT_READY_TIMEOUT)
+            .min(ctx.timeout),
+        stability: cfg.stability.unwrap_or(DEFAULT_STABILITY),
+        samples: cfg.health_samples.unwrap_or(DEFAULT_SAMPLES),
+    }
+}
+
+/// Whether `mode`'s services stay up after its check, for a later gate (integration) to
+/// probe: the last mode that runs does.
+pub(super) fn keeps(ctx: &GateCtx, services: &[services::Service], mode: Mode) -> bool {
+    let last = mode == Mode::Prod
+        || services.iter().all(|s| s.prod.is_none())
+        || ctx.skipped(CheckId::StartupProdMode);
+    ctx.keep_live && last
+}
+
+/// Run the six startup checks. `early` is the first mode's run the orchestrator started
+/// alongside the build gate (its services that need no build output are already starting);
+/// its check takes it over, or it is stopped if that check does not run.
+pub async fn run(ctx: &GateCtx, sink: &EventSink, early: Option<Early<'_>>) -> GateResult {
     let scope = GateScope::begin(ctx, sink, GateId::Startup);
 
     scope
@@ -37,16 +62,15 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
         .await;
 
     let cfg = &ctx.project.config.startup;
-    let settings = Settings {
-        ready_timeout: cfg
-            .ready_timeout
-            .unwrap_or(DEFAULT_READY_TIMEOUT)
-            .min(ctx.timeout),
-        stability: cfg.stability.unwrap_or(DEFAULT_STABILITY),
-        samples: cfg.health_samples.unwrap_or(DEFAULT_SAMPLES),
+    let settings = settings(ctx);
+    // The early run detected the same services (it needs a clean detection to start).
+    let (services, errors) = if let Some(early) = &early {
+        (early.services.clone(), Vec::new())
+    } else {
+        let decls = crate::gates::ports::collect(&ctx.project);
+        services::detect(&ctx.project, &decls.ports)
     };
-    let decls = crate::gates::ports::collect(&ctx.project);
-    let (services, errors) = services::detect(&ctx.project, &decls.ports);
+    let mut early = early;
 
     let mut all_runs: Vec<(Mode, Vec<ServiceRun>)> = Vec::new();
     for (mode, id) in [
@@ -85,19 +109,25 @@ pub async fn run(ctx: &GateCtx, sink: &EventSink) -> GateResult {
                         CheckResult::new(id, Status::Error, reason)
                     };
                 }
-                // The last mode that runs stays up when a later gate (integration) will probe
-                // it.
-                let last = mode == Mode::Prod
-                    || services.iter().all(|s| s.prod.is_none())
-                    || ctx.skipped(CheckId::StartupProdMode);
-                let keep = ctx.keep_live && last;
-                let runs = launch::run_mode(ctx, sink, &services, mode, &settings, keep).await;
+                let runs = match early.take() {
+                    Some(started) if started.mode == mode => started.finish().await,
+                    other => {
+                        early = other;
+                        let keep = keeps(ctx, &services, mode);
+                        launch::run_mode(ctx, sink, &services, mode, &settings, keep, None).await
+                    }
+                };
                 let check = mode_check(id, mode, &runs, &services, settings.stability, ctx);
                 record_environment(ctx, mode, &runs);
                 all_runs.push((mode, runs));
                 check
             })
             .await;
+    }
+
+    // Its check did not run (the run was cut short): stop what it started.
+    if let Some(early) = early.take() {
+        early.abandon().await;
     }
 
     scope
@@ -237,6 +267,8 @@ fn mode_check(
             "port_released": run.port_released,
             "stop": stop.map(crate::process::StopReport::evidence),
             "prod_build": run.prod_build,
+            "started_alongside_build": run.alongside_build,
+            "earlier_attempt": run.earlier_attempt,
             "output_tail": if problem.is_some() { tail } else { Vec::new() },
         }));
     }
@@ -314,8 +346,10 @@ pub(crate) struct StartEvidence {
     /// `port_offered`, `port_variable`, `port_passed_as`, `listened_elsewhere` (`port`, `seen`),
     /// `framework`, `environment`, `http_answers_seen`, `ready`, `ready_via`, `url`,
     /// `ready_ms` (from spawn to ready), `ready_at`, `ending`, `exit_code`, `port_released`,
-    /// `stop` (how the process group was stopped), `prod_build` and `output_tail` (only when
-    /// it failed). Null where not measured (no port, not stopped yet).
+    /// `stop` (how the process group was stopped), `prod_build`, `started_alongside_build`
+    /// (it needs no build output, so it started while the build gate ran),
+    /// `earlier_attempt` (why such a start failed before the build ended and was made again
+    /// after it) and `output_tail` (only when it failed). Null where not measured (no port, not stopped yet).
     pub(crate) services: Vec<serde_json::Value>,
     /// Services not started in this mode: `service`, `reason`.
     pub(crate) not_started: Vec<serde_json::Value>,
@@ -614,14 +648,9 @@ pub(crate) struct HealthEndpoint {
 /// invocation (`devops-agent integration`): production mode when it has services, else
 /// development, left running in `ctx.live`. Returns why nothing could be started.
 pub async fn start_live(ctx: &GateCtx, sink: &EventSink) -> Result<(), String> {
-    let cfg = &ctx.project.config.startup;
     let settings = Settings {
-        ready_timeout: cfg
-            .ready_timeout
-            .unwrap_or(DEFAULT_READY_TIMEOUT)
-            .min(ctx.timeout),
-        stability: cfg.stability.unwrap_or(DEFAULT_STABILITY),
         samples: 0,
+        ..settings(ctx)
     };
     let decls = crate::gates::ports::collect(&ctx.project);
     let (services, errors) = services::detect(&ctx.project, &decls.ports);
@@ -637,7 +666,7 @@ pub async fn start_live(ctx: &GateCtx, sink: &EventSink) -> Result<(), String> {
     } else {
         return Err("no service to start: no start command configured or detected".to_owned());
     };
-    let runs = launch::run_mode(ctx, sink, &services, mode, &settings, true).await;
+    let runs = launch::run_mode(ctx, sink, &services, mode, &settings, true, None).await;
     let problems: Vec<String> = runs
         .iter()
         .filter_map(|r| match (&r.ready, &r.crashed) {

@@ -66,6 +66,47 @@ pub(crate) struct ServiceRun {
     pub(crate) prod_build: Option<String>,
     /// How its stability window went, once it was held through one.
     pub(crate) window: Option<Window>,
+    /// It started before the startup gate reached its mode: alongside the build gate, as it
+    /// needs no build output (see [`Phase`]).
+    pub(crate) alongside_build: bool,
+    /// Why its start alongside the build was not kept (it failed before the build ended, so
+    /// it was started again after the build, as it would have been without the overlap).
+    pub(crate) earlier_attempt: Option<String>,
+}
+
+/// Where the build gate is, for a mode run started alongside it (the first mode's services
+/// that need no build output start while the builds run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// The build gate runs: only services that need no build output start.
+    Building,
+    /// The build gate ended at this moment; the startup gate has not reached the mode yet.
+    Built(Instant),
+    /// The mode's check began (the build gate ended at the moment given): every service may
+    /// start.
+    Go(Instant),
+    /// The startup gate does not run (the build failed, or the run was cut short): nothing
+    /// more starts, and what did is stopped.
+    Cancel,
+}
+
+/// A mode run started alongside the build gate: the phase it follows, and which services
+/// wait for the build.
+#[derive(Debug)]
+pub(crate) struct Alongside {
+    pub(crate) phase: tokio::sync::watch::Receiver<Phase>,
+    /// Names of the services that may need the build's output.
+    pub(crate) needs_build: Vec<String>,
+}
+
+/// Resolves once the phase is [`Phase::Cancel`]; never without a phase to follow.
+async fn abandoned(phase: Option<tokio::sync::watch::Receiver<Phase>>) {
+    if let Some(mut phase) = phase
+        && phase.wait_for(|p| *p == Phase::Cancel).await.is_ok()
+    {
+        return;
+    }
+    std::future::pending::<()>().await;
 }
 
 /// One service's stability window, which starts when the service was seen ready and runs
@@ -115,7 +156,11 @@ pub(crate) struct Settings {
     pub(crate) samples: u32,
 }
 
-/// Run every service that has a start command for `mode`.
+/// Run every service that has a start command for `mode`. With `alongside`, the run starts
+/// while the build gate runs: only the services that need no build output start until the
+/// phase is [`Phase::Go`]; one of them that fails before the build ended is started again
+/// after it (the failure may be the build's doing: a server reading the frontend's `dist/`
+/// while it is rebuilt); on [`Phase::Cancel`] everything started is stopped.
 pub(crate) async fn run_mode(
     ctx: &GateCtx,
     sink: &EventSink,
@@ -123,6 +168,7 @@ pub(crate) async fn run_mode(
     mode: Mode,
     settings: &Settings,
     keep: bool,
+    mut alongside: Option<Alongside>,
 ) -> Vec<ServiceRun> {
     let chosen: Vec<&Service> = services
         .iter()
@@ -165,18 +211,40 @@ pub(crate) async fn run_mode(
     let mut launched = vec![false; owned.len()];
     // Its readiness is known (ready, or not): the services after it may be decided.
     let mut settled = vec![false; owned.len()];
+    // Started before the mode's check began (alongside the build), and why a failed such
+    // start was dropped (it starts again once, after the build).
+    let mut early = vec![false; owned.len()];
+    let mut earlier: Vec<Option<String>> = vec![None; owned.len()];
+    let waits_for_build: Vec<bool> = owned
+        .iter()
+        .map(|s| {
+            alongside
+                .as_ref()
+                .is_some_and(|a| a.needs_build.contains(&s.name))
+        })
+        .collect();
     let redactor = ctx.project.env.redactor();
     let mut tasks: tokio::task::JoinSet<Step> = tokio::task::JoinSet::new();
     loop {
+        // Without a build gate alongside, every service may start.
+        let phase = alongside
+            .as_ref()
+            .map_or(Phase::Go(Instant::now()), |a| *a.phase.borrow());
+        let building = matches!(phase, Phase::Building | Phase::Built(_));
         // Every service whose own dependencies have settled starts now (or is not started
         // because one of them is not ready), without waiting for unrelated services: a
         // backend does not wait for the frontend's readiness, nor any service for another's
-        // stability window.
+        // stability window, nor for a build whose output it does not need.
         for i in 0..owned.len() {
             if launched[i] || !after[i].iter().all(|&j| settled[j]) {
                 continue;
             }
+            if phase == Phase::Cancel || (building && (waits_for_build[i] || earlier[i].is_some()))
+            {
+                continue;
+            }
             launched[i] = true;
+            early[i] = building;
             let service = owned[i].clone();
             let failed_dep = service.depends_on.iter().find(|d| {
                 owned.iter().position(|s| &s.name == *d).is_some_and(|j| {
@@ -216,6 +284,8 @@ pub(crate) async fn run_mode(
                 port_released: None,
                 prod_build: None,
                 window: None,
+                alongside_build: building,
+                earlier_attempt: earlier[i].clone(),
             };
             if let Some(dep) = failed_dep {
                 run.ready = Err(format!(
@@ -258,6 +328,7 @@ pub(crate) async fn run_mode(
                 .server
                 .as_ref()
                 .map_or(&[], |s| s.framework.url_markers);
+            let cancel = alongside.as_ref().map(|a| a.phase.clone());
             tasks.spawn(async move {
                 let started = Instant::now();
                 match Running::spawn(&spec, &processes) {
@@ -266,8 +337,14 @@ pub(crate) async fn run_mode(
                         Step::Started(i, run, None, Instant::now())
                     }
                     Ok(mut running) => {
-                        let waited =
-                            wait_ready(&mut running, &service, port, markers, timeout).await;
+                        let waited = tokio::select! {
+                            waited = wait_ready(&mut running, &service, port, markers, timeout) => waited,
+                            () = abandoned(cancel) => Waited {
+                                ready: Err("not started: the startup gate does not run".to_owned()),
+                                elsewhere: None,
+                                statuses: Vec::new(),
+                            },
+                        };
                         run.ready = waited.ready;
                         run.statuses = waited.statuses;
                         if let Some(seen) = waited.elsewhere {
@@ -283,7 +360,34 @@ pub(crate) async fn run_mode(
                 }
             });
         }
-        let Some(joined) = tasks.join_next().await else {
+        let joined = if tasks.is_empty() {
+            // Nothing runs: done, unless services still wait for the build.
+            match alongside.as_mut() {
+                Some(a) if building => {
+                    if a.phase.changed().await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                _ => break,
+            }
+        } else {
+            let phase_change = async {
+                match alongside.as_mut() {
+                    Some(a) if phase != Phase::Cancel && !matches!(phase, Phase::Go(_)) => {
+                        if a.phase.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    _ => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                joined = tasks.join_next() => joined,
+                () = phase_change => continue,
+            }
+        };
+        let Some(joined) = joined else {
             break;
         };
         // A task only fails to join when it panicked; its service then has no result, as
@@ -291,7 +395,36 @@ pub(crate) async fn run_mode(
         let Ok(step) = joined else {
             continue;
         };
+        // A start alongside the build that failed before the build ended is dropped and
+        // made again after the build, once.
+        let phase = alongside
+            .as_ref()
+            .map_or(Phase::Go(Instant::now()), |a| *a.phase.borrow());
+        let built_at = match phase {
+            Phase::Building => None,
+            Phase::Built(at) | Phase::Go(at) => Some(at),
+            Phase::Cancel => Some(Instant::now()),
+        };
+        let failed_early = |i: usize, run: &ServiceRun, at: Instant| {
+            early[i]
+                && earlier[i].is_none()
+                && phase != Phase::Cancel
+                && ctx.processes.cancelled().is_none()
+                && built_at.is_none_or(|b| at <= b)
+                && (run.ready.is_err() || run.crashed.is_some())
+        };
         match step {
+            Step::Started(i, run, running, seen_ready) if failed_early(i, &run, seen_ready) => {
+                earlier[i] = Some(drop_attempt(ctx, sink, mode, &run, running).await);
+                launched[i] = false;
+            }
+            Step::Held(i, run, running)
+                if failed_early(i, &run, run.window.map_or_else(Instant::now, |w| w.ended)) =>
+            {
+                earlier[i] = Some(drop_attempt(ctx, sink, mode, &run, Some(running)).await);
+                launched[i] = false;
+                settled[i] = false;
+            }
             Step::Started(i, run, running, seen_ready) => {
                 settled[i] = true;
                 if let (Ok(ready), Some(at)) = (&run.ready, &run.ready_at) {
@@ -316,6 +449,7 @@ pub(crate) async fn run_mode(
                             seen_ready,
                             *settings,
                             ctx.processes.clone(),
+                            alongside.as_ref().map(|a| a.phase.clone()),
                         ));
                     }
                     (_, running) => runs[i] = Some((run, running)),
@@ -324,13 +458,16 @@ pub(crate) async fn run_mode(
             Step::Held(i, run, running) => runs[i] = Some((run, Some(running))),
         }
     }
+    let cancelled = alongside
+        .as_ref()
+        .is_some_and(|a| *a.phase.borrow() == Phase::Cancel);
 
     // Hand a healthy stack to the integration gate instead of stopping it.
     let healthy = runs
         .iter()
         .flatten()
         .all(|(r, running)| r.ready.is_ok() && r.crashed.is_none() && running.is_some());
-    if keep && healthy && ctx.processes.cancelled().is_none() {
+    if keep && healthy && !cancelled && ctx.processes.cancelled().is_none() {
         let mut live = crate::gates::LiveStack {
             mode: mode.name().to_owned(),
             services: Vec::new(),
@@ -400,6 +537,39 @@ pub(crate) async fn run_mode(
     out
 }
 
+/// Stop a dropped start alongside the build (see [`run_mode`]) and emit its
+/// `command_finished`; why it was dropped, for the evidence of the start that replaces it.
+async fn drop_attempt(
+    ctx: &GateCtx,
+    sink: &EventSink,
+    mode: Mode,
+    run: &ServiceRun,
+    running: Option<Running>,
+) -> String {
+    if let Some(running) = running {
+        let finished = running.stop(ctx.grace(), Ending::Stopped).await;
+        sink.emit(&Event::CommandFinished {
+            gate: "startup".to_owned(),
+            purpose: format!("{} {}", mode.name(), run.name),
+            command: run.command.clone(),
+            ending: finished.ending.kind().to_owned(),
+            exit_code: match finished.ending {
+                Ending::Exited(c) => Some(c),
+                _ => None,
+            },
+            duration_ms: ms(finished.duration),
+        });
+    }
+    let why = match (&run.ready, &run.crashed) {
+        (Err(why), _) => why.clone(),
+        (Ok(_), Some(crash)) => format!("crashed: {crash}"),
+        (Ok(_), None) => String::new(),
+    };
+    format!(
+        "started alongside the build, it failed before the build ended ({why}); started again after the build"
+    )
+}
+
 /// The services each one starts after, by index: its dependencies; for a service whose
 /// dependencies are unknown or circular, every service that is not (they start last, as the
 /// caller reports).
@@ -436,6 +606,7 @@ async fn hold(
     ready: Instant,
     settings: Settings,
     processes: crate::process::Processes,
+    cancel: Option<tokio::sync::watch::Receiver<Phase>>,
 ) -> Step {
     let window = settings.stability;
     let deadline = ready + window;
@@ -445,6 +616,8 @@ async fn hold(
     };
     let sampling = take_samples(target, settings.samples, processes);
     tokio::pin!(sampling);
+    let abandon = abandoned(cancel);
+    tokio::pin!(abandon);
     let mut taken: Option<(Vec<Sample>, Instant)> = None;
     let mut exited: Option<(Ending, Instant)> = None;
     while taken.is_none() || Instant::now() < deadline {
@@ -456,6 +629,7 @@ async fn hold(
         });
         tokio::select! {
             samples = &mut sampling, if taken.is_none() => taken = Some((samples, Instant::now())),
+            () = &mut abandon => break,
             ending = running.wait(limit) => match ending {
                 Ending::TimedOut => {}
                 Ending::Cancelled(_) => break,

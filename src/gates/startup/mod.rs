@@ -6,6 +6,7 @@
 
 mod databases;
 mod discover;
+mod early;
 mod env_refs;
 mod env_vars;
 mod environment;
@@ -17,6 +18,7 @@ mod prod_build;
 mod services;
 
 pub(crate) use databases::DatabasesEvidence;
+pub use early::Early;
 pub(crate) use env_vars::EnvVarsEvidence;
 pub(crate) use external::ExternalEvidence;
 pub(crate) use gate::{HealthChecksEvidence, StartEvidence};
