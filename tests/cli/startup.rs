@@ -981,3 +981,138 @@ fn request_timeout_sets_the_external_services_deadline_as_curl_max_time() {
         }
     }
 }
+
+/// A project with a backend `api` (its own directory, no build) that writes `api.started` when
+/// it starts, and a build in `web` running `build` (a Node one-liner). With `needs_dist`, the
+/// backend exits 1 at start unless `web/dist/index.html` exists (it reads the frontend's build,
+/// the way a server rendering the built index does).
+fn backend_beside_a_build(build: &str, needs_dist: bool) -> tempfile::TempDir {
+    let check = if needs_dist {
+        "if (!fs.existsSync(path.join(__dirname, '..', 'web', 'dist', 'index.html'))) process.exit(1);\n"
+    } else {
+        ""
+    };
+    let server = format!(
+        "const fs = require('fs'); const path = require('path');\n{check}\
+         fs.writeFileSync(path.join(__dirname, 'api.started'), String(Date.now()));\n\
+         require('http').createServer((q, r) => {{ r.writeHead(q.url === '/health' ? 200 : 404); r.end('ok'); }})\
+         .listen(Number(process.env.PORT));\n\
+         process.on('SIGTERM', () => process.exit(0));\n"
+    );
+    let package = serde_json::json!({
+        "name": "web", "version": "1.0.0", "private": true, "scripts": { "build": build }
+    })
+    .to_string();
+    let dir = project(&[("api/server.js", &server), ("web/package.json", &package)]);
+    let toml = format!(
+        "[services.api]\ndir = \"api\"\ndev = \"node {api}/server.js\"\nprod = \"node {api}/server.js\"\nhealth = \"/health\"\n\n\
+         [build]\ndir = \"web\"\n\n[startup]\nready_timeout = \"10s\"\nstability = \"300ms\"\nhealth_samples = 2\n\n[timeouts]\ngrace = \"500ms\"\n",
+        api = dir.path().join("api").display()
+    );
+    std::fs::write(dir.path().join("devops-agent.toml"), toml).unwrap();
+    dir
+}
+
+fn validate_build_and_startup(dir: &Path) -> crate::common::Run {
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.args([
+        "validate",
+        "EARLY-1",
+        "--no-history",
+        "--gates",
+        "build,startup",
+        "--project",
+    ])
+    .arg(dir);
+    run(cmd)
+}
+
+/// A backend that needs no build output starts while the build runs; when the build fails,
+/// the startup gate is still skipped as before and the backend is stopped (its start and stop
+/// are in the event stream), leaving no process behind.
+#[test]
+fn a_failed_build_stops_the_backend_started_alongside_it() {
+    let dir = backend_beside_a_build("node -e \"setTimeout(() => process.exit(2), 1500)\"", false);
+    let out = validate_build_and_startup(dir.path());
+    let report = out.report();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(check(&report, "build.dev_build")["status"], "failed");
+    for id in ["startup.dev_mode", "startup.prod_mode", "startup.env_vars"] {
+        let c = check(&report, id);
+        assert_eq!(c["status"], "skipped", "{c:#}");
+        assert_eq!(c["message"], "build failed: not starting", "{c:#}");
+    }
+    assert!(
+        dir.path().join("api/api.started").exists(),
+        "the backend did not start alongside the build"
+    );
+    let of = |name: &str| {
+        out.events
+            .iter()
+            .filter(|e| e["event"] == name && e["purpose"] == "development api")
+            .count()
+    };
+    assert_eq!((of("command_started"), of("command_finished")), (1, 1));
+    assert_no_survivors(dir.path());
+}
+
+/// A backend that reads the frontend's build at start fails while the build still runs; it is
+/// started again after the build and passes, and the evidence says why it started twice.
+#[test]
+fn a_backend_failing_before_the_build_ended_is_started_again_after_it() {
+    let dir = backend_beside_a_build(
+        "node -e \"setTimeout(() => { require('fs').mkdirSync('dist', { recursive: true }); require('fs').writeFileSync('dist/index.html', '<html></html>'); }, 1000)\"",
+        true,
+    );
+    let out = validate_build_and_startup(dir.path());
+    let report = out.report();
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let dev = check(&report, "startup.dev_mode");
+    assert_eq!(dev["status"], "passed", "{dev:#}");
+    let api = service(dev);
+    assert_eq!(api["started_alongside_build"], false, "{dev:#}");
+    let earlier = api["earlier_attempt"].as_str().unwrap_or_default();
+    assert!(
+        earlier.starts_with("started alongside the build, it failed before the build ended")
+            && earlier.contains("exited with code 1"),
+        "{dev:#}"
+    );
+    let prod = check(&report, "startup.prod_mode");
+    assert_eq!(prod["status"], "passed", "{prod:#}");
+    assert_eq!(service(prod)["earlier_attempt"], serde_json::Value::Null);
+    let starts = out
+        .events
+        .iter()
+        .filter(|e| e["event"] == "command_started" && e["purpose"] == "development api")
+        .count();
+    assert_eq!(starts, 2);
+    assert_no_survivors(dir.path());
+}
+
+/// The backend that needs nothing from the build starts alongside it: before the build's
+/// command finished, and its evidence says so.
+#[test]
+fn a_backend_needing_no_build_starts_alongside_it() {
+    let dir = backend_beside_a_build("node -e \"setTimeout(() => {}, 1500)\"", false);
+    let out = validate_build_and_startup(dir.path());
+    let report = out.report();
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let dev = check(&report, "startup.dev_mode");
+    assert_eq!(dev["status"], "passed", "{dev:#}");
+    assert_eq!(service(dev)["started_alongside_build"], true, "{dev:#}");
+    assert_eq!(service(dev)["earlier_attempt"], serde_json::Value::Null);
+    let at = |event: &str, purpose: &str| {
+        out.events
+            .iter()
+            .position(|e| e["event"] == event && e["purpose"] == purpose)
+            .unwrap_or_else(|| panic!("no {event} for {purpose}"))
+    };
+    assert!(at("command_started", "development api") < at("command_finished", "build.dev_build"));
+    // The production mode starts after the build, as before.
+    assert_eq!(
+        service(check(&report, "startup.prod_mode"))["started_alongside_build"],
+        false
+    );
+    assert_no_survivors(dir.path());
+}
