@@ -7,12 +7,12 @@
 //! in common; not TLS at all).
 //!
 //! * `roots`: [`TlsConfig`], which roots to trust;
-//! * `verify`: the recording verifier and its policy ([`Verify`]: everything, chain only
+//! * `verify`: the recording verifier and its policy (`Verify`: everything, chain only
 //!   (`sslmode=verify-ca`), or record only (inspection, `sslmode=require`));
 //! * `explain`: [`TlsInfo`] and the words of every certificate and handshake failure;
 //! * `suites`: the provider's cipher suites, noting the negotiated one in an HTTP request's trace;
-//! * `client`: the rustls configuration, the HTTP client's ([`request_config`]) and handshakes
-//!   on connections the probe owns ([`handshake`], [`inspect`]);
+//! * `client`: the rustls configuration, the HTTP client's (`request_config`) and handshakes
+//!   on connections the probe owns (`handshake`, [`inspect`]);
 //! * `db`: libpq's `sslmode` semantics, client certificates, tokio-postgres's hook with channel
 //!   binding.
 
