@@ -475,6 +475,40 @@ mod tests {
         assert_eq!(cert.as_ref().unwrap().names, vec!["localhost"]);
     }
 
+    /// A TLS 1.2-only server: the version and the ECDHE suite reqwest's handshake negotiated
+    /// are measured, as on a handshake the probe owns.
+    #[tokio::test]
+    async fn https_request_to_a_tls12_server_reports_version_and_suite() {
+        use crate::probe::tls::test_support::serve_versions;
+        let ca = Ca::root("Test Root");
+        let addr = serve_versions(
+            ca.leaf(&["localhost"], None),
+            &[&rustls::version::TLS12],
+            answer_ok,
+        )
+        .await;
+        let config = TlsConfig::default().with_extra_root_der(&ca.cert).unwrap();
+        let url = format!("https://localhost:{}/", addr.port());
+        let resp = send(&Request::get(&url, T).tls(config.clone()))
+            .await
+            .unwrap();
+        let info = resp.tls.unwrap();
+        assert_eq!(info.protocol.as_deref(), Some("TLSv1.2"), "{info:?}");
+        assert!(
+            info.cipher_suite
+                .as_deref()
+                .is_some_and(|s| s.starts_with("TLS_ECDHE_")),
+            "{info:?}"
+        );
+        let inspected = inspect_with("127.0.0.1", addr.port(), "localhost", T, &config)
+            .await
+            .unwrap();
+        assert_eq!(
+            (&info.protocol, &info.cipher_suite),
+            (&inspected.protocol, &inspected.cipher_suite)
+        );
+    }
+
     #[tokio::test]
     async fn https_request_to_self_signed_server_fails_with_reason() {
         let addr = serve(self_signed(&["localhost"]), answer_ok).await;

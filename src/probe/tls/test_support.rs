@@ -97,10 +97,23 @@ where
     F: Fn(TlsStream<TcpStream>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    serve_versions(identity, rustls::DEFAULT_VERSIONS, handler).await
+}
+
+/// [`serve`] speaking only the protocol `versions` given (e.g. TLS 1.2 alone).
+pub(crate) async fn serve_versions<F, Fut>(
+    identity: Identity,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    handler: F,
+) -> SocketAddr
+where
+    F: Fn(TlsStream<TcpStream>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
-    .with_safe_default_protocol_versions()
+    .with_protocol_versions(versions)
     .unwrap()
     .with_no_client_auth()
     .with_single_cert(
