@@ -44,6 +44,17 @@ if command -v python3 >/dev/null && ! "$tools/ws/bin/python" -c 'import websocke
   python3 -m venv "$tools/ws"
   "$tools/ws/bin/pip" install --quiet websockets==17.4
 fi
+# MySQL probe tests: PyMySQL and npm mysql2, the reference clients on the scripted MySQL 8
+# caching_sha2_password exchange (no MySQL 8 server installs here); `cryptography` gives PyMySQL
+# RSA-OAEP for full authentication over plain TCP.
+if command -v python3 >/dev/null \
+  && ! "$tools/mysql/bin/python" -c 'import pymysql, cryptography' 2>/dev/null; then
+  python3 -m venv "$tools/mysql"
+  "$tools/mysql/bin/pip" install --quiet PyMySQL==1.2.4 cryptography==50.0.2
+fi
+if command -v npm >/dev/null && [ ! -f "$tools/mysql2/node_modules/mysql2/package.json" ]; then
+  npm install --prefix "$tools/mysql2" --no-audit --no-fund --loglevel=error mysql2@3.24.5
+fi
 # integration gate: a real nginx (Debian's package) that the tests start on loopback in front of
 # the fixture stack. Only the binary is needed; the tests never use the system service.
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] && command -v apt-get >/dev/null; then

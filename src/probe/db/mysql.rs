@@ -16,8 +16,12 @@
 //!   and Connector/J need `--get-server-public-key`/`allowPublicKeyRetrieval=true` for that;
 //!   the probe does not model those switches). **`MySQL` 8 cannot be installed on the test
 //!   machines** and `MariaDB` has no `caching_sha2_password` server plugin, so that exchange is
-//!   tested against a scripted server that follows the protocol documentation with a real
-//!   2048-bit RSA key and decrypts with `openssl pkeyutl`, not against `mysqld`.
+//!   tested against a scripted server that follows the protocol documentation and
+//!   `sha2_password.cc` with a real 2048-bit RSA key and decrypts with `openssl pkeyutl`, not
+//!   against `mysqld`. Real clients are the reference on that script: for every row (right,
+//!   wrong, empty and non-ASCII passwords, cache empty or warm) `PyMySQL` and `mysql2` run
+//!   against it too, and the test asserts that both reach the probe's verdict through the same
+//!   steps (`caching_sha2_verdicts_match_pymysql_and_mysql2`).
 //! * TLS client certificates (`MariaDB` `REQUIRE X509`, `MySQL` `REQUIRE X509`): URL parameters
 //!   `ssl-cert`/`ssl-key` (also `sslcert`/`sslkey`, `ssl_cert`/`ssl_key`) with the CA in
 //!   `ssl-ca`; read by `probe/tls/db.rs`. Environment variables are not read for them.
@@ -486,37 +490,67 @@ mod tests {
         (dir, key, out.stdout)
     }
 
-    async fn read_packet(sock: &mut tokio::net::TcpStream) -> Vec<u8> {
-        use tokio::io::AsyncReadExt as _;
-        let mut header = [0u8; 4];
-        sock.read_exact(&mut header)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let len =
-            usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
-        let mut body = vec![0u8; len];
-        sock.read_exact(&mut body)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        body
+    /// One side of a scripted `MySQL` connection: packet framing, and sequence numbers that
+    /// continue from the client's last packet as a server's do.
+    struct Script {
+        sock: tokio::net::TcpStream,
+        seq: u8,
     }
 
-    async fn write_packet(sock: &mut tokio::net::TcpStream, seq: u8, payload: &[u8]) {
-        use tokio::io::AsyncWriteExt as _;
-        let len = u32::try_from(payload.len()).unwrap_or(0).to_le_bytes();
-        let mut packet = vec![len[0], len[1], len[2], seq];
-        packet.extend_from_slice(payload);
-        sock.write_all(&packet)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+    impl Script {
+        /// The next packet's payload; `None` when the client has closed the connection.
+        async fn read(&mut self) -> Option<Vec<u8>> {
+            use tokio::io::AsyncReadExt as _;
+            let mut header = [0u8; 4];
+            self.sock.read_exact(&mut header).await.ok()?;
+            let len =
+                usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+            self.seq = header[3].wrapping_add(1);
+            let mut body = vec![0u8; len];
+            self.sock.read_exact(&mut body).await.ok()?;
+            Some(body)
+        }
+
+        async fn write(&mut self, payload: &[u8]) {
+            use tokio::io::AsyncWriteExt as _;
+            let len = u32::try_from(payload.len()).unwrap_or(0).to_le_bytes();
+            let mut packet = vec![len[0], len[1], len[2], self.seq];
+            packet.extend_from_slice(payload);
+            self.seq = self.seq.wrapping_add(1);
+            // A client that gave up has closed; what it saw is what the test compares.
+            let _ = self.sock.write_all(&packet).await;
+        }
     }
 
-    /// A scripted `MySQL` 8 server for one connection whose `caching_sha2_password` cache is
-    /// empty, as after a restart: it asks for full authentication, hands out its RSA public key
-    /// when asked, decrypts the answer with `openssl pkeyutl` (RSA-OAEP) and accepts `password`
-    /// only. What it saw is returned for the test to check.
-    async fn caching_sha2_server(
+    /// The account the scripted server knows: user `app` with this password (empty: none),
+    /// and whether its hash is in the server's `caching_sha2_password` cache (someone logged in
+    /// with it since the server started), which is what lets the fast path succeed.
+    #[derive(Clone, Copy, Debug)]
+    struct Account {
         password: &'static str,
+        cached: bool,
+    }
+
+    /// `CLIENT_CONNECT_ATTRS` and `CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA`, which a `MySQL` 8
+    /// server announces (the probe asks for neither, `PyMySQL` for both).
+    const CONNECT_ATTRS: u32 = 1 << 20;
+    const PLUGIN_AUTH_LENENC: u32 = 1 << 21;
+
+    /// A scripted `MySQL` 8.0 server (TLS off) for one connection, following the protocol
+    /// documentation and `caching_sha2_password_authenticate` in `MySQL` 8.0's
+    /// `sql/auth/sha2_password.cc`: an empty auth response is accepted only for an account
+    /// without a password, one that is not 32 bytes is refused; a scramble that matches a cached
+    /// hash is
+    /// `fast_auth_success`; anything else (cache empty or a wrong scramble) is
+    /// `perform_full_authentication`, after which the client may ask for the RSA public key
+    /// (`0x02`) and then sends the password XOR the scramble, RSA-OAEP encrypted, which is
+    /// decrypted with `openssl pkeyutl` and compared with the account's; a mismatch or a packet
+    /// that does not decrypt is `ER_ACCESS_DENIED_ERROR` (1045). After login it answers
+    /// `SELECT 1` with a one-row result set, any other `COM_QUERY` (the `SET NAMES` and
+    /// `SET AUTOCOMMIT` drivers send) and `COM_PING` with OK, and stops at `COM_QUIT`. The
+    /// steps it saw are returned for the test to compare.
+    async fn caching_sha2_server(
+        account: Account,
     ) -> (
         u16,
         tokio::task::JoinHandle<Vec<&'static str>>,
@@ -530,14 +564,17 @@ mod tests {
         let cipher_file = dir.path().join("cipher");
         let task = tokio::spawn(async move {
             let mut seen = Vec::new();
-            let (mut sock, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
+            let (sock, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
+            let mut s = Script { sock, seq: 0 };
             let scramble: Vec<u8> = (0u8..20).map(|i| i * 7 + 33).collect();
             let caps = LONG_PASSWORD
                 | CONNECT_WITH_DB
                 | PROTOCOL_41
                 | TRANSACTIONS
                 | SECURE_CONNECTION
-                | PLUGIN_AUTH;
+                | PLUGIN_AUTH
+                | CONNECT_ATTRS
+                | PLUGIN_AUTH_LENENC;
             let mut hello = vec![10u8];
             hello.extend_from_slice(b"8.0.40\0");
             hello.extend_from_slice(&7u32.to_le_bytes());
@@ -552,107 +589,422 @@ mod tests {
             hello.extend_from_slice(&scramble[8..]);
             hello.push(0);
             hello.extend_from_slice(b"caching_sha2_password\0");
-            write_packet(&mut sock, 0, &hello).await;
-            let response = read_packet(&mut sock).await;
-            if response.windows(21).any(|w| w == b"caching_sha2_password") {
+            s.write(&hello).await;
+            let Some(response) = s.read().await else {
+                return seen;
+            };
+            let (user, auth, plugin) = parse_handshake_response(&response, caps);
+            if plugin == CACHING_SHA2.as_bytes() {
                 seen.push("response names caching_sha2_password");
             }
-            // The cache is empty: full authentication.
-            write_packet(&mut sock, 2, &[1, 4]).await;
-            if read_packet(&mut sock).await == [2] {
-                seen.push("public key requested");
-            }
-            let mut pem = vec![1u8];
-            pem.extend_from_slice(&public);
-            write_packet(&mut sock, 4, &pem).await;
-            let cipher = read_packet(&mut sock).await;
-            std::fs::write(&cipher_file, &cipher).unwrap_or_else(|e| panic!("{e}"));
-            let out = tokio::process::Command::new("openssl")
-                .args([
-                    "pkeyutl",
-                    "-decrypt",
-                    "-pkeyopt",
-                    "rsa_padding_mode:oaep",
-                    "-inkey",
-                ])
-                .arg(&key)
-                .arg("-in")
-                .arg(&cipher_file)
-                .output()
-                .await
-                .unwrap_or_else(|e| panic!("openssl: {e}"));
-            let sealed = [password.as_bytes(), &[0]].concat();
-            let pad: Vec<u8> = scramble
-                .iter()
-                .copied()
-                .cycle()
-                .take(sealed.len())
-                .collect();
-            if out.status.success() && out.stdout == crypto::xor(&sealed, &pad) {
-                seen.push("password decrypted");
-                write_packet(&mut sock, 6, &[0, 0, 0, 2, 0, 0, 0]).await;
-            } else {
+            let denied = |used: &str| {
                 let mut err = vec![0xff, 0x15, 0x04];
                 err.extend_from_slice(
-                    b"#28000Access denied for user 'app'@'localhost' (using password: YES)",
+                    format!(
+                        "#28000Access denied for user 'app'@'localhost' (using password: {used})"
+                    )
+                    .as_bytes(),
                 );
-                write_packet(&mut sock, 6, &err).await;
+                err
+            };
+            let stage2 = crypto::sha256(&[&crypto::sha256(&[account.password.as_bytes()])]);
+            let accepted = if auth.is_empty() {
+                seen.push("no password sent");
+                if !account.password.is_empty() || user != b"app" {
+                    seen.push("password does not match");
+                    s.write(&denied("NO")).await;
+                    return seen;
+                }
+                true
+            } else if auth.len() != 32 {
+                // Not a SHA-256 scramble: refused before any further step.
+                seen.push("password does not match");
+                s.write(&denied("YES")).await;
+                return seen;
+            } else if account.cached
+                && !account.password.is_empty()
+                && user == b"app"
+                && crypto::sha256(&[&crypto::xor(&auth, &crypto::sha256(&[&stage2, &scramble]))])
+                    == stage2
+            {
+                seen.push("fast authentication");
+                s.write(&[1, 3]).await;
+                true
+            } else {
+                seen.push("full authentication");
+                s.write(&[1, 4]).await;
+                let Some(mut packet) = s.read().await else {
+                    return seen;
+                };
+                if packet == [2] {
+                    seen.push("public key requested");
+                    let mut pem = vec![1u8];
+                    pem.extend_from_slice(&public);
+                    s.write(&pem).await;
+                    let Some(next) = s.read().await else {
+                        return seen;
+                    };
+                    packet = next;
+                }
+                std::fs::write(&cipher_file, &packet).unwrap_or_else(|e| panic!("{e}"));
+                let out = tokio::process::Command::new("openssl")
+                    .args([
+                        "pkeyutl",
+                        "-decrypt",
+                        "-pkeyopt",
+                        "rsa_padding_mode:oaep",
+                        "-inkey",
+                    ])
+                    .arg(&key)
+                    .arg("-in")
+                    .arg(&cipher_file)
+                    .output()
+                    .await
+                    .unwrap_or_else(|e| panic!("openssl: {e}"));
+                let sealed = [account.password.as_bytes(), &[0]].concat();
+                let pad: Vec<u8> = scramble
+                    .iter()
+                    .copied()
+                    .cycle()
+                    .take(sealed.len())
+                    .collect();
+                out.status.success() && user == b"app" && out.stdout == crypto::xor(&sealed, &pad)
+            };
+            if !accepted {
+                seen.push("password does not match");
+                s.write(&denied("YES")).await;
                 return seen;
             }
-            if read_packet(&mut sock).await == b"\x03SELECT 1" {
-                seen.push("SELECT 1");
+            seen.push("logged in");
+            let ok = [0u8, 0, 0, 2, 0, 0, 0];
+            s.write(&ok).await;
+            while let Some(command) = s.read().await {
+                match command.first() {
+                    Some(1) => {
+                        seen.push("COM_QUIT");
+                        break;
+                    }
+                    Some(3) if command[1..].eq_ignore_ascii_case(b"SELECT 1") => {
+                        seen.push("SELECT 1");
+                        s.write(&[1]).await;
+                        s.write(b"\x03def\0\0\0\x011\0\x0c\x3f\0\x01\0\0\0\x08\x81\0\0\0\0")
+                            .await;
+                        s.write(&[0xfe, 0, 0, 2, 0]).await;
+                        s.write(b"\x011").await;
+                        s.write(&[0xfe, 0, 0, 2, 0]).await;
+                    }
+                    // `SET NAMES …`, `SET AUTOCOMMIT = 0` and the like; `COM_PING`.
+                    Some(3 | 0x0e) => s.write(&ok).await,
+                    _ => {
+                        let mut err = vec![0xff, 0x17, 0x04];
+                        err.extend_from_slice(b"#08S01Unknown command");
+                        s.write(&err).await;
+                    }
+                }
             }
-            write_packet(&mut sock, 1, &[1]).await;
-            write_packet(
-                &mut sock,
-                2,
-                b"\x03def\0\0\0\x011\0\x0c\x3f\0\x01\0\0\0\x08\x81\0\0\0\0",
-            )
-            .await;
-            write_packet(&mut sock, 3, &[0xfe, 0, 0, 2, 0]).await;
-            write_packet(&mut sock, 4, b"\x011").await;
-            write_packet(&mut sock, 5, &[0xfe, 0, 0, 2, 0]).await;
             seen
         });
         (port, task, dir)
     }
 
-    #[tokio::test]
-    async fn caching_sha2_full_authentication_over_plain_tcp_uses_the_rsa_key() {
-        let (port, server, _dir) = caching_sha2_server("s3cret pw").await;
-        let out = run_within(
-            &format!("mysql://app:s3cret%20pw@127.0.0.1:{port}/app"),
-            Duration::from_secs(10),
-        )
-        .await;
-        assert!(out.ok && !out.tls, "{out:?}");
-        let seen = server.await.unwrap_or_default();
-        assert_eq!(
-            seen,
-            [
-                "response names caching_sha2_password",
-                "public key requested",
-                "password decrypted",
-                "SELECT 1"
-            ]
+    /// User, auth response and plugin name of a `HandshakeResponse41` sent to a server that
+    /// announced `server_caps`.
+    fn parse_handshake_response(packet: &[u8], server_caps: u32) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let mut c = Cursor::new(packet);
+        let caps = u32::from_le_bytes(c.array().unwrap_or_default()) & server_caps;
+        let _ = c.take(4 + 1 + 23);
+        let user = c.cstr().to_vec();
+        let auth_len = usize::from(c.u8().unwrap_or_default());
+        // One length byte either way: the auth data is at most 32 bytes here, below 251.
+        assert!(
+            caps & PLUGIN_AUTH_LENENC == 0 || auth_len < 251,
+            "a long auth response"
         );
+        let auth = c.take(auth_len).unwrap_or_default().to_vec();
+        if caps & CONNECT_WITH_DB != 0 {
+            c.cstr();
+        }
+        let plugin = if caps & PLUGIN_AUTH != 0 {
+            c.cstr().to_vec()
+        } else {
+            Vec::new()
+        };
+        (user, auth, plugin)
+    }
 
-        let (port, server, _dir) = caching_sha2_server("s3cret pw").await;
-        let out = run_within(
-            &format!("mysql://app:wrong@127.0.0.1:{port}/app"),
-            Duration::from_secs(10),
-        )
-        .await;
-        assert!(!out.ok, "{out:?}");
-        assert_eq!(out.code.as_deref(), Some("1045"), "{out:?}");
-        assert!(err(&out).contains("Access denied"), "{out:?}");
-        assert_eq!(
-            server.await.unwrap_or_default(),
-            [
-                "response names caching_sha2_password",
-                "public key requested"
-            ]
+    /// What a client concluded: connected and ran `SELECT 1`, or refused with this error number.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Verdict {
+        Passed,
+        Failed(Option<String>),
+    }
+
+    /// Lowercase hex, how the reference scripts take a password's exact bytes.
+    fn hex(bytes: &[u8]) -> String {
+        use std::fmt::Write as _;
+        bytes.iter().fold(String::new(), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+    }
+
+    /// `PyMySQL` (with `cryptography` for RSA-OAEP), as `scripts/test.sh` installs it.
+    fn pymysql() -> std::path::PathBuf {
+        let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/fixture-cache/tools/mysql/bin/python");
+        let works = std::process::Command::new(&python)
+            .args(["-c", "import pymysql, cryptography"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            works,
+            "this test needs PyMySQL and cryptography in the venv {} (scripts/test.sh installs them)",
+            python.display()
         );
+        python
+    }
+
+    /// `PyMySQL`'s verdict: connect (password as UTF-8 bytes), `SELECT 1`, close.
+    async fn pymysql_verdict(python: &std::path::Path, port: u16, password: &str) -> Verdict {
+        const SCRIPT: &str = "import json, sys, pymysql\n\
+            try:\n\
+            \x20   c = pymysql.connect(host='127.0.0.1', port=int(sys.argv[1]), user='app',\n\
+            \x20       password=bytes.fromhex(sys.argv[2]), database='app', connect_timeout=10,\n\
+            \x20       read_timeout=10, write_timeout=10)\n\
+            \x20   with c.cursor() as cur:\n\
+            \x20       cur.execute('SELECT 1')\n\
+            \x20       row = cur.fetchone()\n\
+            \x20   c.close()\n\
+            \x20   print(json.dumps({'ok': row == (1,), 'code': None, 'message': repr(row)}))\n\
+            except pymysql.MySQLError as e:\n\
+            \x20   print(json.dumps({'ok': False, 'code': e.args[0], 'message': str(e)}))\n";
+        let hex = hex(password.as_bytes());
+        let out = tokio::process::Command::new(python)
+            .args(["-c", SCRIPT, &port.to_string(), &hex])
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("python: {e}"));
+        verdict_line("PyMySQL", &out)
+    }
+
+    /// The npm package `mysql2`, as `scripts/test.sh` installs it (node comes with the machine).
+    fn mysql2() -> std::path::PathBuf {
+        let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/fixture-cache/tools/mysql2/node_modules/mysql2");
+        let node = std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            node && package.join("package.json").is_file(),
+            "this test needs node and the npm package mysql2 in {} (scripts/test.sh installs it)",
+            package.display()
+        );
+        package
+    }
+
+    /// `mysql2`'s verdict: connect, `SELECT 1`, `end()` (which sends `COM_QUIT`).
+    async fn mysql2_verdict(package: &std::path::Path, port: u16, password: &str) -> Verdict {
+        const SCRIPT: &str = "const [mysql2, port, hex] = process.argv.slice(1);\n\
+            const c = require(mysql2).createConnection({ host: '127.0.0.1', port: Number(port),\n\
+            \x20 user: 'app', password: Buffer.from(hex, 'hex').toString('utf8'), database: 'app',\n\
+            \x20 connectTimeout: 10000 });\n\
+            let printed = false;\n\
+            const done = (ok, code, message) => {\n\
+            \x20 if (printed) return;\n\
+            \x20 printed = true;\n\
+            \x20 console.log(JSON.stringify({ ok, code, message }));\n\
+            \x20 if (!ok) c.destroy();\n\
+            };\n\
+            c.on('error', (e) => done(false, e.errno ?? null, String(e)));\n\
+            c.query('SELECT 1', (e, rows) => {\n\
+            \x20 if (e) return done(false, e.errno ?? null, String(e));\n\
+            \x20 c.end(() => done(rows.length === 1 && rows[0]['1'] === 1, null, JSON.stringify(rows)));\n\
+            });\n";
+        let hex = hex(password.as_bytes());
+        let out = tokio::process::Command::new("node")
+            .arg("-e")
+            .arg(SCRIPT)
+            .arg(package)
+            .args([&port.to_string(), &hex])
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("node: {e}"));
+        verdict_line("mysql2", &out)
+    }
+
+    /// The one JSON line a reference script prints: `{"ok": …, "code": …, "message": …}`.
+    fn verdict_line(client: &str, out: &std::process::Output) -> Verdict {
+        let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{client} printed no verdict ({e}): {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        if line["ok"] == true {
+            Verdict::Passed
+        } else {
+            Verdict::Failed(line["code"].as_u64().map(|c| c.to_string()))
+        }
+    }
+
+    /// Every row runs the scripted `MySQL` 8 server three times, for `PyMySQL`, for `mysql2` and
+    /// for the probe: all three must reach the row's verdict through the same steps, so the
+    /// script is checked against two real clients and the probe against the script.
+    #[tokio::test]
+    async fn caching_sha2_verdicts_match_pymysql_and_mysql2() {
+        /// 100 bytes: RSA-OAEP with SHA-1 and a 2048-bit key seals up to 214.
+        const LONG: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ!?";
+        let python = pymysql();
+        let node_mysql2 = mysql2();
+        let denied = || Verdict::Failed(Some("1045".to_owned()));
+        let full = [
+            "response names caching_sha2_password",
+            "full authentication",
+            "public key requested",
+        ];
+        let cold = |password| Account {
+            password,
+            cached: false,
+        };
+        let warm = |password| Account {
+            password,
+            cached: true,
+        };
+        let rows: &[(&str, Account, &str, Verdict, Vec<&str>)] = &[
+            (
+                "right password, cache empty: full authentication with the RSA key",
+                cold("s3cret pw"),
+                "s3cret pw",
+                Verdict::Passed,
+                [&full[..], &["logged in", "SELECT 1", "COM_QUIT"]].concat(),
+            ),
+            (
+                "wrong password, cache empty",
+                cold("s3cret pw"),
+                "wrong",
+                denied(),
+                [&full[..], &["password does not match"]].concat(),
+            ),
+            (
+                "non-ASCII password with spaces, cache empty",
+                cold("pässwörd 密码 ok"),
+                "pässwörd 密码 ok",
+                Verdict::Passed,
+                [&full[..], &["logged in", "SELECT 1", "COM_QUIT"]].concat(),
+            ),
+            (
+                "a 100-byte password (RSA-OAEP with SHA-1 takes up to 214 bytes)",
+                cold(LONG),
+                LONG,
+                Verdict::Passed,
+                [&full[..], &["logged in", "SELECT 1", "COM_QUIT"]].concat(),
+            ),
+            (
+                "no password given for an account that has one",
+                cold("s3cret pw"),
+                "",
+                denied(),
+                vec![
+                    "response names caching_sha2_password",
+                    "no password sent",
+                    "password does not match",
+                ],
+            ),
+            (
+                "account without a password, none given",
+                cold(""),
+                "",
+                Verdict::Passed,
+                vec![
+                    "response names caching_sha2_password",
+                    "no password sent",
+                    "logged in",
+                    "SELECT 1",
+                    "COM_QUIT",
+                ],
+            ),
+            (
+                "a password given for an account without one",
+                cold(""),
+                "x",
+                denied(),
+                [&full[..], &["password does not match"]].concat(),
+            ),
+            (
+                "right password, cache warm: the fast path",
+                warm("s3cret pw"),
+                "s3cret pw",
+                Verdict::Passed,
+                vec![
+                    "response names caching_sha2_password",
+                    "fast authentication",
+                    "logged in",
+                    "SELECT 1",
+                    "COM_QUIT",
+                ],
+            ),
+            (
+                "wrong password, cache warm: the fast path fails over to full authentication",
+                warm("s3cret pw"),
+                "wrong",
+                denied(),
+                [&full[..], &["password does not match"]].concat(),
+            ),
+        ];
+        let encode = |pw: &str| -> String {
+            pw.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        };
+        for (name, account, given, want, steps) in rows {
+            let (port, server, _dir) = caching_sha2_server(*account).await;
+            let reference = pymysql_verdict(&python, port, given).await;
+            let reference_steps = server.await.unwrap_or_default();
+            let (port, server, _dir) = caching_sha2_server(*account).await;
+            let second = mysql2_verdict(&node_mysql2, port, given).await;
+            let second_steps = server.await.unwrap_or_default();
+            assert_eq!(second, reference, "{name}: mysql2 vs PyMySQL");
+            assert_eq!(&second_steps, steps, "{name}: the exchange with mysql2");
+
+            let (port, server, _dir) = caching_sha2_server(*account).await;
+            let userinfo = if given.is_empty() {
+                "app".to_owned()
+            } else {
+                format!("app:{}", encode(given))
+            };
+            let out = run_within(
+                &format!("mysql://{userinfo}@127.0.0.1:{port}/app"),
+                Duration::from_secs(10),
+            )
+            .await;
+            let probe_steps = server.await.unwrap_or_default();
+            let ours = if out.ok {
+                Verdict::Passed
+            } else {
+                Verdict::Failed(out.code.clone())
+            };
+
+            assert_eq!(ours, reference, "{name}: probe vs PyMySQL ({out:?})");
+            assert_eq!(&ours, want, "{name}: {out:?}");
+            assert_eq!(&reference_steps, steps, "{name}: the exchange with PyMySQL");
+            assert_eq!(&probe_steps, steps, "{name}: the exchange with the probe");
+            assert!(!out.tls, "{name}: {out:?}");
+            if !out.ok {
+                assert!(err(&out).contains("Access denied"), "{name}: {out:?}");
+            }
+        }
     }
 
     #[tokio::test]
