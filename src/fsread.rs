@@ -268,22 +268,39 @@ pub fn read_other_project(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError>
     read_opened(open_resolved(&resolve_anywhere(path)?)?, limit)
 }
 
-fn read_opened((file, meta): (File, Metadata), limit: u64) -> Result<Vec<u8>, ReadError> {
+fn read_opened(opened: (File, Metadata), limit: u64) -> Result<Vec<u8>, ReadError> {
+    let mut buf = Vec::new();
+    read_opened_into(opened, limit, &mut buf)?;
+    Ok(buf)
+}
+
+/// [`read`] into `buf` (cleared first): a caller reading thousands of small files (installed
+/// package.json files) reuses one buffer instead of allocating one per file.
+pub fn read_into(path: &Path, limit: u64, buf: &mut Vec<u8>) -> Result<(), ReadError> {
+    read_opened_into(open(path)?, limit, buf)
+}
+
+fn read_opened_into(
+    (file, meta): (File, Metadata),
+    limit: u64,
+    buf: &mut Vec<u8>,
+) -> Result<(), ReadError> {
+    buf.clear();
     if meta.len() > limit {
         return Err(ReadError::TooLarge {
             size: meta.len(),
             limit,
         });
     }
-    let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    buf.reserve(usize::try_from(meta.len()).unwrap_or(0));
     file.take(limit + 1)
-        .read_to_end(&mut buf)
+        .read_to_end(buf)
         .map_err(ReadError::Io)?;
     let size = buf.len() as u64;
     if size > limit {
         return Err(ReadError::TooLarge { size, limit });
     }
-    Ok(buf)
+    Ok(())
 }
 
 /// Read `path` under the rule as UTF-8 text (lossy: callers that must reject non-UTF-8 use

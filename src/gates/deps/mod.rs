@@ -8,6 +8,7 @@ mod discover;
 pub mod fuzz;
 mod gate;
 mod gomod;
+mod lenient;
 mod lines;
 mod node;
 mod node_lock;

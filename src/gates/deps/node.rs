@@ -138,9 +138,38 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
         .filter(|name| dir.join(name).is_file())
         .collect();
     let lock_name = present.first().copied();
-    let lock: Option<Result<NodeLock, FileError>> = lock_name.map(|name| {
-        let lock_path = dir.join(name);
-        node_lock::read(&project.relative(&lock_path), &lock_path, name)
+    let pnp = dir.join(".pnp.cjs").is_file() && !dir.join("node_modules").is_dir();
+    // The lock is parsed on a thread of its own while the installed tree is listed and read:
+    // neither needs the other until the walk.
+    let (lock, physical) = std::thread::scope(|s| {
+        let parsing = lock_name.map(|name| {
+            let lock_path = dir.join(name);
+            let lock_rel = project.relative(&lock_path);
+            s.spawn(move || node_lock::read(&lock_rel, &lock_path, name))
+        });
+        let physical = if pnp {
+            Vec::new()
+        } else {
+            // Read every installed package.json up front, in parallel; the walk then
+            // resolves in memory.
+            let mut physical = Vec::new();
+            let top_dirs: Vec<PathBuf> =
+                tops.iter().map(|t| tree.pkgs[t.pkg].dir.clone()).collect();
+            for top_dir in &top_dirs {
+                tree.installed_under(top_dir, &mut physical);
+            }
+            let mut to_read = physical.clone();
+            for top_dir in &top_dirs {
+                tree.store_under(top_dir, &mut to_read);
+            }
+            tree.preload(&to_read);
+            physical
+        };
+        let lock: Option<Result<NodeLock, FileError>> = parsing.map(|h| {
+            h.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        (lock, physical)
     });
     let kind = match &lock {
         Some(Ok(l)) => l.kind,
@@ -155,7 +184,6 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
     let npmrc = Npmrc::load(dir);
     let peer_policy = PeerPolicy::of(kind, &npmrc);
 
-    let pnp = dir.join(".pnp.cjs").is_file() && !dir.join("node_modules").is_dir();
     let mut platform_skipped = 0usize;
     let mut visited: HashSet<usize> = HashSet::new();
     let mut edges = 0usize;
@@ -168,18 +196,6 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
         out.conflicts.unverified.push(note.clone());
         out.peers.unverified.push(note);
     } else {
-        // Read every installed package.json up front, in parallel; the walk then resolves in
-        // memory.
-        let mut physical = Vec::new();
-        let top_dirs: Vec<PathBuf> = tops.iter().map(|t| tree.pkgs[t.pkg].dir.clone()).collect();
-        for top_dir in &top_dirs {
-            tree.installed_under(top_dir, &mut physical);
-        }
-        let mut to_read = physical.clone();
-        for top_dir in &top_dirs {
-            tree.store_under(top_dir, &mut to_read);
-        }
-        tree.preload(&to_read);
         let no_foreign = std::collections::HashSet::new();
         let opts = WalkOpts {
             install: &install,
@@ -450,13 +466,23 @@ fn walk_tree(
         }
         let top = top_of.get(&from).copied();
         let deps: Vec<Dep> = tree.pkgs[from].manifest.deps(top.is_some());
-        let from_label = tree.pkgs[from].label(&match top {
-            Some(t) => t.rel.clone(),
-            None => project.relative(&tree.pkgs[from].dir),
-        });
-        let from_rel = match top {
-            Some(t) => t.rel.clone(),
-            None => project.relative(&tree.pkgs[from].dir.join("package.json")),
+        // Only findings name the requiring package; most packages have none.
+        let label_cell = OnceCell::new();
+        let from_label = |tree: &Tree| -> String {
+            label_cell
+                .get_or_init(|| {
+                    tree.pkgs[from].label(&match top {
+                        Some(t) => t.rel.clone(),
+                        None => project.relative(&tree.pkgs[from].dir),
+                    })
+                })
+                .clone()
+        };
+        let from_rel = |tree: &Tree| -> String {
+            match top {
+                Some(t) => t.rel.clone(),
+                None => project.relative(&tree.pkgs[from].dir.join("package.json")),
+            }
         };
         for dep in deps {
             // The root's own peerDependencies describe how it is consumed, not what it needs
@@ -523,6 +549,7 @@ fn walk_tree(
                 } else {
                     ""
                 };
+                let (from_label, from_rel) = (from_label(tree), from_rel(tree));
                 let problem = Problem::new(
                     severity,
                     "missing",
@@ -546,9 +573,10 @@ fn walk_tree(
                 continue;
             };
             let pkg = &tree.pkgs[found.pkg];
-            let location = project.relative(&found.location);
             if let Some(why) = &pkg.broken {
                 if reported_broken.insert(found.pkg) {
+                    let from_label = from_label(tree);
+                    let location = project.relative(&found.location);
                     out.installed.push(
                         Problem::new(
                             Severity::Error,
@@ -583,6 +611,8 @@ fn walk_tree(
                 } else {
                     (Severity::Error, "")
                 };
+                let (from_label, from_rel) = (from_label(tree), from_rel(tree));
+                let location = project.relative(&found.location);
                 let problem = Problem::new(
                     severity,
                     "invalid",

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::read;
+use super::{lenient, read};
 use crate::project::FileError;
 
 /// Which package manager wrote the lock.
@@ -109,9 +109,55 @@ struct NpmLock {
     #[serde(rename = "lockfileVersion", default)]
     lockfile_version: Option<u64>,
     #[serde(default)]
-    packages: Option<BTreeMap<String, NpmEntry>>,
+    packages: Option<NpmPackages>,
     #[serde(default)]
     dependencies: Option<BTreeMap<String, V1Entry>>,
+}
+
+/// Whether a `packages` key is an install location (`node_modules/a`, `w/node_modules/a`)
+/// rather than the root (`""`) or a workspace / `file:` folder.
+fn is_location(key: &str) -> bool {
+    key.starts_with("node_modules/") || key.contains("/node_modules/")
+}
+
+/// One `packages` entry, read for what its key makes it: an install location, or the root or
+/// a workspace, whose declared dependencies are kept.
+enum NpmPackage {
+    Location(NpmEntry),
+    Importer(NpmImporter),
+}
+
+/// package-lock.json `packages`, in key order (a key written twice keeps its last entry). The
+/// key decides how its entry is read: the dependency maps of the thousands of install
+/// locations are only type-checked, never collected.
+struct NpmPackages(BTreeMap<String, NpmPackage>);
+
+impl<'de> Deserialize<'de> for NpmPackages {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = NpmPackages;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<NpmPackages, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let entry = if is_location(&key) {
+                        NpmPackage::Location(map.next_value()?)
+                    } else {
+                        NpmPackage::Importer(map.next_value()?)
+                    };
+                    out.insert(key, entry);
+                }
+                Ok(NpmPackages(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -129,6 +175,39 @@ struct NpmEntry {
     extraneous: bool,
     #[serde(rename = "devOptional")]
     dev_optional: bool,
+    // Type-checked (an object), not collected: nothing reads a location's own edges.
+    dependencies: lenient::AnyObject,
+    #[serde(rename = "devDependencies")]
+    dev_dependencies: lenient::AnyObject,
+    #[serde(rename = "optionalDependencies")]
+    optional_dependencies: lenient::AnyObject,
+    #[serde(rename = "peerDependencies")]
+    peer_dependencies: lenient::AnyObject,
+    os: Value,
+    cpu: Value,
+    libc: Value,
+}
+
+/// The root's or a workspace's entry: the dependencies it declared when locking. The other
+/// fields are type-checked as in a location entry.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "mirrors package-lock.json's flags"
+)]
+struct NpmImporter {
+    version: Option<String>,
+    name: Option<String>,
+    link: bool,
+    optional: bool,
+    dev: bool,
+    extraneous: bool,
+    #[serde(rename = "devOptional")]
+    dev_optional: bool,
+    os: Value,
+    cpu: Value,
+    libc: Value,
     dependencies: BTreeMap<String, Value>,
     #[serde(rename = "devDependencies")]
     dev_dependencies: BTreeMap<String, Value>,
@@ -136,9 +215,6 @@ struct NpmEntry {
     optional_dependencies: BTreeMap<String, Value>,
     #[serde(rename = "peerDependencies")]
     peer_dependencies: BTreeMap<String, Value>,
-    os: Value,
-    cpu: Value,
-    libc: Value,
 }
 
 /// Whether an npm `os`/`cpu` list (`["darwin"]`, `["!win32"]`) admits `current`.
@@ -213,45 +289,46 @@ fn npm(rel: &str, text: &str) -> Result<NodeLock, FileError> {
         kind: Some(LockKind::Npm(version)),
         ..NodeLock::default()
     };
-    if let Some(packages) = raw.packages {
+    if let Some(NpmPackages(packages)) = raw.packages {
         let mut importers = HashMap::new();
         for (key, entry) in packages {
-            let is_location = key.starts_with("node_modules/") || key.contains("/node_modules/");
-            if is_location && entry.extraneous {
-                lock.extraneous += 1;
-            } else if is_location {
-                if !platform_fits(&entry.os, &entry.cpu, &entry.libc)
-                    && let Some(name) = key.rsplit("node_modules/").next()
-                {
-                    lock.foreign.insert(name.to_owned());
+            match entry {
+                NpmPackage::Location(entry) if entry.extraneous => lock.extraneous += 1,
+                NpmPackage::Location(entry) => {
+                    if !platform_fits(&entry.os, &entry.cpu, &entry.libc)
+                        && let Some(name) = key.rsplit("node_modules/").next()
+                    {
+                        lock.foreign.insert(name.to_owned());
+                    }
+                    lock.locations.insert(
+                        key,
+                        Locked {
+                            version: entry.version,
+                            name: entry.name,
+                            link: entry.link,
+                            optional: entry.optional || entry.dev_optional,
+                            dev: entry.dev || entry.dev_optional,
+                        },
+                    );
                 }
-                lock.locations.insert(
-                    key,
-                    Locked {
-                        version: entry.version,
-                        name: entry.name,
-                        link: entry.link,
-                        optional: entry.optional || entry.dev_optional,
-                        dev: entry.dev || entry.dev_optional,
-                    },
-                );
-            } else {
-                // "" is the root; other non-node_modules keys are workspaces (or `file:`
-                // dependencies' own folders), whose declared dependencies npm records.
-                let mut declared = HashMap::new();
-                for map in [
-                    &entry.dependencies,
-                    &entry.dev_dependencies,
-                    &entry.optional_dependencies,
-                    &entry.peer_dependencies,
-                ] {
-                    for (name, spec) in map {
-                        if let Some(spec) = spec.as_str() {
-                            declared.insert(name.clone(), spec.to_owned());
+                NpmPackage::Importer(entry) => {
+                    // "" is the root; other non-node_modules keys are workspaces (or `file:`
+                    // dependencies' own folders), whose declared dependencies npm records.
+                    let mut declared = HashMap::new();
+                    for map in [
+                        &entry.dependencies,
+                        &entry.dev_dependencies,
+                        &entry.optional_dependencies,
+                        &entry.peer_dependencies,
+                    ] {
+                        for (name, spec) in map {
+                            if let Some(spec) = spec.as_str() {
+                                declared.insert(name.clone(), spec.to_owned());
+                            }
                         }
                     }
+                    importers.insert(key, declared);
                 }
-                importers.insert(key, declared);
             }
         }
         lock.importers = Some(importers);

@@ -7,6 +7,7 @@
 //!
 //! Each directory listing and each package.json is read at most once.
 
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -17,7 +18,7 @@ use foldhash::{HashMap, HashSet, HashSetExt};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::read;
+use super::{lenient, read};
 
 /// Walking up from a package never takes more steps than this (symlink targets far outside the
 /// project could otherwise walk to `/`, which is harmless, but bounded is better).
@@ -28,57 +29,29 @@ const MAX_UP: usize = 64;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct Manifest {
-    #[serde(deserialize_with = "lenient_string")]
+    #[serde(deserialize_with = "lenient::string")]
     pub(crate) name: Option<String>,
-    #[serde(deserialize_with = "lenient_string")]
+    #[serde(deserialize_with = "lenient::string")]
     pub(crate) version: Option<String>,
-    #[serde(deserialize_with = "lenient_map")]
+    #[serde(deserialize_with = "lenient::string_map")]
     pub(crate) dependencies: Vec<(String, String)>,
-    #[serde(rename = "devDependencies", deserialize_with = "lenient_map")]
+    #[serde(rename = "devDependencies", deserialize_with = "lenient::string_map")]
     pub(crate) dev_dependencies: Vec<(String, String)>,
-    #[serde(rename = "optionalDependencies", deserialize_with = "lenient_map")]
+    #[serde(
+        rename = "optionalDependencies",
+        deserialize_with = "lenient::string_map"
+    )]
     pub(crate) optional_dependencies: Vec<(String, String)>,
-    #[serde(rename = "peerDependencies", deserialize_with = "lenient_map")]
+    #[serde(rename = "peerDependencies", deserialize_with = "lenient::string_map")]
     pub(crate) peer_dependencies: Vec<(String, String)>,
     #[serde(
         rename = "peerDependenciesMeta",
-        deserialize_with = "lenient_optional_peers"
+        deserialize_with = "lenient::optional_peers"
     )]
     pub(crate) optional_peers: Vec<String>,
     /// `workspaces` as an array or as `{ "packages": [...] }`.
     #[serde(deserialize_with = "lenient_workspaces")]
     pub(crate) workspaces: Vec<String>,
-}
-
-fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(s) => Some(s),
-        _ => None,
-    })
-}
-
-fn lenient_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Object(map) => map
-            .into_iter()
-            .filter_map(|(k, v)| match v {
-                Value::String(s) => Some((k, s)),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    })
-}
-
-fn lenient_optional_peers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Object(map) => map
-            .into_iter()
-            .filter(|(_, v)| v.get("optional").and_then(Value::as_bool) == Some(true))
-            .map(|(k, _)| k)
-            .collect(),
-        _ => Vec::new(),
-    })
 }
 
 fn lenient_workspaces<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -99,19 +72,67 @@ fn lenient_workspaces<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Stri
     })
 }
 
-/// Read `dir/package.json`: the manifest, or why it could not be read.
-fn read_manifest(dir: &Path) -> (Manifest, Option<String>) {
-    let file = dir.join("package.json");
-    match read::bytes("package.json", &file, read::MAX_INSTALLED_BYTES) {
-        Ok(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
-            Ok(m) => (m, None),
-            Err(e) => (
-                Manifest::default(),
-                Some(format!("invalid package.json: {e}")),
-            ),
-        },
-        Err(e) => (Manifest::default(), Some(e.message)),
+/// What resolution reads from an *installed* package's package.json: [`Manifest`] without
+/// `devDependencies` and `workspaces`, which npm never follows below the project's own
+/// packages (those are read as [`Manifest`]). Installed packages often declare dozens of
+/// devDependencies; they are skipped by the parser, never collected.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Installed {
+    #[serde(deserialize_with = "lenient::string")]
+    name: Option<String>,
+    #[serde(deserialize_with = "lenient::string")]
+    version: Option<String>,
+    #[serde(deserialize_with = "lenient::string_map")]
+    dependencies: Vec<(String, String)>,
+    #[serde(
+        rename = "optionalDependencies",
+        deserialize_with = "lenient::string_map"
+    )]
+    optional_dependencies: Vec<(String, String)>,
+    #[serde(rename = "peerDependencies", deserialize_with = "lenient::string_map")]
+    peer_dependencies: Vec<(String, String)>,
+    #[serde(
+        rename = "peerDependenciesMeta",
+        deserialize_with = "lenient::optional_peers"
+    )]
+    optional_peers: Vec<String>,
+}
+
+impl From<Installed> for Manifest {
+    fn from(i: Installed) -> Manifest {
+        Manifest {
+            name: i.name,
+            version: i.version,
+            dependencies: i.dependencies,
+            dev_dependencies: Vec::new(),
+            optional_dependencies: i.optional_dependencies,
+            peer_dependencies: i.peer_dependencies,
+            optional_peers: i.optional_peers,
+            workspaces: Vec::new(),
+        }
     }
+}
+
+/// Read `dir/package.json` of an installed package: the manifest, or why it could not be read.
+fn read_manifest(dir: &Path) -> (Manifest, Option<String>) {
+    thread_local! {
+        /// One read buffer per reading thread, reused for every package.json it reads.
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let file = dir.join("package.json");
+    BUF.with_borrow_mut(|buf| {
+        match read::bytes_into("package.json", &file, read::MAX_INSTALLED_BYTES, buf) {
+            Ok(()) => match serde_json::from_slice::<Installed>(buf) {
+                Ok(m) => (m.into(), None),
+                Err(e) => (
+                    Manifest::default(),
+                    Some(format!("invalid package.json: {e}")),
+                ),
+            },
+            Err(e) => (Manifest::default(), Some(e.message)),
+        }
+    })
 }
 
 /// How a dependency is declared.
@@ -152,11 +173,19 @@ impl Manifest {
     /// devDependencies. An optional dependency overrides a regular one of the same name, and a
     /// regular dependency wins over a peer of the same name, as in npm.
     pub(crate) fn deps(&self, top: bool) -> Vec<Dep> {
-        let mut out: Vec<Dep> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut add = |list: &[(String, String)], kind: DepKind, out: &mut Vec<Dep>| {
+        let dev: &[(String, String)] = if top { &self.dev_dependencies } else { &[] };
+        let lists: [(&[(String, String)], DepKind); 4] = [
+            (&self.optional_dependencies, DepKind::Optional),
+            (&self.dependencies, DepKind::Prod),
+            (dev, DepKind::Dev),
+            (&self.peer_dependencies, DepKind::Peer),
+        ];
+        let total = lists.iter().map(|(l, _)| l.len()).sum();
+        let mut out: Vec<Dep> = Vec::with_capacity(total);
+        let mut seen: HashSet<&str> = HashSet::with_capacity(total);
+        for (list, kind) in lists {
             for (name, spec) in list {
-                if seen.insert(name.clone()) {
+                if seen.insert(name.as_str()) {
                     let kind = if kind == DepKind::Peer && self.optional_peers.contains(name) {
                         DepKind::PeerOptional
                     } else {
@@ -169,13 +198,7 @@ impl Manifest {
                     });
                 }
             }
-        };
-        add(&self.optional_dependencies, DepKind::Optional, &mut out);
-        add(&self.dependencies, DepKind::Prod, &mut out);
-        if top {
-            add(&self.dev_dependencies, DepKind::Dev, &mut out);
         }
-        add(&self.peer_dependencies, DepKind::Peer, &mut out);
         out
     }
 }
@@ -209,10 +232,14 @@ type Listing = Rc<HashMap<String, bool>>;
 #[derive(Debug, Default)]
 pub(crate) struct Tree {
     pub(crate) pkgs: Vec<Pkg>,
-    by_dir: HashMap<PathBuf, usize>,
-    listings: HashMap<PathBuf, Option<Listing>>,
+    // The path maps are keyed by the path's bytes (`OsString`), not by `PathBuf`: a `Path`
+    // hashes and compares component by component, which was a tenth of the walk's time, and
+    // every path here is built the same way (a real directory joined with listed names), so
+    // equal paths have equal bytes.
+    by_dir: HashMap<OsString, usize>,
+    listings: HashMap<OsString, Option<Listing>>,
     /// Real (symlink-free) forms of directories below `stop`, found from the cached listings.
-    reals: HashMap<PathBuf, PathBuf>,
+    reals: HashMap<OsString, PathBuf>,
     /// Resolution does not look above this directory (the project's Node root), as npm's tree
     /// ends there too.
     stop: PathBuf,
@@ -237,7 +264,7 @@ impl Tree {
 
     /// Add a package whose manifest was already read (the root, workspaces).
     pub(crate) fn add(&mut self, dir: PathBuf, manifest: Manifest) -> usize {
-        if let Some(&i) = self.by_dir.get(&dir) {
+        if let Some(&i) = self.by_dir.get(dir.as_os_str()) {
             return i;
         }
         self.pkgs.push(Pkg {
@@ -245,17 +272,18 @@ impl Tree {
             manifest,
             broken: None,
         });
-        self.by_dir.insert(dir, self.pkgs.len() - 1);
+        self.by_dir
+            .insert(dir.into_os_string(), self.pkgs.len() - 1);
         self.pkgs.len() - 1
     }
 
     /// The package at real directory `dir`, if loaded.
     pub(crate) fn at(&self, dir: &Path) -> Option<usize> {
-        self.by_dir.get(dir).copied()
+        self.by_dir.get(dir.as_os_str()).copied()
     }
 
     fn listing(&mut self, dir: &Path) -> Option<Listing> {
-        if let Some(cached) = self.listings.get(dir) {
+        if let Some(cached) = self.listings.get(dir.as_os_str()) {
             return cached.clone();
         }
         let listing = fs::read_dir(dir).ok().map(|entries| {
@@ -269,7 +297,8 @@ impl Tree {
                 .collect();
             Rc::new(map)
         });
-        self.listings.insert(dir.to_owned(), listing.clone());
+        self.listings
+            .insert(dir.as_os_str().to_owned(), listing.clone());
         listing
     }
 
@@ -313,7 +342,9 @@ impl Tree {
                     return Some(Found { pkg, location });
                 }
             }
-            if inside && d == self.stop {
+            // Byte equality: `d` is `start` cut at a separator and `stop` is its real prefix
+            // (a `Path` comparison would walk both component by component).
+            if inside && d.as_os_str() == self.stop.as_os_str() {
                 break;
             }
             // pnpm's virtual store: a package in `.pnpm/<key>/node_modules/<name>` gets exactly
@@ -342,7 +373,7 @@ impl Tree {
         if path == self.stop {
             return Some(self.stop.clone());
         }
-        if let Some(real) = self.reals.get(path) {
+        if let Some(real) = self.reals.get(path.as_os_str()) {
             return Some(real.clone());
         }
         let listed = match (path.parent(), path.file_name().and_then(|n| n.to_str())) {
@@ -361,8 +392,8 @@ impl Tree {
             Some(real) => real,
             None => fs::canonicalize(path).ok()?,
         };
-        self.reals.insert(path.to_owned(), real.clone());
-        self.reals.insert(real.clone(), real.clone());
+        self.reals.insert(path.as_os_str().to_owned(), real.clone());
+        self.reals.insert(real.as_os_str().to_owned(), real.clone());
         Some(real)
     }
 
@@ -400,22 +431,26 @@ impl Tree {
 
     /// Load the package at `location` (following a symlink to its real directory).
     pub(crate) fn load(&mut self, location: &Path, is_link: bool) -> usize {
-        let dir = if is_link {
-            self.link_target(location)
-                .unwrap_or_else(|| location.to_owned())
+        let target;
+        let dir: &Path = if is_link {
+            target = self
+                .link_target(location)
+                .unwrap_or_else(|| location.to_owned());
+            &target
         } else {
-            location.to_owned()
+            location
         };
-        if let Some(&i) = self.by_dir.get(&dir) {
+        if let Some(&i) = self.by_dir.get(dir.as_os_str()) {
             return i;
         }
-        let (manifest, broken) = read_manifest(&dir);
+        let (manifest, broken) = read_manifest(dir);
         self.pkgs.push(Pkg {
-            dir: dir.clone(),
+            dir: dir.to_owned(),
             manifest,
             broken,
         });
-        self.by_dir.insert(dir, self.pkgs.len() - 1);
+        self.by_dir
+            .insert(dir.as_os_str().to_owned(), self.pkgs.len() - 1);
         self.pkgs.len() - 1
     }
 
@@ -424,33 +459,37 @@ impl Tree {
     pub(crate) fn preload(&mut self, locations: &[(PathBuf, bool)]) {
         let todo: Vec<&PathBuf> = locations
             .iter()
-            .filter(|(loc, is_link)| !is_link && !self.by_dir.contains_key(loc))
+            .filter(|(loc, is_link)| !is_link && !self.by_dir.contains_key(loc.as_os_str()))
             .map(|(loc, _)| loc)
             .collect();
         let threads = std::thread::available_parallelism()
             .map_or(1, std::num::NonZero::get)
             .clamp(1, 4);
         let chunk = todo.len().div_ceil(threads).max(1);
-        let loaded: Vec<Vec<(PathBuf, Manifest, Option<String>)>> = std::thread::scope(|s| {
-            let handles: Vec<_> = todo
-                .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || {
-                        part.iter()
-                            .take_while(|_| !crate::cancel::requested())
-                            .map(|dir| {
-                                let (m, broken) = read_manifest(dir);
-                                ((*dir).clone(), m, broken)
-                            })
-                            .collect::<Vec<_>>()
-                    })
+        let read_part = |part: &[&PathBuf]| -> Vec<(PathBuf, Manifest, Option<String>)> {
+            part.iter()
+                .take_while(|_| !crate::cancel::requested())
+                .map(|dir| {
+                    let (m, broken) = read_manifest(dir);
+                    ((*dir).clone(), m, broken)
                 })
-                .collect();
+                .collect()
+        };
+        let loaded: Vec<Vec<(PathBuf, Manifest, Option<String>)>> = std::thread::scope(|s| {
+            let mut parts = todo.chunks(chunk);
+            let first = parts.next().unwrap_or_default();
+            let handles: Vec<_> = parts.map(|part| s.spawn(move || read_part(part))).collect();
+            // This thread reads the first part itself.
+            let mut loaded = vec![read_part(first)];
             // A panicking reader thread loses its part, which is then read lazily.
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+            loaded.extend(handles.into_iter().filter_map(|h| h.join().ok()));
+            loaded
         });
+        let count: usize = loaded.iter().map(Vec::len).sum();
+        self.pkgs.reserve(count);
+        self.by_dir.reserve(count);
         for (dir, manifest, broken) in loaded.into_iter().flatten() {
-            if self.by_dir.contains_key(&dir) {
+            if self.by_dir.contains_key(dir.as_os_str()) {
                 continue;
             }
             self.pkgs.push(Pkg {
@@ -458,7 +497,8 @@ impl Tree {
                 manifest,
                 broken,
             });
-            self.by_dir.insert(dir, self.pkgs.len() - 1);
+            self.by_dir
+                .insert(dir.into_os_string(), self.pkgs.len() - 1);
         }
     }
 
@@ -535,7 +575,13 @@ impl Tree {
             }
             match fs::metadata(&nm) {
                 Ok(meta) if seen.insert((meta.dev(), meta.ino())) => {}
-                _ => continue,
+                Ok(_) => continue,
+                Err(_) => {
+                    // Most packages have no node_modules of their own: remember that, so
+                    // resolution from them does not ask the kernel again.
+                    self.listings.entry(nm.into_os_string()).or_insert(None);
+                    continue;
+                }
             }
             let Some(listing) = self.listing(&nm) else {
                 continue;

@@ -30,6 +30,16 @@ pub(crate) fn bytes(rel: &str, path: &Path, limit: u64) -> Result<Vec<u8>, FileE
     crate::fsread::read(path, limit).map_err(|e| FileError::new(rel, e.to_string()))
 }
 
+/// [`bytes`] into `buf` (cleared first), so a caller reading many files reuses one buffer.
+pub(crate) fn bytes_into(
+    rel: &str,
+    path: &Path,
+    limit: u64,
+    buf: &mut Vec<u8>,
+) -> Result<(), FileError> {
+    crate::fsread::read_into(path, limit, buf).map_err(|e| FileError::new(rel, e.to_string()))
+}
+
 /// A small auxiliary file (`.gitignore`, `pyvenv.cfg`, …) as text, or None when it is absent,
 /// not a regular file, too large or not UTF-8.
 pub(crate) fn optional_text(path: &Path) -> Option<String> {
