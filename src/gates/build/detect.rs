@@ -549,3 +549,43 @@ fn makefile_targets(root: &Path) -> Option<Vec<String>> {
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, Project) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let project = Project::load(dir.path(), None).unwrap();
+        (dir, project)
+    }
+
+    /// A workspace importing a built one needs the build; one importing nothing built, in a
+    /// directory of its own, does not; the root (above every build) does.
+    #[test]
+    fn what_may_need_the_build() {
+        let (dir, p) = project(&[
+            ("package.json", r#"{"workspaces":["packages/*","apps/*"]}"#),
+            (
+                "packages/logger/package.json",
+                r#"{"name":"@m/logger","scripts":{"build":"tsc"}}"#,
+            ),
+            (
+                "apps/api/package.json",
+                r#"{"name":"@m/api","dependencies":{"@m/logger":"*"},"scripts":{"start":"node ."}}"#,
+            ),
+            (
+                "apps/clock/package.json",
+                r#"{"name":"@m/clock","scripts":{"start":"node ."}}"#,
+            ),
+        ]);
+        let paths = ["apps/api", "apps/clock", "."].map(|d| dir.path().join(d));
+        let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+        assert_eq!(may_need_build(&p, &refs), [true, false, true]);
+    }
+}
