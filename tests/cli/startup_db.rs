@@ -499,6 +499,58 @@ fn redis_variable_group_reaches_the_configured_server() {
     assert_agree(&cases);
 }
 
+/// A TLS server that offers only what rustls does not implement (TLS 1.2 with CBC suites):
+/// redis-cli, on OpenSSL as the app's client would be, connects; the probe
+/// cannot, and says so as a warning naming the cause — never a failure of a healthy setup.
+#[test]
+fn tls_the_probe_cannot_speak_is_a_warning_where_redis_cli_connects() {
+    let mut cases = Vec::new();
+    // The throwaway servers' certificates are ECDSA (rcgen's default), so the suites are
+    // ECDHE-ECDSA ones; RSA key exchange is covered by startup_http's nginx row.
+    for (name, ciphers) in [
+        (
+            "REDIS_URL rediss:// to a TLS 1.2 server with CBC-SHA suites only",
+            "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA",
+        ),
+        (
+            "REDIS_URL rediss:// to a TLS 1.2 server with CBC-SHA256/384 suites only",
+            "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384",
+        ),
+    ] {
+        let redis = Redis::start_tls(
+            "no",
+            &["--tls-protocols", "TLSv1.2", "--tls-ciphers", ciphers],
+        );
+        let mut cmd = Command::new("timeout");
+        cmd.arg("5")
+            .arg(program("redis-cli"))
+            .args(["-h", "localhost", "-p", &redis.tls_port.to_string()])
+            .args(["--tls", "--cacert"])
+            .arg(&redis.pki.ca)
+            .arg("PING")
+            .env_clear();
+        let reference = verdict(&mut cmd, "PONG");
+        assert!(reference.0, "redis-cli must connect: {}", reference.1);
+        let url = format!(
+            "rediss://localhost:{}?ssl_ca_certs={}",
+            redis.tls_port,
+            redis.pki.ca.display()
+        );
+        let (status, message) = ours(&[("REDIS_URL", url)]);
+        assert!(
+            message.contains("no cipher suite in common") && message.contains("may still connect"),
+            "{name}: {message}"
+        );
+        cases.push((name, status, message, reference));
+    }
+    for (name, status, message, (reference, why)) in &cases {
+        assert_eq!(
+            status, "warning",
+            "{name}: redis-cli {reference} ({why}); devops-agent {status} ({message})"
+        );
+    }
+}
+
 /// The wrong messages the issue quotes: a URL that cannot be probed is named with libpq's
 /// reason, not counted as "0 of 0 connection(s) failed", and a socket host is never told that
 /// "IPv6 addresses must be written in brackets".

@@ -454,7 +454,10 @@ pub(crate) struct DatabasesEvidence {
     /// One entry per distinct server probed (the same URL named twice is probed once), sorted
     /// by its redacted URL: the probe's outcome (`url` with the password replaced, `kind`,
     /// `ok`, `protocol_verified` — false when only TCP could be tried —, timings in ms,
-    /// `error`, `warning`, …) and `from` (the variables or config entries that named it).
+    /// `error`, `warning`, `inconclusive` — true when it failed only for want of a TLS version
+    /// or cipher suite rustls implements, which the app's OpenSSL-based client may still
+    /// negotiate: a warning, not a failure —, …) and `from` (the variables or config entries
+    /// that named it).
     pub(crate) connections: Vec<serde_json::Value>,
 }
 
@@ -508,7 +511,17 @@ pub(crate) async fn check(ctx: &GateCtx) -> CheckResult {
     let mut tcp_only = Vec::new();
     let mut evidence = Vec::new();
     for (sources, redacted, outcome) in &outcomes {
-        if !outcome.ok {
+        if outcome.inconclusive {
+            // The app's OpenSSL-based client may negotiate what rustls cannot: not a failure.
+            findings.push(Finding::new(
+                Severity::Warning,
+                format!(
+                    "{} ({redacted}): not verified: {}; the app's client (libpq, libmysqlclient and other OpenSSL-based drivers) may still connect",
+                    sources.join(", "),
+                    redactor.redact(outcome.error.as_deref().unwrap_or("TLS handshake failed"))
+                ),
+            ));
+        } else if !outcome.ok {
             failed += 1;
             findings.push(Finding::new(
                 Severity::Error,
@@ -566,11 +579,28 @@ pub(crate) async fn check(ctx: &GateCtx) -> CheckResult {
             ),
         )
     } else {
-        let kinds: Vec<&str> = outcomes.iter().map(|(_, _, o)| kind_name(o.kind)).collect();
-        let mut message = format!(
-            "{probed} connection(s) answered a protocol round trip ({})",
-            kinds.join(", ")
-        );
+        let kinds: Vec<&str> = outcomes
+            .iter()
+            .filter(|(_, _, o)| o.ok)
+            .map(|(_, _, o)| kind_name(o.kind))
+            .collect();
+        let mut message = if kinds.len() == probed {
+            format!(
+                "{probed} connection(s) answered a protocol round trip ({})",
+                kinds.join(", ")
+            )
+        } else {
+            format!(
+                "{} of {probed} connection(s) answered a protocol round trip{}; {} could not be verified",
+                kinds.len(),
+                if kinds.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", kinds.join(", "))
+                },
+                probed - kinds.len()
+            )
+        };
         if !tcp_only.is_empty() {
             let _ = write!(
                 message,

@@ -341,6 +341,12 @@ impl Redis {
     /// A server whose TLS port asks for client certificates as `--tls-auth-clients` says
     /// (`yes`, `optional` or `no`).
     pub(crate) fn start_with(auth_clients: &str) -> Redis {
+        Redis::start_tls(auth_clients, &[])
+    }
+
+    /// A server whose TLS port is configured further by `tls_args` (`--tls-protocols`,
+    /// `--tls-ciphers`, …: OpenSSL's names).
+    pub(crate) fn start_tls(auth_clients: &str, tls_args: &[&str]) -> Redis {
         let server = program("redis-server");
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let pki = pki(dir.path());
@@ -370,6 +376,7 @@ impl Redis {
             .arg(&pki.server_key)
             .arg("--tls-ca-cert-file")
             .arg(&pki.ca)
+            .args(tls_args)
             .args(["--tls-auth-clients", auth_clients, "--dir"])
             .arg(dir.path())
             .stdout(Stdio::null())

@@ -10,6 +10,10 @@ use super::{amqp, mqtt, mysql, nats, postgres, redis, tls};
 
 /// The result of one probe. Serializable as evidence; contains no secret.
 #[derive(Debug, Clone, serde::Serialize)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent facts about one probe, serialized as the report's evidence"
+)]
 pub struct DbOutcome {
     pub kind: DbKind,
     /// The URL, redacted.
@@ -37,6 +41,11 @@ pub struct DbOutcome {
     /// On a connection that works: what the app's configuration says that the server does not
     /// (a Redis password for a server without one).
     pub warning: Option<String>,
+    /// The probe failed after a TLS handshake found no protocol version or cipher suite in
+    /// common that rustls implements (a TLS 1.2 server with only CBC or RSA key-exchange
+    /// suites): libpq, libmysqlclient and other OpenSSL-based clients may still connect, so
+    /// `ok: false` here is no verdict on what the app would see.
+    pub inconclusive: bool,
 }
 
 /// Proves that what `url` names answers in its protocol and accepts its credentials, within
@@ -70,6 +79,7 @@ pub async fn probe(url: &DbUrl, timeout: Duration) -> DbOutcome {
         protocol_verified: ok && url.kind != DbKind::Tcp,
         tls: part.tls,
         warning: part.warning.filter(|_| ok),
+        inconclusive: !ok && part.tls_incompatible,
     }
 }
 

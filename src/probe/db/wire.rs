@@ -76,6 +76,10 @@ pub(super) struct Partial {
     pub(super) tls_attempted: bool,
     /// Something worth a warning on a connection that works.
     pub(super) warning: Option<String>,
+    /// A TLS handshake failed because the server and rustls share no protocol version or
+    /// cipher suite (e.g. TLS 1.2 with only CBC suites), which OpenSSL-based clients may still
+    /// negotiate: a failure after it is no verdict on what the app would see.
+    pub(super) tls_incompatible: bool,
 }
 
 /// Shared record of a probe's progress (see [`Partial`]).
@@ -98,6 +102,12 @@ impl Progress {
 
     pub(crate) fn waiting_for(&self, what: &'static str) {
         self.update(|p| p.waiting_for = what);
+    }
+
+    /// Marks that a handshake failed for want of a TLS version or cipher suite rustls
+    /// implements (see [`Partial::tls_incompatible`]).
+    pub(crate) fn tls_incompatible(&self) {
+        self.update(|p| p.tls_incompatible = true);
     }
 
     /// Marks that the connection is encrypted from here on.

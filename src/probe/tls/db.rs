@@ -12,7 +12,7 @@ use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
-use super::client::{Identity, connect};
+use super::client::{Identity, Refused, connect};
 use super::roots::TlsConfig;
 use super::verify::Verify;
 use crate::probe::db::{DbUrl, Fail, Io, Progress, TlsMode};
@@ -74,9 +74,21 @@ pub(crate) async fn upgrade(
         setup.identity,
     )
     .await
-    .map_err(|refused| Fail::said(format!("TLS handshake failed: {}", refused.reason())))?;
+    .map_err(|refused| {
+        note_incompatible(&refused, progress);
+        Fail::said(format!("TLS handshake failed: {}", refused.reason()))
+    })?;
     progress.tls_established();
     Ok(Box::new(stream))
+}
+
+/// Records on `progress` that `refused` was a want of common TLS, not a verdict.
+fn note_incompatible(refused: &Refused, progress: &Progress) {
+    if let Refused::Handshake(failure) = refused
+        && failure.incompatible
+    {
+        progress.tls_incompatible();
+    }
 }
 
 /// The client certificate and key the URL names (libpq's `sslcert`/`sslkey`, `MySQL`'s
@@ -183,7 +195,10 @@ where
                 setup.identity,
             )
             .await
-            .map_err(|refused| std::io::Error::other(refused.reason()))?;
+            .map_err(|refused| {
+                note_incompatible(&refused, &progress);
+                std::io::Error::other(refused.reason())
+            })?;
             progress.tls_established();
             Ok(PgTlsStream(tls))
         })
