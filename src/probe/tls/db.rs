@@ -53,6 +53,27 @@ impl Setup {
             identity: client_identity(url)?,
         })
     }
+
+    /// Runs the handshake over `io`, telling `progress` it waits, whether it got through, and
+    /// when it was refused for want of common TLS rather than by a verdict on the server.
+    async fn handshake<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+        self,
+        io: S,
+        progress: &Progress,
+    ) -> Result<tokio_rustls::client::TlsStream<S>, Refused> {
+        progress.waiting_for("the TLS handshake");
+        let (stream, _) = connect(io, self.name, self.roots, self.verify, &[], self.identity)
+            .await
+            .inspect_err(|refused| {
+                if let Refused::Handshake(failure) = refused
+                    && failure.incompatible
+                {
+                    progress.tls_incompatible();
+                }
+            })?;
+        progress.tls_established();
+        Ok(stream)
+    }
 }
 
 /// Runs a TLS handshake over `io`, checking the certificate as `mode` says, and returns the
@@ -63,32 +84,12 @@ pub(crate) async fn upgrade(
     mode: TlsMode,
     progress: &Progress,
 ) -> Result<Box<dyn Io>, Fail> {
-    let setup = Setup::new(url, &url.host, mode).await?;
-    progress.waiting_for("the TLS handshake");
-    let (stream, _) = connect(
-        io,
-        setup.name,
-        setup.roots,
-        setup.verify,
-        &[],
-        setup.identity,
-    )
-    .await
-    .map_err(|refused| {
-        note_incompatible(&refused, progress);
-        Fail::said(format!("TLS handshake failed: {}", refused.reason()))
-    })?;
-    progress.tls_established();
+    let stream = Setup::new(url, &url.host, mode)
+        .await?
+        .handshake(io, progress)
+        .await
+        .map_err(|refused| Fail::said(format!("TLS handshake failed: {}", refused.reason())))?;
     Ok(Box::new(stream))
-}
-
-/// Records on `progress` that `refused` was a want of common TLS, not a verdict.
-fn note_incompatible(refused: &Refused, progress: &Progress) {
-    if let Refused::Handshake(failure) = refused
-        && failure.incompatible
-    {
-        progress.tls_incompatible();
-    }
 }
 
 /// The client certificate and key the URL names (libpq's `sslcert`/`sslkey`, `MySQL`'s
@@ -185,21 +186,10 @@ where
     fn connect(self, stream: S) -> Self::Future {
         Box::pin(async move {
             let PgTls { setup, progress } = self;
-            progress.waiting_for("the TLS handshake");
-            let (tls, _) = connect(
-                stream,
-                setup.name,
-                setup.roots,
-                setup.verify,
-                &[],
-                setup.identity,
-            )
-            .await
-            .map_err(|refused| {
-                note_incompatible(&refused, &progress);
-                std::io::Error::other(refused.reason())
-            })?;
-            progress.tls_established();
+            let tls = setup
+                .handshake(stream, &progress)
+                .await
+                .map_err(|refused| std::io::Error::other(refused.reason()))?;
             Ok(PgTlsStream(tls))
         })
     }
