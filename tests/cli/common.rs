@@ -502,36 +502,10 @@ pub(crate) fn status<'a>(report: &'a Value, id: &str) -> &'a str {
     check(report, id)["status"].as_str().unwrap_or("")
 }
 
-/// A loopback port nothing listens on right now, for a server a test starts itself.
-///
-/// Not `bind(0)`: that hands out a port from the kernel's ephemeral range (32768–60999 here),
-/// from which every outgoing connection of every concurrent test also takes its local port, so
-/// between this call and the server's own `bind` the port could be taken ("Address already in
-/// use" — seen with nginx's five ports under the full suite). Ports come from 10000–19999
-/// instead — below the ephemeral range and below `[ports] allocate_range`'s default
-/// 20000–29999, where the suggestions the tests re-check point — each handed out once per test
-/// process, starting at an offset from the process id so that concurrent test processes rarely
-/// meet.
-pub(crate) fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    const FIRST: u32 = 10_000;
-    const SPAN: u32 = 10_000;
-    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
-    let _ = NEXT.compare_exchange(
-        u32::MAX,
-        std::process::id().wrapping_mul(7919) % SPAN,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    for _ in 0..SPAN {
-        let port = u16::try_from(FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN)
-            .expect("ports below 20000 fit in u16");
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port in {FIRST}..{}", FIRST + SPAN);
-}
+/// A loopback port nothing listens on right now, for a server a test starts itself: the matrix
+/// servers' allocator, so that every server this binary starts draws from one counter (why not
+/// `bind(0)`, and why 10000–19999, is said there).
+pub(crate) use crate::matrix_servers::free_port;
 
 /// A child process killed (and reaped) when the guard drops, also when a test panics.
 pub(crate) struct ChildGuard(pub(crate) std::process::Child);

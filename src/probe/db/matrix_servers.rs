@@ -8,7 +8,8 @@
 //! One file, compiled twice: as `probe::db::matrix_servers` for the probe matrices (the probe
 //! against psql, mariadb and redis-cli) and, through `#[path]`, in the CLI test binary, whose
 //! matrix drives `devops-agent startup` with the same servers (`tests/cli/startup_db.rs`).
-//! Each user picks a part of it, hence the `dead_code` allowance.
+//! Each user picks a part of it, hence the `dead_code` allowance. Being the one file both test
+//! crates share, it also holds their one port allocator, [`free_port`].
 #![allow(dead_code, reason = "compiled into two test crates, each using a part")]
 
 use std::path::{Path, PathBuf};
@@ -54,18 +55,23 @@ pub(crate) fn program(name: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("the probe matrix needs `{name}` (scripts/test.sh installs it)"))
 }
 
-/// A loopback port nothing listens on right now, for a server the matrix starts.
+/// A loopback port nothing listens on right now, for a server a test starts itself — the one
+/// port allocator of both test crates that compile this file: the probe matrices here and the
+/// CLI test binary, where `common::free_port` is this function, so that binary's own servers
+/// and its matrix servers draw from one counter and never get the same port.
 ///
-/// Not `bind(0)`: that port comes from the kernel's ephemeral range, where every outgoing
-/// connection of every concurrent test also takes its local port, so it could be taken before
-/// the server binds it (`tests/cli/common.rs` `free_port` explains the failure seen). Ports
-/// come from 30000–32699 instead: below the ephemeral range (32768–60999), above
-/// `[ports] allocate_range`'s default 20000–29999 and apart from common.rs's 10000–19999, each
-/// handed out once per test process from an offset by the process id.
+/// Not `bind(0)`: that hands out a port from the kernel's ephemeral range (32768–60999 here),
+/// from which every outgoing connection of every concurrent test also takes its local port, so
+/// between this call and the server's own `bind` the port could be taken ("Address already in
+/// use" — seen with nginx's five ports under the full suite, and the reason the matrix servers
+/// stopped using it). Ports come from 10000–19999 instead — below the ephemeral range and below
+/// `[ports] allocate_range`'s default 20000–29999, where the suggestions the tests re-check
+/// point — each handed out once per test process, starting at an offset from the process id so
+/// that concurrent test processes rarely meet.
 pub(crate) fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
-    const FIRST: u32 = 30_000;
-    const SPAN: u32 = 2_700;
+    const FIRST: u32 = 10_000;
+    const SPAN: u32 = 10_000;
     static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
     let _ = NEXT.compare_exchange(
         u32::MAX,
@@ -74,9 +80,8 @@ pub(crate) fn free_port() -> u16 {
         Ordering::SeqCst,
     );
     for _ in 0..SPAN {
-        let Ok(port) = u16::try_from(FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) else {
-            break;
-        };
+        let port = u16::try_from(FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN)
+            .expect("ports below 20000 fit in u16");
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
