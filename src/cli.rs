@@ -232,11 +232,11 @@ pub enum Command {
     /// /healthz, /api/health, /ready) answers 2xx, or / answers below 500 (a redirect to a
     /// login page means the app is up); or a configured log line. Polling starts at once and
     /// pauses 2 ms growing to 5 ms (250 ms after 30 s). It must then stay up through a
-    /// stability window; health endpoints are sampled (p50/p95/max) and every service is
-    /// stopped with its whole tree and its port checked free. Required variables (config,
-    /// .env.example keys used without a default, compose ${VAR:?}) must be set; database and
-    /// broker URLs from the environment get a real protocol round trip; external URLs get DNS,
-    /// TCP, HTTP and TLS certificate checks.
+    /// stability window and its health samples (p50/p95/max), which run at the same time;
+    /// every service is then stopped with its whole tree and its port checked free. Required
+    /// variables (config, .env.example keys used without a default, compose ${VAR:?}) must be
+    /// set; database and broker URLs from the environment get a real protocol round trip;
+    /// external URLs get DNS, TCP, HTTP and TLS certificate checks.
     Startup {
         /// Start the app in this mode only; the other mode's check is reported skipped ("not
         /// selected: --env dev").
