@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::common::{check, devops_agent, findings, fixture, project, run};
+use crate::common::{check, devops_agent, findings, fixture, project, run, status};
 
 /// A project whose one service runs `fixtures/startup/server.js MODE` in both modes.
 /// The project directory is passed as a second argument, so a test can find its own
@@ -1114,5 +1114,55 @@ fn a_backend_needing_no_build_starts_alongside_it() {
         service(check(&report, "startup.prod_mode"))["started_alongside_build"],
         false
     );
+    assert_no_survivors(dir.path());
+}
+
+/// A process whose only listening socket is its Node.js inspector has not started the app
+/// (`nx serve` runs node with `--inspect`, and keeps watching after the app crashed): the
+/// inspector answers any HTTP request with `400 WebSockets request was expected`, which must
+/// not make the service ready. Development opens it on a fixed port by the command line,
+/// production on a random one through `NODE_OPTIONS=--inspect=0` (found by the line node
+/// prints). Both modes fail, naming the inspector as not probed.
+#[test]
+fn a_node_inspector_is_not_taken_for_the_app() {
+    let server = fixture("startup/server.js");
+    let dir = project(&[]);
+    let inspect = crate::common::free_port();
+    let toml = format!(
+        "[services.app]\ndev = \"node --inspect=127.0.0.1:{inspect} {server} never {tag}\"\nprod = \"NODE_OPTIONS=--inspect=127.0.0.1:0 node {server} never {tag}\"\n\n[startup]\nready_timeout = \"3s\"\nhealth_samples = 3\n\n[timeouts]\ngrace = \"500ms\"\n",
+        server = server.display(),
+        tag = dir.path().display()
+    );
+    std::fs::write(dir.path().join("devops-agent.toml"), toml).unwrap();
+    let out = startup(dir.path(), &[]);
+    let report = out.report();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    for (id, how) in [
+        (
+            "startup.dev_mode",
+            format!("{inspect} (listening socket 127.0.0.1:{inspect} of pid"),
+        ),
+        (
+            "startup.prod_mode",
+            "the debugger its output announced".to_owned(),
+        ),
+    ] {
+        let mode = check(&report, id);
+        assert_eq!(mode["status"], "failed", "{mode:#}");
+        let message = mode["message"].as_str().unwrap();
+        assert!(
+            message.contains("not the app, so not probed") && message.contains(&how),
+            "{id}: {message}"
+        );
+        assert!(service(mode)["listened_elsewhere"].is_null(), "{mode:#}");
+    }
+    assert!(
+        check(&report, "startup.dev_mode")["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("opened with --inspect=127.0.0.1:{inspect}")),
+        "{report:#}"
+    );
+    assert_ne!(status(&report, "startup.health_checks"), "passed");
     assert_no_survivors(dir.path());
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::discover::{Seen, log_ports, tree_ports};
+use super::discover::{self, Seen};
 use super::services::{Mode, Service, levels, pick_port};
 use crate::gates::GateCtx;
 use crate::probe::ready::{Backoff, HEALTH_CANDIDATES, http_status, tcp_connect};
@@ -785,7 +785,7 @@ async fn wait_ready(
     let root = running.root;
     // The last round's HTTP answers, per port that accepted a connection.
     let statuses = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(u16, Vec<String>)>::new()));
-    let discovered = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Seen>::new()));
+    let discovered = std::sync::Arc::new(std::sync::Mutex::new(discover::Found::default()));
     let tap = running.output_tap();
     let probe = {
         let statuses = std::sync::Arc::clone(&statuses);
@@ -805,13 +805,8 @@ async fn wait_ready(
                     // refused loopback connect.
                     if scanned.is_none_or(|t| t.elapsed() >= SCAN_EVERY) {
                         scanned = Some(Instant::now());
-                        let mut found = log_ports(&tap.text(), markers);
-                        for seen in tree_ports(root) {
-                            if !found.iter().any(|f| f.port == seen.port) {
-                                found.push(seen);
-                            }
-                        }
-                        found.retain(|f| Some(f.port) != port);
+                        let mut found = discover::found(root, &tap.text(), markers);
+                        found.ports.retain(|f| Some(f.port) != port);
                         *discovered
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner) = found;
@@ -819,6 +814,7 @@ async fn wait_ready(
                     let others = discovered
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .ports
                         .clone();
                     let candidates = port
                         .map(|p| (p, None))
@@ -912,17 +908,27 @@ async fn wait_ready(
                                 .collect();
                             format!("{} (waited for {health})", answers.join("; "))
                         };
-                        if discovered.is_empty() {
+                        if discovered.ports.is_empty() {
                             what.push_str(
                                 "; its processes opened no other port and printed no local URL",
                             );
                         } else {
                             let tried: Vec<String> = discovered
+                                .ports
                                 .iter()
                                 .map(|d| format!("{} ({})", d.port, d.how))
                                 .collect();
                             what.push_str("; also tried ");
                             what.push_str(&tried.join(", "));
+                        }
+                        if !discovered.inspectors.is_empty() {
+                            let ignored: Vec<String> = discovered
+                                .inspectors
+                                .iter()
+                                .map(|d| format!("{} ({})", d.port, d.how))
+                                .collect();
+                            what.push_str("; not the app, so not probed: ");
+                            what.push_str(&ignored.join(", "));
                         }
                         what
                     } else {
