@@ -26,4 +26,6 @@ pub use error::{FileError, LineIndex, line_col};
 pub use k8s::{K8sPort, K8sPortKind, Manifest, read as k8s_read};
 pub use package_json::{PackageJson, ScriptPort, read as package_json_read};
 pub use walk::Detected;
-pub(crate) use workspaces::{Orchestrator, fans_out, only_watches, read as workspaces_read};
+pub(crate) use workspaces::{
+    Orchestrator, fans_out, only_watches, read as workspaces_read, runs_one_nx_target,
+};

@@ -275,6 +275,28 @@ pub(crate) fn fans_out(script: &str) -> bool {
             .any(|w| w.ends_with("/turbo") || w.ends_with("/nx"))
 }
 
+/// Whether a root script runs one target of one Nx project (`nx serve`, `npx nx serve api`,
+/// `pnpm nx run api:serve`), rather than many (`nx run-many`, `nx affected`) or a chain of
+/// commands. In an Nx "integrated" repository — one package.json at the root, the projects
+/// described by `project.json` files — that script is the app's own start, not a fan-out to
+/// workspaces: there are none to fan out to.
+pub(crate) fn runs_one_nx_target(script: &str) -> bool {
+    if script.contains("&&") || script.contains(';') || script.contains('|') {
+        return false;
+    }
+    let words: Vec<&str> = script.split_whitespace().collect();
+    let at = match words.as_slice() {
+        ["nx", ..] => 1,
+        ["npx" | "pnpx" | "bunx", "nx", ..] | ["pnpm" | "yarn" | "bun", "nx", ..] => 2,
+        ["pnpm" | "npm" | "yarn", "exec", "nx", ..] => 3,
+        _ => return false,
+    };
+    match words.get(at) {
+        Some(&("run-many" | "affected" | "exec" | "graph" | "watch")) | None => false,
+        Some(target) => !target.starts_with('-'),
+    }
+}
+
 /// Whether a script only watches and recompiles (`tsc -w`, `tsup --watch`, `babel -w`): a
 /// library's dev script, not a server.
 pub(crate) fn only_watches(script: &str) -> bool {
@@ -384,6 +406,30 @@ mod tests {
         assert!(fans_out("turbo run dev"));
         assert!(fans_out("pnpm -r --parallel dev"));
         assert!(!fans_out("next build"));
+    }
+
+    #[test]
+    fn one_nx_target_is_not_many() {
+        for script in [
+            "nx serve",
+            "nx serve api",
+            "npx nx serve api --configuration=development",
+            "pnpm nx run api:serve",
+            "pnpm exec nx build",
+        ] {
+            assert!(runs_one_nx_target(script), "{script}");
+        }
+        for script in [
+            "nx run-many -t serve",
+            "nx affected -t build",
+            "nx",
+            "nx --help",
+            "nx build && node dist/api",
+            "npm run build -ws",
+            "turbo run dev",
+        ] {
+            assert!(!runs_one_nx_target(script), "{script}");
+        }
         assert!(only_watches("tsc -w -p . --preserveWatchOutput"));
         assert!(only_watches("tsup src/index.ts --watch"));
         assert!(!only_watches("node --watch dist/server.js"));

@@ -779,3 +779,43 @@ fn an_nginx_location_named_like_a_websocket_is_not_failed_for_its_name() {
     );
     assert_ne!(out.code, 1, "{}", out.stdout);
 }
+
+/// An Nx "integrated" repository (a real `nx` from a real lock): one package.json at the
+/// root whose `start` is `nx serve`, the project in project.json, and the Dockerfile Nx
+/// generates, whose `CMD ["node", "api"]` names a path that exists only inside the image. The
+/// root's `nx serve` is the app's start (there are no workspaces for it to fan out to), so it
+/// runs, and the inspector its executor opens beside the app is not taken for it.
+#[test]
+fn nx_integrated_repository_serves_its_root_project() {
+    let Some(dir) = installed("stock-nx", Install::Npm(".")) else {
+        return;
+    };
+    let out = validate(dir.path(), &[]);
+    let report = assert_ready(&out);
+    assert_eq!(status(&report, "startup.dev_mode"), "passed");
+    let dev = service(&report, "startup.dev_mode");
+    assert_eq!(dev["command"], "npm run start", "{dev}");
+    assert_eq!(dev["port"], dev["port_offered"], "{dev}");
+    assert!(dev["listened_elsewhere"].is_null(), "{dev}");
+
+    // Broken: the served app never listens (it crashed, and the executor waits); only its
+    // inspector answers. That is not a ready app.
+    fs::write(
+        dir.path().join("src/main.js"),
+        "console.log('waiting for a database that is not there');\nsetInterval(() => {}, 1000);\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("devops-agent.toml"),
+        "[startup]\nready_timeout = \"20s\"\n",
+    )
+    .unwrap();
+    let out = agent(dir.path(), &["startup", "--env", "dev"], &[]);
+    let report = out.report();
+    assert_eq!(status(&report, "startup.dev_mode"), "failed");
+    let m = message(&report, "startup.dev_mode");
+    assert!(
+        m.contains("not the app, so not probed") && m.contains("debugger its output announced"),
+        "{m}"
+    );
+}

@@ -368,7 +368,11 @@ fn node_service(
     // scripts start the servers, each once.
     let has = |s: &str| {
         pkg.scripts.get(s).is_some_and(|c| {
-            let fan_out = pkg.dir == "." && crate::project::fans_out(c);
+            // `nx serve` at the root of an Nx integrated repository (no workspace of its
+            // own) serves the app, it does not fan out.
+            let integrated_nx =
+                project.detected.package_json.len() == 1 && crate::project::runs_one_nx_target(c);
+            let fan_out = pkg.dir == "." && crate::project::fans_out(c) && !integrated_nx;
             !(crate::project::only_watches(c) || fan_out)
         })
     };
