@@ -287,7 +287,7 @@ pub(crate) fn runs_one_nx_target(script: &str) -> bool {
     let words: Vec<&str> = script.split_whitespace().collect();
     let at = match words.as_slice() {
         ["nx", ..] => 1,
-        ["npx" | "pnpx" | "bunx", "nx", ..] | ["pnpm" | "yarn" | "bun", "nx", ..] => 2,
+        ["npx" | "pnpx" | "bunx" | "pnpm" | "yarn" | "bun", "nx", ..] => 2,
         ["pnpm" | "npm" | "yarn", "exec", "nx", ..] => 3,
         _ => return false,
     };

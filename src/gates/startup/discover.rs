@@ -7,7 +7,7 @@
 //! runner's tracker answers a different question (what to stop).
 //!
 //! A Node.js (or Deno) inspector is not the app: `nx serve`, `node --inspect` and
-//! `NODE_OPTIONS=--inspect` open a DevTools socket (9229 by default) that answers any HTTP
+//! `NODE_OPTIONS=--inspect` open a `DevTools` socket (9229 by default) that answers any HTTP
 //! request with `400 WebSockets request was expected`. A process whose only socket is its
 //! inspector has not started the app, so inspector ports — from the process's arguments and
 //! `NODE_OPTIONS`, and from the `Debugger listening on ws://…` line it prints (which also covers
