@@ -125,6 +125,15 @@ fn validate(dir: &Path, env: &[(&str, &str)]) -> Run {
     agent(dir, &["validate", "STORY-21", "--no-history"], env)
 }
 
+/// `startup --env MODE` alone: its mode check must have `want` as its status; its message.
+fn one_mode(dir: &Path, mode: &str, want: &str) -> String {
+    let out = agent(dir, &["startup", "--env", mode], &[]);
+    let report = out.report();
+    let id = format!("startup.{mode}_mode");
+    assert_eq!(status(&report, &id), want, "{}", message(&report, &id));
+    message(&report, &id)
+}
+
 fn message(report: &Value, id: &str) -> String {
     check(report, id)["message"]
         .as_str()
@@ -413,10 +422,7 @@ fn flask_procfile_runs_in_the_venv_and_a_login_redirect_is_ready() {
         "[startup]\nready_timeout = \"4s\"\n",
     )
     .unwrap();
-    let out = agent(dir.path(), &["startup", "--env", "prod"], &[]);
-    let report = out.report();
-    assert_eq!(status(&report, "startup.prod_mode"), "failed");
-    let m = message(&report, "startup.prod_mode");
+    let m = one_mode(dir.path(), "prod", "failed");
     assert!(
         m.contains("accepted connections but answered") && m.contains("/ 500"),
         "{m}"
@@ -450,10 +456,7 @@ fn fastapi_app_without_procfile_runs_under_uvicorn() {
         format!("import fastapi_missing_plugin\n{main}"),
     )
     .unwrap();
-    let out = agent(dir.path(), &["startup", "--env", "dev"], &[]);
-    let report = out.report();
-    assert_eq!(status(&report, "startup.dev_mode"), "failed");
-    let m = message(&report, "startup.dev_mode");
+    let m = one_mode(dir.path(), "dev", "failed");
     assert!(
         m.contains("ModuleNotFoundError: No module named 'fastapi_missing_plugin'"),
         "{m}"
@@ -655,10 +658,7 @@ fn dockerfile_entrypoint_and_cmd_start_an_app_nothing_else_describes() {
 
     // Broken: the image's command names a file the project does not have.
     fs::remove_file(dir.path().join("index.js")).unwrap();
-    let out = agent(dir.path(), &["startup", "--env", "dev"], &[]);
-    let report = out.report();
-    assert_eq!(status(&report, "startup.dev_mode"), "failed");
-    let m = message(&report, "startup.dev_mode");
+    let m = one_mode(dir.path(), "dev", "failed");
     assert!(m.contains("Cannot find module"), "{m}");
 }
 
@@ -810,10 +810,7 @@ fn nx_integrated_repository_serves_its_root_project() {
         "[startup]\nready_timeout = \"20s\"\n",
     )
     .unwrap();
-    let out = agent(dir.path(), &["startup", "--env", "dev"], &[]);
-    let report = out.report();
-    assert_eq!(status(&report, "startup.dev_mode"), "failed");
-    let m = message(&report, "startup.dev_mode");
+    let m = one_mode(dir.path(), "dev", "failed");
     assert!(
         m.contains("not the app, so not probed") && m.contains("debugger its output announced"),
         "{m}"

@@ -71,6 +71,17 @@ fn tree(root: u32) -> BTreeSet<u32> {
     }
 }
 
+impl Seen {
+    /// `5173 (log: Local: http://localhost:5173/), 9229 (listening socket …)`.
+    pub(crate) fn list(seen: &[Seen]) -> String {
+        let items: Vec<String> = seen
+            .iter()
+            .map(|d| format!("{} ({})", d.port, d.how))
+            .collect();
+        items.join(", ")
+    }
+}
+
 /// The ports the tree's sockets and its output name: where the app may listen, and the
 /// inspector ports that were set aside.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -913,22 +913,12 @@ async fn wait_ready(
                                 "; its processes opened no other port and printed no local URL",
                             );
                         } else {
-                            let tried: Vec<String> = discovered
-                                .ports
-                                .iter()
-                                .map(|d| format!("{} ({})", d.port, d.how))
-                                .collect();
                             what.push_str("; also tried ");
-                            what.push_str(&tried.join(", "));
+                            what.push_str(&Seen::list(&discovered.ports));
                         }
                         if !discovered.inspectors.is_empty() {
-                            let ignored: Vec<String> = discovered
-                                .inspectors
-                                .iter()
-                                .map(|d| format!("{} ({})", d.port, d.how))
-                                .collect();
                             what.push_str("; not the app, so not probed: ");
-                            what.push_str(&ignored.join(", "));
+                            what.push_str(&Seen::list(&discovered.inspectors));
                         }
                         what
                     } else {
