@@ -28,6 +28,21 @@ pub struct Dockerfile {
     pub entrypoint: Option<Form>,
     /// The final stage's `CMD` (inherited likewise).
     pub cmd: Option<Form>,
+    /// The final stage's `WORKDIR` (`/` without one): where the command runs in the image.
+    pub workdir: String,
+    /// The final stage's copies from the build context (`COPY`/`ADD` without `--from`, one
+    /// source each), in order: how a path of the image maps back to the project's.
+    pub copies: Vec<Copied>,
+}
+
+/// One `COPY dist/api api/` of the build context into the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copied {
+    /// As written, relative to the build context (the project root).
+    pub source: String,
+    /// Absolute in the image, `WORKDIR` applied; a trailing `/` kept (a file source lands
+    /// inside it under its own name).
+    pub dest: String,
 }
 
 /// How an `ENTRYPOINT` or `CMD` is written.
@@ -100,6 +115,78 @@ impl Dockerfile {
             (None, cmd) => cmd.clone(),
         }
     }
+
+    /// The project path that a path of the image's command (`api`, `/app/dist/main.js`,
+    /// relative to the final `WORKDIR`) was copied from, by the last copy that covers it:
+    /// `COPY dist/api api/` makes `api` the project's `dist/api`, `COPY . .` every path the
+    /// project's own. `is_file` says whether a project path is a file (a file copied into a
+    /// directory keeps its name). None when no copy covers it, or it maps outside the project.
+    pub fn project_path(&self, image_path: &str, is_file: impl Fn(&str) -> bool) -> Option<String> {
+        let wanted = absolute(&self.workdir, image_path);
+        for copy in self.copies.iter().rev() {
+            let source = normal(&copy.source)?;
+            let dest = if copy.dest.ends_with('/') && is_file(&source) {
+                let name = source.rsplit('/').next().unwrap_or(&source);
+                absolute(&copy.dest, name)
+            } else {
+                absolute(&copy.dest, ".")
+            };
+            let rest = if wanted == dest {
+                Some("")
+            } else {
+                wanted
+                    .strip_prefix(dest.as_str())
+                    .and_then(|r| r.strip_prefix('/').or((dest == "/").then_some(r)))
+            };
+            if let Some(rest) = rest {
+                return normal(&format!("{source}/{rest}"));
+            }
+        }
+        None
+    }
+}
+
+/// `path` made absolute against `dir` (an absolute image directory), `.` and `..` resolved.
+fn absolute(dir: &str, path: &str) -> String {
+    let joined = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("{dir}/{path}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// A build-context path made plain (`./dist/api/` → `dist/api`, `.` → `.`); None when it
+/// leaves the context or is absolute.
+fn normal(path: &str) -> Option<String> {
+    if path.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(if parts.is_empty() {
+        ".".to_owned()
+    } else {
+        parts.join("/")
+    })
 }
 
 /// One port of an `EXPOSE` instruction.
@@ -135,6 +222,8 @@ struct Stage {
     env: BTreeMap<String, String>,
     entrypoint: Option<Form>,
     cmd: Option<Form>,
+    workdir: String,
+    copies: Vec<Copied>,
 }
 
 /// Collect `EXPOSE` arguments, honouring `\` line continuations, `#` comment lines and the
@@ -201,6 +290,8 @@ pub(crate) fn parse(rel: &str, text: &str) -> Dockerfile {
                     env: inherited,
                     entrypoint: parent.and_then(|s| s.entrypoint.clone()),
                     cmd: parent.and_then(|s| s.cmd.clone()),
+                    workdir: parent.map_or_else(|| "/".to_owned(), |s| s.workdir.clone()),
+                    copies: parent.map(|s| s.copies.clone()).unwrap_or_default(),
                 });
             }
             "ARG" => {
@@ -254,6 +345,38 @@ pub(crate) fn parse(rel: &str, text: &str) -> Dockerfile {
                     });
                 }
             }
+            "WORKDIR" => {
+                let Some(stage) = current.as_mut() else {
+                    continue;
+                };
+                let dir = substitute(&unquote(&rest.join(" ")), &stage.vars);
+                stage.workdir = absolute(&stage.workdir, &dir);
+            }
+            "COPY" | "ADD" => {
+                let Some(stage) = current.as_mut() else {
+                    continue;
+                };
+                // `--from=builder` copies another stage's files, not the project's.
+                if rest.iter().any(|w| w.starts_with("--from")) {
+                    continue;
+                }
+                let args: Vec<String> = rest
+                    .iter()
+                    .filter(|w| !w.starts_with("--"))
+                    .map(|w| substitute(w, &stage.vars))
+                    .collect();
+                if let [source, dest] = args.as_slice()
+                    && !source.contains("://")
+                    && !source.contains(['*', '?', '['])
+                {
+                    let trailing = if dest.ends_with('/') { "/" } else { "" };
+                    let dest = absolute(&stage.workdir, dest);
+                    stage.copies.push(Copied {
+                        source: source.clone(),
+                        dest: format!("{}{trailing}", dest.trim_end_matches('/')),
+                    });
+                }
+            }
             "CMD" | "ENTRYPOINT" => {
                 let Some(stage) = current.as_mut() else {
                     continue;
@@ -274,6 +397,10 @@ pub(crate) fn parse(rel: &str, text: &str) -> Dockerfile {
         path: rel.to_owned(),
         exposes,
         entrypoint: last.as_ref().and_then(|s| s.entrypoint.clone()),
+        workdir: last
+            .as_ref()
+            .map_or_else(|| "/".to_owned(), |s| s.workdir.clone()),
+        copies: last.as_ref().map(|s| s.copies.clone()).unwrap_or_default(),
         cmd: last.and_then(|s| s.cmd),
     }
 }
@@ -313,6 +440,46 @@ fn substitute(value: &str, vars: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_paths_map_back_to_the_copies_they_came_from() {
+        let d = parse(
+            "Dockerfile",
+            "FROM node AS build\nWORKDIR /src\nCOPY . .\nFROM node\nARG OUT=dist\nWORKDIR /app\nCOPY --from=build /src/dist ./dist\nCOPY ${OUT}/api api/\nCOPY package.json ./\nCOPY ./config/prod.json /etc/app/config.json\nWORKDIR api\nCMD [\"node\", \".\"]\n",
+        );
+        assert_eq!(d.workdir, "/app/api");
+        let file = |p: &str| ["package.json", "config/prod.json"].contains(&p);
+        let map = |p: &str| d.project_path(p, file);
+        assert_eq!(map(".").as_deref(), Some("dist/api"));
+        assert_eq!(map("main.js").as_deref(), Some("dist/api/main.js"));
+        assert_eq!(
+            map("/app/api/assets/x.css").as_deref(),
+            Some("dist/api/assets/x.css")
+        );
+        // A file copied into a directory keeps its name.
+        assert_eq!(map("../package.json").as_deref(), Some("package.json"));
+        assert_eq!(
+            map("/etc/app/config.json").as_deref(),
+            Some("config/prod.json")
+        );
+        // What another stage produced, or nothing copied, is not the project's.
+        assert_eq!(map("/app/dist/main.js"), None);
+        assert_eq!(map("/usr/bin/node"), None);
+        // `COPY . .` makes every path below the work directory the project's own.
+        let d = parse(
+            "Dockerfile",
+            "FROM node\nWORKDIR /app\nCOPY . .\nCMD node server.js\n",
+        );
+        assert_eq!(
+            d.project_path("server.js", file).as_deref(),
+            Some("server.js")
+        );
+        assert_eq!(d.project_path("/app", file).as_deref(), Some("."));
+        assert_eq!(d.project_path("/etc/passwd", file), None);
+        // Leaving the build context is never a project path.
+        let d = parse("Dockerfile", "FROM node\nCOPY ../secret /s\n");
+        assert_eq!(d.project_path("/s", file), None);
+    }
 
     #[test]
     fn expose_forms() {

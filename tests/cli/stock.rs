@@ -815,4 +815,28 @@ fn nx_integrated_repository_serves_its_root_project() {
         m.contains("not the app, so not probed") && m.contains("debugger its output announced"),
         "{m}"
     );
+
+    // Many Nx repositories have no start script: the Dockerfile's command is the hint, and
+    // its `api` is what the image copied from `dist/api` — run here as `node dist/api`, on the
+    // build the build gate made.
+    fs::remove_file(dir.path().join("devops-agent.toml")).unwrap();
+    fs::write(
+        dir.path().join("src/main.js"),
+        fs::read(crate::common::fixture("stock-nx/src/main.js")).unwrap(),
+    )
+    .unwrap();
+    let pkg = fs::read_to_string(dir.path().join("package.json")).unwrap();
+    fs::write(
+        dir.path().join("package.json"),
+        pkg.replace("    \"start\": \"nx serve\",\n", ""),
+    )
+    .unwrap();
+    let out = validate(dir.path(), &[]);
+    let report = assert_ready(&out);
+    let dev = service(&report, "startup.dev_mode");
+    assert_eq!(dev["command"], "node dist/api", "{dev}");
+    assert!(
+        dev["source"].as_str().unwrap().starts_with("Dockerfile"),
+        "{dev}"
+    );
 }

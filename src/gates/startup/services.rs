@@ -599,7 +599,9 @@ fn app_variable(text: &str) -> Option<(String, &'static str)> {
 /// [`crate::project::Dockerfile::command`]) as a shell line. A program named by its path inside
 /// the image (`/usr/local/bin/node`, `/app/.venv/bin/gunicorn`, `/app/start.sh`) is the project's
 /// file of that name when the project root has one (the image copied it there), else looked up
-/// on `PATH` by its name, which puts the project's venv and `node_modules/.bin` first.
+/// on `PATH` by its name, which puts the project's venv and `node_modules/.bin` first. An
+/// argument the image has only by a copy (`COPY dist/api api/`, then `node api`) is the path it
+/// was copied from (`node dist/api`).
 fn dockerfile_cmd(project: &Project) -> Option<String> {
     let path = project.root.join("Dockerfile");
     let dockerfile = crate::project::dockerfile_read(&project.root, &path).ok()?;
@@ -610,16 +612,33 @@ fn dockerfile_cmd(project: &Project) -> Option<String> {
             None => program.to_owned(),
         }
     };
+    // An argument naming a path the project does not have, which the image copied there
+    // from one it does (`COPY dist/api api/` … `CMD ["node", "api"]`), is the project's path.
+    let here = |arg: String| -> String {
+        if arg.starts_with('-') || arg.contains('=') || project.root.join(&arg).exists() {
+            return arg;
+        }
+        let is_file = |p: &str| project.root.join(p).is_file();
+        match dockerfile.project_path(&arg, is_file) {
+            Some(path) if path != "." && path != arg.trim_start_matches("./") => path,
+            _ => arg,
+        }
+    };
     match dockerfile.command()? {
         DockerfileForm::Shell(line) => {
             let (program, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-            Some(format!("{} {rest}", on_path(program)).trim_end().to_owned())
+            let rest: Vec<String> = rest.split(' ').map(|w| here(w.to_owned())).collect();
+            Some(
+                format!("{} {}", on_path(program), rest.join(" "))
+                    .trim_end()
+                    .to_owned(),
+            )
         }
         DockerfileForm::Exec(words) => {
             let (program, args) = words.split_first()?;
             Some(
                 std::iter::once(on_path(program))
-                    .chain(args.iter().cloned())
+                    .chain(args.iter().cloned().map(here))
                     .map(|w| {
                         if !w.is_empty()
                             && w.chars()
