@@ -360,7 +360,8 @@ impl GateId {
     }
 
     /// The gate whose failure makes this one pointless, and what to say when it is skipped:
-    /// no build without dependencies, no start without a build.
+    /// no build without dependencies, no start without a build. What counts as that gate's
+    /// failure is [`GateResult::blocks_what_follows`]: the reason must be true.
     pub fn precondition(self) -> Option<(GateId, &'static str)> {
         match self {
             GateId::Build => Some((
@@ -410,6 +411,26 @@ pub struct GateResult {
 }
 
 impl GateResult {
+    /// Whether this gate failed in the way that makes the gates needing it pointless, the way
+    /// their skip reason says ([`GateId::precondition`]): for build, a development or production
+    /// build that failed ("build failed: not starting" — a bundle over its budget, a missing
+    /// favicon or a counted warning does not stop the app from starting); for startup, a mode
+    /// that did not start ("the app did not start: nothing to probe" — a missing variable, an
+    /// unreachable database or a slow health endpoint leave the app running to be probed); for
+    /// the other gates, any failed or errored check.
+    pub fn blocks_what_follows(&self) -> bool {
+        let decisive: &[CheckId] = match self.id {
+            GateId::Build => &[CheckId::BuildDevBuild, CheckId::BuildProdBuild],
+            GateId::Startup => &[CheckId::StartupDevMode, CheckId::StartupProdMode],
+            GateId::Ports | GateId::Deps | GateId::Integration => {
+                return self.status().is_blocking();
+            }
+        };
+        self.checks
+            .iter()
+            .any(|c| decisive.contains(&c.id) && c.status.is_blocking())
+    }
+
     /// The gate's overall status: the worst of its checks; skipped only when every check was.
     pub fn status(&self) -> Status {
         self.checks

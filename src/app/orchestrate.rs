@@ -104,8 +104,8 @@ async fn run_in_order(ctx: &GateCtx, sink: &EventSink) {
     // The static gates share nothing: run them together.
     if plan.contains(&GateId::Ports) && plan.contains(&GateId::Deps) {
         let (ports, deps) = tokio::join!(gates::ports::run(ctx, sink), gates::deps::run(ctx, sink));
-        done.push((GateId::Ports, ports.status().is_blocking()));
-        done.push((GateId::Deps, deps.status().is_blocking()));
+        done.push((GateId::Ports, ports.blocks_what_follows()));
+        done.push((GateId::Deps, deps.blocks_what_follows()));
     }
     for &gate in plan {
         if done.iter().any(|(g, _)| *g == gate) {
@@ -145,7 +145,7 @@ async fn run_in_order(ctx: &GateCtx, sink: &EventSink) {
             (None, GateId::Startup) => gates::startup::run(ctx, sink, early.take()).await,
             (None, GateId::Integration) => gates::integration::run(ctx, sink).await,
         };
-        done.push((gate, result.status().is_blocking()));
+        done.push((gate, result.blocks_what_follows()));
     }
     if let Some(started) = early.take() {
         started.abandon().await;

@@ -526,3 +526,64 @@ fn github_annotations_are_relative_to_the_repository_root() {
         out.stdout
     );
 }
+
+/// A gate is skipped only for the cause its reason names: builds that succeeded (with a page
+/// naming an icon the build never makes) do not skip startup as "build failed", and a mode
+/// that started (with a declared variable unset) does not skip integration as "the app did not
+/// start". The checks after them run and report what they see.
+#[test]
+fn a_failed_side_check_does_not_skip_the_gates_after_it() {
+    let dir = copy_fixture("gates-partial");
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.args([
+        "validate",
+        "S-7",
+        "--no-history",
+        "--format",
+        "json",
+        "--project",
+    ])
+    .arg(dir.path());
+    let out = run(cmd);
+    let report = out.report();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    for id in ["build.dev_build", "build.prod_build"] {
+        assert_eq!(check(&report, id)["status"], "passed", "{id}");
+    }
+    let assets = check(&report, "build.assets_generated");
+    assert_eq!(assets["status"], "failed", "{assets:#}");
+    for id in ["startup.dev_mode", "startup.prod_mode"] {
+        let c = check(&report, id);
+        assert_eq!(c["status"], "passed", "{c:#}");
+    }
+    let env = check(&report, "startup.env_vars");
+    assert_eq!(env["status"], "failed", "{env:#}");
+    assert!(
+        env["message"]
+            .as_str()
+            .unwrap()
+            .contains("GATES_PARTIAL_TOKEN"),
+        "{env:#}"
+    );
+    // The running app was probed: its page and the icon it names were requested.
+    let statics = check(&report, "integration.static_assets");
+    assert_eq!(statics["status"], "failed", "{statics:#}");
+    assert!(
+        statics["message"]
+            .as_str()
+            .unwrap()
+            .contains("/missing-icon.svg"),
+        "{statics:#}"
+    );
+    for c in report["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["checks"].as_array().unwrap())
+    {
+        let message = c["message"].as_str().unwrap_or_default();
+        assert_ne!(message, "build failed: not starting", "{c:#}");
+        assert_ne!(message, "the app did not start: nothing to probe", "{c:#}");
+    }
+}
