@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -65,6 +65,18 @@ fn report_schema() -> Arc<JsonObject> {
 fn refused(message: String) -> CallToolResult {
     tracing::warn!("refused: {message}");
     CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+/// A failure of the server itself (not of the run it was asked for), with its causes.
+fn internal(err: impl std::error::Error + 'static) -> ErrorData {
+    ErrorData::internal_error(chain(&err), None)
+}
+
+/// `result` with `text` as its one content block: what people (and models) read beside the
+/// structured content.
+fn with_text(mut result: CallToolResult, text: String) -> CallToolResult {
+    result.content = vec![ContentBlock::text(text)];
+    result
 }
 
 /// The checks a run of `gates` reports, for the progress total.
@@ -134,15 +146,14 @@ fn tool_result(outcome: Outcome) -> CallToolResult {
         Some(other) => Some(format!("unexpected exit code {other}")),
         None => Some("devops-agent was killed by a signal".to_owned()),
     };
-    let mut text = summary(&report, code);
-    let mut result = if let Some(why) = error {
-        text = format!("{why}\n{text}");
-        CallToolResult::structured_error(report)
-    } else {
-        CallToolResult::structured(report)
-    };
-    result.content = vec![ContentBlock::text(text)];
-    result
+    let text = summary(&report, code);
+    match error {
+        Some(why) => with_text(
+            CallToolResult::structured_error(report),
+            format!("{why}\n{text}"),
+        ),
+        None => with_text(CallToolResult::structured(report), text),
+    }
 }
 
 impl Server {
@@ -214,8 +225,7 @@ impl Server {
             Ok(c) => c,
             Err(e) => return Ok(refused(chain(&e))),
         };
-        let events =
-            child::events_path().map_err(|e| ErrorData::internal_error(chain(&e), None))?;
+        let events = child::events_path().map_err(internal)?;
         let mut line = CommandLine::new(subcommand, &project, target, &events.path);
         extend(&mut line);
         let reporter = Reporter::for_request(&ctx);
@@ -228,7 +238,7 @@ impl Server {
             &reporter,
         )
         .await
-        .map_err(|e| ErrorData::internal_error(chain(&e), None))?;
+        .map_err(internal)?;
         drop(claim);
         if let Some(report) = &outcome.report {
             self.remember(&project, report, keep_file);
@@ -236,13 +246,31 @@ impl Server {
         Ok(tool_result(outcome))
     }
 
-    /// Keep `report` as the project's latest, in memory and (unless the run was told to leave
-    /// the project's state alone) in `.devops-agent/last-report.json`.
-    fn remember(&self, project: &Path, report: &Value, keep_file: bool) {
+    /// A tool that runs one gate (`subcommand` of the CLI) and keeps its report as the
+    /// project's latest, on disk too.
+    async fn one_gate(
+        &self,
+        ctx: RequestContext<RoleServer>,
+        subcommand: &[&str],
+        target: &Target,
+        gate: GateId,
+        extend: impl FnOnce(&mut CommandLine),
+    ) -> Result<CallToolResult, ErrorData> {
+        self.run_engine(ctx, subcommand, target, &[gate], true, extend)
+            .await
+    }
+
+    /// The last report per project, locked; a panic in another call does not lose them.
+    fn latest(&self) -> MutexGuard<'_, BTreeMap<PathBuf, Value>> {
         self.latest
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(project.to_owned(), report.clone());
+    }
+
+    /// Keep `report` as the project's latest, in memory and (unless the run was told to leave
+    /// the project's state alone) in `.devops-agent/last-report.json`.
+    fn remember(&self, project: &Path, report: &Value, keep_file: bool) {
+        self.latest().insert(project.to_owned(), report.clone());
         if !keep_file {
             return;
         }
@@ -321,7 +349,7 @@ impl Server {
         Parameters(args): Parameters<GateArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run_engine(ctx, &["deps"], &args.target, &[GateId::Deps], true, |_| {})
+        self.one_gate(ctx, &["deps"], &args.target, GateId::Deps, |_| {})
             .await
     }
 
@@ -336,15 +364,8 @@ impl Server {
         Parameters(args): Parameters<GateArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run_engine(
-            ctx,
-            &["build"],
-            &args.target,
-            &[GateId::Build],
-            true,
-            |_| {},
-        )
-        .await
+        self.one_gate(ctx, &["build"], &args.target, GateId::Build, |_| {})
+            .await
     }
 
     #[tool(
@@ -359,16 +380,9 @@ impl Server {
         Parameters(args): Parameters<StartupArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run_engine(
-            ctx,
-            &["startup"],
-            &args.target,
-            &[GateId::Startup],
-            true,
-            |line| {
-                line.env(args.env);
-            },
-        )
+        self.one_gate(ctx, &["startup"], &args.target, GateId::Startup, |line| {
+            line.env(args.env);
+        })
         .await
     }
 
@@ -384,12 +398,11 @@ impl Server {
         Parameters(args): Parameters<IntegrationArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run_engine(
+        self.one_gate(
             ctx,
             &["integration"],
             &args.target,
-            &[GateId::Integration],
-            true,
+            GateId::Integration,
             |line| {
                 line.env(args.env).remote(&args.remote);
             },
@@ -409,15 +422,8 @@ impl Server {
         Parameters(args): Parameters<GateArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run_engine(
-            ctx,
-            &["ports"],
-            &args.target,
-            &[GateId::Ports],
-            true,
-            |_| {},
-        )
-        .await
+        self.one_gate(ctx, &["ports"], &args.target, GateId::Ports, |_| {})
+            .await
     }
 
     #[tool(
@@ -431,12 +437,11 @@ impl Server {
         Parameters(args): Parameters<GateArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run_engine(
+        self.one_gate(
             ctx,
             &["ports", "allocate"],
             &args.target,
-            &[GateId::Ports],
-            true,
+            GateId::Ports,
             |_| {},
         )
         .await
@@ -450,7 +455,7 @@ impl Server {
     async fn list_checks(&self) -> Result<CallToolResult, ErrorData> {
         let (_, value) = child::document(&["list", "--format=json"])
             .await
-            .map_err(|e| ErrorData::internal_error(chain(&e), None))?;
+            .map_err(internal)?;
         let text = value["checks"]
             .as_array()
             .into_iter()
@@ -464,9 +469,7 @@ impl Server {
             })
             .collect::<Vec<_>>()
             .join("\n");
-        let mut result = CallToolResult::structured(value);
-        result.content = vec![ContentBlock::text(text)];
-        Ok(result)
+        Ok(with_text(CallToolResult::structured(value), text))
     }
 
     #[tool(
@@ -480,7 +483,7 @@ impl Server {
     ) -> Result<CallToolResult, ErrorData> {
         let (code, value) = child::document(&["explain", "--format=json", "--", &args.check_id])
             .await
-            .map_err(|e| ErrorData::internal_error(chain(&e), None))?;
+            .map_err(internal)?;
         if code != Some(i32::from(exit::READY)) {
             let message = value["error"]
                 .as_str()
@@ -514,9 +517,7 @@ impl Server {
                 }
             }
         }
-        let mut result = CallToolResult::structured(value);
-        result.content = vec![ContentBlock::text(text)];
-        Ok(result)
+        Ok(with_text(CallToolResult::structured(value), text))
     }
 }
 
@@ -538,6 +539,15 @@ fn parse_uri(uri: &str) -> Option<(String, Kind)> {
 
 fn uri(project: &Path, suffix: &str) -> String {
     format!("{SCHEME}{}{suffix}", roots::percent_encode(project))
+}
+
+/// The `suffix` resource of `project` in a resource list, named `what`.
+fn resource(project: &Path, suffix: &str, what: &str) -> Resource {
+    Resource::new(
+        uri(project, suffix),
+        format!("{} {what}", project.display()),
+    )
+    .with_mime_type("application/json")
 }
 
 /// Why a resource (the latest report, the history) cannot be read.
@@ -569,6 +579,24 @@ enum ResourceError {
     },
 }
 
+impl ResourceError {
+    /// `source`, the error reading `path`; `missing()` when the file is not there (yet).
+    fn read(
+        path: &Path,
+        source: crate::fsread::ReadError,
+        missing: impl FnOnce() -> ResourceError,
+    ) -> ResourceError {
+        if source.is_not_found() {
+            missing()
+        } else {
+            ResourceError::Read {
+                path: path.to_owned(),
+                source,
+            }
+        }
+    }
+}
+
 /// `path` (in `project`) for reading, refused when it resolves outside the project: the
 /// server has no process-wide confinement of its own, since it serves several projects.
 fn confined(project: &Path, path: &Path) -> Result<(), ResourceError> {
@@ -586,16 +614,9 @@ fn read_history(project: &Path) -> Result<Value, ResourceError> {
     let path = project.join(".devops-agent/history.jsonl");
     confined(project, &path)?;
     let (mut file, meta) = crate::fsread::open(&path).map_err(|source| {
-        if source.is_not_found() {
-            ResourceError::NoHistory {
-                project: project.to_owned(),
-            }
-        } else {
-            ResourceError::Read {
-                path: path.clone(),
-                source,
-            }
-        }
+        ResourceError::read(&path, source, || ResourceError::NoHistory {
+            project: project.to_owned(),
+        })
     })?;
     let io = |source| ResourceError::Io {
         path: path.clone(),
@@ -622,27 +643,15 @@ fn read_history(project: &Path) -> Result<Value, ResourceError> {
 
 impl Server {
     fn latest_report(&self, project: &Path) -> Result<Value, ResourceError> {
-        if let Some(report) = self
-            .latest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(project)
-        {
+        if let Some(report) = self.latest().get(project) {
             return Ok(report.clone());
         }
         let path = project.join(LAST_REPORT);
         confined(project, &path)?;
         let text = crate::fsread::read_lossy(&path, RESOURCE_BYTES).map_err(|source| {
-            if source.is_not_found() {
-                ResourceError::NoReport {
-                    project: project.to_owned(),
-                }
-            } else {
-                ResourceError::Read {
-                    path: path.clone(),
-                    source,
-                }
-            }
+            ResourceError::read(&path, source, || ResourceError::NoReport {
+                project: project.to_owned(),
+            })
         })?;
         serde_json::from_str(&text).map_err(|source| ResourceError::Json { path, source })
     }
@@ -650,12 +659,7 @@ impl Server {
     /// Projects that have resources: the roots and every project a tool ran on.
     fn known_projects(&self) -> Vec<PathBuf> {
         let mut projects: Vec<PathBuf> = self.roots.server().to_vec();
-        for p in self
-            .latest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .keys()
-        {
+        for p in self.latest().keys() {
             if !projects.contains(p) {
                 projects.push(p.clone());
             }
@@ -694,29 +698,13 @@ impl ServerHandler for Server {
     ) -> Result<ListResourcesResult, ErrorData> {
         let mut resources = Vec::new();
         for project in self.known_projects() {
-            let has_latest = self
-                .latest
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .contains_key(&project)
-                || project.join(LAST_REPORT).is_file();
+            let has_latest =
+                self.latest().contains_key(&project) || project.join(LAST_REPORT).is_file();
             if has_latest {
-                resources.push(
-                    Resource::new(
-                        uri(&project, LATEST),
-                        format!("{} latest report", project.display()),
-                    )
-                    .with_mime_type("application/json"),
-                );
+                resources.push(resource(&project, LATEST, "latest report"));
             }
             if project.join(".devops-agent/history.jsonl").is_file() {
-                resources.push(
-                    Resource::new(
-                        uri(&project, HISTORY),
-                        format!("{} history", project.display()),
-                    )
-                    .with_mime_type("application/json"),
-                );
+                resources.push(resource(&project, HISTORY, "history"));
             }
         }
         Ok(ListResourcesResult::with_all_items(resources))
