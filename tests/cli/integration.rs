@@ -949,3 +949,42 @@ fn hashed_cdn_assets_without_cache_headers_are_a_warning() {
     // A warning does not block deployment.
     assert_eq!(out.code, 0, "{}", out.stdout);
 }
+
+/// One service runs and the frontend's API base is an absolute URL to an API this run did not
+/// start: CORS is skipped as "only one service runs", naming the base — not called "relative"
+/// (it is not) nor said to be called on the frontend's own origin (it is not).
+#[test]
+fn one_service_with_an_absolute_api_base_is_not_called_relative() {
+    let dir = copy_fixture("gates-partial");
+    std::fs::write(dir.path().join(".env"), "VITE_API_URL=http://localhost\n").unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = devops_agent(state.path());
+    cmd.args([
+        "validate",
+        "S-8",
+        "--no-history",
+        "--env",
+        "prod",
+        "--skip",
+        "env_vars,assets_generated",
+        "--format",
+        "json",
+        "--project",
+    ])
+    .arg(dir.path());
+    let report = run(cmd).report();
+    assert_eq!(check(&report, "startup.prod_mode")["status"], "passed");
+    let cors = check(&report, "integration.cors");
+    assert_eq!(cors["status"], "skipped", "{cors:#}");
+    let message = cors["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("only one service runs (gates-partial)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("VITE_API_URL = \"http://localhost\" names an API this run did not start"),
+        "{message}"
+    );
+    assert!(!message.contains("relative"), "{message}");
+    assert!(!message.contains("its own origin"), "{message}");
+}

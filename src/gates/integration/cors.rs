@@ -102,13 +102,31 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
     };
     let base = api_base(&client.ctx.project, targets);
     let cross_origin_base = base.as_ref().is_some_and(|b| b.value.contains("://"));
+    if let Some(name) = targets.single_service()
+        && cross_origin_base
+    {
+        // An absolute base with one service running: the API it names was not started here
+        // (it is not "relative", and the frontend does not call its own origin).
+        let base = base.as_ref().map_or_else(String::new, |b| {
+            format!(
+                " ({} = {:?} names an API this run did not start)",
+                b.variable,
+                client.clean(&b.value)
+            )
+        });
+        return skipped(format!(
+            "only one service runs ({name}): there is no backend on another origin to send a preflight to{base}; set [integration] frontend and backend when two services play these roles"
+        ));
+    }
     if frontend.origin == backend.origin || !cross_origin_base {
         let why = match &base {
-            Some(b) => format!("{} = {:?} is relative", b.variable, b.value),
-            None if frontend.origin == backend.origin => {
+            Some(b) if !b.value.contains("://") => {
+                format!("{} = {:?} is relative", b.variable, b.value)
+            }
+            _ if frontend.origin == backend.origin => {
                 "the frontend and the backend share one origin".to_owned()
             }
-            None => "no absolute API base is configured".to_owned(),
+            _ => "no absolute API base is configured".to_owned(),
         };
         return skipped(format!(
             "{why}: the frontend calls the API on its own origin ({}), so no cross-origin request needs CORS",
