@@ -144,8 +144,8 @@ async fn read_reply(w: &mut Wire<'_>, progress: &Progress) -> Result<Reply, Fail
 #[cfg(test)]
 mod tests {
     use crate::probe::db::testutil::{
-        absent, closed_port, err, garbage_port, have_service, run, run_within, self_signed,
-        spawn_server,
+        absent, assert_verified, err, garbage_port, have_service, not_the_service, run, run_within,
+        self_signed, spawn_server,
     };
     use std::time::Duration;
 
@@ -163,14 +163,7 @@ mod tests {
             return;
         }
         let out = run("redis://127.0.0.1:6379").await;
-        assert!(out.ok && out.protocol_verified, "{out:?}");
-        assert!(
-            out.server_version
-                .as_deref()
-                .is_some_and(|v| v.starts_with(char::is_numeric)),
-            "{out:?}"
-        );
-        assert!(out.latency_ms.is_some());
+        assert_verified(&out, |v| v.starts_with(char::is_numeric));
         let out = run("redis://127.0.0.1:6379/3").await;
         assert!(out.ok, "{out:?}");
         let out = run("redis://127.0.0.1:6379/99999").await;
@@ -219,28 +212,14 @@ mod tests {
 
     #[tokio::test]
     async fn redis_closed_port_and_garbage() {
-        let out = run(&format!("redis://127.0.0.1:{}", closed_port())).await;
-        assert!(
-            !out.ok && err(&out).contains("connection refused"),
-            "{out:?}"
-        );
-        let (port, _g) = garbage_port(b"\x00\x00\x00\x08garbage").await;
-        let out = run(&format!("redis://127.0.0.1:{port}")).await;
-        assert!(
-            err(&out).contains("did not speak the Redis protocol"),
-            "{out:?}"
-        );
-        let (port, _g) = garbage_port(b"").await;
-        let out = run_within(
-            &format!("redis://127.0.0.1:{port}"),
-            Duration::from_millis(500),
+        not_the_service(
+            "redis://127.0.0.1:{port}",
+            "Redis",
+            b"\x00\x00\x00\x08garbage",
         )
         .await;
-        assert!(
-            err(&out).contains("did not speak the Redis protocol (no answer within 500ms)"),
-            "{out:?}"
-        );
         // TLS to a port that never answers the handshake.
+        let (port, _g) = garbage_port(b"").await;
         let out = run_within(
             &format!("rediss://127.0.0.1:{port}"),
             Duration::from_millis(500),

@@ -124,6 +124,46 @@ pub(super) async fn run_within(url: &str, timeout: Duration) -> DbOutcome {
     probe(&parsed, timeout).await
 }
 
+/// Probes `url` (where `{port}` becomes the port) on the three kinds of port that are not the
+/// service and asserts each is told apart: one nothing listens on ("connection refused"), one
+/// that answers `garbage` ("did not speak the `protocol` protocol") and one that never answers
+/// (the same, "no answer within 500ms"). Returns the outcome against `garbage`, for what a
+/// protocol's test says of it besides.
+pub(super) async fn not_the_service(
+    url: &str,
+    protocol: &str,
+    garbage: &'static [u8],
+) -> DbOutcome {
+    let at = |port: u16| url.replace("{port}", &port.to_string());
+    let not_spoken = format!("did not speak the {protocol} protocol");
+    let out = run(&at(closed_port())).await;
+    assert!(
+        !out.ok && err(&out).contains("connection refused"),
+        "{out:?}"
+    );
+    let (port, _g) = garbage_port(garbage).await;
+    let garbled = run(&at(port)).await;
+    assert!(err(&garbled).contains(&not_spoken), "{garbled:?}");
+    let (port, _g) = garbage_port(b"").await;
+    let out = run_within(&at(port), Duration::from_millis(500)).await;
+    assert!(
+        err(&out).contains(&format!("{not_spoken} (no answer within 500ms)")),
+        "{out:?}"
+    );
+    garbled
+}
+
+/// Asserts that `out` is a verified round trip: connected, spoken to in the protocol, timed,
+/// and with a server version `version` accepts.
+pub(super) fn assert_verified(out: &DbOutcome, version: impl Fn(&str) -> bool) {
+    assert!(out.ok && out.protocol_verified, "{out:?}");
+    assert!(
+        out.server_version.as_deref().is_some_and(version),
+        "{out:?}"
+    );
+    assert!(out.latency_ms.is_some(), "{out:?}");
+}
+
 /// The outcome's error text, empty when none.
 pub(super) fn err(out: &DbOutcome) -> &str {
     out.error.as_deref().unwrap_or_default()
