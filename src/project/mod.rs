@@ -9,6 +9,8 @@ mod error;
 pub mod fuzz;
 mod k8s;
 mod package_json;
+#[cfg(test)]
+pub(crate) mod testutil;
 mod walk;
 mod workspaces;
 mod yaml;

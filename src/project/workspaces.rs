@@ -328,17 +328,7 @@ pub(crate) fn only_watches(script: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, Project) {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, text) in files {
-            let path = dir.path().join(name);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        let project = Project::load(dir.path(), None).unwrap();
-        (dir, project)
-    }
+    use crate::project::testutil::project;
 
     #[test]
     fn graph_orders_members_by_their_imports() {

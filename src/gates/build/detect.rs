@@ -553,17 +553,7 @@ fn makefile_targets(root: &Path) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, Project) {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, text) in files {
-            let path = dir.path().join(name);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        let project = Project::load(dir.path(), None).unwrap();
-        (dir, project)
-    }
+    use crate::project::testutil::project;
 
     /// A workspace importing a built one needs the build; one importing nothing built, in a
     /// directory of its own, does not; the root (above every build) does.
