@@ -340,3 +340,44 @@ fn ctrl_c_mid_build_writes_the_report_and_exits_130() {
         assert!(gone(&pids.path().join(name)), "{name} survived Ctrl-C");
     }
 }
+
+/// A Vite client whose `build.outDir` is the server's `dist/public` (the server serves it at
+/// `/`): its page is checked against that folder, where `/icon.svg` and the script are, not
+/// against the server's `dist` as the server's own page — which reported both missing. A
+/// reference that really is missing there still fails.
+#[test]
+fn a_client_built_into_the_servers_output_is_checked_against_its_own_folder() {
+    let dir = copy_fixture("mono-outdir");
+    let out = build(dir.path(), &[], &[]);
+    let report = out.report();
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let assets = check(&report, "build.assets_generated");
+    assert_eq!(assets["status"], "passed", "{assets:#}");
+    let outputs = assets["evidence"]["outputs"].as_array().unwrap();
+    let client = outputs
+        .iter()
+        .find(|o| o["app"] == "client")
+        .unwrap_or_else(|| panic!("client output not checked: {assets:#}"));
+    assert_eq!(client["output"], "../server/dist/public", "{assets:#}");
+    assert_eq!(client["references"], 2, "{assets:#}");
+
+    crate::common::edit(
+        &dir.path().join("client/build.js"),
+        "fs.writeFileSync(path.join(out, \"icon.svg\")",
+        "void (path.join(out, \"icon.svg\")",
+    );
+    let out = build(dir.path(), &[], &[]);
+    let report = out.report();
+    let assets = check(&report, "build.assets_generated");
+    assert_eq!(assets["status"], "failed", "{assets:#}");
+    let said = findings(assets)
+        .iter()
+        .map(|f| f["message"].as_str().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        said.contains("references /icon.svg but ../server/dist/public/icon.svg is missing"),
+        "{said}"
+    );
+    assert!(!said.contains("index-3f2a1c.js"), "{said}");
+}

@@ -28,16 +28,19 @@ const MAX_HTML_BYTES: u64 = 16 * 1024 * 1024;
 /// `public_path` is looked up in `output`. Absolute URLs to other hosts, `data:` URLs and
 /// fragments are not files of this build and are skipped. The second list names the HTML
 /// files that could not be read (too large, unreadable): their references are unknown, which
-/// the check must say rather than report "no built HTML".
+/// the check must say rather than report "no built HTML". HTML under a directory of `others`
+/// (another app's output inside this one: a frontend built into the backend's `dist/public`)
+/// is that app's, checked against its own output and public path, and not read here.
 pub(crate) fn html_references(
     app: &Path,
     pages: &Path,
     output: &Path,
     public_path: &str,
+    others: &[PathBuf],
 ) -> (Vec<Reference>, Vec<String>) {
     let mut refs = Vec::new();
     let mut unread = Vec::new();
-    for html in html_files(pages) {
+    for html in html_files(pages, others) {
         let from = html
             .strip_prefix(app)
             .unwrap_or(&html)
@@ -93,10 +96,13 @@ pub(crate) fn references_in(from: &str, text: &str) -> Vec<Reference> {
     text_references(from, text, output, output, "/")
 }
 
-fn html_files(output: &Path) -> Vec<PathBuf> {
+fn html_files(output: &Path, others: &[PathBuf]) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![output.to_owned()];
     while let Some(dir) = stack.pop() {
+        if dir != output && fs::canonicalize(&dir).is_ok_and(|real| others.contains(&real)) {
+            continue;
+        }
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;
         };

@@ -970,6 +970,12 @@ fn assets_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
     let mut skipped = Vec::new();
     let mut evidence = Vec::new();
     let mut unreadable: Vec<String> = Vec::new();
+    // Every app's output, resolved: one app's output inside another's is checked as its own.
+    let outputs: Vec<PathBuf> = apps
+        .iter()
+        .filter_map(|(app, _)| output_dir(project, app))
+        .filter_map(|(_, dir, _)| std::fs::canonicalize(dir).ok())
+        .collect();
     for (app, succeeded) in apps {
         if !succeeded {
             skipped.push(format!("{}: the production build failed", app.dir));
@@ -1054,7 +1060,14 @@ fn assets_check(project: &crate::project::Project, apps: &[(App, bool)]) -> Chec
         }
         let mut refs: Vec<assets::Reference> = Vec::new();
         for page_dir in &pages {
-            let (found, unread) = assets::html_references(&app.path, page_dir, &dir, &public_path);
+            let own = std::fs::canonicalize(&dir).ok();
+            let others: Vec<PathBuf> = outputs
+                .iter()
+                .filter(|o| Some(*o) != own.as_ref())
+                .cloned()
+                .collect();
+            let (found, unread) =
+                assets::html_references(&app.path, page_dir, &dir, &public_path, &others);
             refs.extend(found);
             // Built HTML that could not be read: its references are unknown, so the check
             // cannot pass (and must not say there is no HTML).
