@@ -155,6 +155,7 @@ fn check_one(project: &Project, path: &Path, out: &mut Outcome, covered: &mut Ha
             let mut physical = Vec::new();
             let top_dirs: Vec<PathBuf> =
                 tops.iter().map(|t| tree.pkgs[t.pkg].dir.clone()).collect();
+            tree.prefetch(&top_dirs);
             for top_dir in &top_dirs {
                 tree.installed_under(top_dir, &mut physical);
             }
@@ -465,7 +466,11 @@ fn walk_tree(
             return;
         }
         let top = top_of.get(&from).copied();
-        let deps: Vec<Dep> = tree.pkgs[from].manifest.deps(top.is_some());
+        let deps: Vec<Dep> = if top.is_some() {
+            tree.pkgs[from].manifest.deps(true)
+        } else {
+            tree.pkgs[from].manifest.take_deps()
+        };
         // Only findings name the requiring package; most packages have none.
         let label_cell = OnceCell::new();
         let from_label = |tree: &Tree| -> String {
@@ -943,7 +948,7 @@ fn installed_matches_lock(
         LockKind::Npm(_) => {
             for (key, locked) in &lock.locations {
                 checked += 1;
-                let location = dir.join(key);
+                let location = super::node_tree::join(dir, key);
                 // The listings the walk read answer for every installed entry; only what they
                 // do not show costs an `lstat`.
                 let is_link = tree.listed(&location).or_else(|| {
