@@ -840,3 +840,41 @@ fn nx_integrated_repository_serves_its_root_project() {
         "{dev}"
     );
 }
+
+/// A real Vite frontend proxying `/api` to `http://localhost:3000` written in vite.config.js,
+/// and a backend reading `PORT` with 3000 as its default: with the default ports `vite
+/// preview` reaches it. This run offers the backend another port, so a request through the
+/// proxy fails for the run's doing — `integration.api_proxy` and
+/// `integration.frontend_backend` are skipped naming the fixed target and the port the backend
+/// got, never failed.
+#[test]
+fn stock_vite_proxy_to_a_fixed_port_is_not_failed_when_the_run_moved_the_backend() {
+    let Some(dir) = installed("stock-vite-proxy", Install::Npm("web")) else {
+        return;
+    };
+    let out = agent(
+        dir.path(),
+        &["validate", "STORY-22", "--no-history", "--env", "prod"],
+        &[],
+    );
+    let report = out.report();
+    assert_eq!(
+        status(&report, "startup.prod_mode"),
+        "passed",
+        "{}",
+        out.stdout
+    );
+    for id in ["integration.api_proxy", "integration.frontend_backend"] {
+        let said = message(&report, id);
+        assert_eq!(status(&report, id), "skipped", "{id}: {said}");
+        assert!(
+            said.contains("web/vite.config.js sends /api to http://localhost:3000, a port written in the config, while this run started"),
+            "{id}: {said}"
+        );
+        assert!(
+            said.contains("the proxy cannot be checked here"),
+            "{id}: {said}"
+        );
+    }
+    assert_eq!(out.code, 0, "{}", out.stdout);
+}

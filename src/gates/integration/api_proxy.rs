@@ -420,6 +420,25 @@ pub(crate) async fn check(
                 ));
             }
         }
+        if runtime_problem.is_some()
+            && let Some(reason) = super::targets::moved_proxy_target(project, t, &prefix)
+        {
+            return CheckResult::new(
+                ID,
+                Status::Skipped {
+                    reason: reason.clone(),
+                },
+                reason,
+            )
+            .with_evidence(&ApiProxyEvidence {
+                nginx_configs: None,
+                nginx_listens: None,
+                proxy_prefix: prefix,
+                nginx_targets: None,
+                runtime,
+                target: TargetEvidence::default(),
+            });
+        }
         if let Some(problem) = &runtime_problem {
             let mut finding = Finding::new(Severity::Error, problem.clone());
             if let Some(loc) = api_location(&parsed, &prefix) {

@@ -115,7 +115,20 @@ pub(crate) async fn check(client: &Client<'_>, targets: &Targets) -> CheckResult
             };
             let reached = matches!(&result, Ok(r) if (200..300).contains(&r.status) && media_type(r) != "text/html");
             let evidence = exchange(client, "GET", &url, &result, &["content-type"]);
-            let (status, message, findings) = if reached {
+            let moved = (!reached)
+                .then(|| super::targets::moved_proxy_target(project, targets, &path_prefix))
+                .flatten();
+            let (status, message, findings) = if let Some(reason) = moved {
+                (
+                    Status::Skipped {
+                        reason: format!(
+                            "{how}, so the frontend calls its own origin, and {reason}"
+                        ),
+                    },
+                    format!("{how}, so the frontend calls its own origin, and {reason}"),
+                    Vec::new(),
+                )
+            } else if reached {
                 (
                     Status::Passed,
                     format!(

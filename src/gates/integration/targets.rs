@@ -471,6 +471,129 @@ pub(crate) fn dev_proxy(project: &Project, dir: &str) -> Option<String> {
     None
 }
 
+/// A dev-server proxy whose target is a loopback URL with its port written in the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FixedProxy {
+    /// The config file, relative to the project.
+    pub(crate) file: String,
+    /// The target as written (`http://localhost:3000`).
+    pub(crate) target: String,
+    pub(crate) port: u16,
+}
+
+/// Where the frontend's dev-server config sends `prefix`, when it writes a loopback URL with a
+/// port (`"/api": "http://localhost:3000"`, `'/api': { target: 'http://127.0.0.1:3000' }`, or
+/// Create React App's `"proxy": "http://localhost:5000"`). A target built from a variable
+/// (`` `http://localhost:${process.env.API_PORT}` ``) is not fixed and gives None.
+pub(crate) fn fixed_proxy_target(project: &Project, dir: &str, prefix: &str) -> Option<FixedProxy> {
+    let base = project.root.join(dir);
+    let rel = |f: &str| project.relative(&base.join(f));
+    for file in [
+        "vite.config.js",
+        "vite.config.ts",
+        "vite.config.mjs",
+        "vite.config.mts",
+    ] {
+        let Some(text) = read_small(&base.join(file)) else {
+            continue;
+        };
+        if let Some((target, port)) = vite_proxy_target(&text, prefix) {
+            return Some(FixedProxy {
+                file: rel(file),
+                target,
+                port,
+            });
+        }
+    }
+    let text = read_small(&base.join("package.json"))?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let proxy = value.get("proxy")?.as_str()?;
+    let (target, port) = loopback_url(proxy)?;
+    Some(FixedProxy {
+        file: format!("{} \"proxy\"", rel("package.json")),
+        target,
+        port,
+    })
+}
+
+/// Why a request through the frontend's dev-server proxy says nothing about the project: its
+/// config sends `prefix` to a port written in it, and this run started the backend on another
+/// (the one it was offered). With the ports the project runs on by default the proxy may well
+/// reach the backend, so a failed request there is no verdict.
+pub(crate) fn moved_proxy_target(project: &Project, t: &Targets, prefix: &str) -> Option<String> {
+    if t.remote {
+        return None;
+    }
+    let backend = t.backend.as_ref()?;
+    let fixed = fixed_proxy_target(project, t.frontend_dir.as_deref()?, prefix)?;
+    if fixed.port == backend.port {
+        return None;
+    }
+    Some(format!(
+        "{} sends {prefix} to {}, a port written in the config, while this run started {} on port {}: the proxy cannot be checked here; take the target's port from an environment variable the backend's port also comes from (e.g. `http://localhost:${{process.env.API_PORT ?? {}}}`)",
+        fixed.file, fixed.target, backend.name, backend.port, fixed.port
+    ))
+}
+
+/// In a Vite config's text, the loopback target written for `prefix`.
+fn vite_proxy_target(text: &str, prefix: &str) -> Option<(String, u16)> {
+    let prefix = prefix.trim_end_matches('/');
+    for quote in ['"', '\'', '`'] {
+        for key in [
+            format!("{quote}{prefix}{quote}"),
+            format!("{quote}^{prefix}{quote}"),
+        ] {
+            let Some(at) = text.find(&key) else {
+                continue;
+            };
+            // `'/api': 'http://…'` or `'/api': { target: 'http://…', … }`.
+            let Some(value) = text[at + key.len()..].trim_start().strip_prefix(':') else {
+                continue;
+            };
+            let value = value.trim_start();
+            let literal = match value.strip_prefix('{') {
+                Some(object) => {
+                    let object = &object[..object.find('}').unwrap_or(object.len())];
+                    object
+                        .find("target")
+                        .and_then(|t| object[t + "target".len()..].trim_start().strip_prefix(':'))
+                        .map(str::trim_start)
+                }
+                None => Some(value),
+            };
+            if let Some(found) = literal.and_then(string_literal).and_then(loopback_url) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+/// The string literal `text` starts with, unless it is a template with `${…}`.
+fn string_literal(text: &str) -> Option<&str> {
+    let quote = text
+        .chars()
+        .next()
+        .filter(|c| matches!(c, '"' | '\'' | '`'))?;
+    let body = &text[1..];
+    let literal = &body[..body.find(quote)?];
+    (!literal.contains("${")).then_some(literal)
+}
+
+/// `http://localhost:3000` (or `127.0.0.1`, `[::1]`; https) → the URL and its port.
+fn loopback_url(url: &str) -> Option<(String, u16)> {
+    let url = url.trim();
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let authority = rest.split('/').next()?;
+    let (host, port) = authority.rsplit_once(':')?;
+    if !matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "0.0.0.0") {
+        return None;
+    }
+    Some((url.trim_end_matches('/').to_owned(), port.parse().ok()?))
+}
+
 /// Port variables (`BACKEND_PORT`) of the running services, with the ports they got: the
 /// startup gate passes these to every service, so a frontend's `${BACKEND_PORT}` means them.
 fn port_vars(project: &Project, services: &[LiveService]) -> BTreeMap<String, u16> {
@@ -731,5 +854,31 @@ mod tests {
         assert_eq!(e.ws_at("/ws"), "wss://app.example/base/ws");
         assert!(Endpoint::parse("x", "nonsense").is_err());
         assert!(same_host("localhost", "127.0.0.1") && !same_host("a.test", "127.0.0.1"));
+    }
+
+    #[test]
+    fn a_vite_proxy_target_is_fixed_only_when_its_port_is_written() {
+        let t = |text: &str| vite_proxy_target(text, "/api");
+        let fixed = Some(("http://localhost:3000".to_owned(), 3000));
+        assert_eq!(t(r#"proxy: { "/api": "http://localhost:3000" }"#), fixed);
+        assert_eq!(
+            t(
+                "proxy: {\n  '/api': {\n    target: 'http://localhost:3000/',\n    changeOrigin: true,\n  },\n}"
+            ),
+            fixed
+        );
+        assert_eq!(
+            t("proxy: { '^/api': { target: `http://127.0.0.1:8000`, rewrite } }"),
+            Some(("http://127.0.0.1:8000".to_owned(), 8000))
+        );
+        // From a variable, or another host, or no port: not a port written in the config.
+        assert_eq!(
+            t("proxy: { '/api': `http://localhost:${process.env.API_PORT}` }"),
+            None
+        );
+        assert_eq!(t("proxy: { '/api': { target: apiUrl } }"), None);
+        assert_eq!(t("proxy: { '/api': 'http://api.internal:3000' }"), None);
+        assert_eq!(t("proxy: { '/api': 'http://localhost' }"), None);
+        assert_eq!(t("proxy: { '/ws': 'http://localhost:3000' }"), None);
     }
 }
