@@ -878,3 +878,36 @@ fn stock_vite_proxy_to_a_fixed_port_is_not_failed_when_the_run_moved_the_backend
     }
     assert_eq!(out.code, 0, "{}", out.stdout);
 }
+
+/// A real Django site (sqlite, contrib apps) whose migrations were never applied: `runserver`
+/// starts and its home page answers, but Django says "You have N unapplied migration(s)" and
+/// its pages that use the database fail — `startup.dev_mode` is a warning that quotes it and
+/// says to migrate, not a silent pass. After `manage.py migrate` it passes.
+#[test]
+fn stock_django_with_unapplied_migrations_warns() {
+    let Some(dir) = installed("stock-django", Install::Pip) else {
+        return;
+    };
+    let said = one_mode(dir.path(), "dev", "warning");
+    assert!(said.contains("1 warning(s)"), "{said}");
+    let out = agent(dir.path(), &["startup", "--env", "dev"], &[]);
+    let report = out.report();
+    let finding = check(&report, "startup.dev_mode")["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap_or_default().to_owned())
+        .find(|m| m.contains("unapplied migration(s)"))
+        .unwrap_or_else(|| panic!("no migration finding: {}", out.stdout));
+    assert!(finding.contains("python manage.py migrate"), "{finding}");
+    assert!(finding.contains("You have "), "{finding}");
+
+    sh(
+        Command::new(dir.path().join(".venv/bin/python"))
+            .args(["manage.py", "migrate", "--no-input"])
+            .current_dir(dir.path()),
+        "manage.py migrate",
+    )
+    .unwrap();
+    one_mode(dir.path(), "dev", "passed");
+}

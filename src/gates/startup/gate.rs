@@ -205,6 +205,22 @@ fn mode_check(
             )),
             (Ok(_), None) => None,
         };
+        if problem.is_none()
+            && let Some(said) = run
+                .finished
+                .as_ref()
+                .and_then(|f| unapplied_migrations(&f.output.text(&redactor)))
+        {
+            // Django's own warning at start: the app runs, and the pages that touch the
+            // database fail until the schema is there.
+            findings.push(Finding::new(
+                Severity::Warning,
+                format!(
+                    "{} ({}): it printed \"{said}\": pages that use the database fail until the migrations are applied (`python manage.py migrate`)",
+                    run.name, run.command
+                ),
+            ).suggest("python manage.py migrate"));
+        }
         if let Some(p) = &problem {
             let lines = super::output::first_error_lines(&tail);
             let said = if lines.is_empty() {
@@ -335,6 +351,17 @@ fn mode_check(
             stability_window_configured_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
             stability_window_ms: window_cost,
         })
+}
+
+/// Django's "You have 3 unapplied migration(s). Your project may not work properly until you
+/// apply the migrations for app(s): auth, sessions." in what a service printed, as one line.
+fn unapplied_migrations(output: &str) -> Option<String> {
+    let text = crate::process::strip_ansi(output);
+    let line = text
+        .lines()
+        .find(|l| l.contains("unapplied migration(s)"))?
+        .trim();
+    Some(crate::probe::http::clip(line))
 }
 
 /// What `startup.dev_mode` and `startup.prod_mode` measured: each service started, and those
