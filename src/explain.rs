@@ -218,7 +218,7 @@ fn text(id: CheckId) -> Text {
              on a production build, becomes ready, stays up and stops cleanly, as \
              startup.dev_mode does for the dev server.",
             &[
-                "[services.*] prod, else package.json `start`/`preview`, Procfile `web:`, Dockerfile CMD",
+                "[services.*] prod, else package.json `start:prod`/`start`/`preview`, Procfile `web:`, Dockerfile CMD",
             ],
             &[
                 "[services.NAME] prod, port, health, ready_log",

@@ -1166,3 +1166,30 @@ fn a_node_inspector_is_not_taken_for_the_app() {
     assert_ne!(status(&report, "startup.health_checks"), "passed");
     assert_no_survivors(dir.path());
 }
+
+/// A package with `start:prod` (the NestJS convention: `start` runs the sources through a
+/// development loader, `start:prod` runs the compiled output after `prestart:prod` compiles)
+/// starts in production with `start:prod`. Started with `start`, production mode passed while
+/// the project's own production start fails at its compile step (found on a NestJS API whose
+/// `tsc` failed: prod_mode passed by running `node index.js` with ts-node).
+#[test]
+fn prod_mode_runs_start_prod_not_the_development_start() {
+    let dir = crate::common::copy_fixture("start-prod-broken");
+    std::fs::write(
+        dir.path().join("devops-agent.toml"),
+        "[startup]\nready_timeout = \"10s\"\nstability = \"300ms\"\nhealth_samples = 3\n\n[timeouts]\ngrace = \"500ms\"\n",
+    )
+    .unwrap();
+    let out = startup(dir.path(), &[]);
+    let report = out.report();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let dev = check(&report, "startup.dev_mode");
+    assert_eq!(dev["status"], "passed", "{dev:#}");
+    assert_eq!(service(dev)["command"], "npm run start", "{dev:#}");
+    let prod = check(&report, "startup.prod_mode");
+    assert_eq!(prod["status"], "failed", "{prod:#}");
+    assert_eq!(service(prod)["command"], "npm run start:prod", "{prod:#}");
+    let message = prod["message"].as_str().unwrap();
+    assert!(message.contains("TS2322"), "{message}");
+    assert_no_survivors(dir.path());
+}

@@ -430,7 +430,14 @@ fn node_service(
         service.prod = Some(implicit(Mode::Prod));
         return Some(service);
     }
-    let start_is_prod = has("start") && mode_of("start") != Some(framework::Mode::Dev);
+    // `start:prod` is the project's own name for its production start (NestJS: `start` runs
+    // the sources through a development loader, `start:prod` the compiled output): it wins
+    // over a `start` that is not known to be a production server.
+    let start_prod_named = has("start:prod")
+        && mode_of("start:prod") != Some(framework::Mode::Dev)
+        && mode_of("start") != Some(framework::Mode::Prod);
+    let start_is_prod =
+        !start_prod_named && has("start") && mode_of("start") != Some(framework::Mode::Dev);
     service.dev = Some(
         if has("dev") && mode_of("dev") != Some(framework::Mode::Prod) {
             script("dev", Mode::Dev)
@@ -440,6 +447,8 @@ fn node_service(
     );
     if start_is_prod {
         service.prod = Some(script("start", Mode::Prod));
+    } else if start_prod_named {
+        service.prod = Some(script("start:prod", Mode::Prod));
     } else if let Some(name) = ["preview", "serve", "start:prod"]
         .into_iter()
         .find(|n| has(n) && mode_of(n).is_some_and(|m| m != framework::Mode::Dev))
