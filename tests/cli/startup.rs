@@ -1167,11 +1167,11 @@ fn a_node_inspector_is_not_taken_for_the_app() {
     assert_no_survivors(dir.path());
 }
 
-/// A package with `start:prod` (the NestJS convention: `start` runs the sources through a
+/// A package with `start:prod` (the Nest convention: `start` runs the sources through a
 /// development loader, `start:prod` runs the compiled output after `prestart:prod` compiles)
 /// starts in production with `start:prod`. Started with `start`, production mode passed while
-/// the project's own production start fails at its compile step (found on a NestJS API whose
-/// `tsc` failed: prod_mode passed by running `node index.js` with ts-node).
+/// the project's own production start fails at its compile step (found on a Nest API whose
+/// `tsc` failed: `prod_mode` passed by running `node index.js` with ts-node).
 #[test]
 fn prod_mode_runs_start_prod_not_the_development_start() {
     let dir = crate::common::copy_fixture("start-prod-broken");
@@ -1191,5 +1191,26 @@ fn prod_mode_runs_start_prod_not_the_development_start() {
     assert_eq!(service(prod)["command"], "npm run start:prod", "{prod:#}");
     let message = prod["message"].as_str().unwrap();
     assert!(message.contains("TS2322"), "{message}");
+    assert_no_survivors(dir.path());
+}
+
+/// An app with no health endpoint whose `/` answers 404 (a Nest API under a global `/api`
+/// prefix, a Django app redirecting `/`) is ready by `/` standing in, and `health_checks` says
+/// so with the status it saw: it said "answered 2xx on every sample" of 404s and 301s.
+#[test]
+fn health_checks_names_the_stand_in_and_its_status_not_2xx() {
+    let dir = app("no-health", "");
+    let out = startup(dir.path(), &[]);
+    let report = out.report();
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let health = check(&report, "startup.health_checks");
+    assert_eq!(health["status"], "passed", "{health:#}");
+    let message = health["message"].as_str().unwrap();
+    assert!(!message.contains("2xx on every sample"), "{message}");
+    assert!(
+        message.contains("2 of them with no health endpoint: / stood in")
+            && message.contains("it answered 404"),
+        "{message}"
+    );
     assert_no_survivors(dir.path());
 }
