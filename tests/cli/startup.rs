@@ -1214,3 +1214,25 @@ fn health_checks_names_the_stand_in_and_its_status_not_2xx() {
     );
     assert_no_survivors(dir.path());
 }
+
+/// An app that prints its URL on the port it was offered and answers 500 there (a `SvelteKit`
+/// page whose data load fails) is not ready, and the message does not say it printed no URL:
+/// it said "printed no local URL" of Vite's `Local: http://localhost:PORT/` (found on
+/// sveltejs/realworld, whose API was unreachable).
+#[test]
+fn not_ready_on_its_own_printed_url_does_not_say_it_printed_none() {
+    let dir = app("error-page", "");
+    let out = startup(dir.path(), &[]);
+    let report = out.report();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let dev = check(&report, "startup.dev_mode");
+    assert_eq!(dev["status"], "failed", "{dev:#}");
+    let message = dev["message"].as_str().unwrap();
+    assert!(message.contains("/ 500"), "{message}");
+    assert!(!message.contains("printed no local URL"), "{message}");
+    assert!(
+        message.contains("opened no other port and printed no URL naming one"),
+        "{message}"
+    );
+    assert_no_survivors(dir.path());
+}

@@ -910,7 +910,7 @@ async fn wait_ready(
                         };
                         if discovered.ports.is_empty() {
                             what.push_str(
-                                "; its processes opened no other port and printed no local URL",
+                                "; its processes opened no other port and printed no URL naming one",
                             );
                         } else {
                             what.push_str("; also tried ");
