@@ -30,4 +30,5 @@ pub use package_json::{PackageJson, ScriptPort, read as package_json_read};
 pub use walk::Detected;
 pub(crate) use workspaces::{
     Orchestrator, fans_out, only_watches, read as workspaces_read, runs_one_nx_target,
+    runs_workspace_scripts,
 };

@@ -275,6 +275,140 @@ pub(crate) fn fans_out(script: &str) -> bool {
             .any(|w| w.ends_with("/turbo") || w.ends_with("/nx"))
 }
 
+/// Whether a root script only runs workspaces' commands through a process runner —
+/// `concurrently "npm run dev -w api" "npm run dev -w web"`, `concurrently npm:dev:*`,
+/// `npm-run-all --parallel dev:*`, `run-p dev:api dev:web` — each of which fans out or runs in
+/// one workspace (`-w`, `--workspace`, pnpm's `--filter`, `npm --prefix apps/api`, `yarn
+/// workspace api`, or a root script that does). `scripts` are the root's, which `npm:NAME` and
+/// the runners' names refer to, `*` matching within one `:`-separated part as npm-run-all's
+/// globs do. Started beside the workspaces' own servers it would start each twice. A runner
+/// with one command of its own (`concurrently "tsc -w" "node dist"`) is an app, not this.
+pub(crate) fn runs_workspace_scripts(script: &str, scripts: &BTreeMap<String, String>) -> bool {
+    workspace_only(script, scripts, 0)
+}
+
+fn workspace_only(script: &str, scripts: &BTreeMap<String, String>, depth: u8) -> bool {
+    if depth > 4 {
+        return false;
+    }
+    let segments = crate::framework::segments(script);
+    !segments.is_empty()
+        && segments.iter().all(|seg| {
+            let words = seg.words.get(seg.program..).unwrap_or(&[]);
+            let Some((program, args)) = words.split_first() else {
+                return false;
+            };
+            let named = |pattern: &str| -> Vec<&String> {
+                scripts
+                    .iter()
+                    .filter(|(name, _)| glob_matches(pattern, name))
+                    .map(|(_, s)| s)
+                    .collect()
+            };
+            let all = |commands: Vec<&String>| {
+                !commands.is_empty()
+                    && commands
+                        .iter()
+                        .all(|c| workspace_only(c, scripts, depth + 1))
+            };
+            match program.rsplit('/').next().unwrap_or(program) {
+                "concurrently" => {
+                    let mut commands: Vec<&String> = Vec::new();
+                    let mut runs: Vec<String> = Vec::new();
+                    let mut rest = args.iter();
+                    while let Some(arg) = rest.next() {
+                        if CONCURRENTLY_VALUED.contains(&arg.as_str()) {
+                            rest.next();
+                        } else if arg.starts_with('-') {
+                        } else if let Some((_, name)) = arg
+                            .split_once(':')
+                            .filter(|(pm, _)| matches!(*pm, "npm" | "pnpm" | "yarn" | "bun"))
+                        {
+                            let found = named(name);
+                            if found.is_empty() {
+                                return false;
+                            }
+                            commands.extend(found);
+                        } else {
+                            runs.push(arg.clone());
+                        }
+                    }
+                    let runs: Vec<&String> = runs.iter().collect();
+                    (!commands.is_empty() || !runs.is_empty())
+                        && (commands.is_empty() || all(commands))
+                        && (runs.is_empty() || all(runs))
+                }
+                "npm-run-all" | "npm-run-all2" | "run-p" | "run-s" => {
+                    let mut commands: Vec<&String> = Vec::new();
+                    for arg in args.iter().filter(|a| !a.starts_with('-')) {
+                        let found = named(arg);
+                        if found.is_empty() {
+                            return false;
+                        }
+                        commands.extend(found);
+                    }
+                    all(commands)
+                }
+                _ => {
+                    let line = words.join(" ");
+                    let has = |w: &str| words.iter().any(|x| x == w);
+                    let root_script = match words {
+                        [pm, run, name, ..]
+                            if matches!(pm.as_str(), "npm" | "pnpm" | "yarn" | "bun")
+                                && matches!(run.as_str(), "run" | "run-script") =>
+                        {
+                            scripts.get(name)
+                        }
+                        _ => None,
+                    };
+                    fans_out(&line)
+                        || (program == "pnpm" && (has("--filter") || has("-F")))
+                        || words.iter().any(|w| w.starts_with("--filter="))
+                        || (program == "npm" && (has("-w") || has("--prefix") || has("-C")))
+                        || (program == "yarn" && words.get(1).is_some_and(|w| w == "workspace"))
+                        || root_script.is_some_and(|s| workspace_only(s, scripts, depth + 1))
+                }
+            }
+        })
+}
+
+/// The options of `concurrently` that take a value (`-n api,web`, `-c blue,green`).
+const CONCURRENTLY_VALUED: &[&str] = &[
+    "-n",
+    "--names",
+    "-c",
+    "--prefix-colors",
+    "-p",
+    "--prefix",
+    "-l",
+    "--prefix-length",
+    "-t",
+    "--timestamp-format",
+    "-m",
+    "--max-processes",
+    "--restart-tries",
+    "--restart-after",
+    "--default-input-target",
+    "--success",
+    "-s",
+    "--name-separator",
+];
+
+/// npm-run-all's script globs: `*` matches within one `:`-separated part, `**` across parts.
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match p {
+            [] => n.is_empty(),
+            [b'*', b'*', rest @ ..] => (0..=n.len()).any(|i| go(rest, &n[i..])),
+            [b'*', rest @ ..] => (0..=n.len())
+                .take_while(|&i| i == 0 || n[i - 1] != b':')
+                .any(|i| go(rest, &n[i..])),
+            [c, rest @ ..] => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
 /// Whether a root script runs one target of one Nx project (`nx serve`, `npx nx serve api`,
 /// `pnpm nx run api:serve`), rather than many (`nx run-many`, `nx affected`) or a chain of
 /// commands. In an Nx "integrated" repository — one package.json at the root, the projects
@@ -396,6 +530,50 @@ mod tests {
         assert!(fans_out("turbo run dev"));
         assert!(fans_out("pnpm -r --parallel dev"));
         assert!(!fans_out("next build"));
+    }
+
+    #[test]
+    fn runners_of_workspace_scripts_fan_out() {
+        let scripts: BTreeMap<String, String> = [
+            ("dev:api", "npm run dev -w apps/api"),
+            ("dev:web", "npm run dev --workspace=apps/web"),
+            ("dev-api", "pnpm --filter api dev"),
+            ("dev-web", "yarn workspace web dev"),
+            ("serve", "node server.js"),
+            ("all", "run-p dev:*"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for script in [
+            "concurrently \"npm run dev -w apps/api\" \"npm run dev -w apps/web\"",
+            "concurrently -n api,web -c blue,green \"npm:dev:api\" \"npm:dev:web\"",
+            "npx concurrently --kill-others npm:dev-*",
+            "concurrently \"npm run dev:api\" \"npm run dev:web\"",
+            "npm-run-all --parallel dev:*",
+            "run-p dev:api dev:web",
+            "run-p all",
+            "concurrently \"npm --prefix apps/api run dev\" \"pnpm -F web dev\"",
+        ] {
+            assert!(runs_workspace_scripts(script, &scripts), "{script}");
+        }
+        for script in [
+            // A command of its own: the root is an app.
+            "concurrently \"npm run dev -w apps/web\" \"node server.js\"",
+            "concurrently \"tsc -w\" \"nodemon dist\"",
+            "run-p dev:api serve",
+            // A name that matches no script proves nothing.
+            "run-p missing:*",
+            "concurrently npm:nothing-*",
+            "node server.js",
+            "concurrently",
+        ] {
+            assert!(!runs_workspace_scripts(script, &scripts), "{script}");
+        }
+        assert!(glob_matches("dev:*", "dev:api"));
+        assert!(!glob_matches("dev:*", "dev:api:watch"));
+        assert!(glob_matches("dev:**", "dev:api:watch"));
+        assert!(glob_matches("dev-*", "dev-api"));
     }
 
     #[test]

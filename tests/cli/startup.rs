@@ -1236,3 +1236,38 @@ fn not_ready_on_its_own_printed_url_does_not_say_it_printed_none() {
     );
     assert_no_survivors(dir.path());
 }
+
+/// A monorepo's root `dev` that runs the workspaces' own dev scripts through `concurrently`
+/// (by `-w` and by `npm:NAME`) is not a service: the workspaces are, each started once.
+/// `concurrently` is not even installed here — starting the root would fail.
+#[test]
+fn a_root_concurrently_over_workspace_scripts_is_not_started_beside_them() {
+    let server = "require('http').createServer((q, s) => { s.writeHead(q.url === '/health' ? 200 : 404); s.end('ok'); }).listen(Number(process.env.PORT));\n";
+    let dir = project(&[
+        (
+            "package.json",
+            r#"{"name":"mono","private":true,"workspaces":["apps/*"],"scripts":{"dev":"concurrently -n api,web \"npm run dev -w apps/api\" npm:dev:web","dev:web":"npm run dev --workspace=apps/web"}}"#,
+        ),
+        (
+            "apps/api/package.json",
+            r#"{"name":"api","private":true,"scripts":{"dev":"node server.js"}}"#,
+        ),
+        ("apps/api/server.js", server),
+        (
+            "apps/web/package.json",
+            r#"{"name":"web","private":true,"scripts":{"dev":"node server.js"}}"#,
+        ),
+        ("apps/web/server.js", server),
+    ]);
+    let out = startup(dir.path(), &[("NODE_ENV", "")]);
+    let report = out.report();
+    let dev = check(&report, "startup.dev_mode");
+    assert_eq!(dev["status"], "passed", "{dev:#}");
+    let names: Vec<&str> = dev["evidence"]["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api", "web"], "{dev:#}");
+}

@@ -364,15 +364,18 @@ fn node_service(
     let runner = crate::gates::build::package_manager(dir);
     let fw = framework::detect(Ecosystem::Node, |p| pkg.dependencies.contains(p));
     // A script that only recompiles on change (a library's `tsc -w`) or hands the task to
-    // every workspace (the root's `turbo run dev`) is not a server: the workspaces' own
-    // scripts start the servers, each once.
+    // every workspace (the root's `turbo run dev`, or `concurrently` over workspace scripts)
+    // is not a server: the workspaces' own scripts start the servers, each once.
     let has = |s: &str| {
         pkg.scripts.get(s).is_some_and(|c| {
             // `nx serve` at the root of an Nx integrated repository (no workspace of its
             // own) serves the app, it does not fan out.
             let integrated_nx =
                 project.detected.package_json.len() == 1 && crate::project::runs_one_nx_target(c);
-            let fan_out = pkg.dir == "." && crate::project::fans_out(c) && !integrated_nx;
+            let fan_out = pkg.dir == "."
+                && (crate::project::fans_out(c)
+                    || crate::project::runs_workspace_scripts(c, &pkg.scripts))
+                && !integrated_nx;
             !(crate::project::only_watches(c) || fan_out)
         })
     };
