@@ -877,7 +877,7 @@ mod tests {
             None
         );
         assert_eq!(t("proxy: { '/api': { target: apiUrl } }"), None);
-        assert_eq!(t("proxy: { '/api': 'http://api.internal:3000' }"), None);
+        assert_eq!(t("proxy: { '/api': 'http://api.example:3000' }"), None);
         assert_eq!(t("proxy: { '/api': 'http://localhost' }"), None);
         assert_eq!(t("proxy: { '/ws': 'http://localhost:3000' }"), None);
     }

@@ -334,7 +334,7 @@ mod tests {
 
     #[test]
     fn inspector_lines_of_node_and_deno() {
-        let log = "\u{1b}[33mDebugger listening on ws://127.0.0.1:9229/5657894e-c54d\u{1b}[0m\nFor help, see: https://nodejs.org/en/docs/inspector\nDebugger listening on ws://[::1]:40123/ws/1f2e\nListening on http://localhost:3000/\n";
+        let log = "\u{1b}[33mDebugger listening on ws://127.0.0.1:9229/5657894e-c54d\u{1b}[0m\nFor help, see: https://docs.example/inspector\nDebugger listening on ws://[::1]:40123/ws/1f2e\nListening on http://localhost:3000/\n";
         assert_eq!(inspector_ports_in_log(log), vec![9229, 40123]);
         // The app's own URL is still a candidate; the inspector's is not.
         let found = found(std::process::id(), log, &[]);
