@@ -38,3 +38,4 @@ pub(crate) use catalogue::{by_id, detect, recognise};
 pub(crate) use command::{pinned_port, segments, with_port};
 pub(crate) use log_url::urls_in_log;
 pub(crate) use model::{DevBuild, Ecosystem, Framework, Mode, Output, PortStyle, Role};
+pub(crate) use vite::CONFIGS as VITE_CONFIGS;

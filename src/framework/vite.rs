@@ -37,7 +37,7 @@ pub(crate) const VITE: Framework = Framework {
 };
 
 /// The config files Vite loads, in the order it looks for them.
-const CONFIGS: &[&str] = &[
+pub(crate) const CONFIGS: &[&str] = &[
     "vite.config.js",
     "vite.config.mjs",
     "vite.config.ts",

@@ -423,21 +423,7 @@ pub(crate) async fn check(
         if runtime_problem.is_some()
             && let Some(reason) = super::targets::moved_proxy_target(project, t, &prefix)
         {
-            return CheckResult::new(
-                ID,
-                Status::Skipped {
-                    reason: reason.clone(),
-                },
-                reason,
-            )
-            .with_evidence(&ApiProxyEvidence {
-                nginx_configs: None,
-                nginx_listens: None,
-                proxy_prefix: prefix,
-                nginx_targets: None,
-                runtime,
-                target: TargetEvidence::default(),
-            });
+            return skipped_with_runtime(reason, prefix, runtime);
         }
         if let Some(problem) = &runtime_problem {
             let mut finding = Finding::new(Severity::Error, problem.clone());
@@ -451,21 +437,7 @@ pub(crate) async fn check(
     if let Some(reason) = direct_api
         && runtime_ok.is_none()
     {
-        return CheckResult::new(
-            ID,
-            Status::Skipped {
-                reason: reason.clone(),
-            },
-            reason,
-        )
-        .with_evidence(&ApiProxyEvidence {
-            nginx_configs: None,
-            nginx_listens: None,
-            proxy_prefix: prefix,
-            nginx_targets: None,
-            runtime,
-            target: TargetEvidence::default(),
-        });
+        return skipped_with_runtime(reason, prefix, runtime);
     }
     let checked_static = !static_evidence.is_empty() || static_errors > 0;
     let unavailable = targets.err();
@@ -559,6 +531,29 @@ pub(crate) struct ApiProxyEvidence {
     /// Set by the gate.
     #[serde(flatten)]
     pub(crate) target: TargetEvidence,
+}
+
+/// Skipped for `reason`, with what the run's requests through the proxy saw as evidence.
+fn skipped_with_runtime(
+    reason: String,
+    proxy_prefix: String,
+    runtime: Option<ProxyRuntime>,
+) -> CheckResult {
+    CheckResult::new(
+        ID,
+        Status::Skipped {
+            reason: reason.clone(),
+        },
+        reason,
+    )
+    .with_evidence(&ApiProxyEvidence {
+        nginx_configs: None,
+        nginx_listens: None,
+        proxy_prefix,
+        nginx_targets: None,
+        runtime,
+        target: TargetEvidence::default(),
+    })
 }
 
 /// The proxied request and the direct one it is compared with.

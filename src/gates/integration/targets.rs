@@ -443,16 +443,13 @@ fn node_framework(project: &Project, dir: &str) -> Option<&'static crate::framew
 pub(crate) fn dev_proxy(project: &Project, dir: &str) -> Option<String> {
     let base = project.root.join(dir);
     let rel = |f: &str| project.relative(&base.join(f));
-    for file in [
-        "vite.config.js",
-        "vite.config.ts",
-        "vite.config.mjs",
-        "vite.config.mts",
+    let others = [
         "webpack.config.js",
         "next.config.js",
         "next.config.mjs",
         "next.config.ts",
-    ] {
+    ];
+    for &file in crate::framework::VITE_CONFIGS.iter().chain(&others) {
         if let Some(text) = read_small(&base.join(file))
             && (text.contains("proxy") || text.contains("rewrites"))
         {
@@ -488,12 +485,7 @@ pub(crate) struct FixedProxy {
 pub(crate) fn fixed_proxy_target(project: &Project, dir: &str, prefix: &str) -> Option<FixedProxy> {
     let base = project.root.join(dir);
     let rel = |f: &str| project.relative(&base.join(f));
-    for file in [
-        "vite.config.js",
-        "vite.config.ts",
-        "vite.config.mjs",
-        "vite.config.mts",
-    ] {
+    for &file in crate::framework::VITE_CONFIGS {
         let Some(text) = read_small(&base.join(file)) else {
             continue;
         };

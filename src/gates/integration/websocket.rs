@@ -94,14 +94,10 @@ fn dev_server_paths(project: &crate::project::Project, frontend_dir: Option<&str
     dirs.extend(["frontend", "client", "web", "."]);
     let mut found = Vec::new();
     for dir in dirs {
-        for name in [
-            "vite.config.ts",
-            "vite.config.js",
-            "vite.config.mjs",
-            "vite.config.mts",
-            "vite.config.cjs",
-            "webpack.config.js",
-        ] {
+        for &name in crate::framework::VITE_CONFIGS
+            .iter()
+            .chain(&["webpack.config.js"])
+        {
             let path = project.root.join(dir).join(name);
             if let Some(text) = super::targets::read_small(&path) {
                 for p in dev_server_ws_paths(&text) {
